@@ -1,0 +1,107 @@
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.community.models import Reply, Space, Topic
+from apps.community.selectors import can_post_in_space, can_view_space
+from apps.lifecycle.services import record_activity
+from apps.membership.models import Member
+from rm6.errors import DomainError
+
+MAX_TITLE_LENGTH = 200
+MAX_BODY_LENGTH = 20000
+
+
+def _clean_text(value: str, *, name: str, max_length: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError(f"The {name} is empty; write a few words.", field=name)
+    if len(value) > max_length:
+        raise DomainError(
+            f"The {name} has {len(value)} characters; the maximum is {max_length}.",
+            field=name,
+        )
+    return value
+
+
+@transaction.atomic
+def post_topic(
+    *,
+    author: Member,
+    space: Space,
+    title: str,
+    body: str,
+    kind: str = Topic.Kind.QUESTION,
+    attribution: dict | None = None,
+) -> Topic:
+    """Post a new topic in a space and record the activity event."""
+    if not can_post_in_space(member=author, space=space):
+        raise DomainError(f"You cannot post in {space.name}.", code="forbidden")
+    if kind not in Topic.Kind.values:
+        raise DomainError(
+            f"Unknown topic kind {kind!r}; use one of {', '.join(Topic.Kind.values)}.",
+            field="kind",
+        )
+    if kind == Topic.Kind.ANNOUNCEMENT and author.role != Member.Role.ADMIN:
+        raise DomainError(
+            "Only account admins and staff post announcements.", field="kind"
+        )
+    title = _clean_text(title, name="title", max_length=MAX_TITLE_LENGTH)
+    body = _clean_text(body, name="body", max_length=MAX_BODY_LENGTH)
+
+    now = timezone.now()
+    topic = Topic.objects.create(
+        space=space,
+        author=author,
+        kind=kind,
+        title=title,
+        body=body,
+        created_at=now,
+        last_activity_at=now,
+    )
+    Space.objects.filter(pk=space.pk).update(topic_count=F("topic_count") + 1)
+
+    event_kind = (
+        "community.question_posted"
+        if kind == Topic.Kind.QUESTION
+        else "community.topic_posted"
+    )
+    record_activity(
+        member=author,
+        kind=event_kind,
+        subject=topic,
+        occurred_at=now,
+        properties={"space": space.slug, "topic_kind": kind},
+        attribution=attribution,
+    )
+    return topic
+
+
+@transaction.atomic
+def post_reply(
+    *, author: Member, topic: Topic, body: str, attribution: dict | None = None
+) -> Reply:
+    """Post a reply under a topic, bump its counters and record the event."""
+    if not can_view_space(member=author, space=topic.space):
+        raise DomainError("You cannot reply in this space.", code="forbidden")
+    body = _clean_text(body, name="body", max_length=MAX_BODY_LENGTH)
+
+    now = timezone.now()
+    reply = Reply.objects.create(topic=topic, author=author, body=body, created_at=now)
+    Topic.objects.filter(pk=topic.pk).update(
+        reply_count=F("reply_count") + 1, last_activity_at=now
+    )
+
+    record_activity(
+        member=author,
+        kind="community.reply_posted",
+        subject=reply,
+        occurred_at=now,
+        properties={
+            "topic_id": topic.pk,
+            "space": topic.space.slug,
+            "is_own_topic": topic.author_id == author.pk,
+        },
+        attribution=attribution,
+    )
+    return reply

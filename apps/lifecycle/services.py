@@ -1,0 +1,232 @@
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+
+from apps.lifecycle import registry
+from apps.lifecycle.models import ActivityEvent
+from apps.membership.models import Member
+from rm6.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTION_FIELDS = (
+    "campaign_id",
+    "play_id",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+# Events may arrive a little ahead of the server clock; further ahead is a bug.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _check_kind(kind: str) -> None:
+    if registry.get_kind(kind) is None:
+        raise DomainError(
+            f"Unknown event kind {kind!r}: register it with "
+            "apps.lifecycle.registry.register_kind, or use a product.* kind "
+            "for product usage.",
+            field="kind",
+            code="unknown_kind",
+        )
+
+
+def _schedule_rescore(member_ids: set[int]) -> None:
+    from apps.lifecycle.tasks import refresh_member_scores_task
+
+    ids = sorted(member_ids)
+    transaction.on_commit(lambda: refresh_member_scores_task.delay(member_ids=ids))
+
+
+@transaction.atomic
+def record_activity(
+    *,
+    member: Member,
+    kind: str,
+    subject: Model | None = None,
+    occurred_at: datetime | None = None,
+    properties: dict | None = None,
+    attribution: dict | None = None,
+    idempotency_key: str | None = None,
+) -> ActivityEvent:
+    """Record one activity event inside the caller's transaction.
+
+    Handlers subscribed to the kind run in the same transaction, and the
+    member's score is refreshed by a worker after commit. With an
+    idempotency key already recorded, return that event and do nothing else.
+    """
+    _check_kind(kind)
+    attribution = {
+        k: v for k, v in (attribution or {}).items() if k in ATTRIBUTION_FIELDS
+    }
+
+    values = {
+        "member": member,
+        "account_id": member.account_id,
+        "kind": kind,
+        "occurred_at": occurred_at or timezone.now(),
+        "properties": properties or {},
+        **attribution,
+    }
+    if subject is not None:
+        values["subject_type"] = ContentType.objects.get_for_model(subject)
+        values["subject_id"] = str(subject.pk)
+    if idempotency_key:
+        event, created = ActivityEvent.objects.get_or_create(
+            idempotency_key=idempotency_key, defaults=values
+        )
+        if not created:
+            return event
+    else:
+        event = ActivityEvent.objects.create(**values)
+
+    for handler in registry.list_handlers(kind):
+        handler(event)
+
+    _schedule_rescore({member.pk})
+    return event
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    duplicates: int = 0
+
+
+class IngestError(DomainError):
+    """A batch had invalid rows; `row_errors` maps each row index to its errors."""
+
+    def __init__(self, row_errors: dict[int, list[str]]):
+        super().__init__(
+            f"{len(row_errors)} row(s) are invalid; nothing was recorded. "
+            "Fix the rows listed in row_errors and send the batch again.",
+            code="invalid_rows",
+        )
+        self.row_errors = row_errors
+
+
+def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
+    ids = {int(r["member_id"]) for r in rows if r.get("member_id")}
+    emails = {r["member_email"].strip().lower() for r in rows if r.get("member_email")}
+    external_ids = {
+        r["member_external_id"] for r in rows if r.get("member_external_id")
+    }
+    found: dict[tuple[str, str], Member] = {}
+    members = Member.objects.select_related("user").filter(
+        Q(pk__in=ids) | Q(user__email__in=emails) | Q(external_id__in=external_ids)
+    )
+    for member in members:
+        found[("id", str(member.pk))] = member
+        found[("email", member.user.email.lower())] = member
+        if member.external_id:
+            found[("external_id", member.external_id)] = member
+    return found
+
+
+def _member_key(row: dict) -> tuple[str, str] | None:
+    if row.get("member_id"):
+        return ("id", str(row["member_id"]))
+    if row.get("member_email"):
+        return ("email", row["member_email"].strip().lower())
+    if row.get("member_external_id"):
+        return ("external_id", row["member_external_id"])
+    return None
+
+
+@transaction.atomic
+def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestResult:
+    """Record a batch of events from an integration, all or nothing.
+
+    Each row names its member by `member_id`, `member_email` or
+    `member_external_id`, and has `kind`, `occurred_at` (aware datetime),
+    optional `properties`, attribution fields and `idempotency_key`. Rows whose
+    idempotency key was already recorded count as duplicates and change
+    nothing, so a retried batch is safe.
+    """
+    now = now or timezone.now()
+    members = _resolve_members(rows)
+    errors: dict[int, list[str]] = {}
+    keys_in_batch: set[str] = set()
+    events: list[ActivityEvent] = []
+
+    for index, row in enumerate(rows):
+        row_errors = []
+        key = _member_key(row)
+        member = members.get(key) if key else None
+        if key is None:
+            row_errors.append(
+                "missing member: give member_id, member_email or member_external_id"
+            )
+        elif member is None:
+            row_errors.append(f"member not found: {key[0]} {key[1]!r}")
+        if registry.get_kind(row.get("kind", "")) is None:
+            row_errors.append(f"unknown event kind {row.get('kind')!r}")
+        occurred_at = row.get("occurred_at")
+        if occurred_at is not None and occurred_at > now + MAX_CLOCK_SKEW:
+            row_errors.append(
+                f"occurred_at {occurred_at.isoformat()} is in the future; "
+                "send the time the action happened, in UTC or with an offset"
+            )
+        idempotency_key = row.get("idempotency_key") or None
+        if idempotency_key in keys_in_batch:
+            row_errors.append(
+                f"idempotency_key {idempotency_key!r} repeats within the batch"
+            )
+        if idempotency_key:
+            keys_in_batch.add(idempotency_key)
+        if row_errors:
+            errors[index] = row_errors
+            continue
+        events.append(
+            ActivityEvent(
+                member=member,
+                account_id=member.account_id,
+                kind=row["kind"],
+                occurred_at=occurred_at or now,
+                properties=row.get("properties") or {},
+                idempotency_key=idempotency_key,
+                **{f: row.get(f) or "" for f in ATTRIBUTION_FIELDS},
+            )
+        )
+    if errors:
+        raise IngestError(errors)
+
+    keys = [e.idempotency_key for e in events if e.idempotency_key]
+    seen = set(
+        ActivityEvent.objects.filter(idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    fresh = [e for e in events if e.idempotency_key not in seen]
+    result = IngestResult(created=len(fresh), duplicates=len(events) - len(fresh))
+
+    # Kinds with subscribed handlers go through record_activity one by one so
+    # that their handlers run; the rest are inserted in bulk. A key inserted
+    # by a concurrent batch since the check above is skipped by the unique
+    # constraint (ON CONFLICT DO NOTHING), never stored twice.
+    bulk = [e for e in fresh if not registry.list_handlers(e.kind)]
+    ActivityEvent.objects.bulk_create(bulk, ignore_conflicts=True, batch_size=1000)
+    for event in fresh:
+        if registry.list_handlers(event.kind):
+            record_activity(
+                member=event.member,
+                kind=event.kind,
+                occurred_at=event.occurred_at,
+                properties=event.properties,
+                idempotency_key=event.idempotency_key,
+                attribution={f: getattr(event, f) for f in ATTRIBUTION_FIELDS},
+            )
+
+    if fresh:
+        _schedule_rescore({e.member_id for e in fresh})
+    logger.info(
+        "events ingested: %d created, %d duplicates", result.created, result.duplicates
+    )
+    return result

@@ -1,0 +1,52 @@
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from apps.membership.models import Account, Member
+
+User = get_user_model()
+
+
+def find_account_for_email(email: str) -> Account | None:
+    """Return the account that lists the email's domain, if exactly one does."""
+    domain = email.rsplit("@", 1)[-1].strip().lower()
+    if not domain:
+        return None
+    matches = list(Account.objects.filter(email_domains__contains=[domain])[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+@transaction.atomic
+def create_member(
+    *,
+    user,
+    display_name: str = "",
+    role: str = Member.Role.MEMBER,
+    time_zone: str = "UTC",
+    account: Account | None = None,
+) -> Member:
+    """Create the member for a user, joining the account that owns its domain.
+
+    A user whose email domain matches no account, or several, gets a member
+    without an account, which staff assign from the review queue in admin.
+    Calling it again for the same user returns the existing member.
+    """
+    if account is None:
+        account = find_account_for_email(user.email)
+    member, _ = Member.objects.get_or_create(
+        user=user,
+        defaults={
+            "account": account,
+            "display_name": display_name,
+            "role": role,
+            "time_zone": time_zone,
+        },
+    )
+    return member
+
+
+@transaction.atomic
+def assign_member_account(*, member: Member, account: Account) -> Member:
+    """Attach a member from the review queue to an account."""
+    member.account = account
+    member.save(update_fields=["account"])
+    return member

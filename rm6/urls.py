@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from rm6 import views
+
+api_v1 = [
+    path("", include("apps.membership.api.urls")),
+    path("", include("apps.lifecycle.api.urls")),
+]
+
+urlpatterns = [
+    path("", include("apps.portal.urls")),
+    path("community/", include("apps.community.urls")),
+    path("reporting/", include("apps.reporting.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    path("healthz", views.healthz, name="healthz"),
+]
