@@ -50,9 +50,11 @@ class MemberFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(
         UserFactory,
         email=factory.LazyAttribute(
-            lambda u: f"{u.username}@{u.factory_parent.account.email_domains[0]}"
-            if u.factory_parent.account
-            else f"{u.username}@nowhere.test"
+            lambda u: (
+                f"{u.username}@{u.factory_parent.account.email_domains[0]}"
+                if u.factory_parent.account
+                else f"{u.username}@nowhere.test"
+            )
         ),
     )
     role = Member.Role.MEMBER

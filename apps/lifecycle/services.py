@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Model, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
@@ -119,8 +120,12 @@ def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
         r["member_external_id"] for r in rows if r.get("member_external_id")
     }
     found: dict[tuple[str, str], Member] = {}
-    members = Member.objects.select_related("user").filter(
-        Q(pk__in=ids) | Q(user__email__in=emails) | Q(external_id__in=external_ids)
+    members = (
+        Member.objects.select_related("user")
+        .annotate(email_lower=Lower("user__email"))
+        .filter(
+            Q(pk__in=ids) | Q(email_lower__in=emails) | Q(external_id__in=external_ids)
+        )
     )
     for member in members:
         found[("id", str(member.pk))] = member

@@ -167,9 +167,11 @@ EMAIL_BACKEND = env.str(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hub@example.com")
 
 REST_FRAMEWORK = {
+    # Token first, so an anonymous request gets 401 with a WWW-Authenticate
+    # header instead of the 403 that session authentication gives.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

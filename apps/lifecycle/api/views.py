@@ -1,0 +1,177 @@
+import logging
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+
+from apps.lifecycle.api.serializers import (
+    ActivityEventSerializer,
+    BatchErrorSerializer,
+    EventBatchSerializer,
+    HealthScoreDetailSerializer,
+    HealthScoreSerializer,
+    IngestResultSerializer,
+    format_batch_errors,
+    format_ingest_error,
+)
+from apps.lifecycle.models import ActivityEvent, HealthScore
+from apps.lifecycle.selectors import list_visible_events, list_visible_health_scores
+from apps.lifecycle.services import IngestError, ingest_events
+from apps.membership.api.views import IdFilter
+
+logger = logging.getLogger(__name__)
+
+
+class EventCursorPagination(CursorPagination):
+    """Newest events first, with the id breaking ties between equal times."""
+
+    ordering = ("-occurred_at", "-id")
+
+
+class MemberCursorPagination(CursorPagination):
+    """Cursor pagination in member id order, for models keyed by their member."""
+
+    ordering = "member_id"
+
+
+class EventFilter(django_filters.FilterSet):
+    # Plain numbers, not model choices, so that filtering by a member or
+    # account the user may not read returns an empty page instead of revealing
+    # whether it exists.
+    member = IdFilter(
+        field_name="member_id", help_text="Only events of this member id."
+    )
+    account = IdFilter(
+        field_name="account_id", help_text="Only events of this account id."
+    )
+    kind_prefix = django_filters.CharFilter(
+        field_name="kind",
+        lookup_expr="startswith",
+        help_text="Only kinds starting with this text, for example product.",
+    )
+    occurred_after = django_filters.IsoDateTimeFilter(
+        field_name="occurred_at",
+        lookup_expr="gte",
+        help_text="Only events at or after this ISO 8601 datetime.",
+    )
+    occurred_before = django_filters.IsoDateTimeFilter(
+        field_name="occurred_at",
+        lookup_expr="lt",
+        help_text="Only events strictly before this ISO 8601 datetime.",
+    )
+
+    class Meta:
+        model = ActivityEvent
+        fields = ["member", "account", "kind"]
+
+
+class HealthScoreFilter(django_filters.FilterSet):
+    account = IdFilter(
+        field_name="member__account_id",
+        help_text="Only scores of members of this account id.",
+    )
+
+    class Meta:
+        model = HealthScore
+        fields = ["band", "account"]
+
+
+class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Activity events of the members the user may read, newest first."""
+
+    serializer_class = ActivityEventSerializer
+    pagination_class = EventCursorPagination
+    filterset_class = EventFilter
+
+    def get_queryset(self):
+        return list_visible_events(user=self.request.user)
+
+    @extend_schema(
+        request=EventBatchSerializer,
+        responses={
+            201: IngestResultSerializer,
+            400: OpenApiResponse(
+                BatchErrorSerializer,
+                description="Nothing was recorded. Errors of single rows are "
+                "in row_errors, keyed by row index.",
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[IsAdminUser],
+        parser_classes=[JSONParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def batch(self, request):
+        """Record up to 1000 events from an integration, all or nothing.
+
+        Rows whose idempotency key was already recorded count as duplicates,
+        so a retried batch records nothing twice. Unknown members and kinds are
+        reported only once every row has a valid shape. Only staff may call it,
+        so integrations authenticate with a staff user's token.
+        """
+        # NOTE: the body size is not capped here. DRF parses JSON from the
+        # request stream, which skips Django's DATA_UPLOAD_MAX_MEMORY_SIZE, so
+        # an oversized body is read into memory before the row limit applies
+        # unless the proxy in front limits the body size.
+        serializer = EventBatchSerializer(data=request.data)
+        if not serializer.is_valid():
+            logger.info("event batch rejected: invalid shape, user %s", request.user.pk)
+            raise ValidationError(format_batch_errors(serializer.errors))
+
+        try:
+            result = ingest_events(rows=serializer.validated_data["events"])
+        except IngestError as exc:
+            logger.info(
+                "event batch rejected: %d invalid row(s), user %s",
+                len(exc.row_errors),
+                request.user.pk,
+            )
+            raise ValidationError(format_ingest_error(exc)) from exc
+
+        return Response(
+            IngestResultSerializer(result).data, status=status.HTTP_201_CREATED
+        )
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "member_id",
+                OpenApiTypes.INT,
+                OpenApiParameter.PATH,
+                description="The id of the member whose score to return.",
+            )
+        ]
+    )
+)
+class HealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
+    """Current health scores of the members the user may read, by member id."""
+
+    pagination_class = MemberCursorPagination
+    filterset_class = HealthScoreFilter
+    lookup_url_kwarg = "member_id"
+
+    def get_queryset(self):
+        return list_visible_health_scores(user=self.request.user)
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return HealthScoreDetailSerializer
+        return HealthScoreSerializer

@@ -1,0 +1,398 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.lifecycle.models import ActivityEvent
+from tests import factories
+
+URL = "/api/v1/events/batch/"
+INVALID_ROWS = (
+    "{count} row(s) are invalid; nothing was recorded. Fix the rows listed in "
+    "row_errors and send the batch again."
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def make_row(member, **overrides) -> dict:
+    row = {
+        "member_id": member.pk,
+        "kind": "product.report_exported",
+        "occurred_at": "2025-06-02T14:00:00+02:00",
+        "properties": {"format": "csv"},
+    }
+    row.update(overrides)
+    return row
+
+
+def post_batch(client, rows):
+    return client.post(URL, {"events": rows}, format="json")
+
+
+def test_batch_staff_creates_events(staff_api, member):
+    response = post_batch(
+        staff_api,
+        [
+            make_row(member, idempotency_key="export-1"),
+            make_row(member, kind="product.dashboard_viewed", properties={}),
+        ],
+    )
+
+    assert response.status_code == 201
+    assert response.json() == {"created": 2, "duplicates": 0}
+    assert ActivityEvent.objects.filter(member=member).count() == 2
+
+
+def test_batch_stores_row_values(staff_api, member):
+    row = make_row(
+        member,
+        campaign_id="spring-launch",
+        play_id="play-9",
+        utm_source="newsletter",
+        utm_medium="email",
+        utm_campaign="june",
+        utm_term="exports",
+        utm_content="hero",
+        idempotency_key="export-1",
+    )
+
+    post_batch(staff_api, [row])
+
+    event = ActivityEvent.objects.get()
+    assert event.member == member
+    assert event.account_id == member.account_id
+    assert event.kind == "product.report_exported"
+    assert event.occurred_at == datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    assert event.properties == {"format": "csv"}
+    assert event.campaign_id == "spring-launch"
+    assert event.play_id == "play-9"
+    assert event.utm_source == "newsletter"
+    assert event.utm_medium == "email"
+    assert event.utm_campaign == "june"
+    assert event.utm_term == "exports"
+    assert event.utm_content == "hero"
+    assert event.idempotency_key == "export-1"
+
+
+def test_batch_member_email_resolves(staff_api, member):
+    row = make_row(member, member_email=member.user.email.upper())
+    del row["member_id"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().member == member
+
+
+def test_batch_member_external_id_resolves(staff_api):
+    member = factories.MemberFactory(external_id="usr-7")
+    row = make_row(member, member_external_id="usr-7")
+    del row["member_id"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().member == member
+
+
+def test_batch_retry_counts_duplicates(staff_api, member):
+    rows = [
+        make_row(member, idempotency_key="export-1"),
+        make_row(member, idempotency_key="export-2"),
+    ]
+    post_batch(staff_api, rows)
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 201
+    assert response.json() == {"created": 0, "duplicates": 2}
+    assert ActivityEvent.objects.count() == 2
+
+
+def test_batch_partial_retry_creates_new_keys(staff_api, member):
+    post_batch(staff_api, [make_row(member, idempotency_key="export-1")])
+
+    response = post_batch(
+        staff_api,
+        [
+            make_row(member, idempotency_key="export-1"),
+            make_row(member, idempotency_key="export-2"),
+        ],
+    )
+
+    assert response.json() == {"created": 1, "duplicates": 1}
+    assert ActivityEvent.objects.count() == 2
+
+
+def test_batch_token_auth_creates_events(staff_token_api, member):
+    response = post_batch(staff_token_api, [make_row(member)])
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.count() == 1
+
+
+def test_batch_member_forbidden_writes_nothing(member_api, member):
+    response = post_batch(member_api, [make_row(member)])
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "You do not have permission to perform this action."
+    }
+    assert not ActivityEvent.objects.filter(kind="product.report_exported").exists()
+
+
+def test_batch_account_admin_forbidden(api_client, account_admin):
+    api_client.force_login(account_admin.user)
+
+    response = post_batch(api_client, [make_row(account_admin)])
+
+    assert response.status_code == 403
+    assert not ActivityEvent.objects.filter(kind="product.report_exported").exists()
+
+
+def test_batch_anonymous_rejected_writes_nothing(api_client, member):
+    response = post_batch(api_client, [make_row(member)])
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided."
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_missing_kind_reported_by_row(staff_api, member):
+    rows = [make_row(member), make_row(member)]
+    del rows[1]["kind"]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": INVALID_ROWS.format(count=1),
+        "row_errors": {"1": ["kind: This field is required."]},
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_several_rows_and_errors_reported(staff_api, member):
+    rows = [
+        make_row(member, kind=""),
+        make_row(member),
+        make_row(member, properties=["csv"], occurred_at="soon"),
+    ]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.json() == {
+        "detail": INVALID_ROWS.format(count=2),
+        "row_errors": {
+            "0": ["kind: This field may not be blank."],
+            "2": [
+                "occurred_at: Datetime has wrong format. Use one of these formats "
+                "instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].",
+                'properties: Expected a dictionary of items but got type "list".',
+            ],
+        },
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_naive_datetime_rejected(staff_api, member):
+    rows = [make_row(member, occurred_at="2025-06-02T12:00:00")]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "occurred_at: Datetime '2025-06-02T12:00:00' has no UTC offset. Add "
+            "one, for example 2025-03-01T09:30:00+01:00 or 2025-03-01T08:30:00Z."
+        ]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_utc_designator_accepted(staff_api, member):
+    response = post_batch(
+        staff_api, [make_row(member, occurred_at="2025-06-02T12:00:00Z")]
+    )
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().occurred_at == datetime(
+        2025, 6, 2, 12, 0, tzinfo=UTC
+    )
+
+
+def test_batch_unknown_kind_rejected(staff_api, member):
+    rows = [make_row(member), make_row(member, kind="nope.thing")]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": INVALID_ROWS.format(count=1),
+        "row_errors": {"1": ["unknown event kind 'nope.thing'"]},
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_unknown_member_email_rejected(staff_api, member):
+    ghost = make_row(member, member_email="ghost@nowhere.test")
+    del ghost["member_id"]
+
+    response = post_batch(staff_api, [make_row(member), ghost])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "1": ["member not found: email 'ghost@nowhere.test'"]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_unknown_member_id_rejected(staff_api, member):
+    response = post_batch(staff_api, [make_row(member, member_id=member.pk + 1000)])
+
+    assert response.json()["row_errors"] == {
+        "0": [f"member not found: id '{member.pk + 1000}'"]
+    }
+
+
+def test_batch_missing_member_reference_rejected(staff_api, member):
+    row = make_row(member)
+    del row["member_id"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "The row names no member. Give member_id, member_email or "
+            "member_external_id."
+        ]
+    }
+
+
+def test_batch_two_member_references_rejected(staff_api, member):
+    row = make_row(member, member_email=member.user.email)
+
+    response = post_batch(staff_api, [row])
+
+    assert response.json()["row_errors"] == {
+        "0": [
+            "Give only one of member_id, member_email or member_external_id. "
+            "This row has member_id, member_email."
+        ]
+    }
+
+
+def test_batch_unknown_field_rejected(staff_api, member):
+    row = make_row(member, utm_campain="june")
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": ["Unknown field(s): utm_campain. Remove or rename them."]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_unknown_field_with_field_errors(staff_api, member):
+    row = make_row(member, utm_campain="june")
+    del row["kind"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.json()["row_errors"] == {
+        "0": [
+            "kind: This field is required.",
+            "Unknown field(s): utm_campain. Remove or rename them.",
+        ]
+    }
+
+
+def test_batch_row_not_object_rejected(staff_api):
+    response = post_batch(staff_api, ["product.report_exported"])
+
+    assert response.json()["row_errors"] == {
+        "0": ["Invalid data. Expected a dictionary, but got str."]
+    }
+
+
+def test_batch_future_time_rejected(staff_api, member):
+    rows = [make_row(member, occurred_at="2999-01-01T00:00:00+00:00")]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "occurred_at 2999-01-01T00:00:00+00:00 is in the future; send the "
+            "time the action happened, in UTC or with an offset"
+        ]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_repeated_key_within_batch_rejected(staff_api, member):
+    rows = [
+        make_row(member, idempotency_key="export-1"),
+        make_row(member, idempotency_key="export-1"),
+    ]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.json()["row_errors"] == {
+        "1": ["idempotency_key 'export-1' repeats within the batch"]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_over_limit_rejected(staff_api, member):
+    rows = [make_row(member) for _ in range(1001)]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "events: A batch may contain at most 1000 events. Split the "
+        "events into smaller batches."
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_at_limit_accepted(staff_api, member):
+    rows = [make_row(member, idempotency_key=f"export-{i}") for i in range(1000)]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 201
+    assert response.json() == {"created": 1000, "duplicates": 0}
+    assert ActivityEvent.objects.count() == 1000
+
+
+def test_batch_empty_rejected(staff_api):
+    response = post_batch(staff_api, [])
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "events: This list may not be empty."}
+
+
+def test_batch_missing_events_rejected(staff_api):
+    response = staff_api.post(URL, {"rows": []}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "events: This field is required."}
+
+
+def test_batch_form_encoded_rejected(staff_api, member):
+    response = staff_api.post(URL, {"events": "[]"})
+
+    assert response.status_code == 415
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_get_not_allowed(staff_api):
+    response = staff_api.get(URL)
+
+    assert response.status_code == 405

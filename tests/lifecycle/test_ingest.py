@@ -1,0 +1,157 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.services import IngestError, ingest_events
+from tests import factories
+
+
+def _row(member, **overrides):
+    row = {
+        "member_id": member.pk,
+        "kind": "product.report_exported",
+        "occurred_at": timezone.now() - timedelta(hours=1),
+        "properties": {"format": "csv"},
+    }
+    row.update(overrides)
+    return row
+
+
+def test_ingest_events_matches_members_by_id_email_and_external_id(db):
+    by_id = factories.MemberFactory()
+    by_email = factories.MemberFactory()
+    by_external = factories.MemberFactory(external_id="crm-77")
+
+    result = ingest_events(
+        rows=[
+            _row(by_id),
+            {
+                **_row(by_email),
+                "member_id": None,
+                "member_email": by_email.email.upper(),
+            },
+            {**_row(by_external), "member_id": None, "member_external_id": "crm-77"},
+        ]
+    )
+
+    assert result.created == 3
+    members = set(ActivityEvent.objects.values_list("member_id", flat=True))
+    assert members == {by_id.pk, by_email.pk, by_external.pk}
+
+
+def test_ingest_events_retry_with_same_keys_adds_nothing(db):
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"usage-{i}") for i in range(3)]
+
+    first = ingest_events(rows=rows)
+    second = ingest_events(rows=rows)
+
+    assert (first.created, first.duplicates) == (3, 0)
+    assert (second.created, second.duplicates) == (0, 3)
+    assert ActivityEvent.objects.count() == 3
+
+
+def test_ingest_events_invalid_row_writes_nothing(db):
+    member = factories.MemberFactory()
+    rows = [
+        _row(member, idempotency_key="ok-1"),
+        _row(member, kind="not a kind"),
+        {**_row(member), "member_id": None, "member_email": "ghost@nowhere.test"},
+    ]
+
+    with pytest.raises(IngestError) as caught:
+        ingest_events(rows=rows)
+
+    assert caught.value.row_errors == {
+        1: ["unknown event kind 'not a kind'"],
+        2: ["member not found: email 'ghost@nowhere.test'"],
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_ingest_events_rejects_future_time(db):
+    member = factories.MemberFactory()
+    future = timezone.now() + timedelta(hours=2)
+
+    with pytest.raises(IngestError) as caught:
+        ingest_events(rows=[_row(member, occurred_at=future)])
+
+    assert "is in the future" in caught.value.row_errors[0][0]
+
+
+def test_ingest_events_rejects_key_repeated_in_batch(db):
+    member = factories.MemberFactory()
+
+    with pytest.raises(IngestError) as caught:
+        ingest_events(
+            rows=[_row(member, idempotency_key="a"), _row(member, idempotency_key="a")]
+        )
+
+    assert caught.value.row_errors == {
+        1: ["idempotency_key 'a' repeats within the batch"]
+    }
+
+
+def test_ingest_events_runs_handlers_for_subscribed_kinds(db):
+    topic = factories.TopicFactory()
+    replier = factories.MemberFactory()
+
+    ingest_events(
+        rows=[
+            _row(
+                replier,
+                kind="community.reply_posted",
+                properties={"topic_id": topic.pk, "is_own_topic": False},
+                idempotency_key="imported-reply-1",
+            )
+        ]
+    )
+
+    from apps.advocacy.selectors import get_points_balance
+
+    assert get_points_balance(member=replier) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_events_concurrent_retries_store_each_key_once():
+    import threading
+
+    from django.db import connection
+
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"race-{i}") for i in range(50)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def send():
+        try:
+            barrier.wait()
+            ingest_events(rows=rows)
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert ActivityEvent.objects.filter(member=member).count() == 50
+
+
+def test_ingest_events_matches_email_stored_with_capitals(db):
+    member = factories.MemberFactory(user__email="Mixed.Case@acme.test")
+
+    result = ingest_events(
+        rows=[
+            {**_row(member), "member_id": None, "member_email": "mixed.case@ACME.test"}
+        ]
+    )
+
+    assert result.created == 1
+    assert ActivityEvent.objects.get().member_id == member.pk

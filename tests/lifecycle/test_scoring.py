@@ -1,0 +1,155 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
+from apps.lifecycle.scoring import (
+    band_for,
+    list_stale_member_ids,
+    refresh_member_health_scores,
+)
+from apps.lifecycle.tasks import rescore_all_members_task, rescore_stale_members_task
+from tests import factories
+
+
+def _events(member, count, *, days_ago=1, kind="product.report_exported"):
+    when = timezone.now() - timedelta(days=days_ago)
+    factories.ActivityEventFactory.create_batch(
+        count, member=member, kind=kind, occurred_at=when
+    )
+
+
+def test_band_for_boundaries():
+    assert band_for(39) == "red"
+    assert band_for(40) == "yellow"
+    assert band_for(69) == "yellow"
+    assert band_for(70) == "green"
+
+
+def test_refresh_scores_member_without_events_is_zero_red(db):
+    member = factories.MemberFactory()
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    score = HealthScore.objects.get(member=member)
+    assert score.score == 0
+    assert score.band == "red"
+    assert score.components["activity"]["value"] == 0
+
+
+def test_refresh_scores_full_activity_today_is_100(db):
+    member = factories.MemberFactory()
+    _events(member, 20, days_ago=0)
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    assert HealthScore.objects.get(member=member).score == 100
+
+
+def test_refresh_scores_weights_activity_and_recency(db):
+    member = factories.MemberFactory()
+    now = timezone.now()
+    # 10 events 16.5 days ago: activity 50, recency (30 - 16.5) / 27 = 50.
+    factories.ActivityEventFactory.create_batch(
+        10, member=member, occurred_at=now - timedelta(days=16, hours=12)
+    )
+
+    refresh_member_health_scores(member_ids=[member.pk], now=now)
+
+    score = HealthScore.objects.get(member=member)
+    assert score.components["activity"]["score"] == 50
+    assert score.components["recency"]["score"] == 50
+    assert score.score == 50
+    assert score.band == "yellow"
+
+
+def test_refresh_scores_ignores_events_outside_window_and_inactive_kinds(db):
+    member = factories.MemberFactory()
+    _events(member, 20, days_ago=31)
+    _events(member, 20, days_ago=0, kind="lifecycle.health_band_changed")
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    assert HealthScore.objects.get(member=member).score == 0
+
+
+def test_refresh_scores_writes_one_snapshot_per_day(db):
+    member = factories.MemberFactory()
+
+    refresh_member_health_scores(member_ids=[member.pk])
+    _events(member, 20, days_ago=0)
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    snapshots = list(HealthScoreSnapshot.objects.filter(member=member))
+    assert len(snapshots) == 1
+    assert snapshots[0].score == 100
+
+
+def test_refresh_scores_records_band_change_event(db):
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    _events(member, 20, days_ago=0)
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    change = ActivityEvent.objects.get(kind="lifecycle.health_band_changed")
+    assert change.member_id == member.pk
+    assert change.properties == {"from": "red", "to": "green"}
+
+
+def test_refresh_scores_same_band_records_no_event(db):
+    member = factories.MemberFactory()
+
+    refresh_member_health_scores(member_ids=[member.pk])
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    assert not ActivityEvent.objects.filter(
+        kind="lifecycle.health_band_changed"
+    ).exists()
+
+
+def test_refresh_scores_query_count_does_not_grow_with_members(
+    db, django_assert_num_queries
+):
+    few = [m.pk for m in factories.MemberFactory.create_batch(2)]
+    many = [m.pk for m in factories.MemberFactory.create_batch(30)]
+    for pk in many:
+        factories.ActivityEventFactory(member_id=pk)
+
+    with django_assert_num_queries(4):
+        refresh_member_health_scores(member_ids=few)
+    with django_assert_num_queries(4):
+        refresh_member_health_scores(member_ids=many)
+
+
+def test_list_stale_member_ids_finds_unscored_and_newly_active(db):
+    scored, fresh_events, unscored = factories.MemberFactory.create_batch(3)
+    refresh_member_health_scores(member_ids=[scored.pk, fresh_events.pk])
+    _events(fresh_events, 1, days_ago=0)
+
+    stale = list_stale_member_ids()
+
+    assert stale == sorted([fresh_events.pk, unscored.pk])
+
+
+def test_list_stale_member_ids_finds_decayed_scores(db):
+    member = factories.MemberFactory()
+    refresh_member_health_scores(
+        member_ids=[member.pk], now=timezone.now() - timedelta(days=2)
+    )
+
+    assert list_stale_member_ids() == [member.pk]
+
+
+def test_rescore_stale_members_task_leaves_nothing_stale(db):
+    factories.MemberFactory.create_batch(3)
+
+    assert rescore_stale_members_task() == 3
+    assert list_stale_member_ids() == []
+
+
+def test_rescore_all_members_task_scores_everyone(db):
+    factories.MemberFactory.create_batch(4)
+
+    assert rescore_all_members_task() == 4
+    assert HealthScore.objects.count() == 4
