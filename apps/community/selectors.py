@@ -54,3 +54,27 @@ def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
         .order_by("-created_at")[:limit]
     )
     return {"topics": list(topics), "replies": list(replies)}
+
+
+def access_space(*, slug: str, member: Member | None, is_staff: bool = False) -> Space:
+    """Return the space with this slug if the viewer may read it.
+
+    Raise `Space.DoesNotExist` both when there is no such space and when the
+    viewer may not read it, so a private space's existence does not leak.
+    """
+    space = Space.objects.get(slug=slug)
+    if not is_staff and not can_view_space(member=member, space=space):
+        raise Space.DoesNotExist(f"No space {slug!r} visible to this viewer.")
+    return space
+
+
+def access_topic(*, pk: int, member: Member | None, is_staff: bool = False) -> Topic:
+    """Return the topic, with its space and author, if the viewer may read it.
+
+    Raise `Topic.DoesNotExist` when it does not exist or its space is hidden
+    from the viewer.
+    """
+    topic = Topic.objects.select_related("space", "author__user").get(pk=pk)
+    if not is_staff and not can_view_space(member=member, space=topic.space):
+        raise Topic.DoesNotExist(f"No topic {pk} visible to this viewer.")
+    return topic

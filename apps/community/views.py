@@ -1,1 +1,192 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from apps.community.forms import ReplyForm, TopicForm, add_domain_error
+from apps.community.models import Space, Topic
+from apps.community.selectors import (
+    access_space,
+    access_topic,
+    list_space_topics,
+    list_topic_replies,
+    list_visible_spaces,
+)
+from apps.community.services import post_reply, post_topic
+from apps.lifecycle.services import record_activity
+from apps.membership.models import Member
+from apps.membership.selectors import get_member_for_user
+from rm6.errors import DomainError
+
+TOPICS_PER_PAGE = 25
+REPLIES_PER_PAGE = 50
+NO_MEMBER_PROFILE_MESSAGE = (
+    "Posting needs a member profile, and your staff account has none. "
+    "You can read every space; to post, create a member for your user in admin."
+)
+
+
+def _get_space_or_404(request: HttpRequest, *, slug: str, member: Member | None):
+    try:
+        return access_space(slug=slug, member=member, is_staff=request.user.is_staff)
+    except Space.DoesNotExist:
+        raise Http404("Space not found.") from None
+
+
+def _get_topic_or_404(request: HttpRequest, *, pk: int, member: Member | None):
+    try:
+        return access_topic(pk=pk, member=member, is_staff=request.user.is_staff)
+    except Topic.DoesNotExist:
+        raise Http404("Topic not found.") from None
+
+
+@require_GET
+def space_list(request: HttpRequest) -> HttpResponse:
+    member = get_member_for_user(request.user)
+    spaces = list_visible_spaces(member=member, is_staff=request.user.is_staff)
+    return render(request, "community/space_list.html", {"spaces": spaces})
+
+
+@require_GET
+def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    member = get_member_for_user(request.user)
+    space = _get_space_or_404(request, slug=slug, member=member)
+
+    paginator = Paginator(list_space_topics(space=space), TOPICS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "community/space_detail.html",
+        {"space": space, "page_obj": page, "member": member},
+    )
+
+
+def _render_topic(
+    request: HttpRequest,
+    *,
+    topic: Topic,
+    member: Member | None,
+    form: ReplyForm,
+    page_number: str | int | None,
+) -> HttpResponse:
+    paginator = Paginator(list_topic_replies(topic=topic), REPLIES_PER_PAGE)
+    if page_number == "last":
+        page_number = paginator.num_pages
+    page = paginator.get_page(page_number)
+    return render(
+        request,
+        "community/topic_detail.html",
+        {
+            "topic": topic,
+            "page_obj": page,
+            "member": member,
+            "form": form,
+            "is_last_page": not page.has_next(),
+        },
+    )
+
+
+@require_GET
+def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_member_for_user(request.user)
+    topic = _get_topic_or_404(request, pk=pk, member=member)
+
+    if member is not None:
+        record_activity(
+            member=member,
+            kind="community.topic_viewed",
+            subject=topic,
+            properties={"space": topic.space.slug, "topic_kind": topic.kind},
+        )
+    return _render_topic(
+        request,
+        topic=topic,
+        member=member,
+        form=ReplyForm(),
+        page_number=request.GET.get("page"),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def topic_create(request: HttpRequest, slug: str) -> HttpResponse:
+    member = get_member_for_user(request.user)
+    space = _get_space_or_404(request, slug=slug, member=member)
+    if member is None:
+        messages.info(request, NO_MEMBER_PROFILE_MESSAGE)
+        return redirect(space)
+
+    data = request.POST if request.method == "POST" else None
+    form = TopicForm(data, member=member)
+    if form.is_bound and form.is_valid():
+        try:
+            topic = post_topic(author=member, space=space, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            kind = topic.get_kind_display().lower()
+            messages.success(request, f"Your {kind} is posted.")
+            return redirect(topic)
+    return render(request, "community/topic_form.html", {"space": space, "form": form})
+
+
+@require_POST
+def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Post a reply; htmx requests get the new reply's fragment back.
+
+    Without JavaScript the form posts normally and the browser is redirected
+    to the reply on the topic's last page.
+    """
+    topic_url = reverse("community:topic", kwargs={"pk": pk})
+    if not request.user.is_authenticated:
+        # The sign-in page returns the visitor to the topic, not to this
+        # POST-only URL.
+        if request.htmx:
+            login_url = reverse("account_login")
+            return HttpResponseClientRedirect(f"{login_url}?next={topic_url}")
+        return redirect_to_login(topic_url)
+    member = get_member_for_user(request.user)
+    topic = _get_topic_or_404(request, pk=pk, member=member)
+    if member is None:
+        messages.info(request, NO_MEMBER_PROFILE_MESSAGE)
+        if request.htmx:
+            return HttpResponseClientRedirect(topic_url)
+        return redirect(topic_url)
+
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            reply = post_reply(
+                author=member, topic=topic, body=form.cleaned_data["body"]
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            if request.htmx:
+                context = {
+                    "reply": reply,
+                    "reply_count": list_topic_replies(topic=topic).count(),
+                    "topic": topic,
+                    "form": ReplyForm(),
+                }
+                return render(request, "community/_reply_posted.html", context)
+            messages.success(request, "Your reply is posted.")
+            return redirect(f"{topic_url}?page=last#reply-{reply.pk}")
+
+    if request.htmx:
+        response = render(
+            request,
+            "community/_reply_form.html",
+            {"topic": topic, "form": form, "is_last_page": True},
+        )
+        # htmx swaps only 2xx responses, so the invalid form comes back as
+        # 200 and replaces the form instead of being appended to the replies.
+        return reswap(retarget(response, "#reply-form"), "outerHTML")
+    return _render_topic(
+        request, topic=topic, member=member, form=form, page_number="last"
+    )

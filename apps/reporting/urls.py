@@ -1,3 +1,9 @@
+from django.urls import path
+
+from apps.reporting import views
+
 app_name = "reporting"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+]
