@@ -172,6 +172,15 @@ class Member(models.Model):
     anonymised_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the member deleted their account."
     )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_members",
+        help_text="The member this duplicate was merged into; it is kept, "
+        "deactivated, so that the append-only points ledger stays intact.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
