@@ -12,6 +12,7 @@ api_v1 = [
 urlpatterns = [
     path("", include("apps.portal.urls")),
     path("community/", include("apps.community.urls")),
+    path("members/", include("apps.membership.urls")),
     path("reporting/", include("apps.reporting.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
