@@ -2,7 +2,9 @@
 
 from rm6.devservices import use_embedded_services_if_unset
 
-use_embedded_services_if_unset()
+# A Redis of its own, so that a test run never consumes or purges the queues
+# of a development server started with `make run`.
+use_embedded_services_if_unset(redis_file="redis-test.rdb")
 
 from rm6.settings.base import *  # noqa: E402, F403
 from rm6.settings.base import CACHES, env  # noqa: E402
