@@ -1,0 +1,76 @@
+from django.db import models
+
+from apps.membership.models import Member
+
+
+class SegmentSource(models.Model):
+    """A product sending usage through the Segment-compatible endpoint.
+
+    Only a SHA-256 digest of the write key is stored; the key itself is
+    shown once, when staff create the source.
+    """
+
+    name = models.CharField(max_length=120)
+    write_key_digest = models.CharField(max_length=64, unique=True)
+    write_key_prefix = models.CharField(
+        max_length=8, help_text="The key's first characters, to recognise it."
+    )
+    event_prefix = models.CharField(
+        max_length=50,
+        default="product",
+        help_text="Tracked events become <prefix>.<event name in snake case>.",
+    )
+    is_active = models.BooleanField(default=True)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HeldUsageEvent(models.Model):
+    """A usage message whose person matched no member, kept for review.
+
+    Staff match it to a member (or drop it); matching records the event.
+    A later `identify` that names the person releases their held messages.
+    """
+
+    class Status(models.TextChoices):
+        HELD = "held", "Held"
+        RECORDED = "recorded", "Recorded"
+        DISCARDED = "discarded", "Discarded"
+
+    source = models.ForeignKey(
+        SegmentSource, on_delete=models.CASCADE, related_name="held_events"
+    )
+    message_id = models.CharField(max_length=200)
+    user_id = models.CharField(max_length=200, blank=True, default="")
+    anonymous_id = models.CharField(max_length=200, blank=True, default="")
+    email = models.CharField(max_length=254, blank=True, default="")
+    message = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.HELD
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "message_id"], name="heldusageevent_message_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "user_id"]),
+            models.Index(fields=["status", "email"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.status})"
