@@ -1,0 +1,72 @@
+"""The registry of play step actions.
+
+Lifecycle registers the built-in actions (wait, email, in-app notification,
+CSM task, webhook); other apps register theirs (points, badge, advocacy ask)
+from `AppConfig.ready`, so lifecycle never imports them. The play runner
+looks an action up by name and calls its handler once per step run.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What a handler gets: the step run and the objects around it."""
+
+    play: object
+    step: object
+    enrolment: object
+    step_run: object
+    member: object | None
+    account: object | None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What a handler returns: a short outcome for admin, and details."""
+
+    outcome: str
+    details: dict = field(default_factory=dict)
+
+
+class ActionSkipped(Exception):
+    """Raised by a handler that decides not to act; the message says why."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A registered action.
+
+    `channel` names the fatigue-cap channel a handler touches (None for
+    actions that touch no member, such as a CSM task), and `label` is shown
+    in admin.
+    """
+
+    name: str
+    label: str
+    handler: Callable[[ActionContext], ActionResult]
+    channel: str | None = None
+
+
+_actions: dict[str, Action] = {}
+
+
+def register_action(
+    name: str,
+    handler: Callable[[ActionContext], ActionResult],
+    *,
+    label: str,
+    channel: str | None = None,
+) -> None:
+    """Register (or replace) the handler for a step action name."""
+    _actions[name] = Action(name=name, label=label, handler=handler, channel=channel)
+
+
+def get_action(name: str) -> Action | None:
+    return _actions.get(name)
+
+
+def list_actions() -> list[Action]:
+    """Return every registered action, sorted by name."""
+    return sorted(_actions.values(), key=lambda a: a.name)
