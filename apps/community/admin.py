@@ -38,7 +38,7 @@ class SpaceAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "account__name"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["account"]
-    # post_topic keeps the counter; an edit here would make it wrong.
+    # post_topic keeps the counter, so an edit here would make it wrong.
     readonly_fields = ["topic_count", "created_at"]
 
 

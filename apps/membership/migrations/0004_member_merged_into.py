@@ -5,15 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('membership', '0003_consent_purposes_and_email_index'),
+        ("membership", "0003_consent_purposes_and_email_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='member',
-            name='merged_into',
-            field=models.ForeignKey(blank=True, help_text='The member this duplicate was merged into; it is kept, deactivated, so that the append-only points ledger stays intact.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged_members', to='membership.member'),
+            model_name="member",
+            name="merged_into",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The member this duplicate was merged into; it is kept, deactivated, so that the append-only points ledger stays intact.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="merged_members",
+                to="membership.member",
+            ),
         ),
     ]

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.membership.models import Account, Member
+from apps.membership.services.roles import sync_role_groups
 
 User = get_user_model()
 
@@ -41,6 +42,7 @@ def create_member(
             "time_zone": time_zone,
         },
     )
+    sync_role_groups(member)
     return member
 
 

@@ -1,0 +1,116 @@
+"""Rows for every model the admin registers, and the admin URLs of each."""
+
+import itertools
+
+from allauth.socialaccount.models import SocialApp
+from django.utils import timezone
+
+from apps.advocacy.models import PointsEntry
+from apps.advocacy.services import award_points
+from apps.community.models import Reply, Space, Topic
+from apps.lifecycle.models import (
+    ActivityEvent,
+    HealthBand,
+    HealthScore,
+    HealthScoreSnapshot,
+)
+from apps.membership.models import (
+    Account,
+    AccountAffiliation,
+    AccountArr,
+    AccountIdentityProvider,
+    AuditEntry,
+    ConsentGrant,
+    ConsentPurpose,
+    Member,
+)
+from apps.portal.models import OnboardingStep
+from tests import factories
+
+# Every model that the apps register in the admin.
+ADMIN_MODELS = [
+    Account,
+    Member,
+    AccountAffiliation,
+    AccountArr,
+    ConsentPurpose,
+    ConsentGrant,
+    AuditEntry,
+    ActivityEvent,
+    HealthScore,
+    HealthScoreSnapshot,
+    Space,
+    Topic,
+    Reply,
+    OnboardingStep,
+    PointsEntry,
+]
+
+
+_numbers = itertools.count()
+
+
+def make_admin_rows(count: int) -> None:
+    """Create `count` rows of every admin model, each with its own related rows.
+
+    Each row gets its own owner, account, member and space, so a changelist
+    that fetches related rows one at a time issues more queries as rows are
+    added.
+    """
+    today = timezone.localdate()
+    now = timezone.now()
+    for _ in range(count):
+        owner = factories.StaffFactory()
+        account = factories.AccountFactory(owner=owner, renewal_date=today)
+        member = factories.MemberFactory(account=account)
+        factories.MemberFactory(account=None)
+        HealthScore.objects.create(
+            member=member, score=55, band=HealthBand.YELLOW, computed_at=now
+        )
+        HealthScoreSnapshot.objects.create(
+            member=member, day=today, score=55, band=HealthBand.YELLOW
+        )
+        space = factories.SpaceFactory(
+            visibility=Space.Visibility.ACCOUNT, account=account
+        )
+        topic = factories.TopicFactory(space=space, author=member)
+        factories.ReplyFactory(topic=topic, author=member)
+        event = factories.ActivityEventFactory(member=member)
+        award_points(member=member, points=10, reason="reply_posted", event=event)
+        factories.OnboardingStepFactory()
+
+        number = next(_numbers)
+        other_account = factories.AccountFactory(parent=account)
+        AccountAffiliation.objects.create(
+            member=member, account=other_account, relationship="partner"
+        )
+        AccountArr.objects.create(account=account, effective_on=today, arr=1000)
+        social_app = SocialApp.objects.create(
+            provider="openid_connect",
+            provider_id=f"idp-{number}",
+            name=f"IdP {number}",
+            client_id=f"client-{number}",
+        )
+        AccountIdentityProvider.objects.create(account=account, social_app=social_app)
+        purpose = ConsentPurpose.objects.create(
+            key=f"purpose-{number}", name=f"Purpose {number}", description="Test."
+        )
+        ConsentGrant.objects.create(
+            member=member,
+            purpose=purpose,
+            source="privacy_page",
+            evidence="Ticked the box.",
+            granted_at=now,
+            recorded_by=owner,
+        )
+        AuditEntry.objects.create(
+            actor=owner, action="member.merged", member=member, account=account
+        )
+
+
+def changelist_url(model) -> str:
+    return f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+
+
+def change_url(obj) -> str:
+    return f"{changelist_url(type(obj))}{obj.pk}/change/"

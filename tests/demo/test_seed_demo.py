@@ -1,0 +1,413 @@
+import threading
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q
+
+from apps.advocacy.models import PointsEntry
+from apps.advocacy.services import REPLY_POINTS
+from apps.community.models import Reply, Space, Topic
+from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
+from apps.membership.models import Account, AccountArr, ConsentGrant, Member
+from apps.portal.models import OnboardingStep
+from rm6.demo import services
+from rm6.demo.simulation import Simulation
+from tests import factories
+
+SMALL = {"accounts": 3, "members": 20, "days": 30}
+MEMBER_EMAIL = "member@demo.rm6.test"
+CHAMPION_EMAIL = "champion@demo.rm6.test"
+ADMIN_EMAIL = "admin@demo.rm6.test"
+
+
+def seed(*args, **options) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, **{**SMALL, **options}, verbosity=0, stdout=out)
+    return out.getvalue()
+
+
+def simulate(seed: int):
+    return Simulation(
+        **SMALL,
+        seed=seed,
+        now=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        demo_sign_in_domain=services.DEMO_EMAIL_DOMAIN,
+        id_prefix=services.DEMO_ID_PREFIX,
+    ).run()
+
+
+def table_counts() -> dict[str, int]:
+    models = [
+        Account,
+        Member,
+        get_user_model(),
+        EmailAddress,
+        Space,
+        Topic,
+        Reply,
+        ActivityEvent,
+        PointsEntry,
+        HealthScore,
+        HealthScoreSnapshot,
+        OnboardingStep,
+    ]
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def account_names() -> list[str]:
+    return list(Account.objects.order_by("external_id").values_list("name", flat=True))
+
+
+@pytest.fixture
+def seeded(db) -> str:
+    return seed()
+
+
+def test_seed_demo_creates_accounts_and_members(seeded):
+    assert Account.objects.filter(external_id__startswith="demo-").count() == 3
+    assert Member.objects.filter(external_id__startswith="demo-").count() == 20
+    assert Member.objects.filter(role=Member.Role.ADMIN).count() == 3
+    assert not Member.objects.filter(account__isnull=True).exists()
+
+
+def test_seed_demo_accounts_have_owner_and_domain(seeded):
+    for account in Account.objects.select_related("owner"):
+        assert account.owner.is_staff, account
+        assert account.email_domains, account
+        assert account.renewal_date > datetime.now(UTC).date(), account
+
+
+def test_seed_demo_creates_spaces(seeded):
+    first = Account.objects.get(external_id="demo-a00001")
+
+    assert set(Space.objects.values_list("name", flat=True)) == {
+        "Announcements",
+        "Questions & answers",
+        "Ideas",
+        "Integrations",
+        f"{first.name} team",
+    }
+    assert Space.objects.get(visibility=Space.Visibility.ACCOUNT).account == first
+    assert Space.objects.get(name="Announcements").visibility == "public"
+
+
+def test_seed_demo_creates_activity(seeded):
+    kinds = set(ActivityEvent.objects.values_list("kind", flat=True))
+
+    assert Topic.objects.exists()
+    assert Reply.objects.exists()
+    assert {
+        "membership.signed_in",
+        "community.question_posted",
+        "community.reply_posted",
+        "community.topic_viewed",
+        "product.report_exported",
+    } <= kinds
+
+
+def test_seed_demo_creates_onboarding_steps(seeded):
+    kinds = OnboardingStep.objects.order_by("position").values_list(
+        "completion_kind", flat=True
+    )
+
+    assert list(kinds) == [
+        "membership.signed_in",
+        "community.question_posted",
+        "community.reply_posted",
+        "product.report_exported",
+    ]
+
+
+def test_seed_demo_events_within_history(seeded):
+    now = datetime.now(UTC)
+    events = ActivityEvent.objects.exclude(kind="lifecycle.health_band_changed")
+
+    assert not events.filter(occurred_at__gt=now).exists()
+    assert not events.filter(occurred_at__lt=now - timedelta(days=31)).exists()
+
+
+def test_seed_demo_events_carry_member_account(seeded):
+    assert not ActivityEvent.objects.exclude(account=F("member__account")).exists()
+
+
+def test_seed_demo_reply_events_point_at_replies(seeded):
+    events = ActivityEvent.objects.filter(kind="community.reply_posted")
+    reply_ids = {str(pk) for pk in Reply.objects.values_list("pk", flat=True)}
+
+    assert events.count() == Reply.objects.count()
+    assert set(events.values_list("subject_id", flat=True)) == reply_ids
+
+
+def test_seed_demo_space_topic_counts_match(seeded):
+    spaces = Space.objects.annotate(actual=Count("topics"))
+
+    for space in spaces:
+        assert space.topic_count == space.actual, space.name
+
+
+def test_seed_demo_topic_reply_counts_match(seeded):
+    topics = Topic.objects.annotate(
+        actual=Count("replies"), last_reply_at=Max("replies__created_at")
+    )
+
+    for topic in topics:
+        assert topic.reply_count == topic.actual, topic.pk
+        assert topic.last_activity_at == (topic.last_reply_at or topic.created_at)
+
+
+def test_seed_demo_points_match_replies_to_others(seeded):
+    to_others = ActivityEvent.objects.filter(
+        kind="community.reply_posted", properties__is_own_topic=False
+    )
+    entries = PointsEntry.objects.select_related("event")
+
+    assert entries.count() == to_others.count()
+    assert set(entries.values_list("event_id", flat=True)) == set(
+        to_others.values_list("pk", flat=True)
+    )
+    for entry in entries:
+        assert entry.points == REPLY_POINTS
+        assert entry.reason == "reply_posted"
+        assert entry.member_id == entry.event.member_id
+        assert entry.created_at == entry.event.occurred_at
+
+
+def test_seed_demo_own_topic_flag_matches_authors(seeded):
+    for event in ActivityEvent.objects.filter(kind="community.reply_posted"):
+        reply = Reply.objects.select_related("topic").get(pk=event.subject_id)
+        is_own = reply.topic.author_id == reply.author_id
+        assert event.properties["is_own_topic"] is is_own, reply.pk
+        assert event.properties["topic_id"] == reply.topic_id
+
+
+def test_seed_demo_scores_every_member(seeded):
+    unscored = Member.objects.filter(health_score__isnull=True)
+
+    assert not unscored.exists()
+    assert HealthScoreSnapshot.objects.values("day").distinct().count() == 31
+
+
+def test_seed_demo_second_run_adds_nothing(seeded):
+    before = table_counts()
+
+    output = seed()
+
+    assert table_counts() == before
+    assert "Demo data is already present" in output
+
+
+def test_seed_demo_output_lists_sign_ins(seeded):
+    assert "password rm6-demo-2026" in seeded
+    for email in (MEMBER_EMAIL, CHAMPION_EMAIL, ADMIN_EMAIL):
+        assert email in seeded
+
+
+def test_seed_demo_same_seed_same_names(db):
+    seed(seed=7)
+    first_names = account_names()
+    services.delete_demo_data()
+
+    seed(seed=7)
+
+    assert account_names() == first_names
+
+
+def test_simulation_same_seed_same_data():
+    first, second = simulate(7), simulate(7)
+
+    assert [a.name for a in first.accounts] == [a.name for a in second.accounts]
+    assert [m.email for m in first.members] == [m.email for m in second.members]
+    assert len(first.events) == len(second.events)
+
+
+def test_simulation_other_seed_other_names():
+    first, second = simulate(7), simulate(8)
+
+    assert [a.name for a in first.accounts] != [a.name for a in second.accounts]
+
+
+@pytest.mark.parametrize("email", [MEMBER_EMAIL, CHAMPION_EMAIL, ADMIN_EMAIL])
+def test_seed_demo_sign_in_authenticates(seeded, rf, email):
+    user = authenticate(rf.post("/"), email=email, password="rm6-demo-2026")
+
+    assert user is not None
+    assert user.email == email
+
+
+@pytest.mark.parametrize("email", [MEMBER_EMAIL, CHAMPION_EMAIL, ADMIN_EMAIL])
+def test_seed_demo_sign_in_email_verified(seeded, email):
+    address = EmailAddress.objects.get(email=email)
+
+    assert address.verified
+    assert address.primary
+
+
+def test_seed_demo_sign_in_through_login_page(seeded, client, settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+
+    response = client.post(
+        "/accounts/login/", {"login": MEMBER_EMAIL, "password": "rm6-demo-2026"}
+    )
+
+    assert response.status_code == 302
+    assert client.session.get("_auth_user_id")
+
+
+def test_seed_demo_sign_in_roles(seeded):
+    first = Account.objects.get(external_id="demo-a00001")
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+    champion = Member.objects.get(user__email=CHAMPION_EMAIL)
+    admin = get_user_model().objects.get(email=ADMIN_EMAIL)
+
+    assert (member.account, member.role) == (first, Member.Role.MEMBER)
+    assert (champion.account, champion.role) == (first, Member.Role.CHAMPION)
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert not Member.objects.filter(user=admin).exists()
+
+
+def test_seed_demo_other_members_cannot_sign_in(seeded):
+    others = get_user_model().objects.exclude(
+        Q(email__in=[MEMBER_EMAIL, CHAMPION_EMAIL, ADMIN_EMAIL])
+        | Q(username="AnonymousUser")
+    )
+
+    assert others.exists()
+    assert not any(user.has_usable_password() for user in others)
+
+
+def test_seed_demo_reset_recreates(seeded):
+    names = account_names()
+
+    output = seed("--reset")
+
+    assert "Deleted the demo data" in output
+    assert account_names() == names
+    assert Member.objects.count() == 20
+
+
+def test_delete_demo_data_removes_everything(seeded):
+    services.delete_demo_data()
+
+    counts = table_counts()
+    assert counts["Account"] == 0
+    assert counts["Member"] == 0
+    assert counts["Space"] == 0
+    assert counts["ActivityEvent"] == 0
+    assert counts["PointsEntry"] == 0
+    assert counts["EmailAddress"] == 0
+    assert not get_user_model().objects.filter(email__endswith="demo.rm6.test")
+
+
+def test_delete_demo_data_keeps_other_rows(seeded):
+    member = factories.MemberFactory()
+    event = factories.ActivityEventFactory(member=member)
+    PointsEntry.objects.create(member=member, points=5, reason="welcome", event=event)
+
+    services.delete_demo_data()
+
+    assert Member.objects.get() == member
+    assert PointsEntry.objects.get().member == member
+    assert OnboardingStep.objects.count() == 4
+
+
+def test_delete_demo_data_restores_ledger_trigger(seeded):
+    services.delete_demo_data()
+    entry = PointsEntry.objects.create(
+        member=factories.MemberFactory(), points=5, reason="welcome"
+    )
+
+    with (
+        pytest.raises(IntegrityError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM advocacy_pointsentry WHERE id = %s", [entry.pk])
+
+
+def test_seed_demo_too_few_members_rejected(db):
+    with pytest.raises(
+        CommandError, match="Invalid number of members 4 for 3 accounts: use 5 or more"
+    ):
+        seed(accounts=3, members=4)
+
+    assert not Account.objects.exists()
+
+
+def test_seed_demo_announcements_by_account_admin(seeded):
+    announcements = Topic.objects.filter(kind=Topic.Kind.ANNOUNCEMENT)
+
+    assert announcements.exists()
+    assert set(announcements.values_list("author__role", flat=True)) == {"admin"}
+    assert not Topic.objects.filter(author__isnull=True).exists()
+
+
+def test_seed_demo_arr_history_ends_at_account_arr(seeded):
+    for account in Account.objects.all():
+        latest = AccountArr.objects.filter(account=account).first()
+        assert latest.arr == account.arr, account.name
+        assert latest.effective_on <= datetime.now(UTC).date()
+
+
+def test_seed_demo_consents_for_demo_champion(seeded):
+    grants = ConsentGrant.objects.filter(
+        member__user__email=CHAMPION_EMAIL, revoked_at__isnull=True
+    )
+    now = datetime.now(UTC)
+
+    keys = set(grants.filter(expires_at__gt=now).values_list("purpose__key", flat=True))
+    assert {"advocacy_contact", "story_publication"} <= keys
+
+
+def test_seed_demo_consents_expire_in_member_zone(seeded):
+    for grant in ConsentGrant.objects.filter(expires_on__isnull=False).select_related(
+        "member"
+    ):
+        local = grant.expires_at.astimezone(ZoneInfo(grant.member.time_zone))
+        assert local.date() == grant.expires_on + timedelta(days=1)
+        assert (local.hour, local.minute) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_data_concurrent_runs_seed_once():
+    results = []
+
+    def run() -> None:
+        try:
+            results.append(
+                services.seed_demo_data(accounts=2, members=6, days=7, seed=3)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 2
+    assert sum(result is None for result in results) == 1
+    assert Account.objects.count() == 2
+    assert Member.objects.count() == 6
+
+
+def test_seed_demo_members_hold_role_groups(seeded):
+    champion = get_user_model().objects.get(email=CHAMPION_EMAIL)
+    member = get_user_model().objects.get(email=MEMBER_EMAIL)
+
+    assert list(champion.groups.values_list("name", flat=True)) == ["role: champion"]
+    assert list(member.groups.values_list("name", flat=True)) == ["role: member"]
+
+
+def test_seed_demo_account_admins_hold_account_permissions(seeded):
+    for admin in Member.objects.filter(role=Member.Role.ADMIN).select_related(
+        "user", "account"
+    ):
+        assert admin.user.has_perm("membership.view_account_members", admin.account)
