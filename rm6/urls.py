@@ -14,9 +14,14 @@ urlpatterns = [
     path("community/", include("apps.community.urls")),
     path("members/", include("apps.membership.urls")),
     path("reporting/", include("apps.reporting.urls")),
+    path("lifecycle/", include("apps.lifecycle.urls")),
+    # The notification centre, unsubscribe links and the CSM task list.
+    path("", include("apps.lifecycle.delivery.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Segment-compatible ingestion, at the paths Segment's clients call.
+    path("v1/", include("apps.lifecycle.ingestion.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

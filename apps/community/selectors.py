@@ -78,3 +78,55 @@ def access_topic(*, pk: int, member: Member | None, is_staff: bool = False) -> T
     if not is_staff and not can_view_space(member=member, space=topic.space):
         raise Topic.DoesNotExist(f"No topic {pk} visible to this viewer.")
     return topic
+
+
+def list_member_posts_visible_to(
+    *, author: Member, viewer: Member | None, is_staff: bool = False, limit: int = 20
+) -> dict:
+    """Return the author's latest topics and replies in spaces the viewer may read.
+
+    Each list is newest first and contains at most `limit` items, and the
+    `*_count` entries count every visible one, for a "showing N of M" line.
+    """
+    spaces = list_visible_spaces(member=viewer, is_staff=is_staff)
+    topics = Topic.objects.filter(author=author, space__in=spaces)
+    replies = Reply.objects.filter(author=author, topic__space__in=spaces)
+    return {
+        "topics": list(topics.select_related("space").order_by("-created_at")[:limit]),
+        "replies": list(
+            replies.select_related("topic__space").order_by("-created_at")[:limit]
+        ),
+        "topic_count": topics.count(),
+        "reply_count": replies.count(),
+    }
+
+
+def export_member_data(member: Member) -> dict:
+    """Return every topic and reply the member wrote, for their data export."""
+    topics = Topic.objects.filter(author=member).select_related("space")
+    replies = Reply.objects.filter(author=member).select_related("topic")
+    return {
+        "topics": [
+            {
+                "id": topic.pk,
+                "space": topic.space.name,
+                "kind": topic.kind,
+                "title": topic.title,
+                "body": topic.body,
+                "created_at": topic.created_at,
+                "url": topic.get_absolute_url(),
+            }
+            for topic in topics.order_by("created_at", "id")
+        ],
+        "replies": [
+            {
+                "id": reply.pk,
+                "topic_id": reply.topic_id,
+                "topic_title": reply.topic.title,
+                "body": reply.body,
+                "created_at": reply.created_at,
+                "url": reply.get_absolute_url(),
+            }
+            for reply in replies.order_by("created_at", "id")
+        ],
+    }

@@ -105,3 +105,15 @@ def post_reply(
         attribution=attribution,
     )
     return reply
+
+
+@transaction.atomic
+def move_merged_member_posts(*, survivor: Member, duplicate: Member) -> dict[str, int]:
+    """Make the survivor of a member merge the author of the duplicate's posts.
+
+    `apps.membership.services.merge.merge_members` calls it through the
+    merge handler registry.
+    """
+    topics = Topic.objects.filter(author=duplicate).update(author=survivor)
+    replies = Reply.objects.filter(author=duplicate).update(author=survivor)
+    return {"topics_moved": topics, "replies_moved": replies}

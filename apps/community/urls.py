@@ -10,4 +10,5 @@ urlpatterns = [
     path("t/<int:pk>/reply/", views.reply_create, name="reply"),
     path("<slug:slug>/", views.space_detail, name="space"),
     path("<slug:slug>/new/", views.topic_create, name="new_topic"),
+    path("members/<int:pk>/posts/", views.member_posts, name="member_posts"),
 ]

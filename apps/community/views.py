@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from apps.community.models import Space, Topic
 from apps.community.selectors import (
     access_space,
     access_topic,
+    list_member_posts_visible_to,
     list_space_topics,
     list_topic_replies,
     list_visible_spaces,
@@ -21,6 +23,8 @@ from apps.community.services import post_reply, post_topic
 from apps.lifecycle.services import record_activity
 from apps.membership.models import Member
 from apps.membership.selectors import get_member_for_user
+from apps.membership.selectors.profiles import can_see_member_activity
+from apps.membership.selectors.roles import has_capability
 from rm6.errors import DomainError
 
 TOPICS_PER_PAGE = 25
@@ -189,4 +193,38 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
         return reswap(retarget(response, "#reply-form"), "outerHTML")
     return _render_topic(
         request, topic=topic, member=member, form=form, page_number="last"
+    )
+
+
+MEMBER_POSTS_LIMIT = 20
+
+
+@login_required
+@require_GET
+def member_posts(request: HttpRequest, pk: int) -> HttpResponse:
+    """List a member's latest topics and replies, in the spaces the viewer reads.
+
+    Other members see the list only while its author shows their activity on
+    their profile; the author and staff always see it.
+    """
+    if not has_capability(request.user, "view_member_profiles"):
+        raise PermissionDenied("Member profiles are for signed-in members.")
+    try:
+        author = Member.objects.select_related("user").get(pk=pk)
+    except Member.DoesNotExist:
+        raise Http404("Member not found.") from None
+    if not can_see_member_activity(member=author, viewer=request.user):
+        raise Http404("This member does not show their posts.")
+
+    viewer = get_member_for_user(request.user)
+    posts = list_member_posts_visible_to(
+        author=author,
+        viewer=viewer,
+        is_staff=request.user.is_staff,
+        limit=MEMBER_POSTS_LIMIT,
+    )
+    return render(
+        request,
+        "community/member_posts.html",
+        {"author": author, "posts": posts, "limit": MEMBER_POSTS_LIMIT},
     )

@@ -10,7 +10,15 @@ class LifecycleConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from apps.lifecycle import receivers
-        from apps.lifecycle.registry import register_kind
+        from apps.lifecycle.actions import register_action
+        from apps.lifecycle.delivery.handlers import register_delivery_actions
+        from apps.lifecycle.plays.runner import run_wait_step
+        from apps.lifecycle.plays.triggers import dispatch_account_band_change
+        from apps.lifecycle.registry import register_kind, subscribe_band_change
+        from apps.lifecycle.selectors import export_member_data
+        from apps.lifecycle.services import move_merged_member_activity
+        from apps.membership.exports import register_export_section
+        from apps.membership.merge import register_merge_handler
 
         register_kind("membership.signed_in", "A member signed in.")
         register_kind(
@@ -23,6 +31,11 @@ class LifecycleConfig(AppConfig):
             "A member's health band changed (red, yellow, green).",
             counts_as_active=False,
         )
+        register_export_section("activity_events", export_member_data)
+        register_merge_handler("lifecycle", move_merged_member_activity)
+        register_delivery_actions()
+        register_action("wait", run_wait_step, label="Wait")
+        subscribe_band_change(dispatch_account_band_change)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"
         )

@@ -9,6 +9,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -80,3 +81,60 @@ def subscribe(kind: str, handler: Callable) -> None:
 
 def list_handlers(kind: str) -> list[Callable]:
     return list(_handlers.get(kind, ()))
+
+
+# Health score measures and band changes --------------------------------------
+
+# A measure source builds the SQL of one scorecard measure kind for a level
+# ("member" or "account"). The SQL must return one row (subject_id, value) per
+# subject in %(subject_ids)s, a bigint array of member or account ids, and may
+# read %(since)s (the start of the measure's window) and %(now)s. Subjects it
+# returns no row for get a NULL value, which scores 0. The builder returns
+# None for a level the measure does not apply to.
+MeasureSqlBuilder = Callable[[str], str | None]
+
+_measure_sources: dict[str, MeasureSqlBuilder] = {}
+_band_change_handlers: list[Callable] = []
+
+
+@dataclass(frozen=True)
+class BandChange:
+    """A subject's health band changed when its score was refreshed.
+
+    `event_id` is the `lifecycle.health_band_changed` event recorded for a
+    member; account band changes record no event, because an event needs a
+    member, and are kept in the account's daily snapshots instead.
+    """
+
+    level: str
+    subject_id: int
+    account_id: int | None
+    previous_band: str
+    band: str
+    score: int
+    changed_at: datetime
+    event_id: int | None = None
+
+
+def register_measure_source(kind: str, sql_builder: MeasureSqlBuilder) -> None:
+    """Register the SQL builder of a scorecard measure kind that another app owns."""
+    _measure_sources[kind] = sql_builder
+
+
+def get_measure_source(kind: str) -> MeasureSqlBuilder | None:
+    return _measure_sources.get(kind)
+
+
+def subscribe_band_change(handler: Callable) -> None:
+    """Call `handler(change)` with a BandChange for each band change, both levels.
+
+    Handlers run inside the transaction that stores the new scores. Member
+    band changes are also recorded as `lifecycle.health_band_changed` events,
+    whose kind handlers run in the same transaction too.
+    """
+    if handler not in _band_change_handlers:
+        _band_change_handlers.append(handler)
+
+
+def list_band_change_handlers() -> list[Callable]:
+    return list(_band_change_handlers)

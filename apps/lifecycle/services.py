@@ -9,7 +9,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.attribution import current_attribution
+from apps.lifecycle.models import ActivityEvent, HealthScore
+from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.membership.models import Member
 from rm6.errors import DomainError
 
@@ -59,11 +61,13 @@ def record_activity(
 ) -> ActivityEvent:
     """Record one activity event inside the caller's transaction.
 
-    Handlers subscribed to the kind run in the same transaction, and the
-    member's score is refreshed by a worker after commit. With an
+    Handlers subscribed to the kind run in the same transaction. After
+    commit, workers evaluate play triggers and refresh the member's score. With an
     idempotency key already recorded, return that event and do nothing else.
+    Without `attribution`, the event takes that of the running request's visit.
     """
     _check_kind(kind)
+    attribution = current_attribution() if attribution is None else attribution
     attribution = {
         k: v for k, v in (attribution or {}).items() if k in ATTRIBUTION_FIELDS
     }
@@ -91,6 +95,7 @@ def record_activity(
     for handler in registry.list_handlers(kind):
         handler(event)
 
+    play_dispatch.evaluate_triggers_on_commit([event.pk])
     _schedule_rescore({member.pk})
     return event
 
@@ -217,7 +222,17 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
     # by a concurrent batch since the check above is skipped by the unique
     # constraint (ON CONFLICT DO NOTHING), never stored twice.
     bulk = [e for e in fresh if not registry.list_handlers(e.kind)]
-    ActivityEvent.objects.bulk_create(bulk, ignore_conflicts=True, batch_size=1000)
+    # Rows without a key cannot conflict, so their insert returns their ids.
+    # The ids of keyed rows are read back by key, for the play triggers.
+    unkeyed = [e for e in bulk if not e.idempotency_key]
+    keyed = [e for e in bulk if e.idempotency_key]
+    ActivityEvent.objects.bulk_create(unkeyed, batch_size=1000)
+    ActivityEvent.objects.bulk_create(keyed, ignore_conflicts=True, batch_size=1000)
+    event_ids = [e.pk for e in unkeyed]
+    event_ids += ActivityEvent.objects.filter(
+        idempotency_key__in=[e.idempotency_key for e in keyed]
+    ).values_list("pk", flat=True)
+    play_dispatch.evaluate_triggers_on_commit(event_ids)
     for event in fresh:
         if registry.list_handlers(event.kind):
             record_activity(
@@ -235,3 +250,20 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
         "events ingested: %d created, %d duplicates", result.created, result.duplicates
     )
     return result
+
+
+@transaction.atomic
+def move_merged_member_activity(
+    *, survivor: Member, duplicate: Member
+) -> dict[str, int]:
+    """Move the duplicate's events to the survivor of a member merge.
+
+    Each event keeps the account it was recorded with. The duplicate's
+    current health score is deleted, its daily snapshots stay as its own
+    history, and the survivor is rescored after commit. Called through the
+    merge handler registry by `apps.membership.services.merge.merge_members`.
+    """
+    events = ActivityEvent.objects.filter(member=duplicate).update(member=survivor)
+    scores, _ = HealthScore.objects.filter(member=duplicate).delete()
+    _schedule_rescore({survivor.pk})
+    return {"events_moved": events, "health_scores_deleted": scores}

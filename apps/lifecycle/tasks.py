@@ -1,14 +1,15 @@
 import logging
+from collections.abc import Iterable
+from datetime import datetime
 
 from celery import shared_task
 from django.db import OperationalError
 
 from apps.lifecycle import scoring
-from apps.membership.models import Member
+from apps.lifecycle.delivery import webhooks
+from apps.lifecycle.plays import runner, schedules, triggers
 
 logger = logging.getLogger(__name__)
-
-BATCH_SIZE = 5000
 
 
 @shared_task(
@@ -22,34 +23,160 @@ def refresh_member_scores_task(*, member_ids: list[int]) -> int:
     return scoring.refresh_member_health_scores(member_ids=member_ids)
 
 
+@shared_task(
+    name="lifecycle.refresh_account_scores",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def refresh_account_scores_task(*, account_ids: list[int]) -> int:
+    """Recompute the given accounts' scores; accounts deleted since are skipped."""
+    return scoring.refresh_account_health_scores(account_ids=account_ids)
+
+
+def _queue_batches(task, keyword: str, batches: Iterable[list[int]]) -> int:
+    """Send one message per batch of ids, so workers share a pass; return the ids."""
+    queued = 0
+    for ids in batches:
+        task.delay(**{keyword: ids})
+        queued += len(ids)
+    return queued
+
+
 @shared_task(name="lifecycle.rescore_stale_members")
 def rescore_stale_members_task() -> int:
-    """Rescore, in batches, members with new events or a decayed score."""
-    total = 0
-    last_id = 0
-    while member_ids := scoring.list_stale_member_ids(
-        after_id=last_id, limit=BATCH_SIZE
-    ):
-        total += scoring.refresh_member_health_scores(member_ids=member_ids)
-        last_id = member_ids[-1]
-    logger.info("stale member scores refreshed: %d", total)
-    return total
+    """Queue a refresh of members with new events, no score or a decayed one."""
+    queued = _queue_batches(
+        refresh_member_scores_task,
+        "member_ids",
+        scoring.iter_stale_id_batches("member"),
+    )
+    logger.info("stale member scores queued: %d", queued)
+    return queued
 
 
 @shared_task(name="lifecycle.rescore_all_members")
 def rescore_all_members_task() -> int:
-    """Rescore every member, in batches of ids."""
-    total = 0
-    last_id = 0
-    while True:
-        member_ids = list(
-            Member.objects.filter(pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:BATCH_SIZE]
-        )
-        if not member_ids:
-            break
-        total += scoring.refresh_member_health_scores(member_ids=member_ids)
-        last_id = member_ids[-1]
-    logger.info("all member scores refreshed: %d", total)
-    return total
+    """Queue a refresh of every member, in batches of ids."""
+    queued = _queue_batches(
+        refresh_member_scores_task, "member_ids", scoring.iter_id_batches("member")
+    )
+    logger.info("all member scores queued: %d", queued)
+    return queued
+
+
+@shared_task(name="lifecycle.rescore_stale_accounts")
+def rescore_stale_accounts_task() -> int:
+    """Queue a refresh of accounts whose members have new events, or decayed ones."""
+    queued = _queue_batches(
+        refresh_account_scores_task,
+        "account_ids",
+        scoring.iter_stale_id_batches("account"),
+    )
+    logger.info("stale account scores queued: %d", queued)
+    return queued
+
+
+@shared_task(name="lifecycle.rescore_all_accounts")
+def rescore_all_accounts_task() -> int:
+    """Queue a refresh of every account, in batches of ids."""
+    queued = _queue_batches(
+        refresh_account_scores_task,
+        "account_ids",
+        scoring.iter_id_batches("account"),
+    )
+    logger.info("all account scores queued: %d", queued)
+    return queued
+
+
+@shared_task(name="lifecycle.deliver_webhook")
+def deliver_webhook_task(*, delivery_id: int, claimed_until: str | None = None) -> None:
+    """Make one attempt at a webhook delivery under the claim it was queued with.
+
+    Without a claim, the delivery is claimed here when it is due. A claim
+    that expired or moved on to another worker makes this a no-op.
+    """
+    claim = datetime.fromisoformat(claimed_until) if claimed_until else None
+    webhooks.deliver_webhook(delivery_id=delivery_id, claimed_until=claim)
+
+
+@shared_task(name="lifecycle.retry_webhooks")
+def retry_webhooks_task() -> int:
+    """Queue an attempt for each webhook delivery that is due, in one batch."""
+    queued = webhooks.queue_due_webhook_deliveries()
+    if queued:
+        logger.info("due webhook deliveries queued: %d", queued)
+    return queued
+
+
+@shared_task(
+    name="lifecycle.evaluate_event_triggers",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def evaluate_event_triggers_task(*, event_ids: list[int]) -> int:
+    """Enrol the subjects of these events in the active plays they trigger."""
+    return triggers.evaluate_event_triggers(event_ids=event_ids)
+
+
+@shared_task(
+    name="lifecycle.evaluate_account_band_change",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def evaluate_account_band_change_task(
+    *, account_id: int, band: str, changed_at: str
+) -> int:
+    """Enrol an account whose band changed in the account-level band plays."""
+    return triggers.evaluate_account_band_change(
+        account_id=account_id,
+        band=band,
+        changed_at=datetime.fromisoformat(changed_at),
+    )
+
+
+@shared_task(name="lifecycle.sweep_event_triggers")
+def sweep_event_triggers_task() -> int:
+    """Evaluate recent events again, for plays whose dispatch message was lost."""
+    return triggers.sweep_event_triggers()
+
+
+@shared_task(name="lifecycle.evaluate_scheduled_triggers")
+def evaluate_scheduled_triggers_task() -> int:
+    """Enrol the subjects that schedule-triggered plays select now."""
+    created = schedules.evaluate_scheduled_triggers()
+    logger.info("scheduled play triggers evaluated: %d enrolment(s)", created)
+    return created
+
+
+@shared_task(
+    name="lifecycle.run_enrolment",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def run_enrolment_task(*, enrolment_id: int) -> int:
+    """Run one enrolment's due steps; a missing or finished one is skipped."""
+    return runner.run_enrolment(enrolment_id=enrolment_id)
+
+
+@shared_task(
+    name="lifecycle.run_enrolments",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def run_enrolments_task(*, enrolment_ids: list[int]) -> int:
+    """Run the due steps of a few enrolments, each on its own."""
+    return runner.run_enrolments(enrolment_ids=enrolment_ids)
+
+
+@shared_task(name="lifecycle.run_due_enrolments")
+def run_due_enrolments_task() -> int:
+    """Run enrolments whose wait is over or whose run message was lost."""
+    steps_run = runner.run_due_enrolments()
+    if steps_run:
+        logger.info("due play enrolments run: %d step(s)", steps_run)
+    return steps_run

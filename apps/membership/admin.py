@@ -326,8 +326,45 @@ class MemberActionForm(admin.helpers.ActionForm):
     )
 
 
+class ConsentGrantInline(admin.TabularInline):
+    """The member's consent history, newest first; only services write grants."""
+
+    model = ConsentGrant
+    fk_name = "member"
+    fields = [
+        "purpose",
+        "source",
+        "granted_at",
+        "expires_on",
+        "expires_at",
+        "revoked_at",
+        "revoked_source",
+        "recorded_by",
+        "evidence",
+    ]
+    readonly_fields = fields
+    ordering = ["-granted_at", "-id"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "consent history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("purpose", "recorded_by")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Member)
 class MemberAdmin(CsvImportMixin, MemberMergeMixin, admin.ModelAdmin):
+    inlines = [ConsentGrantInline]
     list_display = [
         "email",
         "name",

@@ -4,7 +4,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.community.selectors import list_recent_posts_by_member
-from apps.lifecycle.selectors import get_health_score
+from apps.lifecycle.selectors import (
+    get_health_score,
+    get_member_score_trend,
+    list_score_components,
+)
 from apps.membership.selectors import get_member_for_user
 from apps.portal.selectors import get_onboarding_checklist
 
@@ -27,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
     checklist = get_onboarding_checklist(member=member)
     done_count = sum(1 for item in checklist if item.is_done)
+    health_score = get_health_score(member=member)
     return render(
         request,
         "portal/home.html",
@@ -38,6 +43,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "recent_posts": list_recent_posts_by_member(
                 member=member, limit=RECENT_POSTS_LIMIT
             ),
-            "health_score": get_health_score(member=member),
+            "health_score": health_score,
+            "health_components": list_score_components(health_score),
+            "health_trend": get_member_score_trend(member=member),
         },
     )

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.lifecycle.attribution.AttributionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -80,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.lifecycle.delivery.context_processors.unread_notifications",
             ],
         },
     },
@@ -140,6 +142,19 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_ADAPTER = "apps.membership.adapters.MemberAccountAdapter"
+ACCOUNT_FORMS = {"signup": "apps.membership.adapters.MemberSignupForm"}
+# SSO: OpenID Connect and SAML apps are set up per customer account in admin.
+# SSO sign-ins follow ACCOUNT_EMAIL_VERIFICATION for addresses the provider
+# did not verify, because SOCIALACCOUNT_EMAIL_VERIFICATION is left unset.
+SOCIALACCOUNT_ADAPTER = "apps.membership.adapters.MemberSocialAccountAdapter"
+# A provider that verified an email an existing user owns signs in as that
+# user and connects to it. The adapter trusts a provider linked to a customer
+# account only for that account's email domains.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Create a new user straight from the provider's data; allauth shows its
+# sign-up form only when the provider sent no email address.
+SOCIALACCOUNT_AUTO_SIGNUP = True
 LOGIN_REDIRECT_URL = "portal:home"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -209,6 +224,12 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Redis hands a message that no worker acknowledged within this many seconds
+# to another worker: the delay before a killed worker's task runs again. It
+# must stay above CELERY_TASK_TIME_LIMIT, or a slow task runs twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_BEAT_SCHEDULE = {
     "rescore-stale-members": {
         "task": "lifecycle.rescore_stale_members",
@@ -217,6 +238,30 @@ CELERY_BEAT_SCHEDULE = {
     "rescore-all-members-nightly": {
         "task": "lifecycle.rescore_all_members",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "rescore-stale-accounts": {
+        "task": "lifecycle.rescore_stale_accounts",
+        "schedule": timedelta(minutes=5),
+    },
+    "rescore-all-accounts-nightly": {
+        "task": "lifecycle.rescore_all_accounts",
+        "schedule": crontab(hour=2, minute=45),
+    },
+    "retry-webhooks": {
+        "task": "lifecycle.retry_webhooks",
+        "schedule": timedelta(minutes=1),
+    },
+    "run-due-play-enrolments": {
+        "task": "lifecycle.run_due_enrolments",
+        "schedule": timedelta(minutes=1),
+    },
+    "evaluate-scheduled-play-triggers": {
+        "task": "lifecycle.evaluate_scheduled_triggers",
+        "schedule": timedelta(minutes=15),
+    },
+    "sweep-event-play-triggers": {
+        "task": "lifecycle.sweep_event_triggers",
+        "schedule": timedelta(minutes=5),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")

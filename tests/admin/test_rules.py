@@ -541,6 +541,7 @@ def test_member_account_change_moves_admin_rights(admin_client):
         if name in form.fields and value is not None
     }
     data["account"] = new_account.pk
+    data.update(empty_inline_management_form("consents"))
 
     response = admin_client.post(change_url(admin), data)
 

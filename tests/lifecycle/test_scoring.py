@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
@@ -9,7 +10,17 @@ from apps.lifecycle.scoring import (
     refresh_member_health_scores,
 )
 from apps.lifecycle.tasks import rescore_all_members_task, rescore_stale_members_task
+from rm6.celery import app as celery_app
 from tests import factories
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks sent with .delay() at once, in this process and transaction."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 def _events(member, count, *, days_ago=1, kind="product.report_exported"):
@@ -94,7 +105,7 @@ def test_refresh_scores_records_band_change_event(db):
 
     change = ActivityEvent.objects.get(kind="lifecycle.health_band_changed")
     assert change.member_id == member.pk
-    assert change.properties == {"from": "red", "to": "green"}
+    assert change.properties == {"from": "red", "to": "green", "score": 100}
 
 
 def test_refresh_scores_same_band_records_no_event(db):
@@ -116,9 +127,11 @@ def test_refresh_scores_query_count_does_not_grow_with_members(
     for pk in many:
         factories.ActivityEventFactory(member_id=pk)
 
-    with django_assert_num_queries(4):
+    # A savepoint, the scorecard, the row lock, the scoring statement and the
+    # savepoint's release.
+    with django_assert_num_queries(5):
         refresh_member_health_scores(member_ids=few)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         refresh_member_health_scores(member_ids=many)
 
 
@@ -141,14 +154,14 @@ def test_list_stale_member_ids_finds_decayed_scores(db):
     assert list_stale_member_ids() == [member.pk]
 
 
-def test_rescore_stale_members_task_leaves_nothing_stale(db):
+def test_rescore_stale_members_task_leaves_nothing_stale(db, eager_celery):
     factories.MemberFactory.create_batch(3)
 
     assert rescore_stale_members_task() == 3
     assert list_stale_member_ids() == []
 
 
-def test_rescore_all_members_task_scores_everyone(db):
+def test_rescore_all_members_task_scores_everyone(db, eager_celery):
     factories.MemberFactory.create_batch(4)
 
     assert rescore_all_members_task() == 4

@@ -193,8 +193,9 @@ def test_space_page_query_count_fixed(
     many = count_queries(member_client, url)
 
     assert few == many
-    # Session, user, member, space, topic count, topic page with authors.
-    with django_assert_num_queries(6):
+    # Session, user, member, space, topic count, topic page with authors, and
+    # the unread notification count in the nav.
+    with django_assert_num_queries(7):
         member_client.get(url)
 
 
@@ -326,8 +327,9 @@ def test_topic_page_query_count_fixed(
 
     assert few == many
     # Session, user, member, topic; the topic_viewed event (savepoint,
-    # insert, release); reply count and reply page with authors.
-    with django_assert_num_queries(9):
+    # insert, release); reply count and reply page with authors; the unread
+    # notification count in the nav.
+    with django_assert_num_queries(10):
         member_client.get(url)
 
 

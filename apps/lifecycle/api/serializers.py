@@ -6,8 +6,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
-from apps.lifecycle.selectors import list_score_trend
+from apps.lifecycle.models import (
+    AccountHealthScore,
+    AccountHealthScoreSnapshot,
+    ActivityEvent,
+    HealthScore,
+    HealthScoreSnapshot,
+)
+from apps.lifecycle.selectors import list_account_score_trend, list_score_trend
 from apps.lifecycle.services import IngestError
 
 MAX_BATCH_SIZE = 1000
@@ -254,3 +260,32 @@ class HealthScoreDetailSerializer(HealthScoreSerializer):
     def get_trend(self, score: HealthScore) -> list:
         snapshots = list_score_trend(member=score.member, days=TREND_DAYS)
         return HealthScoreSnapshotSerializer(snapshots, many=True).data
+
+
+class AccountHealthScoreSnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccountHealthScoreSnapshot
+        fields = ["day", "score", "band"]
+        read_only_fields = fields
+
+
+class AccountHealthScoreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccountHealthScore
+        fields = ["account", "score", "band", "components", "computed_at"]
+        read_only_fields = fields
+
+
+class AccountHealthScoreDetailSerializer(AccountHealthScoreSerializer):
+    trend = serializers.SerializerMethodField(
+        help_text=f"The last {TREND_DAYS} daily snapshots, newest first."
+    )
+
+    class Meta(AccountHealthScoreSerializer.Meta):
+        fields = [*AccountHealthScoreSerializer.Meta.fields, "trend"]
+        read_only_fields = fields
+
+    @extend_schema_field(AccountHealthScoreSnapshotSerializer(many=True))
+    def get_trend(self, score: AccountHealthScore) -> list:
+        snapshots = list_account_score_trend(account=score.account, days=TREND_DAYS)
+        return AccountHealthScoreSnapshotSerializer(snapshots, many=True).data

@@ -1,6 +1,10 @@
 from rest_framework.routers import SimpleRouter
 
-from apps.lifecycle.api.views import ActivityEventViewSet, HealthScoreViewSet
+from apps.lifecycle.api.views import (
+    AccountHealthScoreViewSet,
+    ActivityEventViewSet,
+    HealthScoreViewSet,
+)
 
 app_name = "lifecycle_api"
 
@@ -9,5 +13,10 @@ app_name = "lifecycle_api"
 router = SimpleRouter()
 router.register("events", ActivityEventViewSet, basename="event")
 router.register("health-scores", HealthScoreViewSet, basename="health-score")
+router.register(
+    "account-health-scores",
+    AccountHealthScoreViewSet,
+    basename="account-health-score",
+)
 
 urlpatterns = router.urls

@@ -17,6 +17,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
 from apps.lifecycle.api.serializers import (
+    AccountHealthScoreDetailSerializer,
+    AccountHealthScoreSerializer,
     ActivityEventSerializer,
     BatchErrorSerializer,
     EventBatchSerializer,
@@ -26,8 +28,12 @@ from apps.lifecycle.api.serializers import (
     format_batch_errors,
     format_ingest_error,
 )
-from apps.lifecycle.models import ActivityEvent, HealthScore
-from apps.lifecycle.selectors import list_visible_events, list_visible_health_scores
+from apps.lifecycle.models import AccountHealthScore, ActivityEvent, HealthScore
+from apps.lifecycle.selectors import (
+    list_visible_account_health_scores,
+    list_visible_events,
+    list_visible_health_scores,
+)
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
 
@@ -44,6 +50,12 @@ class MemberCursorPagination(CursorPagination):
     """Cursor pagination in member id order, for models keyed by their member."""
 
     ordering = "member_id"
+
+
+class AccountCursorPagination(CursorPagination):
+    """Cursor pagination in account id order, for models keyed by their account."""
+
+    ordering = "account_id"
 
 
 class EventFilter(django_filters.FilterSet):
@@ -175,3 +187,41 @@ class HealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             return HealthScoreDetailSerializer
         return HealthScoreSerializer
+
+
+class AccountHealthScoreFilter(django_filters.FilterSet):
+    class Meta:
+        model = AccountHealthScore
+        fields = ["band"]
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "account_id",
+                OpenApiTypes.INT,
+                OpenApiParameter.PATH,
+                description="The id of the account whose score to return.",
+            )
+        ]
+    )
+)
+class AccountHealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
+    """Current health scores of accounts, by account id.
+
+    Staff read every account's score and an account admin their own
+    account's; other members read none and get an empty list.
+    """
+
+    pagination_class = AccountCursorPagination
+    filterset_class = AccountHealthScoreFilter
+    lookup_url_kwarg = "account_id"
+
+    def get_queryset(self):
+        return list_visible_account_health_scores(user=self.request.user)
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return AccountHealthScoreDetailSerializer
+        return AccountHealthScoreSerializer

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
@@ -11,6 +12,22 @@ class Notification(models.Model):
 
     member = models.ForeignKey(
         Member, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="What caused it, for example play or community.mention.",
+    )
+    subject_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    subject_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The content it is about; lists re-check that the member may "
+        "still see it.",
     )
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True, default="")

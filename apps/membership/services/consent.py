@@ -90,7 +90,6 @@ def grant_consent(
     and may be earlier, for consents collected elsewhere and imported later.
     """
     now = timezone.now()
-    granted_at = granted_at or now
     evidence = evidence.strip()
     _check_source(source)
     if not evidence:
@@ -99,7 +98,7 @@ def grant_consent(
             "example the text of the form they submitted.",
             field="evidence",
         )
-    if granted_at > now:
+    if granted_at is not None and granted_at > now:
         raise DomainError(
             f"The grant time {granted_at.isoformat()} is in the future. "
             "Give the time the member gave consent, or leave it out for now.",
@@ -108,6 +107,10 @@ def grant_consent(
     purpose = _get_purpose(purpose_key, require_active=True)
 
     member = _lock_member(member)
+    # A grant made now is timed after the lock, so a concurrent grant that
+    # held the lock first is always the older one.
+    if granted_at is None:
+        now = granted_at = timezone.now()
     if member.anonymised_at is not None:
         raise DomainError(
             f"Member {member.pk} is anonymised, so no consent can be recorded "

@@ -1,0 +1,159 @@
+"""Admin for delivery: CSM tasks, webhook endpoints and the delivery log."""
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+
+from apps.lifecycle.delivery.csm_tasks import close_csm_task
+from apps.lifecycle.delivery.webhooks import (
+    generate_webhook_secret,
+    retry_webhook_deliveries,
+    rotate_webhook_secret,
+)
+from apps.lifecycle.models import CsmTask, WebhookDelivery, WebhookEndpoint
+from apps.membership.admin import ReadOnlyAdmin
+from rm6.errors import DomainError
+
+SECRET_TEMPLATE = "lifecycle/delivery/admin/webhook_secrets.html"
+
+
+@admin.register(CsmTask)
+class CsmTaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "account", "owner", "status", "due_on", "play"]
+    list_select_related = ["account", "owner", "play"]
+    list_filter = ["status", ("owner", admin.RelatedOnlyFieldListFilter), "due_on"]
+    search_fields = ["title", "account__name", "member__user__email"]
+    raw_id_fields = ["account", "member", "owner"]
+    readonly_fields = ["status", "completed_at", "play", "step_run", "created_at"]
+    actions = ["mark_done", "dismiss"]
+
+    def _close(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
+        closed = 0
+        for task in queryset:
+            try:
+                close_csm_task(task=task, status=status, closed_by=request.user)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.WARNING)
+            else:
+                closed += 1
+        label = CsmTask.Status(status).label.lower()
+        self.message_user(request, f"Marked {closed} task(s) {label}.")
+
+    @admin.action(description="Mark selected tasks done", permissions=["change"])
+    def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._close(request, queryset, CsmTask.Status.DONE)
+
+    @admin.action(description="Dismiss selected tasks", permissions=["change"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._close(request, queryset, CsmTask.Status.DISMISSED)
+
+
+def _render_secrets(
+    request: HttpRequest, endpoints: list[WebhookEndpoint], *, title: str
+) -> HttpResponse:
+    response = TemplateResponse(
+        request,
+        SECRET_TEMPLATE,
+        {
+            **admin.site.each_context(request),
+            "title": title,
+            "endpoints": endpoints,
+            "opts": WebhookEndpoint._meta,
+        },
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints; the signing secret is shown once, when it is made.
+
+    The secret is never listed or shown on the change page afterwards, so it
+    stays out of screenshots and shared screens. Staff who lose it rotate it.
+    """
+
+    list_display = ["name", "url", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "url"]
+    fields = ["name", "url", "event_kinds", "is_active", "secret_status"]
+    readonly_fields = ["secret_status"]
+    actions = ["rotate_secrets"]
+
+    @admin.display(description="secret")
+    def secret_status(self, endpoint: WebhookEndpoint) -> str:
+        if not endpoint.pk:
+            return "Generated when you save, and shown once on the next page."
+        return (
+            "Set, and hidden after it was shown once. Use the action "
+            '"Rotate secrets" in the list to replace it.'
+        )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            # A URL typed without a scheme is read as https, as Django 6 does.
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj: WebhookEndpoint, form, change: bool) -> None:
+        if not change:
+            obj.secret = generate_webhook_secret()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
+        return _render_secrets(request, [obj], title="Webhook endpoint added")
+
+    @admin.action(
+        description="Rotate secrets of selected endpoints", permissions=["change"]
+    )
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        endpoints = list(queryset)
+        for endpoint in endpoints:
+            rotate_webhook_secret(endpoint=endpoint)
+        return _render_secrets(request, endpoints, title="Webhook secrets rotated")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: every payload, its attempts and its last outcome."""
+
+    list_display = [
+        "delivery_key",
+        "event_kind",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+    ]
+    list_select_related = ["endpoint"]
+    list_filter = ["status", "endpoint"]
+    search_fields = ["delivery_key", "event_kind"]
+    exclude = ["payload"]
+    readonly_fields = ["formatted_payload"]
+    actions = ["retry_now"]
+
+    @admin.display(description="payload")
+    def formatted_payload(self, delivery: WebhookDelivery) -> str:
+        text = json.dumps(delivery.payload, indent=2, sort_keys=True)
+        return format_html("<pre>{}</pre>", text)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("lifecycle.change_webhookdelivery")
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        queued = retry_webhook_deliveries(delivery_ids=selected)
+        skipped = len(selected) - queued
+        message = f"Queued {queued} deliver{'y' if queued == 1 else 'ies'} to retry."
+        if skipped:
+            message += f" Skipped {skipped} already delivered."
+        self.message_user(request, message)

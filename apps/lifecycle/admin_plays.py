@@ -1,0 +1,403 @@
+"""Admin for plays: editing, audience preview and activation, enrolments."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.lifecycle import registry
+from apps.lifecycle.actions import get_action, list_actions
+from apps.lifecycle.models import (
+    Enrolment,
+    FatigueCap,
+    HealthBand,
+    Play,
+    PlayStep,
+    StepRun,
+    Touch,
+)
+from apps.lifecycle.plays.selectors import get_play_preview
+from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
+from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
+from apps.membership.admin import ReadOnlyAdmin
+from apps.membership.models import Account, ConsentPurpose, Member
+from rm6.errors import DomainError
+
+PREVIEW_TEMPLATE = "admin/lifecycle/play/preview.html"
+WAIT_ACTION = "wait"
+Trigger = Play.Trigger
+
+
+def _action_choices(current: str = "") -> list[tuple[str, str]]:
+    choices = [(action.name, action.label) for action in list_actions()]
+    if current and get_action(current) is None:
+        choices.append((current, f"{current} (not registered)"))
+    return choices
+
+
+def _multiple_choice(choices, label: str) -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(
+        choices=choices,
+        required=False,
+        label=label,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: everyone.",
+    )
+
+
+class PlayForm(forms.ModelForm):
+    audience_segments = _multiple_choice(Account.Segment.choices, "Segments")
+    audience_cs_tiers = _multiple_choice(Account.CsTier.choices, "CS tiers")
+    audience_roles = _multiple_choice(Member.Role.choices, "Roles")
+    audience_lifecycle_stages = _multiple_choice(
+        Member.LifecycleStage.choices, "Lifecycle stages"
+    )
+    audience_bands = _multiple_choice(HealthBand.choices, "Health bands")
+
+    class Meta:
+        model = Play
+        fields = [
+            "name",
+            "play_id",
+            "campaign_id",
+            "description",
+            "subject_level",
+            "trigger",
+            "trigger_event_kind",
+            "trigger_band",
+            "trigger_hours",
+            "trigger_days",
+            "audience_segments",
+            "audience_cs_tiers",
+            "audience_roles",
+            "audience_lifecycle_stages",
+            "audience_bands",
+            "holdout_percent",
+        ]
+
+    def _require(self, field: str, message: str) -> None:
+        if self.cleaned_data.get(field) in (None, ""):
+            self.add_error(field, message)
+
+    def _forbid(self, field: str, message: str) -> None:
+        if self.cleaned_data.get(field) not in (None, ""):
+            self.add_error(field, message)
+
+    def _clean_event_kind(self, trigger: str) -> None:
+        kind = self.cleaned_data.get("trigger_event_kind", "")
+        if trigger not in CONFIGURED_KIND_TRIGGERS:
+            self._forbid(
+                "trigger_event_kind",
+                "Only event and first-use triggers take an event kind; leave it empty.",
+            )
+        elif not kind:
+            self.add_error("trigger_event_kind", "This trigger needs an event kind.")
+        elif registry.get_kind(kind) is None:
+            self.add_error(
+                "trigger_event_kind",
+                f"Unknown event kind {kind!r}: use a registered kind such as "
+                "membership.signed_in, or a product.<feature> kind.",
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        trigger = cleaned.get("trigger")
+        if not trigger:
+            return cleaned
+
+        self._clean_event_kind(trigger)
+        if trigger == Trigger.UNANSWERED_QUESTION:
+            self._require(
+                "trigger_hours", "Set after how many hours a question counts."
+            )
+        else:
+            self._forbid(
+                "trigger_hours", "Only unanswered-question triggers take hours."
+            )
+        if trigger in (Trigger.STAGNANT_ACCOUNT, Trigger.RENEWAL_WINDOW):
+            self._require("trigger_days", "Set the number of days.")
+        else:
+            self._forbid(
+                "trigger_days",
+                "Only stagnant-account and renewal-window triggers take days.",
+            )
+        band = cleaned.get("trigger_band")
+        if trigger != Trigger.HEALTH_BAND_CHANGE:
+            self._forbid("trigger_band", "Only band-change triggers take a band.")
+        elif band and band not in HealthBand.values:
+            self.add_error(
+                "trigger_band",
+                f"Unknown band {band!r}: use red, yellow or green, or leave empty.",
+            )
+        return cleaned
+
+
+class PlayStepForm(forms.ModelForm):
+    action = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = PlayStep
+        fields = ["position", "action", "wait_hours", "consent_purpose", "config"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = _action_choices(self.instance.action or "")
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data["action"]
+        if get_action(action) is None:
+            raise forms.ValidationError(
+                f"No installed app registers the action {action!r}; pick another."
+            )
+        return action
+
+    def clean_consent_purpose(self) -> str:
+        key = self.cleaned_data["consent_purpose"]
+        if key and not ConsentPurpose.objects.filter(key=key, is_active=True).exists():
+            raise forms.ValidationError(
+                f"No active consent purpose has the key {key!r}; add it under "
+                "Consent purposes or leave this empty."
+            )
+        return key
+
+    def clean_config(self) -> dict:
+        config = self.cleaned_data["config"]
+        if config is None:
+            return {}
+        if not isinstance(config, dict):
+            raise forms.ValidationError(
+                'Enter a JSON object, for example {"points": 10}.'
+            )
+        return config
+
+    def clean(self):
+        cleaned = super().clean()
+        is_wait = cleaned.get("action") == WAIT_ACTION
+        if is_wait and not cleaned.get("wait_hours"):
+            self.add_error("wait_hours", "A wait step needs wait hours above 0.")
+        if not is_wait and cleaned.get("wait_hours") is not None:
+            self.add_error("wait_hours", "Only wait steps take wait hours.")
+        return cleaned
+
+
+class PlayStepInline(admin.TabularInline):
+    model = PlayStep
+    form = PlayStepForm
+    extra = 1
+    ordering = ["position"]
+
+
+@admin.register(Play)
+class PlayAdmin(admin.ModelAdmin):
+    form = PlayForm
+    inlines = [PlayStepInline]
+    list_display = [
+        "name",
+        "play_id",
+        "trigger",
+        "subject_level",
+        "status",
+        "holdout_percent",
+        "activated_at",
+        "preview_link",
+    ]
+    list_filter = ["status", "trigger", "subject_level"]
+    search_fields = ["name", "play_id", "campaign_id"]
+    readonly_fields = ["status", "activated_at", "preview_link"]
+    actions = ["pause_selected"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "play_id",
+                    "campaign_id",
+                    "description",
+                    "status",
+                    "activated_at",
+                    "preview_link",
+                ]
+            },
+        ),
+        (
+            "Trigger",
+            {
+                "fields": [
+                    "subject_level",
+                    "trigger",
+                    "trigger_event_kind",
+                    "trigger_band",
+                    "trigger_hours",
+                    "trigger_days",
+                ]
+            },
+        ),
+        (
+            "Audience",
+            {
+                "fields": [
+                    "audience_segments",
+                    "audience_cs_tiers",
+                    "audience_roles",
+                    "audience_lifecycle_stages",
+                    "audience_bands",
+                    "holdout_percent",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="preview")
+    def preview_link(self, play: Play) -> str:
+        if play.pk is None:
+            return "Save the play first."
+        url = reverse("admin:lifecycle_play_preview", args=[play.pk])
+        label = "Preview" if play.status == Play.Status.ACTIVE else "Preview, activate"
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:play_id>/preview/", preview, name="lifecycle_play_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, play_id: int) -> HttpResponse:
+        """Show the audience size and a sample; a POST activates the play."""
+        play = get_object_or_404(Play, pk=play_id)
+        if not self.has_view_permission(request, play):
+            raise PermissionDenied
+        can_activate = self.has_change_permission(request, play)
+
+        if request.method == "POST":
+            if not can_activate:
+                raise PermissionDenied
+            try:
+                activate_play(play=play, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"Activated the play {play.name}.")
+                change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
+                return HttpResponseRedirect(change_url)
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {play.name}",
+            "opts": self.model._meta,
+            "play": play,
+            "preview": get_play_preview(play=play),
+            "can_activate": can_activate and play.status != Play.Status.ACTIVE,
+        }
+        return TemplateResponse(request, PREVIEW_TEMPLATE, context)
+
+    @admin.action(description="Pause selected plays", permissions=["change"])
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        paused = 0
+        for play in queryset.filter(status=Play.Status.ACTIVE):
+            pause_play(play=play, actor=request.user)
+            paused += 1
+        self.message_user(request, f"Paused {paused} play(s).")
+
+
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    fields = [
+        "step",
+        "status",
+        "outcome",
+        "error",
+        "attempts",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    ordering = ["step__position"]
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("step")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(ReadOnlyAdmin):
+    inlines = [StepRunInline]
+    list_display = [
+        "play",
+        "subject",
+        "occurrence_key",
+        "status",
+        "is_holdout",
+        "next_run_at",
+        "enrolled_at",
+        "last_error",
+    ]
+    list_select_related = ["play", "member__user", "account"]
+    list_filter = ["status", "is_holdout", "play"]
+    search_fields = [
+        "subject_key",
+        "occurrence_key",
+        "member__user__email",
+        "account__name",
+        "play__play_id",
+    ]
+    actions = ["retry_failed"]
+    show_full_result_count = False
+
+    @admin.display(description="subject")
+    def subject(self, enrolment: Enrolment) -> str:
+        return str(enrolment.member or enrolment.account)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("lifecycle.change_enrolment")
+
+    @admin.action(description="Retry selected failed enrolments", permissions=["retry"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retried = sum(retry_enrolment(enrolment=e) for e in queryset)
+        self.message_user(request, f"Retrying {retried} failed enrolment(s).")
+
+
+class FatigueCapForm(forms.ModelForm):
+    channel = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = FatigueCap
+        fields = ["channel", "max_touches", "period_days"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        channels = {a.channel for a in list_actions() if a.channel}
+        if self.instance.channel:
+            channels.add(self.instance.channel)
+        self.fields["channel"].choices = [(c, c) for c in sorted(channels)]
+        self.fields[
+            "channel"
+        ].help_text = "The channel of the actions this cap counts, across all plays."
+
+
+@admin.register(FatigueCap)
+class FatigueCapAdmin(admin.ModelAdmin):
+    form = FatigueCapForm
+    list_display = ["channel", "max_touches", "period_days"]
+
+
+@admin.register(Touch)
+class TouchAdmin(ReadOnlyAdmin):
+    list_display = ["member", "channel", "play", "touched_at"]
+    list_select_related = ["member__user", "play"]
+    list_filter = ["channel"]
+    search_fields = ["member__user__email", "play__play_id"]
+    show_full_result_count = False

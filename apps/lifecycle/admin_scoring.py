@@ -1,0 +1,222 @@
+"""Admin for scorecards and account health scores.
+
+Staff build a scorecard from the fixed set of measure kinds, each with a
+weight and two thresholds. No SQL is ever entered here: the scoring engine
+compiles each kind to its own SQL and passes every value as a parameter.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from apps.lifecycle import scoring, tasks
+from apps.lifecycle.models import (
+    AccountHealthScore,
+    AccountHealthScoreSnapshot,
+    Scorecard,
+    ScorecardMeasure,
+)
+from apps.membership.admin import ReadOnlyAdmin
+
+
+class ScorecardForm(forms.ModelForm):
+    class Meta:
+        model = Scorecard
+        fields = ["name", "level", "description", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        level = cleaned.get("level")
+        if not cleaned.get("is_active") or not level:
+            return cleaned
+
+        other = (
+            Scorecard.objects.filter(level=level, is_active=True)
+            .exclude(pk=self.instance.pk)
+            .first()
+        )
+        if other is not None:
+            self.add_error(
+                "is_active",
+                f"The {other.get_level_display().lower()} scorecard "
+                f"“{other.name}” is already active, and only one per level can "
+                "be. Deactivate it first.",
+            )
+        return cleaned
+
+
+class ScorecardMeasureForm(forms.ModelForm):
+    class Meta:
+        model = ScorecardMeasure
+        fields = [
+            "position",
+            "kind",
+            "label",
+            "event_kinds",
+            "window_days",
+            "weight",
+            "zero_at",
+            "full_at",
+        ]
+
+    def __init__(self, *args, level: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.level = level
+
+    def clean_weight(self) -> Decimal:
+        weight = self.cleaned_data["weight"]
+        if weight is not None and weight <= 0:
+            raise forms.ValidationError("The weight must be above 0.")
+        return weight
+
+    def clean(self):
+        cleaned = super().clean()
+        required = ("kind", "window_days", "zero_at", "full_at")
+        if not self.level or any(cleaned.get(name) is None for name in required):
+            return cleaned
+
+        errors = scoring.list_measure_errors(
+            kind=cleaned["kind"],
+            level=self.level,
+            event_kinds=cleaned.get("event_kinds") or [],
+            window_days=cleaned["window_days"],
+            zero_at=cleaned["zero_at"],
+            full_at=cleaned["full_at"],
+        )
+        for field, messages_ in errors.items():
+            for message in messages_:
+                self.add_error(field, message)
+        return cleaned
+
+
+class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index):
+        kwargs = super().get_form_kwargs(index)
+        kwargs["level"] = self.instance.level
+        return kwargs
+
+    def clean(self):
+        super().clean()
+        if not self.instance.is_active:
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.has_changed() or form.instance.pk
+            if not self._should_delete_form(form)
+        ]
+        if not kept:
+            raise forms.ValidationError(
+                "An active scorecard needs at least one measure. Add one, or "
+                "untick Active."
+            )
+
+
+def _measure_spec(measure: ScorecardMeasure) -> scoring.MeasureSpec:
+    return scoring.MeasureSpec(
+        key="",
+        kind=measure.kind,
+        label=measure.label,
+        weight=measure.weight,
+        zero_at=measure.zero_at,
+        full_at=measure.full_at,
+        window_days=measure.window_days,
+        event_kinds=tuple(measure.event_kinds),
+    )
+
+
+class ScorecardMeasureInline(admin.TabularInline):
+    model = ScorecardMeasure
+    form = ScorecardMeasureForm
+    formset = ScorecardMeasureFormSet
+    extra = 1
+    ordering = ["position", "id"]
+    readonly_fields = ["meaning"]
+
+    @admin.display(description="meaning")
+    def meaning(self, measure: ScorecardMeasure) -> str:
+        if measure.pk is None:
+            return "Shown once saved."
+        return scoring.describe_measure(_measure_spec(measure))
+
+
+@admin.register(Scorecard)
+class ScorecardAdmin(admin.ModelAdmin):
+    form = ScorecardForm
+    inlines = [ScorecardMeasureInline]
+    list_display = ["name", "level", "is_active", "measure_count", "updated_at"]
+    list_filter = ["level", "is_active"]
+    search_fields = ["name"]
+    readonly_fields = ["summary"]
+    actions = ["rescore_now"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Scorecard]:
+        return super().get_queryset(request).annotate(measure_total=Count("measures"))
+
+    @admin.display(description="measures", ordering="measure_total")
+    def measure_count(self, scorecard: Scorecard) -> int:
+        return scorecard.measure_total
+
+    @admin.display(description="what the score means")
+    def summary(self, scorecard: Scorecard) -> str:
+        measures = list(scorecard.measures.all()) if scorecard.pk else []
+        if not measures:
+            return "No measures yet."
+        total = sum((m.weight for m in measures), Decimal(0))
+        lines = [
+            f"{m.label or m.get_kind_display()}: "
+            f"{scoring.describe_measure(_measure_spec(m), total_weight=total)}"
+            for m in measures
+        ]
+        lines.append(
+            "The score is the weighted mean of the measures' 0-100 values, "
+            "rounded. Red is below 40, yellow 40 to 69, green 70 and up."
+        )
+        return "\n".join(lines)
+
+    @admin.action(description="Rescore every subject of the selected levels now")
+    def rescore_now(self, request: HttpRequest, queryset: QuerySet[Scorecard]):
+        levels = set(queryset.values_list("level", flat=True))
+        if Scorecard.Level.MEMBER in levels:
+            tasks.rescore_all_members_task.delay()
+        if Scorecard.Level.ACCOUNT in levels:
+            tasks.rescore_all_accounts_task.delay()
+        self.message_user(
+            request,
+            "A full rescore is queued for: "
+            f"{', '.join(sorted(levels))}. Scores change as workers finish it.",
+            messages.SUCCESS,
+        )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        if form.instance.is_active:
+            self.message_user(
+                request,
+                "Scores use these measures from the next full pass, nightly, "
+                "or at once with the action “Rescore every subject of the "
+                "selected levels now”.",
+                messages.INFO,
+            )
+
+
+@admin.register(AccountHealthScore)
+class AccountHealthScoreAdmin(ReadOnlyAdmin):
+    list_display = ["account", "score", "band", "computed_at"]
+    list_select_related = ["account"]
+    list_filter = ["band"]
+    search_fields = ["account__name"]
+    # Lowest scores first: the accounts that need attention.
+    ordering = ["score", "pk"]
+
+
+@admin.register(AccountHealthScoreSnapshot)
+class AccountHealthScoreSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["account", "day", "score", "band"]
+    list_select_related = ["account"]
+    list_filter = ["band"]
+    search_fields = ["account__name"]
+    date_hierarchy = "day"

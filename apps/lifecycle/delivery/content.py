@@ -1,0 +1,134 @@
+"""Text and links of play messages: step templates and play-tagged URLs.
+
+Staff write the title, subject and body of a step as Django template strings
+in the step's config. They render in an engine of their own, which has no
+template directories and no tag libraries beyond the built-in ones. The
+context contains plain strings only. A step template can therefore neither
+include other templates nor reach model attributes.
+"""
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.template import Context, Engine, TemplateDoesNotExist, TemplateSyntaxError
+
+from apps.lifecycle.models import Play, PlayStep
+from apps.membership.models import Member
+from rm6.errors import DomainError
+
+PLAY_PARAMS = ("play_id", "campaign_id")
+
+# An http(s) URL in plain text, without the punctuation that usually ends
+# the sentence around it.
+URL_PATTERN = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+_engine: Engine | None = None
+
+
+def _get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        # Plain text: HTML versions escape the rendered text afterwards.
+        _engine = Engine(dirs=[], app_dirs=False, autoescape=False)
+    return _engine
+
+
+def add_play_params(url: str, play: Play) -> str:
+    """Return the URL with the play's ID and campaign ID in its query string.
+
+    Other query parameters and the fragment are kept. A `play_id` or
+    `campaign_id` already in the URL is replaced, and an empty URL stays
+    empty.
+    """
+    if not url:
+        return url
+    parts = urlsplit(url)
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in PLAY_PARAMS
+    ]
+    query.append(("play_id", play.play_id))
+    if play.campaign_id:
+        query.append(("campaign_id", play.campaign_id))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_absolute_url(url: str) -> str:
+    """Return the URL made absolute against RM6_SITE_URL when it is a path."""
+    if not url.startswith("/") or url.startswith("//"):
+        return url
+    return settings.SITE_URL.rstrip("/") + url
+
+
+def build_play_link(url: str, play: Play) -> str:
+    """Return the absolute URL of a link in a play email, tagged with the play."""
+    return add_play_params(build_absolute_url(url), play)
+
+
+def tag_site_links(text: str, play: Play) -> str:
+    """Add the play's parameters to every link to this site found in `text`.
+
+    Step authors often paste full links into an email body. Links to other
+    sites are left as they are, because their owners do not read these
+    parameters. Links that already carry a `play_id` are left too.
+    """
+    site_url = settings.SITE_URL.rstrip("/")
+
+    def tag(match: re.Match) -> str:
+        url = match.group(0)
+        is_site_link = url == site_url or url.startswith(site_url + "/")
+        if not is_site_link or "play_id=" in url:
+            return url
+        return add_play_params(url, play)
+
+    return URL_PATTERN.sub(tag, text)
+
+
+def build_template_context(
+    *, member: Member | None, account_name: str = "", **links: object
+) -> dict:
+    """Return the context that step templates render with.
+
+    `member_name` and `account_name` are strings; the keyword arguments add
+    links, such as `url` and `unsubscribe_url`, and the `links` mapping.
+    """
+    if member is not None and not account_name and member.account_id:
+        account_name = member.account.name
+    return {
+        "member_name": member.name if member is not None else "",
+        "account_name": account_name,
+        **links,
+    }
+
+
+def render_step_text(
+    step: PlayStep, key: str, context: dict, *, required: bool = True
+) -> str:
+    """Render the step config's template string under `key`.
+
+    Raise DomainError when a required key is missing or empty, or when the
+    template does not parse.
+    """
+    source = step.config.get(key, "")
+    if not isinstance(source, str) or (required and not source.strip()):
+        raise DomainError(
+            f"The {step.action} step at position {step.position} of play "
+            f"{step.play.play_id!r} needs a text under {key!r} in its config. "
+            "Add it in admin, then run the play again.",
+            field=key,
+            code="invalid_step_config",
+        )
+    try:
+        template = _get_engine().from_string(source)
+        text = template.render(Context(context, autoescape=False))
+    except (TemplateSyntaxError, TemplateDoesNotExist) as error:
+        raise DomainError(
+            f"The {key!r} template of the {step.action} step at position "
+            f"{step.position} of play {step.play.play_id!r} is invalid: {error}. "
+            "Fix it in admin, then run the play again.",
+            field=key,
+            code="invalid_step_config",
+        ) from None
+    return text.strip()

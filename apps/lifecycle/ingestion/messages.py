@@ -1,0 +1,344 @@
+"""Parsing Segment messages into what the hub records, without the database.
+
+`expand_body` turns a request body into messages, and `parse_message` checks
+one message and derives its event kind, time, properties and attribution.
+The field names and timestamp rules follow Segment's message spec.
+"""
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlencode
+from uuid import uuid4
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.dateparse import parse_datetime
+
+from apps.lifecycle import registry
+from apps.lifecycle.attribution import PARAMETERS, clean_attribution
+from apps.lifecycle.services import MAX_CLOCK_SKEW
+
+# Segment's limit for one message: analytics-python 2.4 drops larger ones.
+MAX_MESSAGE_BYTES = 32 * 1024
+# Leaves room in the 200-character idempotency key for "segment:<source id>:".
+MAX_MESSAGE_ID_LENGTH = 150
+MAX_PERSON_ID_LENGTH = 200
+MAX_KIND_LENGTH = 100
+
+RECORDED_TYPES = ("track", "page", "screen")
+# Accepted so that clients calling them get no error, but nothing is recorded.
+IGNORED_TYPES = ("group", "alias")
+MESSAGE_TYPES = ("identify", *RECORDED_TYPES, *IGNORED_TYPES)
+VIEWED_EVENT_NAMES = {"page": "page_viewed", "screen": "screen_viewed"}
+
+# The context kept with an event. IP address, user agent, device, location,
+# network and traits are personal data the hub has no use for, so they go.
+KEPT_CONTEXT_KEYS = ("app", "library", "locale", "os", "timezone")
+# Segment's context.campaign contains the UTM parameters of the product's page.
+CAMPAIGN_FIELDS = {
+    "source": "utm_source",
+    "medium": "utm_medium",
+    "name": "utm_campaign",
+    "term": "utm_term",
+    "content": "utm_content",
+}
+# The top-level fields a held message keeps. Its context is minimised too.
+STORED_FIELDS = (
+    "type",
+    "messageId",
+    "userId",
+    "anonymousId",
+    "event",
+    "name",
+    "category",
+    "properties",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "receivedAt",
+)
+
+
+class InvalidBody(Exception):
+    """The request body has the wrong shape, which the message describes."""
+
+
+class InvalidMessage(Exception):
+    """A message the endpoint skips, with `reason` a short code for counting."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SegmentMessage:
+    """One valid message, with the values the hub records from it."""
+
+    type: str
+    message_id: str
+    user_id: str
+    anonymous_id: str
+    # Lower-cased, and empty when the message has none or an invalid one.
+    email: str
+    # Empty for identify and the ignored types.
+    kind: str
+    occurred_at: datetime
+    properties: dict
+    attribution: dict[str, str]
+    # The message minus personal context, kept while the message is held.
+    stored: dict
+
+    @property
+    def is_usage(self) -> bool:
+        return self.type in RECORDED_TYPES
+
+
+def expand_body(body: dict, *, message_type: str | None, received_at: datetime) -> list:
+    """Return the messages of a request body, each completed from the envelope.
+
+    With `message_type` None the body is a batch: its `batch` list contains the
+    messages, and its top-level `context` and `sentAt` apply to each message
+    that lacks its own. Otherwise the body is one message of that type. Every
+    message gets `receivedAt`, and a `messageId` when it has none, so that a
+    held copy parses the same way later. Items that are not objects are
+    returned unchanged for `parse_message` to reject.
+    """
+    if message_type is None:
+        items = body.get("batch")
+        if not isinstance(items, list):
+            raise InvalidBody('The body has no "batch" list of messages.')
+        envelope_context = body.get("context")
+        envelope_sent_at = body.get("sentAt")
+    else:
+        items = [{**body, "type": message_type}]
+        envelope_context = None
+        envelope_sent_at = None
+
+    messages = []
+    for item in items:
+        if not isinstance(item, dict):
+            messages.append(item)
+            continue
+        message = {key: value for key, value in item.items() if key != "writeKey"}
+        context = message.get("context")
+        if isinstance(envelope_context, dict) and isinstance(context, dict | None):
+            message["context"] = {**envelope_context, **(context or {})}
+        if envelope_sent_at is not None:
+            message.setdefault("sentAt", envelope_sent_at)
+        if not message.get("messageId"):
+            message["messageId"] = f"rm6-{uuid4()}"
+        message["receivedAt"] = received_at.isoformat()
+        messages.append(message)
+    return messages
+
+
+def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
+    """Check one message from `expand_body` and derive what the hub records.
+
+    Raise InvalidMessage for a message to skip.
+    """
+    if not isinstance(message, dict):
+        raise InvalidMessage("not_an_object")
+    size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise InvalidMessage("too_large")
+    message_type = message.get("type")
+    if message_type not in MESSAGE_TYPES:
+        raise InvalidMessage("unknown_type")
+
+    message_id = message.get("messageId")
+    if not isinstance(message_id, str) or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        raise InvalidMessage("invalid_message_id")
+    user_id = _person_id(message.get("userId"))
+    anonymous_id = _person_id(message.get("anonymousId"))
+    if not user_id and not anonymous_id:
+        raise InvalidMessage("missing_user_id")
+    context = _object(message.get("context"), reason="invalid_context")
+    traits = _object(message.get("traits"), reason="invalid_traits")
+    properties = _object(message.get("properties"), reason="invalid_properties")
+
+    kind = ""
+    if message_type in RECORDED_TYPES:
+        kind = _event_kind(message, event_prefix=event_prefix)
+        properties = _event_properties(message, properties, context)
+
+    return SegmentMessage(
+        type=message_type,
+        message_id=message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        email=_email(traits) or _email(_object(context.get("traits"))),
+        kind=kind,
+        occurred_at=_occurred_at(message),
+        properties=properties,
+        attribution=_attribution(context),
+        stored=_stored_message(message, context),
+    )
+
+
+def to_snake_case(name: str) -> str:
+    """Return an event name in snake case: "Report Exported" -> report_exported.
+
+    camelCase words are split, accents are dropped and every run of other
+    characters becomes one underscore.
+    """
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    text = re.sub(r"([a-z\d])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"[^A-Za-z\d]+", "_", text)
+    return text.strip("_").lower()
+
+
+def _person_id(value: object) -> str:
+    if value is None:
+        return ""
+    # Segment accepts numbers as IDs; its clients send them as strings.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > MAX_PERSON_ID_LENGTH:
+        raise InvalidMessage("invalid_user_id")
+    return value.strip()
+
+
+def _object(value: object, *, reason: str = "") -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    if reason:
+        raise InvalidMessage(reason)
+    return {}
+
+
+def _email(traits: dict) -> str:
+    email = traits.get("email")
+    if not isinstance(email, str):
+        return ""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
+
+
+def _event_kind(message: dict, *, event_prefix: str) -> str:
+    if message["type"] == "track":
+        event = message.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise InvalidMessage("missing_event")
+        name = to_snake_case(event)
+    else:
+        name = VIEWED_EVENT_NAMES[message["type"]]
+    kind = f"{event_prefix}.{name}"
+    if len(kind) > MAX_KIND_LENGTH or not registry.KIND_PATTERN.match(kind):
+        raise InvalidMessage("invalid_event_name")
+    if registry.get_kind(kind) is None:
+        raise InvalidMessage("unregistered_kind")
+    return kind
+
+
+def _event_properties(message: dict, properties: dict, context: dict) -> dict:
+    properties = dict(properties)
+    if message["type"] in VIEWED_EVENT_NAMES:
+        for field in ("name", "category"):
+            if isinstance(message.get(field), str):
+                properties.setdefault(field, message[field])
+    kept = {key: context[key] for key in KEPT_CONTEXT_KEYS if key in context}
+    page = _object(context.get("page"))
+    if isinstance(page.get("path"), str):
+        kept["page"] = {"path": page["path"]}
+    if kept:
+        properties["context"] = kept
+    return properties
+
+
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidMessage("invalid_timestamp")
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidMessage("invalid_timestamp")
+    # A time without an offset is read as UTC instead of losing the message.
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _occurred_at(message: dict) -> datetime:
+    """Return when the action happened, by the rules of Segment's message spec.
+
+    `timestamp` is used as sent. Without it, `originalTimestamp` (the
+    device's clock) is corrected by the device's clock skew, receivedAt minus
+    sentAt, when sentAt is known. Without either, the action happened when
+    the message arrived. A time more than MAX_CLOCK_SKEW after arrival is
+    replaced by the arrival time, so a device clock running ahead does not
+    lose its events.
+    """
+    received_at = _parse_time(message.get("receivedAt"))
+    if message.get("timestamp") is not None:
+        occurred_at = _parse_time(message["timestamp"])
+    elif message.get("originalTimestamp") is not None:
+        occurred_at = _parse_time(message["originalTimestamp"])
+        if message.get("sentAt") is not None:
+            occurred_at += received_at - _parse_time(message["sentAt"])
+    else:
+        occurred_at = received_at
+    if occurred_at > received_at + MAX_CLOCK_SKEW:
+        return received_at
+    return occurred_at
+
+
+def _attribution(context: dict) -> dict[str, str]:
+    """Return the attribution of the product page the message came from.
+
+    The page's query string gives campaign_id, play_id and UTM parameters,
+    and Segment's context.campaign, where present, takes precedence for UTM.
+    """
+    search = _object(context.get("page")).get("search")
+    from_query = clean_attribution(_query_parameters(search))
+    campaign = _object(context.get("campaign"))
+    from_campaign = clean_attribution(
+        {field: campaign.get(key) for key, field in CAMPAIGN_FIELDS.items()}
+    )
+    return {**from_query, **from_campaign}
+
+
+def _query_parameters(search: object) -> dict[str, str]:
+    if not isinstance(search, str):
+        return {}
+    parsed = parse_qs(search.removeprefix("?"))
+    return {name: values[0] for name, values in parsed.items() if name in PARAMETERS}
+
+
+def _stored_message(message: dict, context: dict) -> dict:
+    """Return the message as it is held: known fields and minimised context."""
+    stored = {field: message[field] for field in STORED_FIELDS if field in message}
+    kept = {key: context[key] for key in KEPT_CONTEXT_KEYS if key in context}
+    page = _object(context.get("page"))
+    stored_page = {}
+    if isinstance(page.get("path"), str):
+        stored_page["path"] = page["path"]
+    attribution_query = _query_parameters(page.get("search"))
+    if attribution_query:
+        stored_page["search"] = "?" + urlencode(attribution_query)
+    if stored_page:
+        kept["page"] = stored_page
+    campaign = _object(context.get("campaign"))
+    if campaign:
+        kept["campaign"] = {
+            key: campaign[key] for key in CAMPAIGN_FIELDS if key in campaign
+        }
+    email = _email(_object(context.get("traits")))
+    if email:
+        kept["traits"] = {"email": email}
+    if kept:
+        stored["context"] = kept
+    return stored

@@ -1,0 +1,550 @@
+"""Writes of the Segment-compatible endpoint: sources, messages, held events."""
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.lifecycle import registry
+from apps.lifecycle.ingestion.auth import (
+    WRITE_KEY_PREFIX_LENGTH,
+    generate_write_key,
+    hash_write_key,
+)
+from apps.lifecycle.ingestion.messages import (
+    InvalidMessage,
+    SegmentMessage,
+    parse_message,
+)
+from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from apps.lifecycle.services import IngestError, IngestResult, ingest_events
+from apps.membership.models import AuditEntry, Member
+from rm6.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+EVENT_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+MAX_EVENT_PREFIX_LENGTH = 50
+MAX_EXTERNAL_ID_LENGTH = 100
+# Merged members are followed to the member they were merged into, through at
+# most this many merges.
+MAX_MERGE_HOPS = 5
+
+
+@dataclass
+class SegmentResult:
+    """Counts of what one request's messages became, returned by the endpoint."""
+
+    received: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    held: int = 0
+    identified: int = 0
+    released: int = 0
+    ignored: int = 0
+    invalid: int = 0
+    invalid_reasons: Counter = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, int]:
+        counts = asdict(self)
+        del counts["invalid_reasons"]
+        return counts
+
+
+@dataclass
+class HeldMatchResult:
+    recorded: int
+    released: int
+    linked_external_id: str
+
+
+def check_event_prefix(event_prefix: str) -> None:
+    """Raise DomainError unless events under the prefix can be recorded.
+
+    The prefix must be `product`, or another registered kind family such as
+    `product.*`, or lie under one.
+    """
+    if len(event_prefix) > MAX_EVENT_PREFIX_LENGTH or not EVENT_PREFIX_PATTERN.match(
+        event_prefix
+    ):
+        raise DomainError(
+            f"{event_prefix!r} is not a valid event prefix. Use at most "
+            f"{MAX_EVENT_PREFIX_LENGTH} characters of lower-case words separated "
+            "by dots, for example product.",
+            field="event_prefix",
+        )
+    families = [
+        kind.name.removesuffix(".*")
+        for kind in registry.list_kinds()
+        if kind.name.endswith(".*")
+    ]
+    if not any(
+        event_prefix == family or event_prefix.startswith(f"{family}.")
+        for family in families
+    ):
+        names = ", ".join(f"{family}.*" for family in sorted(families))
+        raise DomainError(
+            f"No registered event kind family covers {event_prefix!r}, so every "
+            f"tracked event would be rejected. Use a prefix under one of: {names}.",
+            field="event_prefix",
+            code="unknown_kind",
+        )
+
+
+@transaction.atomic
+def create_segment_source(
+    *, name: str, event_prefix: str = "product", is_active: bool = True
+) -> tuple[SegmentSource, str]:
+    """Create a source and return it with its write key.
+
+    Only the key's digest is stored, so the returned key is the only copy.
+    """
+    check_event_prefix(event_prefix)
+    write_key = generate_write_key()
+
+    source = SegmentSource.objects.create(
+        name=name,
+        event_prefix=event_prefix,
+        is_active=is_active,
+        write_key_digest=hash_write_key(write_key),
+        write_key_prefix=write_key[:WRITE_KEY_PREFIX_LENGTH],
+    )
+
+    logger.info("segment source created: source=%s", source.pk)
+    return source, write_key
+
+
+@transaction.atomic
+def update_segment_source(
+    *, source: SegmentSource, name: str, event_prefix: str, is_active: bool
+) -> SegmentSource:
+    """Change a source's name, event prefix or active flag."""
+    check_event_prefix(event_prefix)
+
+    source.name = name
+    source.event_prefix = event_prefix
+    source.is_active = is_active
+    source.save(update_fields=["name", "event_prefix", "is_active"])
+
+    logger.info("segment source updated: source=%s active=%s", source.pk, is_active)
+    return source
+
+
+@transaction.atomic
+def rotate_segment_write_key(*, source: SegmentSource) -> str:
+    """Give a source a new write key and return it. The old key stops working."""
+    write_key = generate_write_key()
+
+    source.write_key_digest = hash_write_key(write_key)
+    source.write_key_prefix = write_key[:WRITE_KEY_PREFIX_LENGTH]
+    source.save(update_fields=["write_key_digest", "write_key_prefix"])
+
+    logger.info("segment write key rotated: source=%s", source.pk)
+    return write_key
+
+
+@transaction.atomic
+def ingest_segment_messages(
+    *, source: SegmentSource, messages: list, received_at: datetime
+) -> SegmentResult:
+    """Record one request's messages from a Segment client, skipping invalid ones.
+
+    `identify` messages are handled first, so every track message of the
+    same batch already matches the member an identify links. An identify names its
+    member by external ID (userId) or email. It sets the member's empty
+    external ID to its userId, then releases the member's held messages.
+    `track`, `page` and `screen` messages become events of the member whose
+    external ID is their userId, else of the member whose email is in their
+    context traits. Messages matching no member are held for review. Each
+    event's idempotency key is built from the source and messageId, so a
+    retried message counts once. `group` and `alias` are accepted and ignored.
+    """
+    result = SegmentResult(received=len(messages))
+    parsed = _parse_messages(messages, source=source, result=result)
+    identifies = [message for message in parsed if message.type == "identify"]
+    usage = [message for message in parsed if message.is_usage]
+    result.ignored = len(parsed) - len(identifies) - len(usage)
+    index = _MemberIndex(
+        user_ids={message.user_id for message in parsed if message.user_id},
+        emails={message.email for message in parsed if message.email},
+    )
+
+    releases: dict[int, tuple[Member, set[str]]] = {}
+    for message in identifies:
+        member = _identify(message, source=source, index=index)
+        if member is None:
+            continue
+        result.identified += 1
+        _, anonymous_ids = releases.setdefault(member.pk, (member, set()))
+        if message.anonymous_id:
+            anonymous_ids.add(message.anonymous_id)
+
+    rows = []
+    unmatched = []
+    for message in usage:
+        member = index.find(user_id=message.user_id, email=message.email)
+        if member is None:
+            unmatched.append(message)
+        else:
+            rows.append(_event_row(message, source_id=source.pk, member=member))
+    ingested, rejected = _ingest_rows(rows, now=received_at)
+    result.recorded = ingested.created
+    result.duplicates += ingested.duplicates
+    _count_invalid(result, "rejected_by_ingest", len(rejected))
+    held, already_known = _hold_messages(unmatched, source=source)
+    result.held = held
+    result.duplicates += already_known
+
+    for member, anonymous_ids in releases.values():
+        result.released += release_held_events(
+            member=member, source=source, anonymous_ids=anonymous_ids, now=received_at
+        )
+    SegmentSource.objects.filter(pk=source.pk).update(last_received_at=received_at)
+
+    if result.invalid:
+        logger.warning(
+            "segment messages skipped: source=%s invalid=%d reasons=%s",
+            source.pk,
+            result.invalid,
+            dict(result.invalid_reasons),
+        )
+    logger.info("segment messages received: source=%s %s", source.pk, result.counts())
+    return result
+
+
+@transaction.atomic
+def release_held_events(
+    *,
+    member: Member,
+    source: SegmentSource | None = None,
+    anonymous_ids: Iterable[str] = (),
+    now: datetime | None = None,
+) -> int:
+    """Record the held messages that now match `member` and return how many.
+
+    A held message matches by the member's external ID or email. With a
+    source, it also matches by one of `anonymous_ids` of that source when it
+    has no userId, because an identify ties those anonymous IDs to the member.
+    """
+    conditions = Q(email=member.user.email.lower())
+    if member.external_id:
+        conditions |= Q(user_id=member.external_id)
+    anonymous_ids = [value for value in anonymous_ids if value]
+    if source is not None and anonymous_ids:
+        conditions |= Q(source=source, user_id="", anonymous_id__in=anonymous_ids)
+    held_events = list(
+        HeldUsageEvent.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .filter(conditions, status=HeldUsageEvent.Status.HELD)
+        .order_by("pk")
+    )
+    return _record_held(held_events, member=member, now=now or timezone.now())
+
+
+@transaction.atomic
+def match_held_events(
+    *, held_event_ids: list[int], member: Member, actor
+) -> HeldMatchResult:
+    """Record held messages as events of `member`, as staff decided.
+
+    When every matched message names the same userId and the member has no
+    external ID yet, that userId becomes the member's external ID, so that
+    later messages match by themselves. Other held messages matching the
+    member are then released too.
+    """
+    now = timezone.now()
+    held_events = list(
+        HeldUsageEvent.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .filter(pk__in=held_event_ids, status=HeldUsageEvent.Status.HELD)
+        .order_by("pk")
+    )
+    recorded = _record_held(held_events, member=member, now=now)
+
+    linked = ""
+    user_ids = {held.user_id for held in held_events if held.user_id}
+    if len(user_ids) == 1 and not member.external_id:
+        (user_id,) = user_ids
+        source_id = next(h.source_id for h in held_events if h.user_id == user_id)
+        if _link_external_id(
+            member=member, external_id=user_id, source_id=source_id, actor=actor
+        ):
+            linked = user_id
+    released = release_held_events(member=member, now=now)
+
+    logger.info(
+        "held segment messages matched: member=%s recorded=%d released=%d",
+        member.pk,
+        recorded,
+        released,
+    )
+    return HeldMatchResult(
+        recorded=recorded, released=released, linked_external_id=linked
+    )
+
+
+@transaction.atomic
+def discard_held_events(*, held_event_ids: list[int]) -> int:
+    """Mark held messages as discarded and return how many changed."""
+    discarded = HeldUsageEvent.objects.filter(
+        pk__in=held_event_ids, status=HeldUsageEvent.Status.HELD
+    ).update(status=HeldUsageEvent.Status.DISCARDED, resolved_at=timezone.now())
+
+    logger.info("held segment messages discarded: count=%d", discarded)
+    return discarded
+
+
+class _MemberIndex:
+    """The members a request's messages may name, by external ID and email.
+
+    Emails are unique regardless of case (a unique index on the lower-cased
+    user email), so each maps to one member.
+    """
+
+    def __init__(self, *, user_ids: set[str], emails: set[str]):
+        self.by_external_id: dict[str, Member] = {}
+        self.by_email: dict[str, Member] = {}
+        if not user_ids and not emails:
+            return
+        members = (
+            Member.objects.select_related("user", "merged_into__user")
+            .annotate(email_lower=Lower("user__email"))
+            .filter(Q(external_id__in=user_ids) | Q(email_lower__in=emails))
+        )
+        for member in members:
+            if member.external_id:
+                self.by_external_id[member.external_id] = member
+            self.by_email[member.email_lower] = member
+
+    def find(self, *, user_id: str, email: str) -> Member | None:
+        """Return the member by external ID, else by email, else None."""
+        member = self.by_external_id.get(user_id) if user_id else None
+        if member is None and email:
+            member = self.by_email.get(email)
+        return None if member is None else _surviving_member(member)
+
+    def add_external_id(self, member: Member, external_id: str) -> None:
+        self.by_external_id[external_id] = member
+
+
+def _surviving_member(member: Member) -> Member:
+    for _ in range(MAX_MERGE_HOPS):
+        if member.merged_into_id is None:
+            break
+        member = member.merged_into
+    return member
+
+
+def _parse_messages(
+    messages: list, *, source: SegmentSource, result: SegmentResult
+) -> list[SegmentMessage]:
+    parsed = []
+    seen_ids = set()
+    for raw in messages:
+        try:
+            message = parse_message(raw, event_prefix=source.event_prefix)
+        except InvalidMessage as error:
+            _count_invalid(result, error.reason)
+            continue
+        # A client retrying part of a batch may repeat a message in one request.
+        if message.message_id in seen_ids:
+            result.duplicates += 1
+            continue
+        seen_ids.add(message.message_id)
+        parsed.append(message)
+    return parsed
+
+
+def _count_invalid(result: SegmentResult, reason: str, count: int = 1) -> None:
+    if count:
+        result.invalid += count
+        result.invalid_reasons[reason] += count
+
+
+def _identify(
+    message: SegmentMessage, *, source: SegmentSource, index: "_MemberIndex"
+) -> Member | None:
+    member = index.find(user_id=message.user_id, email="")
+    if member is not None or not message.email:
+        return member
+    member = index.find(user_id="", email=message.email)
+    if member is None or not message.user_id:
+        return member
+    if _link_external_id(
+        member=member, external_id=message.user_id, source_id=source.pk, actor=None
+    ):
+        index.add_external_id(member, message.user_id)
+    return member
+
+
+def _link_external_id(
+    *, member: Member, external_id: str, source_id: int, actor
+) -> bool:
+    """Set the member's empty external ID and return whether it now matches.
+
+    A member with another external ID keeps it. An ID that another member
+    already has is left with that member, since the unique constraint on
+    external IDs rejects the update.
+    """
+    if member.external_id:
+        if member.external_id != external_id:
+            logger.info(
+                "external id not linked: member has another: member=%s source=%s",
+                member.pk,
+                source_id,
+            )
+        return member.external_id == external_id
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        logger.info(
+            "external id not linked: longer than %d characters: member=%s",
+            MAX_EXTERNAL_ID_LENGTH,
+            member.pk,
+        )
+        return False
+
+    try:
+        with transaction.atomic():
+            linked = Member.objects.filter(pk=member.pk, external_id="").update(
+                external_id=external_id
+            )
+    except IntegrityError:
+        logger.warning(
+            "external id not linked: another member has it: member=%s source=%s",
+            member.pk,
+            source_id,
+        )
+        return False
+    if not linked:
+        # A concurrent request linked another ID since the member was read.
+        return False
+
+    member.external_id = external_id
+    AuditEntry.objects.create(
+        actor=actor,
+        action="member.external_id_linked",
+        member=member,
+        account_id=member.account_id,
+        details={"external_id": external_id, "segment_source_id": source_id},
+    )
+    logger.info("external id linked: member=%s source=%s", member.pk, source_id)
+    return True
+
+
+def _event_row(message: SegmentMessage, *, source_id: int, member: Member) -> dict:
+    return {
+        "member_id": member.pk,
+        "kind": message.kind,
+        "occurred_at": message.occurred_at,
+        "properties": message.properties,
+        "idempotency_key": f"segment:{source_id}:{message.message_id}",
+        **message.attribution,
+    }
+
+
+def _ingest_rows(rows: list[dict], *, now: datetime) -> tuple[IngestResult, set[int]]:
+    """Ingest the rows, leaving out those `ingest_events` rejects.
+
+    Return the result and the indexes of the rejected rows. The rows were
+    checked while parsing, so a rejection means that check disagrees with
+    `ingest_events`. Each retry drops at least one row, so the loop ends.
+    """
+    rejected: set[int] = set()
+    while True:
+        indexes = [index for index in range(len(rows)) if index not in rejected]
+        if not indexes:
+            return IngestResult(), rejected
+        try:
+            result = ingest_events(rows=[rows[index] for index in indexes], now=now)
+        except IngestError as error:
+            logger.error("segment rows rejected by ingest_events: %s", error.row_errors)
+            rejected.update(indexes[position] for position in error.row_errors)
+            continue
+        return result, rejected
+
+
+def _hold_messages(
+    messages: list[SegmentMessage], *, source: SegmentSource
+) -> tuple[int, int]:
+    """Hold messages that match no member and return (held, already known).
+
+    A message already recorded or already held for this source is not held
+    again: it is a retry.
+    """
+    # NOTE: held messages stay until staff resolve them. Nothing purges old
+    # ones, so a product that sends usage of many non-members fills the table.
+    if not messages:
+        return 0, 0
+    keys = [f"segment:{source.pk}:{message.message_id}" for message in messages]
+    recorded_keys = set(
+        ActivityEvent.objects.filter(idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    held_ids = set(
+        HeldUsageEvent.objects.filter(
+            source=source, message_id__in=[message.message_id for message in messages]
+        ).values_list("message_id", flat=True)
+    )
+    fresh = [
+        message
+        for message, key in zip(messages, keys, strict=True)
+        if key not in recorded_keys and message.message_id not in held_ids
+    ]
+
+    # A concurrent request holding the same message is skipped by the unique
+    # constraint on (source, message_id).
+    HeldUsageEvent.objects.bulk_create(
+        [
+            HeldUsageEvent(
+                source=source,
+                message_id=message.message_id,
+                user_id=message.user_id,
+                anonymous_id=message.anonymous_id,
+                email=message.email,
+                message=message.stored,
+            )
+            for message in fresh
+        ],
+        ignore_conflicts=True,
+    )
+    return len(fresh), len(messages) - len(fresh)
+
+
+def _record_held(
+    held_events: list[HeldUsageEvent], *, member: Member, now: datetime
+) -> int:
+    """Record held messages as events of `member`, mark them and return how many.
+
+    A held message that no longer parses, for example because its event kind
+    is no longer registered, stays held and is logged.
+    """
+    rows = []
+    parsed_held = []
+    for held in held_events:
+        try:
+            message = parse_message(held.message, event_prefix=held.source.event_prefix)
+        except InvalidMessage as error:
+            logger.warning(
+                "held segment message not recordable: held=%s reason=%s",
+                held.pk,
+                error.reason,
+            )
+            continue
+        rows.append(_event_row(message, source_id=held.source_id, member=member))
+        parsed_held.append(held)
+    _, rejected = _ingest_rows(rows, now=now)
+    recorded_ids = [
+        held.pk for position, held in enumerate(parsed_held) if position not in rejected
+    ]
+
+    HeldUsageEvent.objects.filter(pk__in=recorded_ids).update(
+        status=HeldUsageEvent.Status.RECORDED, member=member, resolved_at=now
+    )
+    return len(recorded_ids)

@@ -1,0 +1,156 @@
+"""The HTTP side of the Segment-compatible endpoint.
+
+Responses follow Segment's tracking API: 200 with `{"success": true}` once the
+request is authenticated and readable, even when single messages in it were
+invalid and skipped. The body adds counts of what the messages became, which
+Segment clients ignore. Errors of the whole request carry `code` and
+`message`, which Segment clients show in their error.
+"""
+
+import json
+import logging
+import zlib
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apps.lifecycle.ingestion.auth import (
+    get_source_for_write_key,
+    read_basic_auth_write_key,
+)
+from apps.lifecycle.ingestion.messages import InvalidBody, expand_body
+from apps.lifecycle.ingestion.services import ingest_segment_messages
+
+logger = logging.getLogger(__name__)
+
+# Segment's API accepts at most 500 KB per batch request, and analytics-python
+# 2.4 keeps its batches below that.
+MAX_BODY_BYTES = 500 * 1024
+# A gzip body may expand to at most this much JSON, which bounds the memory
+# and work of one request.
+MAX_DECOMPRESSED_BYTES = 5 * 1024 * 1024
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+UNAUTHORIZED = RequestError(
+    401,
+    "unauthorized",
+    "Invalid or missing write key. Send the source's write key as the user "
+    "name of HTTP Basic authentication, or as writeKey in the body.",
+)
+
+
+# NOTE: the endpoint has no rate limit of its own. A client with a valid write
+# key may send as fast as the server accepts, unless the proxy in front limits it.
+@csrf_exempt
+@require_POST
+def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
+    """Receive a batch (`message_type` None) or one message of that type."""
+    received_at = timezone.now()
+    try:
+        # A key in the Authorization header is checked before the body is
+        # read, so a request with a wrong key costs no parsing.
+        header_key = read_basic_auth_write_key(request)
+        source = None
+        if header_key is not None:
+            source = get_source_for_write_key(header_key)
+            if source is None:
+                raise UNAUTHORIZED
+        body = _read_json_body(request)
+        if source is None:
+            source = get_source_for_write_key(body.get("writeKey"))
+            if source is None:
+                raise UNAUTHORIZED
+        try:
+            messages = expand_body(
+                body, message_type=message_type, received_at=received_at
+            )
+        except InvalidBody as error:
+            raise RequestError(400, "invalid_request", str(error)) from None
+    except RequestError as error:
+        logger.info(
+            "segment request rejected: status=%s code=%s", error.status, error.code
+        )
+        response = JsonResponse(
+            {"success": False, "code": error.code, "message": error.message},
+            status=error.status,
+        )
+        if error.status == 401:
+            response["WWW-Authenticate"] = 'Basic realm="segment"'
+        return response
+
+    result = ingest_segment_messages(
+        source=source, messages=messages, received_at=received_at
+    )
+    return JsonResponse({"success": True, **result.counts()})
+
+
+def _read_json_body(request: HttpRequest) -> dict:
+    """Return the body as a JSON object, within the size limits."""
+    try:
+        declared_length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise RequestError(
+            400, "invalid_request", "The Content-Length header is not a number."
+        ) from None
+    if declared_length > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = request.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
+
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        raw = _gunzip(raw)
+    elif encoding not in ("", "identity"):
+        raise RequestError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported. Send the body "
+            "uncompressed or with gzip.",
+        )
+
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "invalid_json", "The body is not a JSON object.")
+    return body
+
+
+def _gunzip(raw: bytes) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = decompressor.decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error:
+        raise RequestError(
+            400, "invalid_gzip", "The body is not valid gzip data."
+        ) from None
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise RequestError(
+            413,
+            "request_too_large",
+            f"The decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes. "
+            "Send fewer messages per batch.",
+        )
+    if not decompressor.eof:
+        raise RequestError(400, "invalid_gzip", "The gzip data is truncated.")
+    return data
+
+
+def _too_large() -> RequestError:
+    return RequestError(
+        413,
+        "request_too_large",
+        f"The body exceeds {MAX_BODY_BYTES} bytes. Send fewer messages per batch.",
+    )

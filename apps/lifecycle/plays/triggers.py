@@ -1,0 +1,263 @@
+"""Event triggers: enrol the subjects of recorded events in matching plays.
+
+Every recorded event is handed to `evaluate_event_triggers` after commit,
+in batches of ids (see `dispatch`). A play matches an event when the play is
+active, its trigger listens to the event's kind, and the event was recorded
+at or after the play's last activation. The occurrence key is the event id,
+except for first-time triggers, which use "first" so that the database
+constraint allows one enrolment per subject ever.
+
+Member band changes arrive as `lifecycle.health_band_changed` events and
+trigger member-level plays. Account band changes record no event, so the
+scorer's band-change hook hands them to `evaluate_account_band_change`,
+which triggers account-level plays. Their occurrence key is the new band and
+the time of the change.
+
+Accepted solutions and course completions listen to fixed kinds that the
+community and portal apps register when they record them. Until an app
+registers the kind, no such event can be recorded (`record_activity` rejects
+unknown kinds), so those plays wait without error. Admin warns about it.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from apps.lifecycle import registry
+from apps.lifecycle.models import ActivityEvent, Play
+from apps.lifecycle.plays import dispatch
+from apps.lifecycle.plays.audience import list_audience_accounts, list_audience_members
+from apps.lifecycle.plays.services import Candidate, enrol_subjects
+
+logger = logging.getLogger(__name__)
+
+Trigger = Play.Trigger
+
+# Triggers whose kind is fixed; `event` and `feature_first_use` take the kind
+# from the play's `trigger_event_kind`.
+FIXED_TRIGGER_KINDS = {
+    Trigger.FIRST_SIGN_IN: "membership.signed_in",
+    Trigger.ACCEPTED_SOLUTION: "community.solution_accepted",
+    Trigger.COURSE_COMPLETED: "portal.course_completed",
+    Trigger.HEALTH_BAND_CHANGE: "lifecycle.health_band_changed",
+}
+CONFIGURED_KIND_TRIGGERS = (Trigger.EVENT, Trigger.FEATURE_FIRST_USE)
+FIRST_TIME_TRIGGERS = (Trigger.FIRST_SIGN_IN, Trigger.FEATURE_FIRST_USE)
+EVENT_TRIGGERS = (*CONFIGURED_KIND_TRIGGERS, *FIXED_TRIGGER_KINDS)
+FIRST_OCCURRENCE_KEY = "first"
+
+# How far back the sweep looks for events that the after-commit dispatch may
+# have missed. It runs every few minutes, so this covers several runs.
+SWEEP_WINDOW = timedelta(minutes=30)
+SWEEP_BATCH_SIZE = 1000
+
+
+def get_trigger_kind(play: Play) -> str:
+    """Return the event kind an event-triggered play listens to, or ""."""
+    if play.trigger in CONFIGURED_KIND_TRIGGERS:
+        return play.trigger_event_kind
+    return FIXED_TRIGGER_KINDS.get(play.trigger, "")
+
+
+def list_event_plays(kinds: set[str]):
+    """Return the active plays whose trigger listens to any of these kinds."""
+    fixed = [trigger for trigger, kind in FIXED_TRIGGER_KINDS.items() if kind in kinds]
+    return Play.objects.filter(
+        Q(trigger__in=CONFIGURED_KIND_TRIGGERS, trigger_event_kind__in=kinds)
+        | Q(trigger__in=fixed),
+        status=Play.Status.ACTIVE,
+        activated_at__isnull=False,
+    ).order_by("pk")
+
+
+def _keep_first_events(play: Play, events: list[ActivityEvent]) -> list[ActivityEvent]:
+    """Keep the events that are their subject's first of their kind.
+
+    For an account-level play the first is the first by any member of the
+    account. Ties on `occurred_at` go to the lower id.
+    """
+    is_account_level = play.subject_level == Play.SubjectLevel.ACCOUNT
+    subject_field = "account_id" if is_account_level else "member_id"
+    earlier = ActivityEvent.objects.filter(
+        Q(occurred_at__lt=OuterRef("occurred_at"))
+        | Q(occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk")),
+        **{subject_field: OuterRef(subject_field)},
+        kind=OuterRef("kind"),
+    )
+    first_ids = set(
+        ActivityEvent.objects.filter(pk__in=[e.pk for e in events])
+        .exclude(Exists(earlier))
+        .values_list("pk", flat=True)
+    )
+    return [e for e in events if e.pk in first_ids]
+
+
+def _match_events(play: Play, events: list[ActivityEvent]) -> list[ActivityEvent]:
+    is_account_level = play.subject_level == Play.SubjectLevel.ACCOUNT
+    if play.trigger == Trigger.HEALTH_BAND_CHANGE and is_account_level:
+        # Account-level band plays follow the account's own band instead.
+        return []
+    kind = get_trigger_kind(play)
+    matching = [
+        e for e in events if e.kind == kind and e.recorded_at >= play.activated_at
+    ]
+    if play.trigger == Trigger.HEALTH_BAND_CHANGE and play.trigger_band:
+        matching = [e for e in matching if e.properties.get("to") == play.trigger_band]
+    if matching and play.trigger in FIRST_TIME_TRIGGERS:
+        matching = _keep_first_events(play, matching)
+    return matching
+
+
+def _occurrence_key(play: Play, event: ActivityEvent) -> str:
+    if play.trigger in FIRST_TIME_TRIGGERS:
+        return FIRST_OCCURRENCE_KEY
+    return str(event.pk)
+
+
+def _list_event_candidates(play: Play, events: list[ActivityEvent]) -> list[Candidate]:
+    if play.subject_level == Play.SubjectLevel.ACCOUNT:
+        account_ids = {e.account_id for e in events if e.account_id is not None}
+        allowed = set(
+            list_audience_accounts(play)
+            .filter(pk__in=account_ids)
+            .values_list("pk", flat=True)
+        )
+        return [
+            Candidate(occurrence_key=_occurrence_key(play, e), account_id=e.account_id)
+            for e in events
+            if e.account_id in allowed
+        ]
+
+    member_accounts = dict(
+        list_audience_members(play)
+        .filter(pk__in={e.member_id for e in events})
+        .values_list("pk", "account_id")
+    )
+    return [
+        Candidate(
+            occurrence_key=_occurrence_key(play, e),
+            member_id=e.member_id,
+            account_id=member_accounts[e.member_id],
+        )
+        for e in events
+        if e.member_id in member_accounts
+    ]
+
+
+def evaluate_event_triggers(
+    *, event_ids: list[int], now: datetime | None = None
+) -> int:
+    """Enrol the subjects of these events in the active plays they trigger.
+
+    Each play's enrolments commit on their own, so a later play's error
+    never undoes them. Return the number of enrolments created, which is 0
+    for events already evaluated.
+    """
+    events = list(
+        ActivityEvent.objects.filter(pk__in=event_ids)
+        .order_by("pk")
+        .only(
+            "pk",
+            "member_id",
+            "account_id",
+            "kind",
+            "occurred_at",
+            "recorded_at",
+            "properties",
+        )
+    )
+    if not events:
+        return 0
+
+    created = 0
+    for play in list_event_plays({e.kind for e in events}):
+        matching = _match_events(play, events)
+        candidates = _list_event_candidates(play, matching) if matching else []
+        created += len(enrol_subjects(play=play, candidates=candidates, now=now))
+    return created
+
+
+def dispatch_account_band_change(change: registry.BandChange) -> None:
+    """Evaluate account-level band plays after the scores commit.
+
+    It is subscribed to the scorer's band-change hook. Member changes are
+    ignored here, because their events reach the event triggers.
+    """
+    if change.level == Play.SubjectLevel.ACCOUNT:
+        dispatch.evaluate_account_band_change_on_commit(
+            account_id=change.subject_id, band=change.band, changed_at=change.changed_at
+        )
+
+
+def evaluate_account_band_change(
+    *, account_id: int, band: str, changed_at: datetime, now: datetime | None = None
+) -> int:
+    """Enrol an account whose band changed in the account-level band plays.
+
+    Return the number of enrolments created. Evaluating the same change
+    again creates none.
+    """
+    plays = Play.objects.filter(
+        Q(trigger_band="") | Q(trigger_band=band),
+        status=Play.Status.ACTIVE,
+        trigger=Trigger.HEALTH_BAND_CHANGE,
+        subject_level=Play.SubjectLevel.ACCOUNT,
+        activated_at__lte=changed_at,
+    ).order_by("pk")
+    occurrence_key = f"{band}:{changed_at.isoformat()}"
+
+    created = 0
+    for play in plays:
+        if not list_audience_accounts(play).filter(pk=account_id).exists():
+            continue
+        candidate = Candidate(occurrence_key=occurrence_key, account_id=account_id)
+        created += len(enrol_subjects(play=play, candidates=[candidate], now=now))
+    return created
+
+
+def sweep_event_triggers(*, now: datetime | None = None) -> int:
+    """Evaluate recent events of the kinds active plays listen to, in batches.
+
+    This catches events whose after-commit message was lost, and events
+    written without `record_activity` or `ingest_events`. Only events that
+    occurred within the sweep window are read, so an event ingested with an
+    older `occurred_at` relies on its after-commit message.
+    """
+    now = now or timezone.now()
+    plays = list(
+        Play.objects.filter(
+            status=Play.Status.ACTIVE,
+            activated_at__isnull=False,
+            trigger__in=EVENT_TRIGGERS,
+        )
+    )
+    kinds = {get_trigger_kind(play) for play in plays} - {""}
+    if not kinds:
+        return 0
+    earliest_activation = min(play.activated_at for play in plays)
+
+    events = ActivityEvent.objects.filter(
+        kind__in=kinds,
+        occurred_at__gte=now - SWEEP_WINDOW,
+        recorded_at__gte=earliest_activation,
+    ).order_by("pk")
+    created = 0
+    last_id = 0
+    while event_ids := list(
+        events.filter(pk__gt=last_id).values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
+    ):
+        created += evaluate_event_triggers(event_ids=event_ids, now=now)
+        last_id = event_ids[-1]
+
+    # Events whose after-commit message is still queued also count here.
+    if created:
+        logger.info("event trigger sweep enrolled %d subject(s)", created)
+    return created
+
+
+def is_trigger_kind_registered(play: Play) -> bool:
+    """Return whether the kind an event-triggered play listens to is registered."""
+    kind = get_trigger_kind(play)
+    return bool(kind) and registry.get_kind(kind) is not None

@@ -1,0 +1,288 @@
+"""Refresh health scores in batches, and find the subjects whose score is stale."""
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.lifecycle import registry
+from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.scoring.measures import get_scorecard_spec
+from apps.lifecycle.scoring.statements import (
+    EVENTS,
+    LEVEL_TABLES,
+    build_lock_statement,
+    build_refresh_statement,
+)
+
+logger = logging.getLogger(__name__)
+
+BAND_CHANGED_KIND = "lifecycle.health_band_changed"
+# A score older than this is recomputed even without new events, because
+# time alone changes measures such as days since activity. It is a little
+# over a day so that the nightly full pass, not the incremental one, rescores
+# everyone that pass scored the night before.
+DECAY_INTERVAL = timedelta(hours=25)
+# recorded_at is set when a row is inserted, which can be this long before
+# its transaction commits and the row becomes visible to the stale listing.
+RECORDING_MARGIN = timedelta(minutes=10)
+BATCH_SIZE = 5000
+
+
+def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
+    scorecard = get_scorecard_spec(level)
+    statement = build_refresh_statement(
+        scorecard, now=now, inactive_kinds=registry.list_inactive_kind_names()
+    )
+    if statement is None:
+        logger.error(
+            "health scores not refreshed: scorecard %r has no measure that can "
+            "be computed",
+            scorecard.name,
+        )
+        return 0
+
+    params = {**statement.params, "subject_ids": _id_array(subject_ids)}
+    with connection.cursor() as cursor:
+        cursor.execute(build_lock_statement(level), params)
+        cursor.execute(statement.sql, params)
+        scored, changes = cursor.fetchone()
+
+    # Django's PostgreSQL backend returns jsonb as text, for JSONField to parse.
+    changes = json.loads(changes) if isinstance(changes, str) else changes
+
+    _dispatch_band_changes(level=level, changes=changes, now=now)
+    return scored
+
+
+def _id_array(ids: list[int]) -> str:
+    """Return ids as a PostgreSQL array literal, for %(subject_ids)s::bigint[].
+
+    The statement names the batch several times. Passed as a list, psycopg
+    would render the array anew for each, in Python, which costs more than
+    the SQL for a batch of thousands; a string is quoted in C.
+    """
+    return "{" + ",".join(str(int(i)) for i in sorted(set(ids))) + "}"
+
+
+def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
+    """Record member band changes as events and call the subscribed handlers."""
+    if not changes:
+        return
+    event_ids: dict[int, int] = {}
+    if level == "member":
+        events = ActivityEvent.objects.bulk_create(
+            ActivityEvent(
+                member_id=subject_id,
+                account_id=account_id,
+                kind=BAND_CHANGED_KIND,
+                occurred_at=now,
+                properties={"from": previous, "to": band, "score": score},
+            )
+            for subject_id, account_id, previous, band, score in changes
+        )
+        event_ids = {event.member_id: event.pk for event in events}
+        for event in events:
+            for handler in registry.list_handlers(BAND_CHANGED_KIND):
+                handler(event)
+        _evaluate_play_triggers(list(event_ids.values()))
+
+    for subject_id, account_id, previous, band, score in changes:
+        change = registry.BandChange(
+            level=level,
+            subject_id=subject_id,
+            account_id=account_id,
+            previous_band=previous,
+            band=band,
+            score=score,
+            changed_at=now,
+            event_id=event_ids.get(subject_id),
+        )
+        for handler in registry.list_band_change_handlers():
+            handler(change)
+    logger.info("health bands changed: %d %s(s)", len(changes), level)
+
+
+def _evaluate_play_triggers(event_ids: list[int]) -> None:
+    # Band change events reach play triggers after commit, the way events
+    # recorded through record_activity do.
+    from apps.lifecycle.plays import dispatch
+
+    dispatch.evaluate_triggers_on_commit(event_ids)
+
+
+@transaction.atomic
+def refresh_member_health_scores(
+    *, member_ids: list[int], now: datetime | None = None
+) -> int:
+    """Recompute the scores of the given members; return how many were scored.
+
+    A few statements whatever the batch size: the active member scorecard,
+    a row lock on the batch's current scores, then one statement that
+    computes every measure, stores the scores and today's snapshots and
+    returns the band changes. Each change is recorded as a
+    `lifecycle.health_band_changed` event. Ids of deleted members are skipped.
+    """
+    if not member_ids:
+        return 0
+    return _refresh(level="member", subject_ids=member_ids, now=now or timezone.now())
+
+
+@transaction.atomic
+def refresh_account_health_scores(
+    *, account_ids: list[int], now: datetime | None = None
+) -> int:
+    """Recompute the scores of the given accounts; return how many were scored.
+
+    Works like `refresh_member_health_scores` with the active account
+    scorecard. Band changes go to the band change handlers only.
+    """
+    if not account_ids:
+        return 0
+    return _refresh(level="account", subject_ids=account_ids, now=now or timezone.now())
+
+
+def _stale_sql(level: str) -> str:
+    tables = LEVEL_TABLES[level]
+    subject = tables.score_subject
+    # Three reasons make a score stale: an active event recorded after it,
+    # its age, or no score yet. New subjects have ids above every scored
+    # one, which an index finds at once; an older subject left without a
+    # score is scored by the next full pass.
+    return f"""
+        SELECT id FROM (
+            SELECT e.{tables.event_subject} AS id
+            FROM {EVENTS} e
+            JOIN {tables.scores} h ON h.{subject} = e.{tables.event_subject}
+            WHERE e.recorded_at > %(events_since)s
+              AND e.recorded_at > h.computed_at
+              AND NOT (e.kind = ANY(%(inactive_kinds)s::text[]))
+            UNION
+            SELECT {subject} FROM {tables.scores}
+            WHERE computed_at < %(decayed_before)s
+            UNION
+            SELECT s.id FROM {tables.subjects} s
+            WHERE s.id > (SELECT coalesce(max({subject}), 0) FROM {tables.scores})
+        ) stale
+        WHERE id > %(after_id)s
+        ORDER BY id
+        LIMIT %(limit)s
+    """
+
+
+def _list_stale_ids(
+    level: str,
+    *,
+    now: datetime | None,
+    after_id: int,
+    limit: int,
+    events_since: datetime | None,
+) -> list[int]:
+    now = now or timezone.now()
+    decayed_before = now - DECAY_INTERVAL
+    # An event recorded before `decayed_before` that is newer than its
+    # subject's score means the score is older than `decayed_before` too, so
+    # the decay part selects that subject anyway. Events older than that
+    # never need reading.
+    if events_since is None or events_since < decayed_before:
+        events_since = decayed_before
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _stale_sql(level),
+            {
+                "events_since": events_since,
+                "decayed_before": decayed_before,
+                "inactive_kinds": registry.list_inactive_kind_names(),
+                "after_id": after_id,
+                "limit": limit,
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def list_stale_member_ids(
+    *,
+    now: datetime | None = None,
+    after_id: int = 0,
+    limit: int = BATCH_SIZE,
+    events_since: datetime | None = None,
+) -> list[int]:
+    """Return members with no score, active events newer than it, or a decayed one.
+
+    Only events recorded after `events_since` are read, by default those of
+    the last DECAY_INTERVAL. Ids come in ascending order from `after_id`, so
+    a caller can page through.
+    """
+    return _list_stale_ids(
+        "member", now=now, after_id=after_id, limit=limit, events_since=events_since
+    )
+
+
+def list_stale_account_ids(
+    *,
+    now: datetime | None = None,
+    after_id: int = 0,
+    limit: int = BATCH_SIZE,
+    events_since: datetime | None = None,
+) -> list[int]:
+    """Return accounts with no score, new active events of members, or a decayed one.
+
+    Membership changes (a member joining, leaving or being deactivated) record
+    no event, so they reach the score with the next decay or full pass.
+    """
+    return _list_stale_ids(
+        "account", now=now, after_id=after_id, limit=limit, events_since=events_since
+    )
+
+
+def _checked_key(level: str) -> str:
+    return f"lifecycle:scoring:stale-checked:{level}"
+
+
+def iter_stale_id_batches(
+    level: str, *, now: datetime | None = None, batch_size: int | None = None
+) -> Iterator[list[int]]:
+    """Yield the stale subjects of a level in batches of ascending ids.
+
+    The time of the last complete listing is kept in the cache, so the next
+    one reads only the events recorded since, less RECORDING_MARGIN. Without
+    it, after a cache flush for example, the last DECAY_INTERVAL is read.
+    """
+    list_stale = list_stale_member_ids if level == "member" else list_stale_account_ids
+    now = now or timezone.now()
+    batch_size = batch_size or BATCH_SIZE
+    checked = cache.get(_checked_key(level))
+    events_since = checked - RECORDING_MARGIN if checked else None
+
+    after_id = 0
+    while ids := list_stale(
+        now=now, after_id=after_id, limit=batch_size, events_since=events_since
+    ):
+        yield ids
+        if len(ids) < batch_size:
+            break
+        after_id = ids[-1]
+    cache.set(_checked_key(level), now, timeout=None)
+
+
+def iter_id_batches(
+    level: str, *, batch_size: int | None = None
+) -> Iterator[list[int]]:
+    """Yield every member or account id in batches, in ascending order."""
+    table = LEVEL_TABLES[level].subjects
+    batch_size = batch_size or BATCH_SIZE
+    sql = f"SELECT id FROM {table} WHERE id > %s ORDER BY id LIMIT %s"
+    after_id = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [after_id, batch_size])
+            ids = [row[0] for row in cursor.fetchall()]
+        if ids:
+            yield ids
+        if len(ids) < batch_size:
+            return
+        after_id = ids[-1]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from apps.lifecycle import views
+
+app_name = "lifecycle"
+
+urlpatterns = [
+    path("accounts/<int:pk>/health/", views.account_health, name="account_health"),
+]

@@ -1,0 +1,46 @@
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from apps.lifecycle.selectors import (
+    access_account_health,
+    get_account_health_score,
+    get_account_score_trend,
+    list_account_member_scores,
+    list_score_components,
+)
+from apps.membership.models import Account
+
+MEMBERS_PER_PAGE = 50
+
+
+@login_required
+@require_GET
+def account_health(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show an account's health score, its components, trend and members' scores.
+
+    Staff and the account's admins may open it; anyone else gets a 404. The
+    page runs the same number of queries whatever the number of members or
+    days: members come a page at a time with their scores.
+    """
+    try:
+        account = access_account_health(user=request.user, account_id=pk)
+    except Account.DoesNotExist:
+        raise Http404("Account not found.") from None
+
+    score = get_account_health_score(account=account)
+    paginator = Paginator(list_account_member_scores(account=account), MEMBERS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "lifecycle/account_health.html",
+        {
+            "account": account,
+            "health_score": score,
+            "components": list_score_components(score),
+            "trend": get_account_score_trend(account=account),
+            "page_obj": page,
+        },
+    )

@@ -1,0 +1,147 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from apps.lifecycle.models import CsmTask, WebhookDelivery, WebhookEndpoint
+from tests import factories
+
+ENDPOINTS_URL = reverse("admin:lifecycle_webhookendpoint_changelist")
+DELIVERIES_URL = reverse("admin:lifecycle_webhookdelivery_changelist")
+TASKS_URL = reverse("admin:lifecycle_csmtask_changelist")
+
+
+@pytest.fixture
+def saved_endpoint(db):
+    return WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", secret="whsec_saved-secret"
+    )
+
+
+def make_delivery(endpoint, key: str, status=WebhookDelivery.Status.PENDING):
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        delivery_key=key,
+        event_kind="play.step",
+        payload={"play_id": "welcome-2025"},
+        status=status,
+    )
+
+
+def test_endpoint_add_shows_secret_once(admin_client):
+    response = admin_client.post(
+        reverse("admin:lifecycle_webhookendpoint_add"),
+        {"name": "CRM", "url": "https://crm.example.com/hooks", "is_active": "on"},
+    )
+
+    endpoint = WebhookEndpoint.objects.get()
+    assert response.status_code == 200
+    assert endpoint.secret.startswith("whsec_")
+    assert len(endpoint.secret) > 40
+    assert f"<code>{endpoint.secret}</code>" in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_endpoint_secret_hidden_after_add(admin_client, saved_endpoint):
+    changelist = admin_client.get(ENDPOINTS_URL)
+    change = admin_client.get(
+        reverse("admin:lifecycle_webhookendpoint_change", args=[saved_endpoint.pk])
+    )
+
+    assert changelist.status_code == 200
+    assert change.status_code == 200
+    assert b"whsec_saved-secret" not in changelist.content
+    assert b"whsec_saved-secret" not in change.content
+
+
+def test_endpoint_change_keeps_secret(admin_client, saved_endpoint):
+    admin_client.post(
+        reverse("admin:lifecycle_webhookendpoint_change", args=[saved_endpoint.pk]),
+        {"name": "CRM renamed", "url": "https://crm.example.com/hooks"},
+    )
+
+    saved_endpoint.refresh_from_db()
+    assert saved_endpoint.name == "CRM renamed"
+    assert saved_endpoint.secret == "whsec_saved-secret"
+
+
+def test_endpoint_rotate_secret_shows_new_one(admin_client, saved_endpoint):
+    response = admin_client.post(
+        ENDPOINTS_URL,
+        {"action": "rotate_secrets", ACTION_CHECKBOX_NAME: [saved_endpoint.pk]},
+    )
+
+    saved_endpoint.refresh_from_db()
+    assert response.status_code == 200
+    assert saved_endpoint.secret != "whsec_saved-secret"
+    assert f"<code>{saved_endpoint.secret}</code>" in response.content.decode()
+
+
+def test_delivery_log_lists_and_filters(admin_client, saved_endpoint):
+    make_delivery(saved_endpoint, "test:pending")
+    make_delivery(saved_endpoint, "test:failed", WebhookDelivery.Status.FAILED)
+
+    response = admin_client.get(DELIVERIES_URL, {"status__exact": "failed"})
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    assert b"whsec_saved-secret" not in response.content
+
+
+def test_delivery_log_view_page_shows_payload(admin_client, saved_endpoint):
+    delivery = make_delivery(saved_endpoint, "test:one")
+
+    response = admin_client.get(
+        reverse("admin:lifecycle_webhookdelivery_change", args=[delivery.pk])
+    )
+
+    assert response.status_code == 200
+    assert b"&quot;play_id&quot;: &quot;welcome-2025&quot;" in response.content
+
+
+def test_delivery_log_is_read_only(admin_client, saved_endpoint):
+    delivery = make_delivery(saved_endpoint, "test:one")
+
+    response = admin_client.post(
+        reverse("admin:lifecycle_webhookdelivery_change", args=[delivery.pk]),
+        {"status": "delivered"},
+    )
+
+    assert response.status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.PENDING
+
+
+def test_delivery_retry_now_action(admin_client, saved_endpoint, queued_deliveries):
+    failed = make_delivery(saved_endpoint, "test:failed", WebhookDelivery.Status.FAILED)
+
+    response = admin_client.post(
+        DELIVERIES_URL,
+        {"action": "retry_now", ACTION_CHECKBOX_NAME: [failed.pk]},
+        follow=True,
+    )
+
+    failed.refresh_from_db()
+    assert response.status_code == 200
+    assert failed.status == WebhookDelivery.Status.PENDING
+    assert b"Queued 1 delivery to retry." in response.content
+
+
+def test_csm_task_admin_mark_done(admin_client, admin_user):
+    task = CsmTask.objects.create(account=factories.AccountFactory(), title="Call")
+
+    admin_client.post(
+        TASKS_URL, {"action": "mark_done", ACTION_CHECKBOX_NAME: [task.pk]}
+    )
+
+    task.refresh_from_db()
+    assert task.status == CsmTask.Status.DONE
+
+
+def test_csm_task_admin_pages(admin_client):
+    task = CsmTask.objects.create(account=factories.AccountFactory(), title="Call")
+
+    changelist = admin_client.get(TASKS_URL)
+    change = admin_client.get(reverse("admin:lifecycle_csmtask_change", args=[task.pk]))
+
+    assert changelist.status_code == 200
+    assert change.status_code == 200

@@ -1,0 +1,124 @@
+import pytest
+
+from apps.lifecycle.delivery.content import (
+    add_play_params,
+    build_play_link,
+    render_step_text,
+    tag_site_links,
+)
+from apps.lifecycle.models import Play, PlayStep
+from rm6.errors import DomainError
+
+
+@pytest.fixture
+def site_url(settings):
+    settings.SITE_URL = "https://hub.example.com"
+    return settings.SITE_URL
+
+
+def make_play(campaign_id: str = "q3-onboarding") -> Play:
+    # Unsaved: the link helpers read only the two IDs.
+    return Play(play_id="welcome-2025", campaign_id=campaign_id)
+
+
+def test_add_play_params_adds_play_and_campaign():
+    url = add_play_params("/community/", make_play())
+
+    assert url == "/community/?play_id=welcome-2025&campaign_id=q3-onboarding"
+
+
+def test_add_play_params_keeps_query_and_fragment():
+    url = add_play_params("/portal/courses/?level=2&tag=#intro", make_play())
+
+    assert url == (
+        "/portal/courses/?level=2&tag=&play_id=welcome-2025"
+        "&campaign_id=q3-onboarding#intro"
+    )
+
+
+def test_add_play_params_replaces_existing_ids():
+    url = add_play_params("/x/?play_id=old&campaign_id=old&a=1", make_play())
+
+    assert url == "/x/?a=1&play_id=welcome-2025&campaign_id=q3-onboarding"
+
+
+def test_add_play_params_without_campaign():
+    url = add_play_params("https://docs.example.com/a", make_play(campaign_id=""))
+
+    assert url == "https://docs.example.com/a?play_id=welcome-2025"
+
+
+def test_add_play_params_keeps_empty_url():
+    assert add_play_params("", make_play()) == ""
+
+
+def test_build_play_link_makes_paths_absolute(site_url):
+    url = build_play_link("/community/", make_play())
+
+    assert url == (
+        "https://hub.example.com/community/?play_id=welcome-2025"
+        "&campaign_id=q3-onboarding"
+    )
+
+
+def test_tag_site_links_tags_only_this_site(site_url):
+    text = (
+        "Read https://hub.example.com/guide/setup. "
+        "Or https://other.example.com/page, "
+        "or (https://hub.example.com/x?play_id=kept)."
+    )
+
+    tagged = tag_site_links(text, make_play())
+
+    assert tagged == (
+        "Read https://hub.example.com/guide/setup?play_id=welcome-2025"
+        "&campaign_id=q3-onboarding. "
+        "Or https://other.example.com/page, "
+        "or (https://hub.example.com/x?play_id=kept)."
+    )
+
+
+@pytest.mark.django_db
+def test_render_step_text_uses_context(play):
+    step = PlayStep(
+        play=play, position=1, action="in_app", config={"title": "Hi {{ member_name }}"}
+    )
+
+    text = render_step_text(step, "title", {"member_name": "Robin"})
+
+    assert text == "Hi Robin"
+
+
+@pytest.mark.django_db
+def test_render_step_text_missing_key(play):
+    step = PlayStep(play=play, position=2, action="in_app", config={})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "title", {})
+
+    assert error.value.message == (
+        "The in_app step at position 2 of play 'welcome-2025' needs a text "
+        "under 'title' in its config. Add it in admin, then run the play again."
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% if %}",
+        "{% load humanize %}{{ 1|intcomma }}",
+        '{% include "base.html" %}',
+    ],
+    ids=["syntax", "load", "include"],
+)
+def test_render_step_text_rejects_template(play, source):
+    step = PlayStep(play=play, position=3, action="email", config={"body": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "body", {})
+
+    assert error.value.message.startswith(
+        "The 'body' template of the email step at position 3 of play "
+        "'welcome-2025' is invalid: "
+    )

@@ -1,0 +1,309 @@
+"""Admin for Segment sources and held usage messages."""
+
+import hashlib
+import re
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from tests import factories
+from tests.ingestion.helpers import post_batch, track
+
+SOURCES_URL = "/admin/lifecycle/segmentsource/"
+HELD_URL = "/admin/lifecycle/heldusageevent/"
+WRITE_KEY_PATTERN = re.compile(r"Write key for “[^”]+”: (\S+) — copy it now\.")
+
+
+def shown_write_key(response) -> str:
+    texts = [str(message) for message in get_messages(response.wsgi_request)]
+    keys = [
+        match.group(1) for text in texts if (match := WRITE_KEY_PATTERN.search(text))
+    ]
+    assert len(keys) == 1, texts
+    return keys[0]
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def hold(client, source, *message_ids, user_id="u-9"):
+    messages = [track(message_id, user_id=user_id) for message_id in message_ids]
+    post_batch(client, source.write_key, messages)
+    return list(
+        HeldUsageEvent.objects.filter(message_id__in=message_ids).order_by("pk")
+    )
+
+
+def test_source_add_shows_write_key_once(admin_client, client):
+    member = factories.MemberFactory(external_id="u-1")
+
+    response = admin_client.post(
+        f"{SOURCES_URL}add/",
+        {"name": "Product", "event_prefix": "product", "is_active": "on"},
+    )
+
+    assert response.status_code == 302
+    write_key = shown_write_key(response)
+    source = SegmentSource.objects.get()
+    assert source.write_key_digest == hashlib.sha256(write_key.encode()).hexdigest()
+    assert source.write_key_prefix == write_key[:8]
+    change_url = f"{SOURCES_URL}{source.pk}/change/"
+    assert write_key in admin_client.get(change_url).content.decode()
+    assert write_key not in admin_client.get(change_url).content.decode()
+    assert post_batch(client, write_key, [track("m-1")]).status_code == 200
+    assert ActivityEvent.objects.get().member == member
+
+
+def test_source_add_unregistered_prefix_rejected(admin_client):
+    response = admin_client.post(
+        f"{SOURCES_URL}add/",
+        {"name": "Billing", "event_prefix": "billing", "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["event_prefix"] == [
+        "No registered event kind family covers 'billing', so every tracked event "
+        "would be rejected. Use a prefix under one of: product.*."
+    ]
+    assert not SegmentSource.objects.exists()
+
+
+@pytest.mark.parametrize("prefix", ["Product", "product.", "product..x", "9product"])
+def test_source_add_malformed_prefix_rejected(admin_client, prefix):
+    response = admin_client.post(
+        f"{SOURCES_URL}add/", {"name": "P", "event_prefix": prefix, "is_active": "on"}
+    )
+
+    assert response.status_code == 200
+    assert "is not a valid event prefix" in str(
+        response.context["adminform"].form.errors["event_prefix"]
+    )
+    assert not SegmentSource.objects.exists()
+
+
+def test_source_add_prefix_under_family_accepted(admin_client):
+    response = admin_client.post(
+        f"{SOURCES_URL}add/",
+        {"name": "Billing", "event_prefix": "product.billing", "is_active": "on"},
+    )
+
+    assert response.status_code == 302
+    assert SegmentSource.objects.get().event_prefix == "product.billing"
+
+
+def test_source_deactivated_in_admin_rejects_key(admin_client, client, segment_source):
+    response = admin_client.post(
+        f"{SOURCES_URL}{segment_source.pk}/change/",
+        {"name": "Product", "event_prefix": "product"},
+    )
+
+    assert response.status_code == 302
+    segment_source.refresh_from_db()
+    assert segment_source.is_active is False
+    assert (
+        post_batch(client, segment_source.write_key, [track("m-1")]).status_code == 401
+    )
+
+
+def test_rotate_write_key_replaces_old_key(admin_client, client, segment_source):
+    factories.MemberFactory(external_id="u-1")
+
+    response = admin_client.post(
+        SOURCES_URL,
+        {"action": "rotate_write_key", ACTION_CHECKBOX_NAME: [segment_source.pk]},
+    )
+
+    new_key = shown_write_key(response)
+    assert (
+        post_batch(client, segment_source.write_key, [track("m-1")]).status_code == 401
+    )
+    assert post_batch(client, new_key, [track("m-1")]).status_code == 200
+
+
+def test_rotate_write_key_needs_one_source(admin_client, segment_source):
+    other, _ = create_segment_source(name="Mobile")
+    digests = set(SegmentSource.objects.values_list("write_key_digest", flat=True))
+
+    response = admin_client.post(
+        SOURCES_URL,
+        {
+            "action": "rotate_write_key",
+            ACTION_CHECKBOX_NAME: [segment_source.pk, other.pk],
+        },
+    )
+
+    assert message_texts(response) == [
+        "Select exactly one source: each new write key is shown once, so keys are "
+        "generated one source at a time."
+    ]
+    assert (
+        set(SegmentSource.objects.values_list("write_key_digest", flat=True)) == digests
+    )
+
+
+def test_held_changelist_filters_and_search(admin_client, client, segment_source):
+    held, _ = hold(client, segment_source, "m-1", "m-2")
+    HeldUsageEvent.objects.filter(pk=held.pk).update(status="discarded")
+
+    by_status = admin_client.get(HELD_URL, {"status__exact": "held"})
+    by_search = admin_client.get(HELD_URL, {"q": "u-9"})
+    by_source = admin_client.get(HELD_URL, {"source__id__exact": segment_source.pk})
+
+    assert [row.message_id for row in by_status.context["cl"].result_list] == ["m-2"]
+    assert by_search.context["cl"].result_count == 2
+    assert by_source.context["cl"].result_count == 2
+
+
+def test_held_changelist_query_count_fixed(admin_client, client, segment_source):
+    hold(client, segment_source, "m-1", user_id="u-1")
+    admin_client.get(HELD_URL)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(HELD_URL)
+
+    for number in range(2, 8):
+        hold(client, segment_source, f"m-{number}", user_id=f"u-{number}")
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get(HELD_URL)
+
+    assert response.context["cl"].result_count == 7
+    assert len(many) == len(few)
+
+
+def test_held_change_page_returns_200(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+
+    response = admin_client.get(f"{HELD_URL}{held.pk}/change/")
+
+    assert response.status_code == 200
+
+
+def test_match_to_member_records_and_links(admin_client, client, segment_source):
+    selected, _ = hold(client, segment_source, "m-1", "m-2")
+    erin = factories.MemberFactory()
+
+    response = admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": erin.pk,
+            ACTION_CHECKBOX_NAME: [selected.pk],
+        },
+    )
+
+    assert message_texts(response) == [
+        f"Recorded 1 held message(s) as events of {erin}. The member's external ID "
+        "is now u-9, so that user's later messages match by themselves. 1 more "
+        "held message(s) of the member were recorded too."
+    ]
+    erin.refresh_from_db()
+    selected.refresh_from_db()
+    assert erin.external_id == "u-9"
+    assert selected.status == HeldUsageEvent.Status.RECORDED
+    assert selected.member == erin
+    assert ActivityEvent.objects.filter(member=erin).count() == 2
+    post_batch(client, segment_source.write_key, [track("m-3", user_id="u-9")])
+    assert ActivityEvent.objects.filter(member=erin).count() == 3
+
+
+def test_match_without_member_changes_nothing(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+
+    response = admin_client.post(
+        HELD_URL, {"action": "match_to_member", ACTION_CHECKBOX_NAME: [held.pk]}
+    )
+
+    held.refresh_from_db()
+    assert held.status == HeldUsageEvent.Status.HELD
+    assert not ActivityEvent.objects.exists()
+    assert message_texts(response) == [
+        "No member selected: choose one in the Member box next to the action, "
+        "then run “Match to member” again."
+    ]
+
+
+def test_match_to_member_skips_resolved_messages(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+    HeldUsageEvent.objects.filter(pk=held.pk).update(status="discarded")
+    erin = factories.MemberFactory(external_id="crm-1")
+
+    admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": erin.pk,
+            ACTION_CHECKBOX_NAME: [held.pk],
+        },
+    )
+
+    held.refresh_from_db()
+    assert held.status == HeldUsageEvent.Status.DISCARDED
+    assert not ActivityEvent.objects.exists()
+
+
+def test_discard_marks_held_messages(admin_client, client, segment_source):
+    first, second = hold(client, segment_source, "m-1", "m-2")
+
+    response = admin_client.post(
+        HELD_URL, {"action": "discard", ACTION_CHECKBOX_NAME: [first.pk]}
+    )
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert message_texts(response) == ["Discarded 1 held message(s)."]
+    assert first.status == HeldUsageEvent.Status.DISCARDED
+    assert first.resolved_at is not None
+    assert second.status == HeldUsageEvent.Status.HELD
+
+
+def test_discarded_message_retry_not_held_again(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+    admin_client.post(HELD_URL, {"action": "discard", ACTION_CHECKBOX_NAME: [held.pk]})
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="u-9")]
+    )
+
+    assert response.json()["duplicates"] == 1
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.DISCARDED
+
+
+def test_member_cannot_open_admin(member_client, segment_source):
+    response = member_client.get(HELD_URL)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_staff_without_permission_cannot_discard(staff_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+
+    response = staff_client.post(
+        HELD_URL, {"action": "discard", ACTION_CHECKBOX_NAME: [held.pk]}
+    )
+
+    held.refresh_from_db()
+    assert response.status_code == 403
+    assert held.status == HeldUsageEvent.Status.HELD
+
+
+def test_staff_without_permission_cannot_add_source(staff_client):
+    response = staff_client.post(
+        f"{SOURCES_URL}add/", {"name": "Product", "event_prefix": "product"}
+    )
+
+    assert response.status_code == 403
+    assert not SegmentSource.objects.exists()
+
+
+def test_held_change_page_has_no_save_button(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+
+    response = admin_client.get(f"{HELD_URL}{held.pk}/change/")
+
+    assert 'name="_save"' not in response.content.decode()

@@ -1,0 +1,556 @@
+"""The Segment-compatible endpoint: authentication, body limits and messages."""
+
+import datetime
+import gzip
+import json
+
+import pytest
+from django.utils import timezone
+
+from apps.lifecycle.ingestion.views import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES
+from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from apps.membership.models import AuditEntry
+from tests import factories
+from tests.ingestion.helpers import (
+    MESSAGE_TIME,
+    basic_auth,
+    identify,
+    post_batch,
+    post_json,
+    track,
+)
+
+UNAUTHORIZED_BODY = {
+    "success": False,
+    "code": "unauthorized",
+    "message": "Invalid or missing write key. Send the source's write key as the "
+    "user name of HTTP Basic authentication, or as writeKey in the body.",
+}
+
+
+@pytest.fixture
+def dana(db):
+    return factories.MemberFactory(external_id="u-1", user__email="dana@acme.test")
+
+
+def assert_nothing_written(source: SegmentSource) -> None:
+    source.refresh_from_db()
+    assert not ActivityEvent.objects.exists()
+    assert not HeldUsageEvent.objects.exists()
+    assert source.last_received_at is None
+
+
+def test_batch_records_track_of_known_member(client, segment_source, dana):
+    response = post_batch(client, segment_source.write_key, [track("m-1")])
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "received": 1,
+        "recorded": 1,
+        "duplicates": 0,
+        "held": 0,
+        "identified": 0,
+        "released": 0,
+        "ignored": 0,
+        "invalid": 0,
+    }
+    event = ActivityEvent.objects.get()
+    assert event.member == dana
+    assert event.kind == "product.report_exported"
+    assert event.occurred_at == datetime.datetime.fromisoformat(MESSAGE_TIME)
+    assert event.idempotency_key == f"segment:{segment_source.pk}:m-1"
+
+
+def test_single_track_endpoint_records_event(client, segment_source, dana):
+    message = track("m-1")
+    del message["type"]
+
+    response = post_json(
+        client, "/v1/track", message, write_key=segment_source.write_key
+    )
+
+    assert response.status_code == 200
+    assert ActivityEvent.objects.get().kind == "product.report_exported"
+
+
+def test_write_key_in_body_accepted(client, segment_source, dana):
+    body = {"batch": [track("m-1")], "writeKey": segment_source.write_key}
+
+    response = post_json(client, "/v1/batch", body)
+
+    assert response.status_code == 200
+    assert ActivityEvent.objects.count() == 1
+
+
+def test_last_received_at_set(client, segment_source, dana):
+    before = timezone.now()
+
+    post_batch(client, segment_source.write_key, [track("m-1")])
+
+    segment_source.refresh_from_db()
+    assert segment_source.last_received_at >= before
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_key"),
+    [
+        ({}, None),
+        ({"HTTP_AUTHORIZATION": basic_auth("wrong-key")}, None),
+        ({"HTTP_AUTHORIZATION": "Basic not-base64!"}, None),
+        ({"HTTP_AUTHORIZATION": "Bearer something"}, None),
+        ({}, "wrong-key"),
+        ({}, 12345),
+    ],
+    ids=["missing", "wrong", "malformed", "other-scheme", "wrong-in-body", "number"],
+)
+def test_invalid_write_key_rejected(client, segment_source, dana, headers, body_key):
+    body = {"batch": [track("m-1")]}
+    if body_key is not None:
+        body["writeKey"] = body_key
+
+    response = post_json(client, "/v1/batch", body, **headers)
+
+    assert response.status_code == 401
+    assert response.json() == UNAUTHORIZED_BODY
+    assert response["WWW-Authenticate"] == 'Basic realm="segment"'
+    assert_nothing_written(segment_source)
+
+
+def test_wrong_header_key_beats_body_key(client, segment_source, dana):
+    body = {"batch": [track("m-1")], "writeKey": segment_source.write_key}
+
+    response = post_json(
+        client, "/v1/batch", body, HTTP_AUTHORIZATION=basic_auth("wrong-key")
+    )
+
+    assert response.status_code == 401
+    assert_nothing_written(segment_source)
+
+
+def test_inactive_source_rejected_like_unknown_key(client, segment_source, dana):
+    SegmentSource.objects.filter(pk=segment_source.pk).update(is_active=False)
+
+    response = post_batch(client, segment_source.write_key, [track("m-1")])
+
+    assert response.status_code == 401
+    assert response.json() == UNAUTHORIZED_BODY
+    assert_nothing_written(segment_source)
+
+
+def test_get_not_allowed(client, segment_source):
+    response = client.get("/v1/batch")
+
+    assert response.status_code == 405
+
+
+def test_gzip_body_recorded(client, segment_source, dana):
+    body = {"batch": [track("m-1")]}
+
+    response = post_json(
+        client, "/v1/batch", body, write_key=segment_source.write_key, compress=True
+    )
+
+    assert response.status_code == 200
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_invalid_gzip_rejected(client, segment_source):
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        b"not gzip at all",
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_gzip"
+    assert_nothing_written(segment_source)
+
+
+def test_truncated_gzip_rejected(client, segment_source):
+    data = gzip.compress(json.dumps({"batch": [track("m-1")]}).encode())
+
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        data[:-12],
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "The gzip data is truncated."
+
+
+def test_oversize_body_rejected(client, segment_source, dana):
+    padding = "x" * MAX_BODY_BYTES
+    body = {"batch": [track("m-1")], "padding": padding}
+
+    response = post_json(client, "/v1/batch", body, write_key=segment_source.write_key)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "success": False,
+        "code": "request_too_large",
+        "message": f"The body exceeds {MAX_BODY_BYTES} bytes. Send fewer "
+        "messages per batch.",
+    }
+    assert_nothing_written(segment_source)
+
+
+def test_gzip_expanding_past_limit_rejected(client, segment_source, dana):
+    padding = " " * MAX_DECOMPRESSED_BYTES
+    data = gzip.compress(
+        json.dumps({"batch": [track("m-1")]}).encode() + padding.encode()
+    )
+    assert len(data) < MAX_BODY_BYTES
+
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        data,
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert_nothing_written(segment_source)
+
+
+def test_unsupported_encoding_rejected(client, segment_source):
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        b"{}",
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="br",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_encoding"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"batch": [', "The body is not valid JSON."),
+        (b"\xff\xfe\xfa", "The body is not valid JSON."),
+        (b"[1, 2]", "The body is not a JSON object."),
+        (b'{"batch": {"type": "track"}}', 'The body has no "batch" list of messages.'),
+    ],
+    ids=["truncated", "not-utf8", "list", "batch-not-list"],
+)
+def test_malformed_body_rejected(client, segment_source, data, message):
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        data,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["message"] == message
+    assert_nothing_written(segment_source)
+
+
+def test_invalid_messages_skipped_and_counted(client, segment_source, dana):
+    messages = [
+        track("m-1"),
+        "not an object",
+        track("m-2", type="purchase"),
+        track("m-3", event=""),
+        track("m-4", user_id=None),
+        track("m-5", timestamp="yesterday"),
+        track("m-6", properties=["a"]),
+        track("m-7", event="3D View"),
+        track("m-8", properties={"blob": "x" * 33_000}),
+        track("m" * 151),
+    ]
+
+    response = post_batch(client, segment_source.write_key, messages)
+
+    assert response.status_code == 200
+    assert response.json()["received"] == 10
+    assert response.json()["recorded"] == 1
+    assert response.json()["invalid"] == 9
+    assert ActivityEvent.objects.get().idempotency_key.endswith(":m-1")
+
+
+def test_repeated_message_in_batch_counted_once(client, segment_source, dana):
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1"), track("m-1")]
+    )
+
+    assert response.json()["recorded"] == 1
+    assert response.json()["duplicates"] == 1
+    assert ActivityEvent.objects.count() == 1
+
+
+def test_retried_batch_counted_once(client, segment_source, dana):
+    post_batch(client, segment_source.write_key, [track("m-1"), track("m-2")])
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1"), track("m-2")]
+    )
+
+    assert response.json()["recorded"] == 0
+    assert response.json()["duplicates"] == 2
+    assert ActivityEvent.objects.count() == 2
+
+
+def test_message_id_scoped_per_source(client, segment_source, dana):
+    from apps.lifecycle.ingestion.services import create_segment_source
+
+    _, other_key = create_segment_source(name="Mobile app")
+
+    post_batch(client, segment_source.write_key, [track("m-1")])
+    post_batch(client, other_key, [track("m-1")])
+
+    assert ActivityEvent.objects.count() == 2
+
+
+def test_email_in_context_traits_matches_any_case(client, segment_source, dana):
+    message = track("m-1", user_id=None, anonymousId="anon-1")
+    message["context"]["traits"] = {"email": "DANA@Acme.test"}
+
+    response = post_batch(client, segment_source.write_key, [message])
+
+    assert response.json()["recorded"] == 1
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_unknown_user_id_falls_back_to_email(client, segment_source, dana):
+    message = track("m-1", user_id="u-unknown")
+    message["context"]["traits"] = {"email": "dana@acme.test"}
+
+    post_batch(client, segment_source.write_key, [message])
+
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_merged_member_events_go_to_survivor(client, segment_source):
+    survivor = factories.MemberFactory()
+    factories.MemberFactory(external_id="u-old", merged_into=survivor)
+
+    post_batch(client, segment_source.write_key, [track("m-1", user_id="u-old")])
+
+    assert ActivityEvent.objects.get().member == survivor
+
+
+def test_unknown_user_held_with_minimised_message(client, segment_source):
+    message = track("m-1", user_id="u-9", anonymousId="anon-9")
+    message["context"].update(
+        {
+            "ip": "203.0.113.9",
+            "userAgent": "Mozilla/5.0",
+            "traits": {"email": "Erin@Acme.test", "name": "Erin Example"},
+        }
+    )
+
+    response = post_batch(client, segment_source.write_key, [message])
+
+    assert response.json()["held"] == 1
+    held = HeldUsageEvent.objects.get()
+    assert held.source == segment_source
+    assert held.status == HeldUsageEvent.Status.HELD
+    assert held.message_id == "m-1"
+    assert held.user_id == "u-9"
+    assert held.anonymous_id == "anon-9"
+    assert held.email == "erin@acme.test"
+    assert held.message["context"] == {
+        "library": {"name": "analytics-python", "version": "2.4.0"},
+        "traits": {"email": "erin@acme.test"},
+    }
+    assert held.message["event"] == "Report Exported"
+
+
+def test_retried_unknown_message_held_once(client, segment_source):
+    post_batch(client, segment_source.write_key, [track("m-1", user_id="u-9")])
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="u-9")]
+    )
+
+    assert response.json()["held"] == 0
+    assert response.json()["duplicates"] == 1
+    assert HeldUsageEvent.objects.count() == 1
+
+
+def test_identify_links_external_id_and_releases_held(client, segment_source):
+    erin = factories.MemberFactory(user__email="erin@acme.test")
+    post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-1", user_id="u-9"), track("m-2", user_id="u-9")],
+    )
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-3", user_id="u-9", email="Erin@acme.test")],
+    )
+
+    erin.refresh_from_db()
+    assert response.json()["identified"] == 1
+    assert response.json()["released"] == 2
+    assert erin.external_id == "u-9"
+    assert ActivityEvent.objects.filter(member=erin).count() == 2
+    assert set(HeldUsageEvent.objects.values_list("status", flat=True)) == {"recorded"}
+    audit = AuditEntry.objects.get(action="member.external_id_linked")
+    assert audit.member == erin
+    assert audit.details == {
+        "external_id": "u-9",
+        "segment_source_id": segment_source.pk,
+    }
+
+
+def test_identify_releases_anonymous_messages_of_source(client, segment_source):
+    erin = factories.MemberFactory(external_id="u-9")
+    post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-1", user_id=None, anonymousId="anon-9")],
+    )
+
+    post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-2", user_id="u-9", anonymousId="anon-9")],
+    )
+
+    assert ActivityEvent.objects.get().member == erin
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.RECORDED
+
+
+def test_identify_before_track_in_same_batch_matches(client, segment_source):
+    erin = factories.MemberFactory(user__email="erin@acme.test")
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [
+            track("m-1", user_id="u-9"),
+            identify("m-2", user_id="u-9", email="erin@acme.test"),
+        ],
+    )
+
+    assert response.json()["recorded"] == 1
+    assert response.json()["held"] == 0
+    assert ActivityEvent.objects.get().member == erin
+
+
+def test_identify_keeps_other_external_id(client, segment_source):
+    erin = factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-1", user_id="u-9", email="erin@acme.test")],
+    )
+
+    erin.refresh_from_db()
+    assert response.json()["identified"] == 1
+    assert erin.external_id == "crm-1"
+    assert not AuditEntry.objects.filter(action="member.external_id_linked").exists()
+
+
+def test_identify_of_unknown_person_changes_nothing(client, segment_source):
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-1", user_id="u-9", email="nobody@acme.test")],
+    )
+
+    assert response.json()["identified"] == 0
+    assert not HeldUsageEvent.objects.exists()
+    assert not ActivityEvent.objects.exists()
+
+
+def test_link_external_id_taken_by_other_member_left_alone(segment_source):
+    from apps.lifecycle.ingestion.services import _link_external_id
+
+    factories.MemberFactory(external_id="u-9")
+    erin = factories.MemberFactory()
+
+    linked = _link_external_id(
+        member=erin, external_id="u-9", source_id=segment_source.pk, actor=None
+    )
+
+    erin.refresh_from_db()
+    assert linked is False
+    assert erin.external_id == ""
+
+
+def test_group_and_alias_ignored(client, segment_source):
+    messages = [
+        {"type": "group", "messageId": "m-1", "userId": "u-1", "groupId": "g-1"},
+        {"type": "alias", "messageId": "m-2", "userId": "u-1", "previousId": "a-1"},
+    ]
+
+    response = post_batch(client, segment_source.write_key, messages)
+
+    assert response.status_code == 200
+    assert response.json()["ignored"] == 2
+    assert not ActivityEvent.objects.exists()
+
+
+def test_event_context_and_attribution(client, segment_source, dana):
+    message = track("m-1")
+    message["context"].update(
+        {
+            "ip": "203.0.113.9",
+            "userAgent": "Mozilla/5.0",
+            "locale": "en-GB",
+            "page": {
+                "path": "/reports",
+                "url": "https://app.example.com/reports?play_id=welcome&token=secret",
+                "search": "?play_id=welcome&token=secret",
+            },
+            "campaign": {"source": "newsletter", "medium": "email", "name": "spring"},
+        }
+    )
+
+    post_batch(client, segment_source.write_key, [message])
+
+    event = ActivityEvent.objects.get()
+    assert event.properties["context"] == {
+        "library": {"name": "analytics-python", "version": "2.4.0"},
+        "locale": "en-GB",
+        "page": {"path": "/reports"},
+    }
+    assert event.play_id == "welcome"
+    assert event.utm_source == "newsletter"
+    assert event.utm_medium == "email"
+    assert event.utm_campaign == "spring"
+    assert event.campaign_id == ""
+
+
+def test_batch_context_applies_to_messages(client, segment_source, dana):
+    message = track("m-1")
+    del message["context"]
+    body = {
+        "batch": [message],
+        "context": {"campaign": {"source": "newsletter"}},
+    }
+
+    post_json(client, "/v1/batch", body, write_key=segment_source.write_key)
+
+    assert ActivityEvent.objects.get().utm_source == "newsletter"
+
+
+def test_unregistered_prefix_skips_tracks(client, segment_source, dana):
+    SegmentSource.objects.filter(pk=segment_source.pk).update(event_prefix="billing")
+
+    response = post_batch(client, segment_source.write_key, [track("m-1")])
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert not ActivityEvent.objects.exists()

@@ -1,0 +1,187 @@
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.lifecycle.models import (
+    AccountHealthScore,
+    AccountHealthScoreSnapshot,
+    HealthScore,
+    HealthScoreSnapshot,
+)
+from apps.lifecycle.scoring import band_for
+from apps.membership.models import Member
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+COMPONENTS = {
+    "recency": {
+        "label": "Recency",
+        "kind": "days_since_activity",
+        "value": 4.5,
+        "score": 94,
+        "weight": 0.4,
+        "position": 1,
+    },
+    "activity": {
+        "label": "Activity",
+        "kind": "event_count",
+        "value": 12,
+        "score": 60,
+        "weight": 0.6,
+        "position": 0,
+    },
+}
+
+
+def url_for(account) -> str:
+    return f"/lifecycle/accounts/{account.pk}/health/"
+
+
+def score_member(member, score: int) -> None:
+    HealthScore.objects.create(
+        member=member,
+        score=score,
+        band=band_for(score),
+        components=COMPONENTS,
+        computed_at=timezone.now(),
+    )
+
+
+def score_account(account, score: int = 72) -> None:
+    AccountHealthScore.objects.create(
+        account=account,
+        score=score,
+        band=band_for(score),
+        components=COMPONENTS,
+        computed_at=timezone.now(),
+    )
+    for offset in range(3):
+        AccountHealthScoreSnapshot.objects.create(
+            account=account,
+            day=date(2025, 6, 1) + timedelta(days=offset),
+            score=score - offset,
+            band=band_for(score - offset),
+        )
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries.captured_queries)
+
+
+def test_account_health_page_anonymous_redirected(client, member):
+    response = client.get(url_for(member.account))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_account_health_page_member_not_found(member_client, member):
+    response = member_client.get(url_for(member.account))
+
+    assert response.status_code == 404
+
+
+def test_account_health_page_other_account_admin_not_found(client):
+    admin = factories.MemberFactory(role=Member.Role.ADMIN)
+    client.force_login(admin.user)
+
+    response = client.get(url_for(factories.AccountFactory()))
+
+    assert response.status_code == 404
+
+
+def test_account_health_page_admin_sees_own_account(client, member):
+    admin = factories.MemberFactory(account=member.account, role=Member.Role.ADMIN)
+    client.force_login(admin.user)
+
+    response = client.get(url_for(member.account))
+
+    assert response.status_code == 200
+
+
+def test_account_health_page_unknown_account_not_found(staff_client):
+    response = staff_client.get("/lifecycle/accounts/999999/health/")
+
+    assert response.status_code == 404
+
+
+def test_account_health_page_shows_score_components_trend_members(staff_client, member):
+    account = member.account
+    score_account(account)
+    score_member(member, 35)
+    unscored = factories.MemberFactory(account=account, display_name="Newcomer")
+
+    response = staff_client.get(url_for(account))
+
+    body = response.content.decode()
+    components = response.context["components"]
+    assert [c.label for c in components] == ["Activity", "Recency"]
+    assert [s.score for s in response.context["trend"].snapshots] == [72, 71, 70]
+    assert list(response.context["page_obj"]) == [member, unscored]
+    assert "<polyline" in body
+    assert "Not computed yet" in body
+
+
+def test_account_health_page_unscored_account(staff_client, member):
+    response = staff_client.get(url_for(member.account))
+
+    assert response.status_code == 200
+    assert "Account scores are computed every few minutes" in (
+        response.content.decode()
+    )
+
+
+def test_account_health_page_query_count_fixed(
+    staff_client, member, django_assert_num_queries
+):
+    account = member.account
+    score_account(account)
+    score_member(member, 50)
+    factories.MemberFactory(account=account)
+    url = url_for(account)
+    staff_client.get(url)
+    queries_for_2 = count_queries(staff_client, url)
+    for colleague in factories.MemberFactory.create_batch(28, account=account):
+        score_member(colleague, 60)
+
+    with django_assert_num_queries(queries_for_2):
+        response = staff_client.get(url)
+
+    assert len(response.context["page_obj"]) == 30
+
+
+def test_account_health_page_paginates_members(staff_client, member):
+    factories.MemberFactory.create_batch(50, account=member.account)
+
+    response = staff_client.get(url_for(member.account), {"page": 2})
+
+    assert response.context["page_obj"].number == 2
+    assert len(response.context["page_obj"]) == 1
+
+
+def test_portal_home_shows_components_and_trend(member_client, member):
+    score_member(member, 72)
+    for offset in range(2):
+        HealthScoreSnapshot.objects.create(
+            member=member,
+            day=date(2025, 6, 1) + timedelta(days=offset),
+            score=60 + offset * 12,
+            band=band_for(60 + offset * 12),
+        )
+
+    response = member_client.get("/")
+
+    body = response.content.decode()
+    assert [c.label for c in response.context["health_components"]] == [
+        "Activity",
+        "Recency",
+    ]
+    assert "Daily score from 60 on 1 Jun to 72 on 2 Jun." in body
+    assert "<polyline" in body

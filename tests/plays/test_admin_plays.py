@@ -1,0 +1,439 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.lifecycle.models import Enrolment, FatigueCap, Play, StepRun, Touch
+from apps.lifecycle.plays.runner import run_enrolment
+from apps.lifecycle.plays.services import Candidate, enrol_subjects
+from apps.membership.models import AuditEntry, ConsentPurpose
+from tests import factories
+from tests.plays.factories import PlayFactory, PlayStepFactory
+
+pytestmark = pytest.mark.django_db
+
+PLAYS_URL = "/admin/lifecycle/play/"
+ADD_URL = f"{PLAYS_URL}add/"
+
+
+def _preview_url(play) -> str:
+    return f"{PLAYS_URL}{play.pk}/preview/"
+
+
+def _play_form(**overrides) -> dict:
+    data = {
+        "name": "Welcome",
+        "play_id": "welcome",
+        "campaign_id": "",
+        "description": "",
+        "subject_level": "member",
+        "trigger": "event",
+        "trigger_event_kind": "product.report_exported",
+        "trigger_band": "",
+        "trigger_hours": "",
+        "trigger_days": "",
+        "holdout_percent": "10",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "1000",
+        "steps-0-position": "1",
+        "steps-0-action": "test_touch",
+        "steps-0-wait_hours": "",
+        "steps-0-consent_purpose": "",
+        "steps-0-config": "{}",
+    }
+    data.update(overrides)
+    return data
+
+
+def _form_errors(response) -> dict:
+    return response.context["adminform"].form.errors
+
+
+def _step_errors(response) -> dict:
+    return response.context["inline_admin_formsets"][0].formset.errors[0]
+
+
+def test_play_add_creates_draft_with_steps(admin_client):
+    response = admin_client.post(
+        ADD_URL, _play_form(audience_roles=["champion", "admin"])
+    )
+
+    assert response.status_code == 302
+    play = Play.objects.get(play_id="welcome")
+    assert play.status == Play.Status.DRAFT
+    assert play.audience_roles == ["champion", "admin"]
+    assert list(play.steps.values_list("action", flat=True)) == ["test_touch"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"trigger_event_kind": ""},
+            "trigger_event_kind",
+            "This trigger needs an event kind.",
+        ),
+        (
+            {"trigger_event_kind": "community.nothing_here"},
+            "trigger_event_kind",
+            "Unknown event kind 'community.nothing_here': use a registered kind "
+            "such as membership.signed_in, or a product.<feature> kind.",
+        ),
+        (
+            {"trigger": "first_sign_in"},
+            "trigger_event_kind",
+            "Only event and first-use triggers take an event kind; leave it empty.",
+        ),
+        (
+            {"trigger": "unanswered_question", "trigger_event_kind": ""},
+            "trigger_hours",
+            "Set after how many hours a question counts.",
+        ),
+        (
+            {"trigger_days": "5"},
+            "trigger_days",
+            "Only stagnant-account and renewal-window triggers take days.",
+        ),
+        (
+            {"trigger": "renewal_window", "trigger_event_kind": ""},
+            "trigger_days",
+            "Set the number of days.",
+        ),
+        (
+            {
+                "trigger": "health_band_change",
+                "trigger_event_kind": "",
+                "trigger_band": "blue",
+            },
+            "trigger_band",
+            "Unknown band 'blue': use red, yellow or green, or leave empty.",
+        ),
+        (
+            {"holdout_percent": "95"},
+            "holdout_percent",
+            "Ensure this value is less than or equal to 90.",
+        ),
+    ],
+    ids=[
+        "kind-missing",
+        "kind-unknown",
+        "kind-not-taken",
+        "hours-missing",
+        "days-not-taken",
+        "days-missing",
+        "band-unknown",
+        "holdout-over-90",
+    ],
+)
+def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, message):
+    response = admin_client.post(ADD_URL, _play_form(**overrides))
+
+    assert response.status_code == 200
+    assert _form_errors(response)[field] == [message]
+    assert not Play.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"steps-0-action": "wait"},
+            "wait_hours",
+            "A wait step needs wait hours above 0.",
+        ),
+        (
+            {"steps-0-wait_hours": "4"},
+            "wait_hours",
+            "Only wait steps take wait hours.",
+        ),
+        (
+            {"steps-0-consent_purpose": "newsletter"},
+            "consent_purpose",
+            "No active consent purpose has the key 'newsletter'; add it under "
+            "Consent purposes or leave this empty.",
+        ),
+        (
+            {"steps-0-action": "badge"},
+            "action",
+            "Select a valid choice. badge is not one of the available choices.",
+        ),
+        (
+            {"steps-0-config": "[1, 2]"},
+            "config",
+            'Enter a JSON object, for example {"points": 10}.',
+        ),
+    ],
+    ids=["wait-hours-missing", "wait-hours-not-taken", "purpose", "action", "config"],
+)
+def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
+    response = admin_client.post(ADD_URL, _play_form(**overrides))
+
+    assert response.status_code == 200
+    assert _step_errors(response)[field] == [message]
+    assert not Play.objects.exists()
+
+
+def test_play_add_accepts_active_consent_purpose(admin_client):
+    ConsentPurpose.objects.create(key="newsletter", name="News", description="-")
+
+    response = admin_client.post(
+        ADD_URL, _play_form(**{"steps-0-consent_purpose": "newsletter"})
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().steps.get().consent_purpose == "newsletter"
+
+
+def test_play_preview_shows_size_and_sample(admin_client):
+    play = PlayFactory(
+        status=Play.Status.DRAFT, activated_at=None, audience_roles=["champion"]
+    )
+    PlayStepFactory(play=play, position=1)
+    champions = [factories.MemberFactory(role="champion") for _ in range(25)]
+    factories.MemberFactory(role="member")
+
+    response = admin_client.get(_preview_url(play))
+
+    preview = response.context["preview"]
+    assert response.status_code == 200
+    assert preview.audience_size == 25
+    assert [row.subject for row in preview.sample] == champions[:20]
+    assert preview.warnings == []
+    content = response.content.decode()
+    assert '<td id="audience-size">25</td>' in content
+    assert champions[0].email in content
+    assert 'value="Activate"' in content
+
+
+def test_play_preview_counts_subjects_due_now(admin_client):
+    play = PlayFactory(
+        status=Play.Status.DRAFT,
+        activated_at=None,
+        subject_level="account",
+        trigger="renewal_window",
+        trigger_event_kind="",
+        trigger_days=30,
+    )
+    today = timezone.localdate()
+    factories.AccountFactory(renewal_date=today)
+    enrolled = factories.AccountFactory(renewal_date=today)
+    factories.AccountFactory(renewal_date=None)
+    enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(occurrence_key=today.isoformat(), account_id=enrolled.pk)
+        ],
+    )
+
+    response = admin_client.get(_preview_url(play))
+
+    assert response.context["preview"].audience_size == 3
+    assert response.context["preview"].new_subjects_now == 1
+
+
+def test_play_preview_warns_about_unregistered_kind(admin_client):
+    play = PlayFactory(
+        status=Play.Status.DRAFT,
+        activated_at=None,
+        trigger="accepted_solution",
+        trigger_event_kind="",
+    )
+
+    response = admin_client.get(_preview_url(play))
+
+    assert response.context["preview"].warnings == [
+        "The play has no steps. Add at least one before activating.",
+        "No installed app registers the event kind community.solution_accepted, "
+        "so no event can trigger this play until one does.",
+    ]
+
+
+def test_play_preview_post_activates(admin_client, admin_user):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    PlayStepFactory(play=play, position=1)
+
+    response = admin_client.post(_preview_url(play))
+
+    play.refresh_from_db()
+    assert response.status_code == 302
+    assert response.url == f"{PLAYS_URL}{play.pk}/change/"
+    assert play.status == Play.Status.ACTIVE
+    assert play.activated_at is not None
+    audit = AuditEntry.objects.get(action="play.activated")
+    assert audit.actor == admin_user
+    assert audit.details == {"play_id": play.play_id}
+
+
+def test_play_preview_post_without_steps_stays_draft(admin_client):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+
+    response = admin_client.post(_preview_url(play), follow=True)
+
+    play.refresh_from_db()
+    assert play.status == Play.Status.DRAFT
+    assert (
+        f"Play {play.play_id!r} has no steps; add at least one step, then activate it."
+        in [str(m) for m in response.context["messages"]]
+    )
+
+
+def test_play_preview_needs_view_permission(client):
+    staff = factories.StaffFactory()
+    client.force_login(staff)
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+
+    response = client.get(_preview_url(play))
+
+    assert response.status_code == 403
+
+
+def test_play_preview_post_needs_change_permission(client):
+    staff = factories.StaffFactory()
+    staff.user_permissions.add(Permission.objects.get(codename="view_play"))
+    client.force_login(staff)
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    PlayStepFactory(play=play, position=1)
+
+    viewed = client.get(_preview_url(play))
+    posted = client.post(_preview_url(play))
+
+    play.refresh_from_db()
+    assert viewed.status_code == 200
+    assert 'value="Activate"' not in viewed.content.decode()
+    assert posted.status_code == 403
+    assert play.status == Play.Status.DRAFT
+    assert not AuditEntry.objects.exists()
+
+
+def test_play_pause_action_pauses_active_plays(admin_client):
+    active = PlayFactory()
+    draft = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+
+    response = admin_client.post(
+        PLAYS_URL,
+        {"action": "pause_selected", ACTION_CHECKBOX_NAME: [active.pk, draft.pk]},
+        follow=True,
+    )
+
+    active.refresh_from_db()
+    draft.refresh_from_db()
+    assert active.status == Play.Status.PAUSED
+    assert draft.status == Play.Status.DRAFT
+    assert "Paused 1 play(s)." in response.content.decode()
+
+
+def _failed_enrolment() -> Enrolment:
+    member = factories.MemberFactory()
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+    PlayStepFactory(
+        play=play, position=2, action="test_fail", config={"member_ids": [member.pk]}
+    )
+    [enrolment_id] = enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(
+                occurrence_key="x", member_id=member.pk, account_id=member.account_id
+            )
+        ],
+    )
+    run_enrolment(enrolment_id=enrolment_id)
+    return Enrolment.objects.get(pk=enrolment_id)
+
+
+def test_enrolment_change_page_shows_step_outcomes_and_errors(admin_client):
+    enrolment = _failed_enrolment()
+
+    response = admin_client.get(f"/admin/lifecycle/enrolment/{enrolment.pk}/change/")
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "notified" in content
+    assert f"RuntimeError: test failure for member {enrolment.member_id}" in content
+
+
+def test_enrolment_retry_action_makes_failed_enrolment_due(admin_client):
+    enrolment = _failed_enrolment()
+
+    admin_client.post(
+        "/admin/lifecycle/enrolment/",
+        {"action": "retry_failed", ACTION_CHECKBOX_NAME: [enrolment.pk]},
+    )
+
+    enrolment.refresh_from_db()
+    assert enrolment.status == Enrolment.Status.ACTIVE
+    assert enrolment.last_error == ""
+
+
+def test_fatigue_cap_add_offers_registered_channels(admin_client):
+    response = admin_client.post(
+        "/admin/lifecycle/fatiguecap/add/",
+        {"channel": "test", "max_touches": "2", "period_days": "30"},
+    )
+
+    assert response.status_code == 302
+    assert FatigueCap.objects.get().channel == "test"
+
+
+def _make_rows(count: int) -> None:
+    for _ in range(count):
+        member = factories.MemberFactory()
+        play = PlayFactory()
+        step = PlayStepFactory(play=play, position=1)
+        [enrolment_id] = enrol_subjects(
+            play=play,
+            candidates=[
+                Candidate(
+                    occurrence_key="x",
+                    member_id=member.pk,
+                    account_id=member.account_id,
+                )
+            ],
+        )
+        step_run = StepRun.objects.create(
+            enrolment_id=enrolment_id,
+            step=step,
+            status="done",
+            started_at=timezone.now(),
+        )
+        Touch.objects.create(
+            member=member,
+            channel="test",
+            play=play,
+            step_run=step_run,
+            touched_at=timezone.now(),
+        )
+        FatigueCap.objects.create(
+            channel=f"channel-{member.pk}", max_touches=1, period_days=1
+        )
+
+
+@pytest.mark.parametrize("model", ["play", "enrolment", "fatiguecap", "touch"])
+def test_changelist_query_count_fixed(admin_client, model):
+    url = f"/admin/lifecycle/{model}/"
+    _make_rows(2)
+    admin_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        first = admin_client.get(url)
+    _make_rows(6)
+
+    with CaptureQueriesContext(connection) as many:
+        second = admin_client.get(url)
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert len(many) == len(few)
+
+
+def test_play_change_page_links_preview(admin_client):
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+
+    response = admin_client.get(f"{PLAYS_URL}{play.pk}/change/")
+
+    assert response.status_code == 200
+    assert f'href="{_preview_url(play)}"' in response.content.decode()

@@ -1,0 +1,354 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.lifecycle.models import ActivityEvent, Enrolment, Play
+from apps.lifecycle.plays.triggers import (
+    dispatch_account_band_change,
+    evaluate_account_band_change,
+    evaluate_event_triggers,
+    sweep_event_triggers,
+)
+from apps.lifecycle.registry import BandChange, list_band_change_handlers
+from apps.lifecycle.services import ingest_events, record_activity
+from apps.lifecycle.tasks import (
+    evaluate_account_band_change_task,
+    evaluate_event_triggers_task,
+)
+from apps.membership.models import Member
+from tests import factories
+from tests.plays.factories import PlayFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(member, kind="product.report_exported", **fields):
+    return factories.ActivityEventFactory(member=member, kind=kind, **fields)
+
+
+def _enrolled(play) -> list[tuple[str, str]]:
+    return list(
+        Enrolment.objects.filter(play=play)
+        .order_by("pk")
+        .values_list("subject_key", "occurrence_key")
+    )
+
+
+def test_event_trigger_enrols_once_per_event():
+    play = PlayFactory()
+    member = factories.MemberFactory()
+    events = [_event(member), _event(member)]
+    event_ids = [e.pk for e in events]
+
+    first = evaluate_event_triggers(event_ids=event_ids)
+    second = evaluate_event_triggers(event_ids=event_ids)
+
+    assert first == 2
+    assert second == 0
+    assert _enrolled(play) == [
+        (f"member:{member.pk}", str(events[0].pk)),
+        (f"member:{member.pk}", str(events[1].pk)),
+    ]
+
+
+def test_event_trigger_keeps_member_account_on_enrolment():
+    play = PlayFactory()
+    member = factories.MemberFactory()
+
+    evaluate_event_triggers(event_ids=[_event(member).pk])
+
+    enrolment = Enrolment.objects.get(play=play)
+    assert enrolment.member == member
+    assert enrolment.account == member.account
+    assert enrolment.status == Enrolment.Status.ACTIVE
+    assert enrolment.next_run_at is not None
+
+
+@pytest.mark.parametrize(
+    "play_fields",
+    [
+        {"status": Play.Status.DRAFT, "activated_at": None},
+        {"status": Play.Status.PAUSED},
+        {"trigger_event_kind": "product.dashboard_opened"},
+    ],
+    ids=["draft", "paused", "other-kind"],
+)
+def test_event_trigger_ignores_non_matching_play(play_fields):
+    play = PlayFactory(**play_fields)
+
+    created = evaluate_event_triggers(event_ids=[_event(factories.MemberFactory()).pk])
+
+    assert created == 0
+    assert _enrolled(play) == []
+
+
+def test_event_trigger_ignores_events_before_activation():
+    event = _event(factories.MemberFactory())
+    play = PlayFactory(activated_at=timezone.now() + timedelta(seconds=1))
+
+    created = evaluate_event_triggers(event_ids=[event.pk])
+
+    assert created == 0
+    assert _enrolled(play) == []
+
+
+def test_event_trigger_applies_audience_filters():
+    play = PlayFactory(
+        audience_roles=[Member.Role.CHAMPION], audience_segments=["enterprise"]
+    )
+    enterprise = factories.AccountFactory(segment="enterprise")
+    champion = factories.MemberFactory(account=enterprise, role=Member.Role.CHAMPION)
+    plain = factories.MemberFactory(account=enterprise, role=Member.Role.MEMBER)
+    smb_champion = factories.MemberFactory(
+        account=factories.AccountFactory(segment="smb"), role=Member.Role.CHAMPION
+    )
+    events = [_event(m) for m in (champion, plain, smb_champion)]
+
+    evaluate_event_triggers(event_ids=[e.pk for e in events])
+
+    assert _enrolled(play) == [(f"member:{champion.pk}", str(events[0].pk))]
+
+
+def test_event_trigger_skips_deactivated_anonymised_and_merged_members():
+    play = PlayFactory()
+    survivor = factories.MemberFactory()
+    members = [
+        factories.MemberFactory(deactivated_at=timezone.now()),
+        factories.MemberFactory(anonymised_at=timezone.now()),
+        factories.MemberFactory(merged_into=survivor),
+    ]
+
+    created = evaluate_event_triggers(event_ids=[_event(m).pk for m in members])
+
+    assert created == 0
+    assert _enrolled(play) == []
+
+
+def test_first_sign_in_enrols_once():
+    veteran = factories.MemberFactory()
+    _event(
+        veteran, "membership.signed_in", occurred_at=timezone.now() - timedelta(days=9)
+    )
+    newcomer = factories.MemberFactory()
+    play = PlayFactory(trigger=Play.Trigger.FIRST_SIGN_IN, trigger_event_kind="")
+    later_events = [
+        _event(veteran, "membership.signed_in"),
+        _event(newcomer, "membership.signed_in"),
+    ]
+
+    evaluate_event_triggers(event_ids=[e.pk for e in later_events])
+    again = _event(newcomer, "membership.signed_in")
+    evaluate_event_triggers(event_ids=[again.pk])
+
+    assert _enrolled(play) == [(f"member:{newcomer.pk}", "first")]
+
+
+def test_feature_first_use_enrols_once_for_many_uses():
+    play = PlayFactory(trigger=Play.Trigger.FEATURE_FIRST_USE)
+    member = factories.MemberFactory()
+    now = timezone.now()
+    events = [_event(member, occurred_at=now - timedelta(minutes=m)) for m in (3, 2, 1)]
+
+    evaluate_event_triggers(event_ids=[e.pk for e in events])
+    evaluate_event_triggers(event_ids=[_event(member).pk])
+
+    assert _enrolled(play) == [(f"member:{member.pk}", "first")]
+
+
+def test_band_change_trigger_matches_band_entered():
+    play = PlayFactory(
+        trigger=Play.Trigger.HEALTH_BAND_CHANGE,
+        trigger_event_kind="",
+        trigger_band="red",
+    )
+    to_red = factories.MemberFactory()
+    to_green = factories.MemberFactory()
+    kind = "lifecycle.health_band_changed"
+    red = _event(to_red, kind, properties={"from": "yellow", "to": "red"})
+    green = _event(to_green, kind, properties={"from": "yellow", "to": "green"})
+
+    evaluate_event_triggers(event_ids=[red.pk, green.pk])
+
+    assert _enrolled(play) == [(f"member:{to_red.pk}", str(red.pk))]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "kind"),
+    [
+        (Play.Trigger.ACCEPTED_SOLUTION, "community.solution_accepted"),
+        (Play.Trigger.COURSE_COMPLETED, "portal.course_completed"),
+    ],
+)
+def test_fixed_kind_trigger_matches_its_kind(trigger, kind):
+    play = PlayFactory(trigger=trigger, trigger_event_kind="")
+    member = factories.MemberFactory()
+    event = _event(member, kind)
+
+    evaluate_event_triggers(event_ids=[event.pk, _event(member).pk])
+
+    assert _enrolled(play) == [(f"member:{member.pk}", str(event.pk))]
+
+
+def test_account_level_event_play_enrols_account():
+    play = PlayFactory(
+        subject_level=Play.SubjectLevel.ACCOUNT, audience_cs_tiers=["pooled"]
+    )
+    account = factories.AccountFactory(cs_tier="pooled")
+    member = factories.MemberFactory(account=account)
+    high_touch = factories.MemberFactory(
+        account=factories.AccountFactory(cs_tier="high_touch")
+    )
+    events = [_event(member), _event(high_touch)]
+
+    evaluate_event_triggers(event_ids=[e.pk for e in events])
+
+    enrolment = Enrolment.objects.get(play=play)
+    assert enrolment.subject_key == f"account:{account.pk}"
+    assert enrolment.member is None
+    assert enrolment.account == account
+
+
+def test_sweep_enrols_recent_events_written_without_dispatch():
+    play = PlayFactory(
+        trigger=Play.Trigger.HEALTH_BAND_CHANGE, trigger_event_kind="", trigger_band=""
+    )
+    member = factories.MemberFactory()
+    kind = "lifecycle.health_band_changed"
+    # Written like the scorer writes band changes: a bulk insert, no dispatch.
+    recent, _ = ActivityEvent.objects.bulk_create(
+        [
+            ActivityEvent(
+                member=member,
+                account=member.account,
+                kind=kind,
+                occurred_at=timezone.now(),
+                properties={"from": "green", "to": "yellow"},
+            ),
+            ActivityEvent(
+                member=member,
+                account=member.account,
+                kind=kind,
+                occurred_at=timezone.now() - timedelta(hours=2),
+                properties={"from": "yellow", "to": "green"},
+            ),
+        ]
+    )
+
+    first = sweep_event_triggers()
+    second = sweep_event_triggers()
+
+    assert first == 1
+    assert second == 0
+    assert _enrolled(play) == [(f"member:{member.pk}", str(recent.pk))]
+
+
+def test_record_activity_dispatches_trigger_evaluation(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        evaluate_event_triggers_task, "delay", lambda **kwargs: sent.append(kwargs)
+    )
+    member = factories.MemberFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        event = record_activity(member=member, kind="product.report_exported")
+
+    assert sent == [{"event_ids": [event.pk]}]
+
+
+def test_ingest_events_dispatches_one_evaluation_per_batch(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        evaluate_event_triggers_task, "delay", lambda **kwargs: sent.append(kwargs)
+    )
+    members = [factories.MemberFactory() for _ in range(3)]
+    rows = [
+        {
+            "member_id": member.pk,
+            "kind": "product.report_exported",
+            "occurred_at": timezone.now(),
+            "idempotency_key": key,
+        }
+        for member, key in zip(members, ["a", "b", None], strict=True)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(rows=rows)
+
+    event_ids = sorted(ActivityEvent.objects.values_list("pk", flat=True))
+    assert sent == [{"event_ids": event_ids}]
+    assert len(event_ids) == 3
+
+
+def _account_band_play(**fields) -> Play:
+    return PlayFactory(
+        trigger=Play.Trigger.HEALTH_BAND_CHANGE,
+        trigger_event_kind="",
+        subject_level=Play.SubjectLevel.ACCOUNT,
+        **fields,
+    )
+
+
+def test_account_band_change_enrols_account_in_matching_plays():
+    red_play = _account_band_play(trigger_band="red")
+    green_play = _account_band_play(trigger_band="green")
+    account = factories.AccountFactory()
+    changed_at = timezone.now()
+
+    first = evaluate_account_band_change(
+        account_id=account.pk, band="red", changed_at=changed_at
+    )
+    second = evaluate_account_band_change(
+        account_id=account.pk, band="red", changed_at=changed_at
+    )
+
+    assert (first, second) == (1, 0)
+    assert _enrolled(red_play) == [
+        (f"account:{account.pk}", f"red:{changed_at.isoformat()}")
+    ]
+    assert _enrolled(green_play) == []
+
+
+def test_account_band_play_ignores_member_band_events():
+    play = _account_band_play(trigger_band="")
+    member = factories.MemberFactory()
+    event = _event(member, "lifecycle.health_band_changed", properties={"to": "red"})
+
+    evaluate_event_triggers(event_ids=[event.pk])
+
+    assert _enrolled(play) == []
+
+
+def test_account_band_change_hook_dispatches_after_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        evaluate_account_band_change_task, "delay", lambda **kwargs: sent.append(kwargs)
+    )
+    changed_at = timezone.now()
+    changes = [
+        BandChange(
+            level=level,
+            subject_id=7,
+            account_id=7,
+            previous_band="green",
+            band="red",
+            score=20,
+            changed_at=changed_at,
+        )
+        for level in ("member", "account")
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for change in changes:
+            dispatch_account_band_change(change)
+
+    assert dispatch_account_band_change in list_band_change_handlers()
+    assert sent == [
+        {"account_id": 7, "band": "red", "changed_at": changed_at.isoformat()}
+    ]
