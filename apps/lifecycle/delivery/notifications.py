@@ -109,3 +109,41 @@ def mark_all_notifications_read(*, member: Member) -> int:
     return Notification.objects.filter(
         member_id=member.pk, read_at__isnull=True
     ).update(read_at=timezone.now())
+
+
+@transaction.atomic
+def notify_member(
+    *,
+    member: Member,
+    kind: str,
+    title: str,
+    url: str = "",
+    body: str = "",
+    subject=None,
+) -> Notification | None:
+    """Create an in-app notification about `subject` for other apps' events.
+
+    Returns None, creating nothing, for members who turned in-app
+    notifications off or who are deactivated. `kind` names the cause, for
+    example community.mention, and `subject` the content it is about, so
+    that lists can hide notifications whose content the member can no
+    longer see.
+    """
+    if not member.in_app_notifications or member.deactivated_at is not None:
+        return None
+    if not title.strip():
+        raise DomainError("A notification needs a title.", field="title")
+
+    values = {
+        "member": member,
+        "kind": kind,
+        "title": title.strip()[:TITLE_MAX_LENGTH],
+        "body": body,
+        "url": url[:URL_MAX_LENGTH],
+    }
+    if subject is not None:
+        from django.contrib.contenttypes.models import ContentType
+
+        values["subject_type"] = ContentType.objects.get_for_model(subject)
+        values["subject_id"] = str(subject.pk)
+    return Notification.objects.create(**values)
