@@ -7,6 +7,7 @@ from rm6 import views
 api_v1 = [
     path("", include("apps.membership.api.urls")),
     path("", include("apps.lifecycle.api.urls")),
+    path("", include("apps.community.api.urls")),
 ]
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("members/", include("apps.membership.urls")),
     path("reporting/", include("apps.reporting.urls")),
     path("lifecycle/", include("apps.lifecycle.urls")),
+    path("advocacy/", include("apps.advocacy.urls")),
     # The notification centre, unsubscribe links and the CSM task list.
     path("", include("apps.lifecycle.delivery.urls")),
     path("accounts/", include("allauth.urls")),

@@ -1,6 +1,6 @@
-from django.db.models import Sum
+from django.db.models import Case, QuerySet, Sum, Value, When
 
-from apps.advocacy.models import PointsEntry
+from apps.advocacy.models import AdvocacyAsk, MemberBadge, PointsEntry
 from apps.membership.models import Member
 
 
@@ -25,3 +25,28 @@ def export_member_data(member: Member) -> dict:
             for entry in entries
         ],
     }
+
+
+def list_member_badges(*, member: Member) -> QuerySet[MemberBadge]:
+    """Return the member's badges, newest first, with each badge loaded."""
+    return MemberBadge.objects.filter(member_id=member.pk).select_related("badge")
+
+
+def list_member_asks(*, member: Member) -> QuerySet[AdvocacyAsk]:
+    """Return the member's advocacy asks, open ones first, then newest first."""
+    is_open = Case(
+        When(status=AdvocacyAsk.Status.OPEN, then=Value(0)),
+        default=Value(1),
+    )
+    return AdvocacyAsk.objects.filter(member_id=member.pk).order_by(
+        is_open, "-created_at", "-id"
+    )
+
+
+def access_ask(*, member: Member, ask_id: int) -> AdvocacyAsk:
+    """Return the member's own ask.
+
+    Raise AdvocacyAsk.DoesNotExist for another member's ask too, so callers
+    return 404 whether it exists or not.
+    """
+    return AdvocacyAsk.objects.get(pk=ask_id, member_id=member.pk)

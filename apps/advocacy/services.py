@@ -1,10 +1,17 @@
+from datetime import date, timedelta
+
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone
 
-from apps.advocacy.models import PointsEntry
+from apps.advocacy.models import AdvocacyAsk, Badge, MemberBadge, PointsEntry
 from apps.lifecycle.actions import ActionContext, ActionResult, ActionSkipped
-from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.delivery.notifications import notify_member
+from apps.lifecycle.models import ActivityEvent, Play, StepRun
+from apps.lifecycle.services import record_activity
 from apps.membership.models import Member
+from apps.membership.selectors.consent import has_consent
 from rm6.errors import DomainError
 
 REPLY_POINTS = 10
@@ -104,3 +111,293 @@ def award_play_points(context: ActionContext) -> ActionResult:
     return ActionResult(
         outcome=f"{points:+d} points", details={"points_entry_id": entry.pk}
     )
+
+
+ADVOCACY_CONTACT_PURPOSE = "advocacy_contact"
+ASK_RESPONSE_KINDS = {True: "advocacy.ask_accepted", False: "advocacy.ask_declined"}
+
+
+def _play_attribution(play: Play | None) -> dict | None:
+    """Return the play's IDs as event attribution, or None to use the request's."""
+    if play is None:
+        return None
+    return {"play_id": play.play_id, "campaign_id": play.campaign_id}
+
+
+@transaction.atomic
+def award_badge(
+    *,
+    member: Member,
+    badge: Badge,
+    reason: str,
+    step_run: StepRun | None = None,
+) -> tuple[MemberBadge, bool]:
+    """Award the badge to the member once, and return the award and whether it is new.
+
+    A repeated call, from a play or from staff, returns the first award and
+    records nothing. A new award records advocacy.badge_awarded and notifies
+    the member in-app.
+    """
+    if not badge.is_active:
+        raise DomainError(
+            f"The badge {badge.slug!r} is inactive. Activate it in admin before "
+            "awarding it.",
+            field="badge",
+        )
+
+    award, created = MemberBadge.objects.get_or_create(
+        member=member,
+        badge=badge,
+        defaults={
+            "reason": reason,
+            "step_run": step_run,
+            "awarded_at": timezone.now(),
+        },
+    )
+    if not created:
+        return award, False
+
+    play = step_run.step.play if step_run is not None else None
+    record_activity(
+        member=member,
+        kind="advocacy.badge_awarded",
+        subject=award,
+        properties={"badge": badge.slug},
+        attribution=_play_attribution(play),
+    )
+    notify_member(
+        member=member,
+        kind="advocacy.badge",
+        title=f"You earned the {badge.name} badge",
+        body=badge.description,
+        url=reverse("advocacy:home"),
+        subject=award,
+    )
+    return award, True
+
+
+@transaction.atomic
+def create_advocacy_ask(
+    *,
+    member: Member,
+    kind: str,
+    message: str,
+    play: Play | None = None,
+    step_run: StepRun | None = None,
+    due_on: date | None = None,
+) -> tuple[AdvocacyAsk, bool]:
+    """Send the member an advocacy ask, and return it and whether it is new.
+
+    An ask from a play step is unique on its step run, so a repeated call
+    returns the first ask. A new ask records advocacy.ask_sent and notifies
+    the member in-app. The caller checks the advocacy_contact consent.
+    """
+    if kind not in AdvocacyAsk.Kind.values:
+        raise DomainError(
+            f"Invalid ask kind {kind!r}; use one of "
+            f"{', '.join(AdvocacyAsk.Kind.values)}.",
+            field="kind",
+        )
+    if not message.strip():
+        raise DomainError("An advocacy ask needs a message.", field="message")
+
+    values = {
+        "member": member,
+        "kind": kind,
+        "message": message.strip(),
+        "play": play,
+        "due_on": due_on,
+    }
+    if step_run is None:
+        ask, created = AdvocacyAsk.objects.create(**values), True
+    else:
+        ask, created = AdvocacyAsk.objects.get_or_create(
+            step_run=step_run, defaults=values
+        )
+    if not created:
+        return ask, False
+
+    record_activity(
+        member=member,
+        kind="advocacy.ask_sent",
+        subject=ask,
+        properties={"ask_kind": kind},
+        attribution=_play_attribution(play),
+    )
+    notify_member(
+        member=member,
+        kind="advocacy.ask",
+        title=f"New request: {ask.get_kind_display().lower()}",
+        body=ask.message,
+        url=reverse("advocacy:asks"),
+        subject=ask,
+    )
+    return ask, True
+
+
+def _lock_ask(ask: AdvocacyAsk) -> AdvocacyAsk:
+    return AdvocacyAsk.objects.select_for_update().get(pk=ask.pk)
+
+
+@transaction.atomic
+def respond_to_ask(*, ask: AdvocacyAsk, member: Member, accept: bool) -> AdvocacyAsk:
+    """Accept or decline an open ask, as the member who was asked.
+
+    Raise AdvocacyAsk.DoesNotExist for another member's ask, so that views
+    return 404 whether it exists or not, and DomainError for an ask that is
+    no longer open.
+    """
+    ask = _lock_ask(ask)
+    if ask.member_id != member.pk:
+        raise AdvocacyAsk.DoesNotExist("Advocacy ask not found.")
+    if ask.status != AdvocacyAsk.Status.OPEN:
+        raise DomainError(
+            f"This ask is {ask.get_status_display().lower()}, so it can no "
+            "longer be accepted or declined.",
+            code="not_open",
+        )
+
+    ask.status = AdvocacyAsk.Status.ACCEPTED if accept else AdvocacyAsk.Status.DECLINED
+    ask.responded_at = timezone.now()
+    ask.save(update_fields=["status", "responded_at"])
+
+    record_activity(
+        member=member,
+        kind=ASK_RESPONSE_KINDS[accept],
+        subject=ask,
+        properties={"ask_kind": ask.kind},
+        attribution=_play_attribution(ask.play),
+    )
+    return ask
+
+
+@transaction.atomic
+def complete_ask(*, ask: AdvocacyAsk, staff_user) -> AdvocacyAsk:
+    """Mark an open or accepted ask completed, as staff.
+
+    Completing a completed ask returns it unchanged. Declined and expired
+    asks raise DomainError. Records advocacy.ask_completed, which reporting
+    counts as an advocacy action.
+    """
+    if not staff_user.is_staff:
+        raise DomainError("Only staff can mark an advocacy ask completed.")
+    ask = _lock_ask(ask)
+    if ask.status == AdvocacyAsk.Status.COMPLETED:
+        return ask
+    if ask.status not in (AdvocacyAsk.Status.OPEN, AdvocacyAsk.Status.ACCEPTED):
+        raise DomainError(
+            f"Ask {ask.pk} is {ask.get_status_display().lower()}, but only open or "
+            "accepted asks can be completed.",
+            code="not_completable",
+        )
+
+    ask.status = AdvocacyAsk.Status.COMPLETED
+    ask.completed_at = timezone.now()
+    ask.completed_by = staff_user
+    ask.save(update_fields=["status", "completed_at", "completed_by"])
+
+    record_activity(
+        member=ask.member,
+        kind="advocacy.ask_completed",
+        subject=ask,
+        properties={"ask_kind": ask.kind},
+        attribution=_play_attribution(ask.play),
+    )
+    return ask
+
+
+def award_play_badge(context: ActionContext) -> ActionResult:
+    """Award the badge a play step names in its config: {"badge": "<slug>"}.
+
+    The award is unique per member and badge, so a member who already has the
+    badge gets nothing new and the step still succeeds.
+    """
+    member = context.member
+    if member is None:
+        raise ActionSkipped("a badge needs a member; this enrolment is for an account")
+    slug = context.step.config.get("badge")
+    badge = Badge.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if badge is None:
+        raise DomainError(
+            f"Unknown badge {slug!r} in the step config; set "
+            '{"badge": "<slug>"} to the slug of a badge in admin.',
+            field="config",
+        )
+
+    award, created = award_badge(
+        member=member,
+        badge=badge,
+        reason=f"play:{context.play.play_id}",
+        step_run=context.step_run,
+    )
+
+    if not created:
+        return ActionResult(outcome=f"badge {badge.slug} earned before")
+    return ActionResult(
+        outcome=f"badge {badge.slug} awarded", details={"member_badge_id": award.pk}
+    )
+
+
+def _parse_ask_config(config: dict) -> tuple[str, str, int | None]:
+    kind = config.get("kind")
+    message = config.get("message")
+    due_in_days = config.get("due_in_days")
+    if kind not in AdvocacyAsk.Kind.values:
+        raise DomainError(
+            f"Invalid ask kind {kind!r} in the step config; set "
+            f'"kind" to one of {", ".join(AdvocacyAsk.Kind.values)}.',
+            field="config",
+        )
+    if not isinstance(message, str) or not message.strip():
+        raise DomainError(
+            'Missing "message" in the step config; set it to the text the member '
+            "reads with the ask.",
+            field="config",
+        )
+    if due_in_days is not None and (
+        isinstance(due_in_days, bool)
+        or not isinstance(due_in_days, int)
+        or due_in_days < 1
+    ):
+        raise DomainError(
+            f'Invalid "due_in_days" {due_in_days!r} in the step config; set a '
+            "positive number of days or leave it out.",
+            field="config",
+        )
+    return kind, message, due_in_days
+
+
+def send_play_advocacy_ask(context: ActionContext) -> ActionResult:
+    """Send the advocacy ask a play step sets in its config, once per step run.
+
+    The config is {"kind": <ask kind>, "message": <text>} with an optional
+    "due_in_days". The member needs a valid advocacy_contact consent. The
+    runner checks it when the step's consent purpose names it, and this
+    handler checks it otherwise, so a step set to another purpose cannot
+    bypass it.
+    """
+    member = context.member
+    if member is None:
+        raise ActionSkipped("an ask needs a member; this enrolment is for an account")
+    kind, message, due_in_days = _parse_ask_config(context.step.config)
+    now = context.step_run.started_at
+    if context.step.consent_purpose != ADVOCACY_CONTACT_PURPOSE and not has_consent(
+        member=member, purpose_key=ADVOCACY_CONTACT_PURPOSE, at=now
+    ):
+        raise ActionSkipped(f"no {ADVOCACY_CONTACT_PURPOSE} consent")
+
+    due_on = None
+    if due_in_days is not None:
+        due_on = timezone.localdate(now) + timedelta(days=due_in_days)
+    ask, created = create_advocacy_ask(
+        member=member,
+        kind=kind,
+        message=message,
+        play=context.play,
+        step_run=context.step_run,
+        due_on=due_on,
+    )
+
+    if not created:
+        return ActionResult(outcome=f"{kind} ask sent before")
+    return ActionResult(outcome=f"{kind} ask sent", details={"advocacy_ask_id": ask.pk})
