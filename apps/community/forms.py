@@ -40,3 +40,34 @@ class ReplyForm(forms.Form):
         max_length=MAX_BODY_LENGTH,
         widget=forms.Textarea(attrs={"rows": 5}),
     )
+    # Named unlike the service argument, so a service error about the quoted
+    # reply shows above the form instead of on this hidden input.
+    quote = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class TopicEditForm(forms.Form):
+    title = forms.CharField(max_length=MAX_TITLE_LENGTH)
+    body = forms.CharField(
+        max_length=MAX_BODY_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Markdown: **bold**, *italic*, lists, `code` and links.",
+    )
+
+
+class ReplyEditForm(forms.Form):
+    body = forms.CharField(
+        max_length=MAX_BODY_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown: **bold**, *italic*, lists, `code` and links.",
+    )
+
+
+class TopicTagsForm(forms.Form):
+    tags = forms.CharField(
+        required=False,
+        max_length=300,
+        help_text="Up to 5 tag names, separated by commas.",
+    )
+
+    def clean_tags(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["tags"].split(",")]

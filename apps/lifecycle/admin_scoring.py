@@ -102,13 +102,13 @@ class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
         super().clean()
         if not self.instance.is_active:
             return
-        kept = [
+        remaining = [
             form
             for form in self.forms
             if form.has_changed() or form.instance.pk
             if not self._should_delete_form(form)
         ]
-        if not kept:
+        if not remaining:
             raise forms.ValidationError(
                 "An active scorecard needs at least one measure. Add one, or "
                 "untick Active."

@@ -102,8 +102,8 @@ class BandChange:
     """A subject's health band changed when its score was refreshed.
 
     `event_id` is the `lifecycle.health_band_changed` event recorded for a
-    member; account band changes record no event, because an event needs a
-    member, and are kept in the account's daily snapshots instead.
+    member. Account band changes record no event, because an event needs a
+    member, so the account's daily snapshots are their history.
     """
 
     level: str

@@ -213,14 +213,10 @@ def list_accounts_with_visible_health(*, user) -> QuerySet[Account]:
 def access_account_health(*, user, account_id: int) -> Account:
     """Return the account whose health the user may read.
 
-    Raise Account.DoesNotExist otherwise, so callers answer 404 whether the
+    Raise Account.DoesNotExist otherwise, so callers return 404 whether the
     account exists or not.
     """
-    return (
-        list_accounts_with_visible_health(user=user)
-        .select_related("owner")
-        .get(pk=account_id)
-    )
+    return list_accounts_with_visible_health(user=user).get(pk=account_id)
 
 
 def list_visible_account_health_scores(*, user) -> QuerySet[AccountHealthScore]:

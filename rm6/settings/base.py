@@ -263,6 +263,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.sweep_event_triggers",
         "schedule": timedelta(minutes=5),
     },
+    "send-community-daily-digests": {
+        "task": "community.send_daily_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 

@@ -153,9 +153,7 @@ def test_account_health_scores_retrieve_other_account_not_found(
     assert response.status_code == 404
 
 
-def test_account_health_scores_retrieve_member_own_account_not_found(
-    member_api, member
-):
+def test_account_health_scores_member_own_not_found(member_api, member):
     create_account_score(account=member.account)
 
     response = member_api.get(f"{URL}{member.account_id}/")

@@ -69,7 +69,7 @@ def test_record_activity_same_idempotency_key_records_once(db):
     assert ActivityEvent.objects.count() == 1
 
 
-def test_record_activity_schedules_rescore_after_commit(
+def test_record_activity_schedules_rescore_and_triggers_after_commit(
     db, django_capture_on_commit_callbacks
 ):
     member = factories.MemberFactory()
@@ -77,7 +77,8 @@ def test_record_activity_schedules_rescore_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         record_activity(member=member, kind="membership.signed_in")
 
-    assert len(callbacks) == 1
+    scheduled = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
+    assert scheduled == ["_schedule_rescore", "evaluate_triggers_on_commit"]
 
 
 def test_record_activity_runs_subscribed_handlers_in_transaction(db):

@@ -176,6 +176,6 @@ def test_home_query_count_fixed(client, db, django_assert_num_queries):
 
     assert few == many
     # Session, user, member, steps, kinds done, account, owner, topics,
-    # replies, health score.
-    with django_assert_num_queries(10):
+    # replies, health score, score trend, unread notification count.
+    with django_assert_num_queries(12):
         client.get(HOME_URL)

@@ -157,9 +157,9 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             "Consent purposes or leave this empty.",
         ),
         (
-            {"steps-0-action": "badge"},
+            {"steps-0-action": "send_fax"},
             "action",
-            "Select a valid choice. badge is not one of the available choices.",
+            "Select a valid choice. send_fax is not one of the available choices.",
         ),
         (
             {"steps-0-config": "[1, 2]"},
@@ -239,7 +239,7 @@ def test_play_preview_warns_about_unregistered_kind(admin_client):
     play = PlayFactory(
         status=Play.Status.DRAFT,
         activated_at=None,
-        trigger="accepted_solution",
+        trigger="course_completed",
         trigger_event_kind="",
     )
 
@@ -247,7 +247,7 @@ def test_play_preview_warns_about_unregistered_kind(admin_client):
 
     assert response.context["preview"].warnings == [
         "The play has no steps. Add at least one before activating.",
-        "No installed app registers the event kind community.solution_accepted, "
+        "No installed app registers the event kind portal.course_completed, "
         "so no event can trigger this play until one does.",
     ]
 

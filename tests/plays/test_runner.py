@@ -297,7 +297,7 @@ def test_failed_step_retry_runs_failed_step_again():
 
 def test_unknown_action_fails_enrolment():
     play = PlayFactory()
-    PlayStepFactory(play=play, position=1, action="badge")
+    PlayStepFactory(play=play, position=1, action="send_fax")
     enrolment = _enrol(play, factories.MemberFactory())
 
     run_enrolment(enrolment_id=enrolment.pk)
@@ -305,7 +305,8 @@ def test_unknown_action_fails_enrolment():
     enrolment.refresh_from_db()
     assert enrolment.status == Enrolment.Status.FAILED
     assert enrolment.last_error == (
-        "step 1 (badge) failed: unknown action 'badge': no installed app registers it"
+        "step 1 (send_fax) failed: unknown action 'send_fax': "
+        "no installed app registers it"
     )
 
 

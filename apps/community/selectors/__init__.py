@@ -1,44 +1,40 @@
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.community.models import Reply, Space, Topic
+from apps.community.selectors.access import (
+    can_moderate_space,
+    can_post_in_space,
+    can_view_space,
+    filter_visible_replies,
+    filter_visible_topics,
+    is_community_moderator,
+    list_visible_spaces,
+)
 from apps.membership.models import Member
 
-
-def list_visible_spaces(
-    *, member: Member | None, is_staff: bool = False
-) -> QuerySet[Space]:
-    """Return the spaces a member (or an anonymous visitor, as None) may read."""
-    spaces = Space.objects.all()
-    if is_staff:
-        return spaces
-    if member is None:
-        return spaces.filter(visibility=Space.Visibility.PUBLIC)
-    return spaces.filter(
-        Q(visibility__in=[Space.Visibility.PUBLIC, Space.Visibility.MEMBERS])
-        | Q(visibility=Space.Visibility.ACCOUNT, account_id=member.account_id)
-    )
-
-
-def can_view_space(*, member: Member | None, space: Space) -> bool:
-    if space.visibility == Space.Visibility.PUBLIC:
-        return True
-    if member is None:
-        return False
-    if space.visibility == Space.Visibility.MEMBERS:
-        return True
-    return space.account_id is not None and space.account_id == member.account_id
-
-
-def can_post_in_space(*, member: Member, space: Space) -> bool:
-    return can_view_space(member=member, space=space)
+__all__ = [
+    "can_moderate_space",
+    "can_post_in_space",
+    "can_view_space",
+    "filter_visible_replies",
+    "filter_visible_topics",
+    "is_community_moderator",
+    "list_visible_spaces",
+]
 
 
 def list_space_topics(*, space: Space) -> QuerySet[Topic]:
-    return Topic.objects.filter(space=space).select_related("author__user")
+    return (
+        Topic.objects.filter(space=space)
+        .select_related("author__user")
+        .prefetch_related("tags")
+    )
 
 
 def list_topic_replies(*, topic: Topic) -> QuerySet[Reply]:
-    return Reply.objects.filter(topic=topic).select_related("author__user")
+    return Reply.objects.filter(topic=topic).select_related(
+        "author__user", "quoted_reply__author__user"
+    )
 
 
 def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
@@ -71,13 +67,15 @@ def access_space(*, slug: str, member: Member | None, is_staff: bool = False) ->
 def access_topic(*, pk: int, member: Member | None, is_staff: bool = False) -> Topic:
     """Return the topic, with its space and author, if the viewer may read it.
 
-    Raise `Topic.DoesNotExist` when it does not exist or its space is hidden
-    from the viewer.
+    Raise `Topic.DoesNotExist` when it does not exist, its space is hidden
+    from the viewer, or it is hidden or deleted and the viewer does not
+    moderate its space.
     """
-    topic = Topic.objects.select_related("space", "author__user").get(pk=pk)
-    if not is_staff and not can_view_space(member=member, space=topic.space):
-        raise Topic.DoesNotExist(f"No topic {pk} visible to this viewer.")
-    return topic
+    topics = Topic.objects.select_related("space", "author__user")
+    try:
+        return filter_visible_topics(topics, member, is_staff).get(pk=pk)
+    except Topic.DoesNotExist:
+        raise Topic.DoesNotExist(f"No topic {pk} visible to this viewer.") from None
 
 
 def list_member_posts_visible_to(
@@ -88,9 +86,12 @@ def list_member_posts_visible_to(
     Each list is newest first and contains at most `limit` items, and the
     `*_count` entries count every visible one, for a "showing N of M" line.
     """
-    spaces = list_visible_spaces(member=viewer, is_staff=is_staff)
-    topics = Topic.objects.filter(author=author, space__in=spaces)
-    replies = Reply.objects.filter(author=author, topic__space__in=spaces)
+    topics = filter_visible_topics(
+        Topic.objects.filter(author=author), viewer, is_staff
+    )
+    replies = filter_visible_replies(
+        Reply.objects.filter(author=author), viewer, is_staff
+    )
     return {
         "topics": list(topics.select_related("space").order_by("-created_at")[:limit]),
         "replies": list(

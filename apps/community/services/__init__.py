@@ -4,6 +4,13 @@ from django.utils import timezone
 
 from apps.community.models import Reply, Space, Topic
 from apps.community.selectors import can_post_in_space, can_view_space
+from apps.community.services.abuse import check_posting_allowed, update_trust_level
+from apps.community.services.counters import change_member_stats
+from apps.community.services.moderation import check_not_suspended
+from apps.community.services.subscriptions import (
+    schedule_reply_notifications,
+    watch,
+)
 from apps.lifecycle.services import record_activity
 from apps.membership.models import Member
 from rm6.errors import DomainError
@@ -24,6 +31,13 @@ def _clean_text(value: str, *, name: str, max_length: int) -> str:
     return value
 
 
+def _record_mentions(*, post: Topic | Reply, author: Member) -> None:
+    # Imported here because the posts module imports this package's helpers.
+    from apps.community.services.posts import record_mentions
+
+    record_mentions(post=post, author=author)
+
+
 @transaction.atomic
 def post_topic(
     *,
@@ -35,6 +49,7 @@ def post_topic(
     attribution: dict | None = None,
 ) -> Topic:
     """Post a new topic in a space and record the activity event."""
+    check_not_suspended(author)
     if not can_post_in_space(member=author, space=space):
         raise DomainError(f"You cannot post in {space.name}.", code="forbidden")
     if kind not in Topic.Kind.values:
@@ -48,6 +63,7 @@ def post_topic(
         )
     title = _clean_text(title, name="title", max_length=MAX_TITLE_LENGTH)
     body = _clean_text(body, name="body", max_length=MAX_BODY_LENGTH)
+    check_posting_allowed(member=author, kind="topic", body=body)
 
     now = timezone.now()
     topic = Topic.objects.create(
@@ -60,6 +76,8 @@ def post_topic(
         last_activity_at=now,
     )
     Space.objects.filter(pk=space.pk).update(topic_count=F("topic_count") + 1)
+    change_member_stats(member_id=author.pk, topic_count=1)
+    _record_mentions(post=topic, author=author)
 
     event_kind = (
         "community.question_posted"
@@ -74,23 +92,51 @@ def post_topic(
         properties={"space": space.slug, "topic_kind": kind},
         attribution=attribution,
     )
+    watch(member=author, topic=topic)
+    update_trust_level(member=author)
     return topic
 
 
 @transaction.atomic
 def post_reply(
-    *, author: Member, topic: Topic, body: str, attribution: dict | None = None
+    *,
+    author: Member,
+    topic: Topic,
+    body: str,
+    quoted_reply_id: int | None = None,
+    attribution: dict | None = None,
 ) -> Reply:
-    """Post a reply under a topic, bump its counters and record the event."""
+    """Post a reply under a topic, bump its counters and record the event.
+
+    `quoted_reply_id` names a visible reply in the same topic to quote.
+    """
+    from apps.community.services.posts import get_quotable_reply
+
+    check_not_suspended(author)
     if not can_view_space(member=author, space=topic.space):
         raise DomainError("You cannot reply in this space.", code="forbidden")
+    if topic.is_locked:
+        raise DomainError("This topic is locked; it takes no new replies.")
     body = _clean_text(body, name="body", max_length=MAX_BODY_LENGTH)
+    check_posting_allowed(member=author, kind="reply", body=body)
+    quoted_reply = get_quotable_reply(topic=topic, reply_id=quoted_reply_id)
 
     now = timezone.now()
-    reply = Reply.objects.create(topic=topic, author=author, body=body, created_at=now)
+    reply = Reply.objects.create(
+        topic=topic, author=author, body=body, quoted_reply=quoted_reply, created_at=now
+    )
     Topic.objects.filter(pk=topic.pk).update(
         reply_count=F("reply_count") + 1, last_activity_at=now
     )
+    if topic.author_id != author.pk:
+        # The condition is checked in the UPDATE, not on the loaded topic, so
+        # only the first of two concurrent replies sets the time.
+        Topic.objects.filter(pk=topic.pk, first_reply_at__isnull=True).update(
+            first_reply_at=now
+        )
+    Space.objects.filter(pk=topic.space_id).update(reply_count=F("reply_count") + 1)
+    change_member_stats(member_id=author.pk, reply_count=1)
+    _record_mentions(post=reply, author=author)
 
     record_activity(
         member=author,
@@ -104,6 +150,8 @@ def post_reply(
         },
         attribution=attribution,
     )
+    schedule_reply_notifications(reply=reply)
+    update_trust_level(member=author)
     return reply
 
 

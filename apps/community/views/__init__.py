@@ -20,6 +20,7 @@ from apps.community.selectors import (
     list_visible_spaces,
 )
 from apps.community.services import post_reply, post_topic
+from apps.community.views.questions import get_topic_page_context
 from apps.lifecycle.services import record_activity
 from apps.membership.models import Member
 from apps.membership.selectors import get_member_for_user
@@ -91,6 +92,7 @@ def _render_topic(
             "member": member,
             "form": form,
             "is_last_page": not page.has_next(),
+            **get_topic_page_context(request, topic),
         },
     )
 
@@ -111,7 +113,7 @@ def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         topic=topic,
         member=member,
-        form=ReplyForm(),
+        form=ReplyForm(initial={"quote": request.GET.get("quote")}),
         page_number=request.GET.get("page"),
     )
 
@@ -166,7 +168,10 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             reply = post_reply(
-                author=member, topic=topic, body=form.cleaned_data["body"]
+                author=member,
+                topic=topic,
+                body=form.cleaned_data["body"],
+                quoted_reply_id=form.cleaned_data["quote"],
             )
         except DomainError as error:
             add_domain_error(form, error)

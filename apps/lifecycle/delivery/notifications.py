@@ -65,9 +65,14 @@ def create_play_notification(ctx: ActionContext) -> ActionResult:
 
 
 def list_member_notifications(member: Member) -> QuerySet[Notification]:
-    """Return the member's notifications, newest first."""
-    return Notification.objects.filter(member_id=member.pk).order_by(
-        "-created_at", "-id"
+    """Return the member's notifications, newest first, with their subject types.
+
+    The list shows only what `filter_visible_notifications` keeps of a page.
+    """
+    return (
+        Notification.objects.filter(member_id=member.pk)
+        .select_related("subject_type")
+        .order_by("-created_at", "-id")
     )
 
 

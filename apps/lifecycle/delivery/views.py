@@ -20,6 +20,7 @@ from apps.lifecycle.delivery.notifications import (
     mark_all_notifications_read,
     mark_notification_read,
 )
+from apps.lifecycle.delivery.visibility import filter_visible_notifications
 from apps.lifecycle.models import Notification
 from apps.membership.models import ConsentPurpose, Member
 from apps.membership.selectors import get_member_for_user
@@ -57,6 +58,12 @@ def _render_list(
     if member is not None:
         paginator = Paginator(list_member_notifications(member), NOTIFICATIONS_PER_PAGE)
         page = paginator.get_page(request.GET.get("page") or request.POST.get("page"))
+        # NOTE: hiding happens per page, so a page can show fewer than
+        # NOTIFICATIONS_PER_PAGE items, and the unread badge still counts
+        # the hidden ones.
+        page.object_list = filter_visible_notifications(
+            member=member, notifications=page.object_list
+        )
     return render(request, template, {"member": member, "page_obj": page})
 
 

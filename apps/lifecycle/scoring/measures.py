@@ -28,7 +28,7 @@ COUNT_MEASURE_KINDS = frozenset(
     {Kind.EVENT_COUNT, Kind.PRODUCT_USAGE, Kind.COURSE_COMPLETIONS, Kind.OPEN_CASES}
 )
 ACCOUNT_ONLY_KINDS = frozenset({Kind.ACTIVE_MEMBER_SHARE})
-# What each kind that another app computes needs, for the admin's error.
+# The data each kind that another app computes needs, named in the admin's error.
 SOURCE_OWNERS = {
     Kind.ONBOARDING_SHARE: "the portal's onboarding steps",
     Kind.COURSE_COMPLETIONS: "the portal's courses",
@@ -194,7 +194,7 @@ def list_measure_errors(
     zero_at: float,
     full_at: float,
 ) -> dict[str, list[str]]:
-    """Return why a measure cannot be scored, by field name; empty when it can."""
+    """Return the reasons a measure cannot be scored, by field, or {} when it can."""
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -257,23 +257,25 @@ def describe_measure(spec: MeasureSpec, *, total_weight: Decimal | None = None) 
     active = "kinds that count as activity"
     match spec.kind:
         case Kind.EVENT_COUNT:
-            what = f"Counts events of {kinds or active} in {window}."
+            description = f"Counts events of {kinds or active} in {window}."
         case Kind.PRODUCT_USAGE:
-            what = f"Counts product usage events ({kinds or 'product.*'}) in {window}."
+            description = (
+                f"Counts product usage events ({kinds or 'product.*'}) in {window}."
+            )
         case Kind.DAYS_SINCE_ACTIVITY:
-            what = (
+            description = (
                 f"Days since the last event of {kinds or active}, looking back "
                 f"{spec.window_days} days at most."
             )
         case Kind.ONBOARDING_SHARE:
-            what = "Share (%) of the published onboarding steps done, ever."
+            description = "Share (%) of the published onboarding steps done, ever."
         case Kind.ACTIVE_MEMBER_SHARE:
-            what = (
+            description = (
                 f"Share (%) of the account's members, deactivated ones excluded, "
                 f"with activity in {window}. An account without members scores 0."
             )
         case _:
-            what = (
+            description = (
                 f"{Kind(spec.kind).label if spec.kind in Kind.values else spec.kind}."
             )
 
@@ -291,4 +293,4 @@ def describe_measure(spec: MeasureSpec, *, total_weight: Decimal | None = None) 
     if total_weight:
         share = spec.weight / total_weight * 100
         weight += f" ({share:.0f} % of the score)"
-    return f"{what} {scale} {weight}."
+    return f"{description} {scale} {weight}."

@@ -62,9 +62,9 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
 def _id_array(ids: list[int]) -> str:
     """Return ids as a PostgreSQL array literal, for %(subject_ids)s::bigint[].
 
-    The statement names the batch several times. Passed as a list, psycopg
-    would render the array anew for each, in Python, which costs more than
-    the SQL for a batch of thousands; a string is quoted in C.
+    The statement names the batch several times. psycopg renders a list
+    parameter in Python at each place, which costs more than the SQL itself
+    for a batch of thousands, while it quotes a string in C.
     """
     return "{" + ",".join(str(int(i)) for i in sorted(set(ids))) + "}"
 
@@ -151,8 +151,12 @@ def _stale_sql(level: str) -> str:
     subject = tables.score_subject
     # Three reasons make a score stale: an active event recorded after it,
     # its age, or no score yet. New subjects have ids above every scored
-    # one, which an index finds at once; an older subject left without a
-    # score is scored by the next full pass.
+    # one, which an index finds at once. An older subject left without a
+    # score waits for the next full pass.
+    # NOTE: an event whose transaction commits after a refresh of its member
+    # that started later than its insert has recorded_at < computed_at, so
+    # it is missed here until the score decays or the next full pass. The
+    # refresh that record_activity and ingest_events queue on commit covers it.
     return f"""
         SELECT id FROM (
             SELECT e.{tables.event_subject} AS id

@@ -49,7 +49,7 @@ PARAMETER_PATTERN = re.compile(r"%\((\w+)\)s")
 
 @dataclass(frozen=True)
 class LevelTables:
-    """Where one level's subjects, events and scores live."""
+    """The tables of one level: its subjects, its events and its scores."""
 
     subjects: str
     subject_account: str
@@ -138,9 +138,9 @@ def _source_sql(measure: MeasureSpec, index: int, level: str) -> str | None:
 
 
 def _active_share_sql(index: int) -> str:
-    # Members of the account now, deactivated ones excluded, over those of
-    # them with an active event in the window. An account without such
-    # members gets no row, so a NULL value that scores 0.
+    # The share of the account's current members, deactivated ones
+    # excluded, who have an active event in the window. An account without
+    # such members gets no row, so its value is NULL and scores 0.
     return f"""
         SELECT m.account_id AS subject_id,
                100.0 * count(*) FILTER (WHERE EXISTS (
@@ -167,7 +167,7 @@ def _event_aggregate_sql(
     """Return one aggregate over the event table with a column per event measure.
 
     Conditions shared by every event measure go into WHERE, where an index
-    can use them; the rest become per-column FILTER clauses.
+    can use them, and the rest become per-column FILTER clauses.
     """
     filters = {index: _kind_filter(m, index, params) for index, m in measures}
     windows = {index: m.window_days for index, m in measures}
@@ -305,7 +305,7 @@ def build_refresh_statement(
     )
     raw_names = ", ".join(f"raw_{i}" for i, _, _ in used)
     # least() and greatest() skip NULL arguments, so a missing value is
-    # tested first: it scores 0, never the clamp's 100.
+    # tested first and scores 0, never the clamp's 100.
     norm_columns = ", ".join(
         f"CASE WHEN raw_{i} IS NULL THEN 0.0"
         f" ELSE greatest(0.0, least(100.0, (raw_{i} - %(zero_{i})s::float8)"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from apps.membership.models import AuditEntry, ConsentGrant, Member
+from apps.membership.names import validate_display_name
 from apps.membership.selectors.profiles import (
     DEACTIVATED_MEMBER_NAME,
     DELETED_MEMBER_NAME,
@@ -113,6 +114,8 @@ def update_profile(
                 "who left; choose another name.",
                 field="display_name",
             )
+        if display_name != member.display_name:
+            validate_display_name(display_name, member=member)
         changes["display_name"] = display_name
     if headline is not None:
         changes["headline"] = _clean_text(headline, field="headline")
