@@ -45,7 +45,11 @@ def test_assign_member_account_moves_member_out_of_queue(db):
     assert member.account == account
 
 
-def test_sign_up_creates_member_in_matching_account(client, db):
+def test_sign_up_joins_matching_account_only_after_verification(client, db):
+    from allauth.account.models import EmailAddress, EmailConfirmationHMAC
+
+    from apps.membership.models import Member
+
     account = factories.AccountFactory(email_domains=["globex.test"])
 
     response = client.post(
@@ -57,9 +61,12 @@ def test_sign_up_creates_member_in_matching_account(client, db):
         },
     )
 
-    assert response.status_code == 302
-    from apps.membership.models import Member
-
     member = Member.objects.get()
-    assert member.account == account
+    assert response.status_code == 302
     assert member.user.email == "hank@globex.test"
+    assert member.account is None
+    address = EmailAddress.objects.get(email="hank@globex.test")
+    key = EmailConfirmationHMAC(address).key
+    client.post(f"/accounts/confirm-email/{key}/")
+    member.refresh_from_db()
+    assert member.account == account

@@ -24,14 +24,17 @@ def create_member(
     role: str = Member.Role.MEMBER,
     time_zone: str = "UTC",
     account: Account | None = None,
+    match_domain: bool = True,
 ) -> Member:
     """Create the member for a user, joining the account that owns its domain.
 
     A user whose email domain matches no account, or several, gets a member
     without an account, which staff assign from the review queue in admin.
-    Calling it again for the same user returns the existing member.
+    With `match_domain` false the member waits without an account, for an
+    address whose ownership is not proven yet. Calling it again for the same
+    user returns the existing member.
     """
-    if account is None:
+    if account is None and match_domain:
         account = find_account_for_email(user.email)
     member, _ = Member.objects.get_or_create(
         user=user,
@@ -51,4 +54,21 @@ def assign_member_account(*, member: Member, account: Account) -> Member:
     """Attach a member from the review queue to an account."""
     member.account = account
     member.save(update_fields=["account"])
+    sync_role_groups(member)
     return member
+
+
+@transaction.atomic
+def join_account_by_verified_email(*, member: Member) -> Member:
+    """Join a member without an account to the account of their email domain.
+
+    Called once the member's email is verified; a member who already has an
+    account, or whose domain matches no single account, is left as is.
+    """
+    member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+    if member.account_id is not None:
+        return member
+    account = find_account_for_email(member.user.email)
+    if account is None:
+        return member
+    return assign_member_account(member=member, account=account)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.membership.models import AuditEntry, Member
 from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.sso import is_sso_required_for_email
-from apps.membership.services import create_member
+from apps.membership.services import create_member, join_account_by_verified_email
 from apps.membership.services.roles import sync_role_groups
 from rm6.errors import DomainError
 
@@ -165,17 +165,18 @@ def is_email_verification_mandatory() -> bool:
 def create_member_on_sign_up(*, user, is_email_verified: bool) -> Member | None:
     """Create the member for a user who signed up with email and password.
 
-    The member joins the account that lists the email's domain. When email
-    verification is mandatory and the address is not verified yet, joining
-    waits: no member exists until `create_member_on_email_verification`
-    creates it. Such a user cannot sign in before then anyway.
-
-    NOTE: with optional email verification the member joins the domain's
-    account at sign-up, before the person has shown they own the address.
+    The member joins the account that lists the email's domain only once the
+    address is verified, so nobody reaches a customer's private spaces or
+    data by typing an address they don't own. When verification is
+    mandatory, no member exists until `create_member_on_email_verification`
+    creates it; when optional, the member starts without an account and
+    joins on verification.
     """
-    if not is_email_verified and is_email_verification_mandatory():
+    if is_email_verified:
+        return create_member(user=user)
+    if is_email_verification_mandatory():
         return None
-    return create_member(user=user)
+    return create_member(user=user, match_domain=False)
 
 
 @transaction.atomic
@@ -187,4 +188,5 @@ def create_member_on_email_verification(*, user, email: str) -> Member | None:
     """
     if user.is_staff or email.strip().lower() != user.email.strip().lower():
         return None
-    return create_member(user=user)
+    member = create_member(user=user)
+    return join_account_by_verified_email(member=member)
