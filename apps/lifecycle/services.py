@@ -1,6 +1,6 @@
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -12,6 +12,7 @@ from apps.lifecycle import registry
 from apps.lifecycle.attribution import current_attribution
 from apps.lifecycle.models import ActivityEvent, HealthScore
 from apps.lifecycle.plays import dispatch as play_dispatch
+from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
 from rm6.errors import DomainError
 
@@ -28,6 +29,9 @@ ATTRIBUTION_FIELDS = (
 )
 # Events may arrive a little ahead of the server clock; further ahead is a bug.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# No product this hub serves recorded activity before this; earlier times are
+# a client's zero value or a unit mistake (seconds read as milliseconds).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _check_kind(kind: str) -> None:
@@ -184,6 +188,16 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 f"occurred_at {occurred_at.isoformat()} is in the future; "
                 "send the time the action happened, in UTC or with an offset"
             )
+        if occurred_at is not None and occurred_at < EARLIEST_OCCURRED_AT:
+            row_errors.append(
+                f"occurred_at {occurred_at.isoformat()} is before "
+                f"{EARLIEST_OCCURRED_AT.date().isoformat()}; send the real time "
+                "of the action"
+            )
+        for name in ("properties", "idempotency_key", *ATTRIBUTION_FIELDS):
+            problem = find_unstorable(row.get(name))
+            if problem:
+                row_errors.append(f"{name} {problem}")
         idempotency_key = row.get("idempotency_key") or None
         if idempotency_key in keys_in_batch:
             row_errors.append(

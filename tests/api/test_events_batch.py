@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -396,3 +397,58 @@ def test_batch_get_not_allowed(staff_api):
     response = staff_api.get(URL)
 
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("escaped_text", "message"),
+    [
+        ("a\\u0000b", "properties contains a NUL character"),
+        ("\\ud800", "properties contains an unpaired UTF-16 surrogate"),
+    ],
+    ids=["nul", "surrogate"],
+)
+def test_batch_unstorable_text_is_row_error(staff_api, member, escaped_text, message):
+    row = json.dumps(make_row(member, properties={"note": "PLACEHOLDER"}))
+    body = '{"events": [' + row.replace("PLACEHOLDER", escaped_text) + "]}"
+
+    response = staff_api.post(
+        "/api/v1/events/batch/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"]["0"][0].startswith(message)
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_time_before_2000_rejected(staff_api, member):
+    row = make_row(member, occurred_at="0001-01-01T00:00:00Z")
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"]["0"] == [
+        "occurred_at 0001-01-01T00:00:00+00:00 is before 2000-01-01; "
+        "send the real time of the action"
+    ]
+
+
+def test_batch_deeply_nested_body_is_400(staff_api):
+    body = '{"events": ' + '{"x": ' * 50000 + "1" + "}" * 50000 + "}"
+
+    response = staff_api.post(
+        "/api/v1/events/batch/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_oversized_body_is_json_413(staff_api, member, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    rows = [make_row(member, properties={"pad": "x" * 2000})]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert ActivityEvent.objects.count() == 0

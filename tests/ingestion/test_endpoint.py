@@ -554,3 +554,36 @@ def test_unregistered_prefix_skips_tracks(client, segment_source, dana):
     assert response.status_code == 200
     assert response.json()["invalid"] == 1
     assert not ActivityEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"properties": {"note": "a\x00b"}},
+        {"properties": {"note": "\ud800"}},
+        {"user_id": "u\x00-1"},
+    ],
+    ids=["nul-property", "surrogate-property", "nul-user-id"],
+)
+def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields):
+    response = post_batch(client, segment_source.write_key, [track("m-1", **fields)])
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert ActivityEvent.objects.count() == 0
+    assert HeldUsageEvent.objects.count() == 0
+
+
+def test_deeply_nested_body_rejected(client, segment_source):
+    data = b'{"batch": ' + b'{"x": ' * 50000 + b"1" + b"}" * 50000 + b"}"
+
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        data,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "The body is nested too deeply to read."

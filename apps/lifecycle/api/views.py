@@ -137,10 +137,8 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
         reported only once every row has a valid shape. Only staff may call it,
         so integrations authenticate with a staff user's token.
         """
-        # NOTE: the body size is not capped here. DRF parses JSON from the
-        # request stream, which skips Django's DATA_UPLOAD_MAX_MEMORY_SIZE, so
-        # an oversized body is read into memory before the row limit applies
-        # unless the proxy in front limits the body size.
+        # Django's DATA_UPLOAD_MAX_MEMORY_SIZE caps the body before parsing;
+        # rm6.api.exception_handler turns that into a JSON 413.
         serializer = EventBatchSerializer(data=request.data)
         if not serializer.is_valid():
             logger.info("event batch rejected: invalid shape, user %s", request.user.pk)

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import PARAMETERS, clean_attribution
 from apps.lifecycle.services import MAX_CLOCK_SKEW
+from apps.lifecycle.storable import find_unstorable
 
 # Segment's limit for one message: analytics-python 2.4 drops larger ones.
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -143,6 +144,8 @@ def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
     """
     if not isinstance(message, dict):
         raise InvalidMessage("not_an_object")
+    if find_unstorable(message) is not None:
+        raise InvalidMessage("unstorable_text")
     size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_MESSAGE_BYTES:
         raise InvalidMessage("too_large")

@@ -123,6 +123,10 @@ def _read_json_body(request: HttpRequest) -> dict:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise RequestError(400, "invalid_json", "The body is not valid JSON.") from None
+    except RecursionError:
+        raise RequestError(
+            400, "invalid_json", "The body is nested too deeply to read."
+        ) from None
     if not isinstance(body, dict):
         raise RequestError(400, "invalid_json", "The body is not a JSON object.")
     return body

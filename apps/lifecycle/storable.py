@@ -1,0 +1,38 @@
+"""Checks that decoded JSON can be stored in PostgreSQL text and jsonb.
+
+JSON allows text that PostgreSQL rejects: the NUL character, and unpaired
+UTF-16 surrogates such as "\\ud800". Deep nesting is valid JSON but no
+event property needs it. Ingestion checks each row with this before
+writing, so bad input gets a row error instead of a server error.
+"""
+
+MAX_DEPTH = 32
+
+
+def find_unstorable(value: object, *, depth: int = 0) -> str | None:
+    """Return why `value` cannot be stored, or None when it can."""
+    if depth > MAX_DEPTH:
+        return f"is nested deeper than {MAX_DEPTH} levels"
+    if isinstance(value, str):
+        return _check_text(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _check_text(str(key)) or find_unstorable(item, depth=depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = find_unstorable(item, depth=depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _check_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
+    return None
