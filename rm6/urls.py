@@ -10,6 +10,10 @@ api_v1 = [
     path("", include("apps.community.api.urls")),
 ]
 
+admin.site.site_header = "RM6 Loyalty Hub administration"
+admin.site.site_title = "RM6 Loyalty Hub"
+admin.site.index_title = "Members, community and lifecycle"
+
 urlpatterns = [
     path("", include("apps.portal.urls")),
     path("community/", include("apps.community.urls")),

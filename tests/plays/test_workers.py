@@ -5,6 +5,7 @@ import signal
 from datetime import timedelta
 
 import pytest
+from celery.result import allow_join_result
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -26,6 +27,18 @@ from tests.plays.factories import PlayFactory, PlayStepFactory
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 RESULT_TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def _allow_waiting_on_results():
+    """Let the test thread wait on task results.
+
+    Earlier tests that run tasks eagerly in a live-server thread can leave
+    Celery's process-wide "inside a task" flag set, and result.get() then
+    refuses to block; the test thread is never inside a task.
+    """
+    with allow_join_result():
+        yield
 
 
 def _drain(rounds: int = 3) -> None:

@@ -270,6 +270,7 @@ class Touch(models.Model):
 
     class Meta:
         ordering = ["-touched_at"]
+        verbose_name_plural = "touches"
         indexes = [models.Index(fields=["member", "channel", "-touched_at"])]
 
     def __str__(self) -> str:
