@@ -35,7 +35,10 @@ def refresh_account_scores_task(*, account_ids: list[int]) -> int:
 
 
 def _queue_batches(task, keyword: str, batches: Iterable[list[int]]) -> int:
-    """Send one message per batch of ids, so workers share a pass; return the ids."""
+    """Send one message per batch of ids and return the number of ids sent.
+
+    A message per batch, never per member, lets several workers share a pass.
+    """
     queued = 0
     for ids in batches:
         task.delay(**{keyword: ids})

@@ -21,7 +21,7 @@ MEMBERS_PER_PAGE = 50
 def account_health(request: HttpRequest, pk: int) -> HttpResponse:
     """Show an account's health score, its components, trend and members' scores.
 
-    Staff and the account's admins may open it; anyone else gets a 404. The
+    Staff and the account's admins may open it, and anyone else gets a 404. The
     page runs the same number of queries whatever the number of members or
     days: members come a page at a time with their scores.
     """

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
@@ -9,6 +10,7 @@ from apps.lifecycle.scoring import (
     list_stale_member_ids,
     refresh_member_health_scores,
 )
+from apps.lifecycle.scoring.refresh import _checked_key
 from apps.lifecycle.tasks import rescore_all_members_task, rescore_stale_members_task
 from rm6.celery import app as celery_app
 from tests import factories
@@ -16,11 +18,16 @@ from tests import factories
 
 @pytest.fixture
 def eager_celery():
-    """Run tasks sent with .delay() at once, in this process and transaction."""
+    """Run tasks sent with .delay() at once, in this process and transaction.
+
+    Afterwards, forget when the stale listing last ran, which it keeps in the
+    cache.
+    """
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+    cache.delete_many([_checked_key("member"), _checked_key("account")])
 
 
 def _events(member, count, *, days_ago=1, kind="product.report_exported"):

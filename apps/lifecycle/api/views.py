@@ -209,7 +209,7 @@ class AccountHealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
     """Current health scores of accounts, by account id.
 
     Staff read every account's score and an account admin their own
-    account's; other members read none and get an empty list.
+    account's. Other members read none and get an empty list.
     """
 
     pagination_class = AccountCursorPagination

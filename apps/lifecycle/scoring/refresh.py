@@ -194,7 +194,11 @@ def _list_stale_ids(
     # never need reading.
     if events_since is None or events_since < decayed_before:
         events_since = decayed_before
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The listing reads few rows, and PostgreSQL's estimate for a BRIN
+        # range scan is coarse. A parallel plan then spends more time on
+        # starting workers than the whole query takes without them.
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(
             _stale_sql(level),
             {

@@ -1,0 +1,1083 @@
+"""Benchmark health scoring on a generated data set of production size.
+
+Run with DATABASE_URL and REDIS_URL set:
+
+    .venv/bin/python bench/scoring.py [--rebuild] [--no-report]
+
+The script creates its own database (rm6_bench by default) on the server of
+DATABASE_URL and migrates it. It fills it with SQL (generate_series, never
+the ORM per row): 5,000 accounts, 100,000 members with their users and
+10,000,000 activity events over 90 days. Generation takes minutes, so a
+database that already holds the data set is reused, and --rebuild
+regenerates it.
+Celery messages are published for real to REDIS_URL, on a queue of their own
+that the script empties again, so no worker ever runs them.
+
+The figures are printed and, unless --no-report, written to the "Scoring"
+section of docs/benchmarks.md.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+REPORT_PATH = BASE_DIR / "docs" / "benchmarks.md"
+BENCH_QUEUE = "bench-scoring"
+DATASET_VERSION = "1"
+
+# Event kinds with their share of all events. Every kind but the band
+# change counts as activity.
+EVENT_KINDS = [
+    ("membership.signed_in", 0.20),
+    ("community.topic_viewed", 0.25),
+    ("community.reply_posted", 0.08),
+    ("community.question_posted", 0.04),
+    ("product.report_exported", 0.15),
+    ("product.dashboard_viewed", 0.26),
+    ("lifecycle.health_band_changed", 0.02),
+]
+
+
+@dataclass
+class Sizes:
+    accounts: int = 5_000
+    members: int = 100_000
+    events: int = 10_000_000
+    days: int = 90
+    # Accounts left without members, and the share of members never active.
+    empty_accounts: int = 50
+    inactive_share: float = 0.15
+    deactivated_share: float = 0.02
+
+
+@dataclass
+class Results:
+    """Measurements and target checks, each under an index configuration."""
+
+    configurations: list[str] = field(default_factory=list)
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    checks: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, configuration: str, name: str, value: str, detail: str = "") -> None:
+        cell = f"{value} ({detail})" if detail else value
+        self.rows.setdefault(name, {})[configuration] = cell
+        print(f"  [{configuration}] {name:<44} {value:>12}  {detail}", flush=True)
+
+    def check(
+        self, configuration: str, target: str, measured: str, is_met: bool
+    ) -> None:
+        self.checks.setdefault(target, {})[configuration] = (measured, is_met)
+
+
+def _database_urls(database_url: str, name: str) -> tuple[str, str]:
+    """Return the URL of the server's maintenance database and of `name`."""
+    parts = urlsplit(database_url)
+    server = urlunsplit(parts._replace(path="/postgres"))
+    bench = urlunsplit(parts._replace(path=f"/{name}"))
+    return server, bench
+
+
+def create_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            print(f"creating database {name}", flush=True)
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(bench_url: str) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rm6.settings.local")
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(BASE_DIR))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    # Every message the measured code sends, such as those record_activity
+    # schedules on commit, goes to the bench queue, which is deleted at the end.
+    from rm6.celery import app as celery_app
+
+    celery_app.conf.task_routes = {"*": {"queue": BENCH_QUEUE}}
+
+
+@contextmanager
+def stopwatch():
+    """Yield a list that holds the elapsed seconds once the block ends."""
+    elapsed = [0.0]
+    start = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed[0] = time.perf_counter() - start
+
+
+# Data set ----------------------------------------------------------------
+
+
+def _dataset_is_complete(cursor, sizes: Sizes) -> bool:
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS bench_dataset (key text PRIMARY KEY, value text)"
+    )
+    cursor.execute("SELECT value FROM bench_dataset WHERE key = 'complete'")
+    row = cursor.fetchone()
+    expected = f"{DATASET_VERSION}:{sizes.accounts}:{sizes.members}:{sizes.events}"
+    return row is not None and row[0] == expected
+
+
+def generate_dataset(sizes: Sizes) -> None:
+    """Replace the bench database's accounts, members and events."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        print("emptying the bench tables", flush=True)
+        cursor.execute("DELETE FROM bench_dataset")
+        cursor.execute(
+            "TRUNCATE lifecycle_activityevent, lifecycle_healthscore, "
+            "lifecycle_healthscoresnapshot, lifecycle_accounthealthscore, "
+            "lifecycle_accounthealthscoresnapshot, membership_member, "
+            "membership_account, auth_user RESTART IDENTITY CASCADE"
+        )
+
+        with stopwatch() as elapsed:
+            _insert_accounts(cursor, sizes)
+            _insert_members(cursor, sizes)
+        print(f"accounts and members: {elapsed[0]:.1f} s", flush=True)
+
+        indexes = _drop_event_indexes(cursor)
+        with stopwatch() as elapsed:
+            _insert_events(cursor, sizes)
+        print(f"events: {elapsed[0]:.1f} s", flush=True)
+        with stopwatch() as elapsed:
+            for definition in indexes:
+                cursor.execute(definition)
+        print(f"event indexes rebuilt: {elapsed[0]:.1f} s", flush=True)
+
+    # VACUUM cannot run inside a transaction block, and sets the visibility
+    # map that index-only scans need.
+    connection.set_autocommit(True)
+    with connection.cursor() as cursor, stopwatch() as elapsed:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"vacuum analyze: {elapsed[0]:.1f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_dataset VALUES ('complete', %s)",
+            [f"{DATASET_VERSION}:{sizes.accounts}:{sizes.members}:{sizes.events}"],
+        )
+
+
+def _insert_accounts(cursor, sizes: Sizes) -> None:
+    cursor.execute(
+        """
+        INSERT INTO membership_account
+            (name, external_id, email_domains, segment, cs_tier, arr, time_zone,
+             is_sso_required, created_at, updated_at)
+        SELECT 'Account ' || i, '', ARRAY['account' || i || '.test'],
+               (ARRAY['smb', 'mid_market', 'enterprise'])[1 + i %% 3],
+               (ARRAY['tech_touch', 'pooled', 'high_touch'])[1 + i %% 3],
+               1000 * (1 + i %% 200), 'UTC', false, now(), now()
+        FROM generate_series(1, %(accounts)s) AS i
+        """,
+        {"accounts": sizes.accounts},
+    )
+
+
+def _insert_members(cursor, sizes: Sizes) -> None:
+    # The first accounts get one member each; the rest of the members go to
+    # accounts with a power-law skew, so low account ids are the big ones.
+    # The last `empty_accounts` accounts get no members at all.
+    cursor.execute(
+        """
+        INSERT INTO auth_user
+            (password, is_superuser, username, first_name, last_name, email,
+             is_staff, is_active, date_joined)
+        SELECT '!', false, 'bench' || i, '', '', 'bench' || i || '@bench.test',
+               false, true, now()
+        FROM generate_series(1, %(members)s) AS i
+        """,
+        {"members": sizes.members},
+    )
+    cursor.execute(
+        """
+        INSERT INTO membership_member
+            (user_id, account_id, display_name, role, lifecycle_stage, time_zone,
+             external_id, created_at, bio, deactivated_at, deactivation_reason,
+             email_notifications, headline, in_app_notifications, locale,
+             show_account, show_activity, show_bio, show_headline)
+        SELECT u.id,
+               (SELECT min(id) FROM membership_account) - 1 + CASE
+                   WHEN u.rn <= %(filled)s THEN u.rn
+                   ELSE 1 + floor(%(filled)s * power(random(), 2.5))::int
+               END,
+               '', CASE WHEN u.rn %% 50 = 0 THEN 'admin' ELSE 'member' END,
+               'adopting', 'UTC', '', now(), '',
+               CASE WHEN random() < %(deactivated)s THEN now() END, '',
+               'daily', '', true, 'en', false, true, true, true
+        FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM auth_user) u
+        """,
+        {
+            "filled": sizes.accounts - sizes.empty_accounts,
+            "deactivated": sizes.deactivated_share,
+        },
+    )
+
+
+def _drop_event_indexes(cursor) -> list[str]:
+    """Drop the event table's secondary indexes; return their definitions.
+
+    Building an index once after the load is much faster than maintaining it
+    row by row during it.
+    """
+    cursor.execute(
+        """
+        SELECT i.indexname, i.indexdef
+        FROM pg_indexes i
+        WHERE i.tablename = 'lifecycle_activityevent'
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+        """
+    )
+    indexes = cursor.fetchall()
+    for name, _definition in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    return [definition for _name, definition in indexes]
+
+
+def _kind_case() -> str:
+    """Return a CASE expression that picks a kind from `r`, a uniform 0-1 value."""
+    branches = []
+    upper = 0.0
+    for name, share in EVENT_KINDS[:-1]:
+        upper += share
+        branches.append(f"WHEN r < {upper:.4f} THEN '{name}'")
+    return f"CASE {' '.join(branches)} ELSE '{EVENT_KINDS[-1][0]}' END"
+
+
+def _insert_events(cursor, sizes: Sizes) -> None:
+    # Events come in time order, as a live table fills, so that the table's
+    # physical order follows occurred_at and recorded_at. Active members are
+    # picked with a power-law skew: a few members have hundreds of events in
+    # the window and many have a handful. Members past the active share get
+    # no events at all.
+    cursor.execute("SELECT min(id) FROM membership_member")
+    first_member = cursor.fetchone()[0]
+    active = int(sizes.members * (1 - sizes.inactive_share))
+    chunk = 1_000_000
+    for start in range(0, sizes.events, chunk):
+        stop = min(start + chunk, sizes.events)
+        with stopwatch() as elapsed:
+            cursor.execute(
+                f"""
+                INSERT INTO lifecycle_activityevent
+                    (member_id, account_id, kind, subject_id, occurred_at,
+                     recorded_at, campaign_id, play_id, utm_source, utm_medium,
+                     utm_campaign, utm_term, utm_content, properties)
+                SELECT m.id, m.account_id, {_kind_case()}, '', g.at,
+                       g.at + interval '2 seconds', '', '', '', '', '', '', '',
+                       '{{}}'::jsonb
+                FROM (
+                    SELECT i,
+                           random() AS r,
+                           %(first_member)s
+                               + floor(%(active)s * power(random(), 2))::bigint
+                               AS member_id,
+                           now() - %(span)s
+                               + %(span)s * (i::float8 / %(total)s)
+                               + random() * interval '1 minute' AS at
+                    FROM generate_series(%(start)s, %(stop)s - 1) AS i
+                ) g
+                JOIN membership_member m ON m.id = g.member_id
+                ORDER BY g.i
+                """,
+                {
+                    "first_member": first_member,
+                    "active": active,
+                    "span": timedelta(days=sizes.days),
+                    "total": sizes.events,
+                    "start": start,
+                    "stop": stop,
+                },
+            )
+        print(f"  events {stop:>11,}: {elapsed[0]:.1f} s", flush=True)
+
+
+# Index configurations ------------------------------------------------------
+
+# Indexes proposed for the event table, in place of some shipped ones. The
+# covering indexes let the scoring batches read events with index-only
+# scans. The BRIN index on recorded_at lets the incremental pass find the
+# newest events. The single-column foreign key indexes go, because the
+# composite indexes that start with the same column serve their lookups.
+PROPOSED_INDEXES = {
+    "bench_event_member_cover": (
+        "CREATE INDEX bench_event_member_cover ON lifecycle_activityevent "
+        "(member_id, occurred_at) INCLUDE (kind)"
+    ),
+    "bench_event_account_cover": (
+        "CREATE INDEX bench_event_account_cover ON lifecycle_activityevent "
+        "(account_id, occurred_at) INCLUDE (kind)"
+    ),
+    "bench_event_recorded_brin": (
+        "CREATE INDEX bench_event_recorded_brin ON lifecycle_activityevent "
+        "USING brin (recorded_at)"
+    ),
+}
+# Shipped indexes that the proposed ones replace, matched by their columns.
+REPLACED_INDEX_COLUMNS = [
+    "(member_id, occurred_at)",
+    "(account_id, occurred_at)",
+    "(member_id)",
+    "(account_id)",
+]
+
+
+def _event_indexes(cursor) -> dict[str, str]:
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes "
+        "WHERE tablename = 'lifecycle_activityevent' ORDER BY indexname"
+    )
+    return dict(cursor.fetchall())
+
+
+def use_indexes(configuration: str) -> list[str]:
+    """Switch the event table to the shipped or the proposed indexes.
+
+    Return the event table's index definitions afterwards. The shipped
+    definitions that the proposed set replaces are kept in bench_dataset, so
+    the shipped set can be restored later.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        indexes = _event_indexes(cursor)
+        replaced = {
+            name: definition
+            for name, definition in indexes.items()
+            if name not in PROPOSED_INDEXES
+            and definition.endswith(tuple(f"btree {c}" for c in REPLACED_INDEX_COLUMNS))
+        }
+        for name, definition in replaced.items():
+            cursor.execute(
+                "INSERT INTO bench_dataset VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [f"shipped_index:{name}", definition],
+            )
+        changed = False
+        if configuration == "proposed":
+            for name, definition in PROPOSED_INDEXES.items():
+                if name not in indexes:
+                    print(f"creating index {name}", flush=True)
+                    cursor.execute(definition)
+                    changed = True
+            for name in replaced:
+                cursor.execute(f'DROP INDEX "{name}"')
+                changed = True
+        else:
+            for name in PROPOSED_INDEXES:
+                if name in indexes:
+                    cursor.execute(f'DROP INDEX "{name}"')
+                    changed = True
+            cursor.execute(
+                "SELECT key, value FROM bench_dataset WHERE key LIKE 'shipped_index:%%'"
+            )
+            for key, definition in cursor.fetchall():
+                name = key.removeprefix("shipped_index:")
+                if name not in indexes:
+                    print(f"restoring index {name}", flush=True)
+                    cursor.execute(definition)
+                    changed = True
+        if changed:
+            cursor.execute("VACUUM ANALYZE lifecycle_activityevent")
+        return sorted(_event_indexes(cursor).values())
+
+
+# Measurements --------------------------------------------------------------
+
+
+class SqlTimer:
+    """A Django execute wrapper that adds up the time spent in the database.
+
+    Commits count too: a commit waits for the transaction's WAL to be flushed.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.statements = 0
+
+    def time_commit(self, commit):
+        def timed_commit():
+            start = time.perf_counter()
+            try:
+                return commit()
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed_commit
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.statements += 1
+
+
+@contextmanager
+def sql_timer():
+    from django.db import connection
+
+    timer = SqlTimer()
+    connection._commit = timer.time_commit(connection._commit)
+    try:
+        with connection.execute_wrapper(timer):
+            yield timer
+    finally:
+        del connection._commit
+
+
+def full_member_pass(now) -> tuple[float, float, int, int]:
+    """Rescore every member in batches, as workers do; return the timings.
+
+    Returns wall seconds, SQL seconds, members scored and batches.
+    """
+    from apps.lifecycle.scoring import iter_id_batches, refresh_member_health_scores
+
+    scored = 0
+    batches = 0
+    with sql_timer() as timer, stopwatch() as wall:
+        for ids in iter_id_batches("member"):
+            scored += refresh_member_health_scores(member_ids=ids, now=now)
+            batches += 1
+    return wall[0], timer.seconds, scored, batches
+
+
+def explain_member_batch() -> dict[str, float]:
+    """Return where one batch of the full pass spends its time, in milliseconds.
+
+    Runs the batch's scoring statement under EXPLAIN ANALYZE in a transaction
+    that is rolled back, and reads the time of its main steps from the plan.
+    """
+    import json
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from apps.lifecycle import registry
+    from apps.lifecycle.scoring import get_scorecard_spec, iter_id_batches
+    from apps.lifecycle.scoring.statements import (
+        build_lock_statement,
+        build_refresh_statement,
+    )
+
+    batches = list(iter_id_batches("member"))
+    ids = batches[len(batches) // 2]
+    statement = build_refresh_statement(
+        get_scorecard_spec("member"),
+        now=timezone.now(),
+        inactive_kinds=registry.list_inactive_kind_names(),
+    )
+    params = {**statement.params, "subject_ids": ids}
+    with transaction.atomic(), connection.cursor() as cursor:
+        with stopwatch() as lock:
+            cursor.execute(build_lock_statement("member"), params)
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, params)
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    root = plan[0]["Plan"]
+    steps = {p.get("Subplan Name", ""): p for p in root.get("Plans", [])}
+
+    def total(name: str) -> float:
+        return steps[name]["Actual Total Time"] if name in steps else 0.0
+
+    def find(node: dict, node_type: str) -> float:
+        if node.get("Node Type") == node_type:
+            return node["Actual Total Time"]
+        return max(
+            (find(child, node_type) for child in node.get("Plans", [])), default=0
+        )
+
+    banded = total("CTE banded")
+    upserted = total("CTE upserted")
+    return {
+        "lock the batch's score rows": lock[0] * 1000,
+        "plan the statement": plan[0]["Planning Time"],
+        "read and aggregate the events": find(steps["CTE banded"], "Aggregate"),
+        "normalise, weigh and band": banded - find(steps["CTE banded"], "Aggregate"),
+        "build components, upsert scores": upserted - banded,
+        "upsert today's snapshots": total("CTE snapshot"),
+        "compare bands": plan[0]["Execution Time"] - upserted - total("CTE snapshot"),
+    }
+
+
+def start_new_day() -> None:
+    """Make the next pass the day's first, as the nightly pass usually is.
+
+    Today's snapshots are deleted, so the pass inserts them, and the score
+    tables are vacuumed, as autovacuum does between two nightly passes.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM lifecycle_healthscoresnapshot WHERE day = %s",
+            [timezone.now().date()],
+        )
+        cursor.execute("VACUUM ANALYZE lifecycle_healthscore")
+        cursor.execute("VACUUM ANALYZE lifecycle_healthscoresnapshot")
+
+
+def full_account_pass(now) -> tuple[float, float, int]:
+    from apps.lifecycle.scoring import iter_id_batches, refresh_account_health_scores
+
+    scored = 0
+    with sql_timer() as timer, stopwatch() as wall:
+        for ids in iter_id_batches("account"):
+            scored += refresh_account_health_scores(account_ids=ids, now=now)
+    return wall[0], timer.seconds, scored
+
+
+def baseline_pass(*, is_index_only: bool = False) -> tuple[float, int]:
+    """Time the minimal per-member count over the same 30-day window.
+
+    With `is_index_only`, the planner may use neither sequential nor bitmap
+    scans, which leaves an index-only scan of an index on
+    (member_id, occurred_at), the fastest plan on this data.
+    """
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS bench_baseline "
+            "(member_id bigint, events bigint)"
+        )
+        cursor.execute("TRUNCATE bench_baseline")
+        if is_index_only:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+        with stopwatch() as elapsed:
+            cursor.execute(
+                "INSERT INTO bench_baseline "
+                "SELECT member_id, count(*) FROM lifecycle_activityevent "
+                "WHERE occurred_at >= now() - interval '30 days' "
+                "GROUP BY member_id"
+            )
+            rows = cursor.rowcount
+    return elapsed[0], rows
+
+
+def add_new_events(share: float) -> int:
+    """Record 3 new events now for `share` of the members; return the members."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO lifecycle_activityevent
+                (member_id, account_id, kind, subject_id, occurred_at, recorded_at,
+                 campaign_id, play_id, utm_source, utm_medium, utm_campaign,
+                 utm_term, utm_content, properties)
+            SELECT m.id, m.account_id, 'product.report_exported', '', now(), now(),
+                   '', '', '', '', '', '', '', '{}'
+            FROM membership_member m
+            CROSS JOIN generate_series(1, 3)
+            WHERE m.id %% %(every)s = 0
+            """,
+            {"every": round(1 / share)},
+        )
+        cursor.execute(
+            "SELECT count(*) FROM membership_member WHERE id %% %(every)s = 0",
+            {"every": round(1 / share)},
+        )
+        return cursor.fetchone()[0]
+
+
+def incremental_member_pass() -> tuple[float, float, int, float]:
+    """List the stale members and rescore them; return wall, SQL, count, listing."""
+    from apps.lifecycle.scoring import (
+        iter_stale_id_batches,
+        refresh_member_health_scores,
+    )
+
+    scored = 0
+    with sql_timer() as timer, stopwatch() as wall:
+        with stopwatch() as listing:
+            batches = list(iter_stale_id_batches("member"))
+        for ids in batches:
+            scored += refresh_member_health_scores(member_ids=ids)
+    return wall[0], timer.seconds, scored, listing[0]
+
+
+def publish_batches() -> tuple[float, float, int]:
+    """Publish and consume one refresh message per batch of member ids.
+
+    Messages go to a queue of their own on REDIS_URL, so no worker takes
+    them; they are consumed here and the queue is deleted afterwards.
+    Returns the publish seconds, the consume seconds and the message count.
+    """
+    from apps.lifecycle.scoring import iter_id_batches
+    from apps.lifecycle.tasks import refresh_member_scores_task
+    from rm6.celery import app as celery_app
+
+    batches = list(iter_id_batches("member"))
+    # A first message opens the broker connection, as a running worker or
+    # beat process already has.
+    refresh_member_scores_task.apply_async(kwargs={"member_ids": []}, queue=BENCH_QUEUE)
+    with stopwatch() as publish:
+        for ids in batches:
+            refresh_member_scores_task.apply_async(
+                kwargs={"member_ids": ids}, queue=BENCH_QUEUE
+            )
+    with celery_app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(BENCH_QUEUE)
+        queue.get(timeout=10).ack()
+        with stopwatch() as consume:
+            for _ in batches:
+                queue.get(timeout=10).ack()
+        queue.close()
+    return publish[0], consume[0], len(batches)
+
+
+def record_activity_costs(calls: int) -> dict[str, list[float]]:
+    """Time record_activity, each call in its own transaction with its commit.
+
+    The on-commit callbacks run inside the timing, so it includes publishing
+    the messages they send. Also times the same calls with message
+    publishing replaced by a no-op, and a plain ORM insert of the event.
+    """
+    import random
+
+    from django.db import transaction
+
+    from apps.lifecycle.models import ActivityEvent
+    from apps.lifecycle.services import record_activity
+    from apps.lifecycle.tasks import (
+        evaluate_event_triggers_task,
+        refresh_member_scores_task,
+    )
+    from apps.membership.models import Member
+
+    rng = random.Random(7)
+    member_ids = list(Member.objects.values_list("pk", flat=True))
+    members = list(
+        Member.objects.filter(pk__in=rng.sample(member_ids, 200)).select_related("user")
+    )
+    times: dict[str, list[float]] = {
+        "record_activity": [],
+        "record_activity without the rescore message": [],
+        "record_activity without any message": [],
+        "ORM insert only": [],
+    }
+
+    def run(name: str, call) -> None:
+        for index in range(calls):
+            member = members[index % len(members)]
+            start = time.perf_counter()
+            with transaction.atomic():
+                call(member)
+            times[name].append(time.perf_counter() - start)
+
+    def record(member) -> None:
+        record_activity(member=member, kind="product.report_exported")
+
+    def insert(member) -> None:
+        ActivityEvent.objects.create(
+            member=member,
+            account_id=member.account_id,
+            kind="product.report_exported",
+            occurred_at=datetime.now(UTC),
+        )
+
+    run("record_activity", record)
+    originals = (refresh_member_scores_task.delay, evaluate_event_triggers_task.delay)
+    try:
+        refresh_member_scores_task.delay = lambda **kwargs: None
+        run("record_activity without the rescore message", record)
+        evaluate_event_triggers_task.delay = lambda **kwargs: None
+        run("record_activity without any message", record)
+    finally:
+        refresh_member_scores_task.delay, evaluate_event_triggers_task.delay = originals
+    run("ORM insert only", insert)
+    return times
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(configuration: str, results: Results, repeats: int) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.lifecycle.models import ActivityEvent
+
+    print(f"\n== {configuration} indexes ==", flush=True)
+    indexes = use_indexes(configuration)
+    results.notes.append(
+        f"Event table indexes ({configuration}): "
+        + "; ".join(d.split(" USING ", 1)[1] for d in indexes)
+    )
+    first_new_event = ActivityEvent.objects.order_by("-pk").values_list(
+        "pk", flat=True
+    )[0]
+
+    # A warm-up pass fills the caches and makes sure every member has a
+    # score, so the timed passes update rows as the nightly pass does.
+    full_member_pass(timezone.now())
+    full = []
+    baselines = []
+    index_only_baselines = []
+    for _ in range(repeats):
+        start_new_day()
+        baselines.append(baseline_pass())
+        index_only_baselines.append(baseline_pass(is_index_only=True))
+        full.append(full_member_pass(timezone.now()))
+    full_wall = statistics.median(f[0] for f in full)
+    full_sql = statistics.median(f[1] for f in full)
+    scored = full[0][2]
+    batches = full[0][3]
+    base_seconds = statistics.median(b[0] for b in baselines)
+    base_rows = baselines[0][1]
+    full_rate = scored / full_sql
+    base_rate = base_rows / base_seconds
+    fast_seconds = statistics.median(b[0] for b in index_only_baselines)
+    fast_rate = base_rows / fast_seconds
+    results.add(
+        configuration,
+        "full member rescore, wall",
+        f"{full_wall:.2f} s",
+        f"{scored:,} members in {batches} batches, median of {repeats}",
+    )
+    results.add(
+        configuration,
+        "full member rescore, SQL",
+        f"{full_sql:.2f} s",
+        f"{full_rate:,.0f} members/s",
+    )
+    results.add(
+        configuration,
+        "baseline INSERT ... GROUP BY",
+        f"{base_seconds:.2f} s",
+        f"{base_rows:,} members, {base_rate:,.0f} members/s",
+    )
+    results.check(
+        configuration,
+        "full rescore SQL time at most 5 s",
+        f"{full_sql:.2f} s",
+        full_sql <= 5,
+    )
+    results.add(
+        configuration,
+        "baseline with an index-only scan forced",
+        f"{fast_seconds:.2f} s",
+        f"{fast_rate:,.0f} members/s",
+    )
+    results.check(
+        configuration,
+        "full rescore at least half the baseline's members/s, planner's plan",
+        f"{full_rate / base_rate:.2f} of the baseline",
+        full_rate >= base_rate / 2,
+    )
+    results.check(
+        configuration,
+        "full rescore at least half the baseline's members/s, index-only plan",
+        f"{full_rate / fast_rate:.2f} of the baseline",
+        full_rate >= fast_rate / 2,
+    )
+
+    for step, milliseconds in explain_member_batch().items():
+        results.add(
+            configuration, f"one batch of 5,000: {step}", f"{milliseconds:.1f} ms"
+        )
+
+    account_wall, account_sql, accounts = full_account_pass(timezone.now())
+    results.add(
+        configuration,
+        "full account rescore, SQL",
+        f"{account_sql:.2f} s",
+        f"{accounts:,} accounts, wall {account_wall:.2f} s",
+    )
+
+    # The beat runs the incremental pass every few minutes, so one has run
+    # shortly before the new events arrive.
+    incremental_member_pass()
+    touched = add_new_events(0.01)
+    before = ActivityEvent.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    incremental_wall, incremental_sql, rescored, listing = incremental_member_pass()
+    band_changes = ActivityEvent.objects.filter(
+        pk__gt=before, kind="lifecycle.health_band_changed"
+    ).count()
+    share = incremental_wall / full_wall
+    results.add(
+        configuration,
+        "incremental pass, 1 % new events",
+        f"{incremental_wall:.3f} s",
+        f"{rescored:,} rescored of {touched:,} with events; listing "
+        f"{listing * 1000:.1f} ms, SQL {incremental_sql * 1000:.1f} ms, "
+        f"{band_changes:,} band changes recorded",
+    )
+    results.check(
+        configuration,
+        "incremental pass at most 1 % of a full pass",
+        f"{share * 100:.2f} %",
+        share <= 0.01,
+    )
+
+    publish, consume, messages = publish_batches()
+    job = publish + consume + full_wall
+    messaging = (publish + consume) / job
+    results.add(
+        configuration,
+        "Celery publish + consume",
+        f"{(publish + consume) * 1000:.1f} ms",
+        f"{messages} messages of up to 5,000 ids; {messaging * 100:.2f} % of the job",
+    )
+    results.check(
+        configuration,
+        "Celery messaging under 5 % of the job",
+        f"{messaging * 100:.2f} %",
+        messaging < 0.05,
+    )
+
+    costs = record_activity_costs(2000)
+    for name, values in costs.items():
+        mean = statistics.fmean(values) * 1000
+        p95 = percentile(values, 0.95) * 1000
+        results.add(
+            configuration, name, f"{mean:.3f} ms", f"p95 {p95:.3f} ms, 2,000 calls"
+        )
+    for name in ["record_activity", "record_activity without the rescore message"]:
+        mean = statistics.fmean(costs[name])
+        results.check(
+            configuration,
+            f"{name}: at most 1 ms per event (mean)",
+            f"{mean * 1000:.3f} ms",
+            mean <= 0.001,
+        )
+
+    # Leave the data set as generated, so later runs measure the same data.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM lifecycle_activityevent WHERE id > %s", [first_new_event]
+        )
+        cursor.execute("VACUUM ANALYZE lifecycle_activityevent")
+
+
+def purge_bench_queue() -> None:
+    """Delete the bench queue, and the stale listing's time from the cache."""
+    from django.core.cache import cache
+
+    from apps.lifecycle.scoring.refresh import _checked_key
+    from rm6.celery import app as celery_app
+
+    cache.delete_many([_checked_key("member"), _checked_key("account")])
+
+    with celery_app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        bindings = client.keys(f"_kombu.binding*.{BENCH_QUEUE}")
+        client.delete(BENCH_QUEUE, *bindings)
+
+
+def machine_description() -> list[str]:
+    from django.db import connection
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = "unknown"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+            break
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        version = cursor.fetchone()[0].split(" on ")[0]
+        settings = []
+        for name in [
+            "shared_buffers",
+            "work_mem",
+            "max_parallel_workers_per_gather",
+            "jit",
+        ]:
+            cursor.execute(f"SHOW {name}")
+            settings.append(f"{name} {cursor.fetchone()[0]}")
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} logical CPUs",
+        f"RAM: {memory}",
+        f"OS: {platform.platform()}, Python {platform.python_version()}",
+        f"Database: {version} ({', '.join(settings)}), on the same machine",
+        "Broker: Redis on the same machine",
+    ]
+
+
+def write_report(
+    results: Results, machine: list[str], sizes: Sizes, load, end_load
+) -> None:
+    configurations = results.configurations
+    header = " | ".join(f"{c} indexes" for c in configurations)
+    rule = " | ".join("---" for _ in configurations)
+    rows = "\n".join(
+        f"| {name} | " + " | ".join(cells.get(c, "") for c in configurations) + " |"
+        for name, cells in results.rows.items()
+    )
+    checks = "\n".join(
+        f"| {target} | "
+        + " | ".join(
+            f"{cells[c][0]}, {'met' if cells[c][1] else 'missed'}" if c in cells else ""
+            for c in configurations
+        )
+        + " |"
+        for target, cells in results.checks.items()
+    )
+    notes = "\n".join(f"- {note}" for note in results.notes)
+    machine_lines = "\n".join(f"- {line}" for line in machine)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    section = f"""## Scoring
+
+Measured by `bench/scoring.py` on {when}, with this command:
+
+```
+DATABASE_URL=postgres://… REDIS_URL=redis://… .venv/bin/python bench/scoring.py
+```
+
+Machine:
+
+{machine_lines}
+- Load average (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} at
+  the start, {end_load[0]:.2f}, {end_load[1]:.2f}, {end_load[2]:.2f} at the end.
+  Other processes shared the machine, so figures vary between runs.
+
+Data set, generated with SQL in a database of its own:
+
+- {sizes.accounts:,} accounts, {sizes.empty_accounts} of them without members
+- {sizes.members:,} members with their users, {sizes.deactivated_share:.0%} of
+  them deactivated
+- {sizes.events:,} events over {sizes.days} days, in time order, spread over
+  the members with a power-law skew; {sizes.inactive_share:.0%} of the members
+  have none, and 2 % of the events are health band changes, which do not
+  count as activity
+- the default scorecards that the migrations create
+
+Each configuration is measured in turn in the same run: "shipped" has the
+event table's indexes as the migrations create them, "proposed" replaces some
+of them as listed at the end.
+
+| measurement | {header} |
+| --- | {rule} |
+{rows}
+
+| target | {header} |
+| --- | {rule} |
+{checks}
+
+{notes}
+"""
+    text = REPORT_PATH.read_text() if REPORT_PATH.exists() else "# Benchmarks\n"
+    start = text.find("## Scoring\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    REPORT_PATH.write_text(text)
+    print(f"\nwritten to {REPORT_PATH}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database", default="rm6_bench", help="Name of the bench database."
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="Regenerate the data set."
+    )
+    parser.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="Build the data set and stop before measuring.",
+    )
+    parser.add_argument(
+        "--indexes",
+        choices=["shipped", "proposed", "both"],
+        default="both",
+        help="Measure with the migrations' event indexes, the proposed ones, "
+        "or both in turn.",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="Timed full passes and baselines per configuration; the median "
+        "is reported.",
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="Print the figures without writing docs/benchmarks.md.",
+    )
+    args = parser.parse_args()
+
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url or not os.environ.get("REDIS_URL"):
+        parser.error("set DATABASE_URL and REDIS_URL to a PostgreSQL and a Redis")
+    server_url, bench_url = _database_urls(database_url, args.database)
+    create_database(server_url, args.database)
+    setup_django(bench_url)
+
+    from django.db import connection
+
+    sizes = Sizes()
+    with connection.cursor() as cursor:
+        is_complete = _dataset_is_complete(cursor, sizes)
+    if args.rebuild or not is_complete:
+        generate_dataset(sizes)
+    else:
+        print("reusing the data set in the bench database", flush=True)
+    if args.generate_only:
+        return
+
+    load = os.getloadavg()
+    results = Results()
+    configurations = (
+        ["shipped", "proposed"] if args.indexes == "both" else [args.indexes]
+    )
+    results.configurations = configurations
+    try:
+        for configuration in configurations:
+            measure(configuration, results, args.repeats)
+    finally:
+        purge_bench_queue()
+
+    print()
+    for target, cells in results.checks.items():
+        for configuration, (measured, is_met) in cells.items():
+            result = "met   " if is_met else "MISSED"
+            print(f"  {result} [{configuration}] {target}: {measured}")
+    if not args.no_report:
+        write_report(results, machine_description(), sizes, load, os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+import pytest
+
+from apps.lifecycle.models import Scorecard, ScorecardMeasure
+
+ADD_URL = "/admin/lifecycle/scorecard/add/"
+
+pytestmark = pytest.mark.django_db
+
+
+def scorecard_data(*measures: dict, level="member", is_active=False) -> dict:
+    """Return the POST data of the scorecard add form with these measures."""
+    data = {
+        "name": "Engagement",
+        "level": level,
+        "description": "",
+        "measures-TOTAL_FORMS": str(len(measures)),
+        "measures-INITIAL_FORMS": "0",
+        "measures-MIN_NUM_FORMS": "0",
+        "measures-MAX_NUM_FORMS": "1000",
+    }
+    if is_active:
+        data["is_active"] = "on"
+    for index, measure in enumerate(measures):
+        fields = {
+            "position": "0",
+            "label": "",
+            "event_kinds": "",
+            "window_days": "30",
+            "weight": "1",
+            "zero_at": "0",
+            "full_at": "10",
+            **measure,
+        }
+        for name, value in fields.items():
+            data[f"measures-{index}-{name}"] = value
+    return data
+
+
+def measure_errors(response) -> dict:
+    formset = response.context["inline_admin_formsets"][0].formset
+    return formset.forms[0].errors
+
+
+def test_scorecard_admin_saves_valid_scorecard(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "event_kinds": "community.reply_posted,product.*"}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+    measure = ScorecardMeasure.objects.get(scorecard__name="Engagement")
+    assert measure.event_kinds == ["community.reply_posted", "product.*"]
+
+
+def test_scorecard_admin_rejects_measure_without_source(admin_client):
+    data = scorecard_data({"kind": "course_completions"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert measure_errors(response)["kind"] == [
+        "Course completions need the portal's courses, but no source is "
+        "registered for them. Choose another measure."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
+def test_scorecard_admin_rejects_open_cases_without_source(admin_client):
+    data = scorecard_data({"kind": "open_cases", "zero_at": "5", "full_at": "0"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert measure_errors(response)["kind"] == [
+        "Open support cases need the portal's support cases, but no source is "
+        "registered for them. Choose another measure."
+    ]
+
+
+def test_scorecard_admin_accepts_registered_onboarding_source(admin_client):
+    data = scorecard_data(
+        {"kind": "onboarding_share", "zero_at": "0", "full_at": "100"},
+        level="account",
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+
+
+def test_scorecard_admin_rejects_account_kind_on_member_level(admin_client):
+    data = scorecard_data({"kind": "active_member_share"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert measure_errors(response)["kind"] == [
+        "Share of active members (%) applies to account scorecards only."
+    ]
+
+
+def test_scorecard_admin_rejects_unregistered_event_kind(admin_client):
+    data = scorecard_data({"kind": "event_count", "event_kinds": "community.nope"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert measure_errors(response)["event_kinds"] == [
+        "'community.nope' is not a registered event kind. Use a registered "
+        "kind such as membership.signed_in, or a family such as product.*."
+    ]
+
+
+def test_scorecard_admin_rejects_window_shorter_than_threshold(admin_client):
+    data = scorecard_data(
+        {
+            "kind": "days_since_activity",
+            "window_days": "7",
+            "zero_at": "14",
+            "full_at": "1",
+        }
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert measure_errors(response)["window_days"] == [
+        "The window (7 days) must be at least the largest threshold (14 days). "
+        "Days since activity are counted only within the window, so a longer "
+        "idle time would score as the window's length."
+    ]
+
+
+def test_scorecard_admin_rejects_equal_thresholds_and_zero_weight(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "zero_at": "5", "full_at": "5", "weight": "0"}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    errors = measure_errors(response)
+    assert errors["full_at"] == [
+        "The thresholds must differ: zero_at scores 0, full_at 100."
+    ]
+    assert errors["weight"] == ["The weight must be above 0."]
+
+
+def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
+    Scorecard.objects.filter(level="member").delete()
+    Scorecard.objects.create(name="Current", level="member", is_active=True)
+    data = scorecard_data({"kind": "event_count"}, is_active=True)
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.context["adminform"].form.errors["is_active"] == [
+        "The member scorecard “Current” is already active, and only one per "
+        "level can be. Deactivate it first."
+    ]
+    assert Scorecard.objects.filter(level="member").count() == 1
+
+
+def test_scorecard_admin_rejects_active_scorecard_without_measures(admin_client):
+    Scorecard.objects.filter(level="member").delete()
+    data = scorecard_data(is_active=True)
+
+    response = admin_client.post(ADD_URL, data)
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == [
+        "An active scorecard needs at least one measure. Add one, or untick Active."
+    ]
+    assert not Scorecard.objects.filter(level="member").exists()
+
+
+def test_scorecard_admin_change_page_explains_measures(admin_client):
+    scorecard = Scorecard.objects.create(name="Usage", level="member")
+    ScorecardMeasure.objects.create(
+        scorecard=scorecard,
+        kind="product_usage",
+        weight=2,
+        zero_at=0,
+        full_at=50,
+        window_days=14,
+    )
+
+    response = admin_client.get(f"/admin/lifecycle/scorecard/{scorecard.pk}/change/")
+
+    assert response.status_code == 200
+    assert (
+        "Counts product usage events (product.*) in the last 14 days. 0 or less "
+        "scores 0 and 50 or more scores 100, linear between. Weight 2 (100 % of "
+        "the score)." in response.content.decode()
+    )
+
+
+def test_scorecard_admin_changelist_query_count_fixed(
+    admin_client, django_assert_max_num_queries
+):
+    for number in range(10):
+        scorecard = Scorecard.objects.create(name=f"Card {number}", level="member")
+        ScorecardMeasure.objects.create(
+            scorecard=scorecard, kind="event_count", zero_at=0, full_at=1
+        )
+    admin_client.get("/admin/lifecycle/scorecard/")
+
+    with django_assert_max_num_queries(8):
+        response = admin_client.get("/admin/lifecycle/scorecard/")
+
+    assert response.status_code == 200
+
+
+def test_scorecard_admin_rescore_action_queues_full_passes(admin_client, monkeypatch):
+    queued = []
+    monkeypatch.setattr(
+        "apps.lifecycle.tasks.rescore_all_members_task.delay",
+        lambda: queued.append("member"),
+    )
+    monkeypatch.setattr(
+        "apps.lifecycle.tasks.rescore_all_accounts_task.delay",
+        lambda: queued.append("account"),
+    )
+    ids = [
+        str(Scorecard.objects.create(name=f"{level} card", level=level).pk)
+        for level in ["member", "account"]
+    ]
+
+    response = admin_client.post(
+        "/admin/lifecycle/scorecard/",
+        {"action": "rescore_now", "_selected_action": ids},
+    )
+
+    assert response.status_code == 302
+    assert sorted(queued) == ["account", "member"]
