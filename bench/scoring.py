@@ -63,22 +63,18 @@ class Sizes:
 
 @dataclass
 class Results:
-    """Measurements and target checks, each under an index configuration."""
+    """Measurements and target checks."""
 
-    configurations: list[str] = field(default_factory=list)
-    rows: dict[str, dict[str, str]] = field(default_factory=dict)
-    checks: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
+    rows: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, tuple[str, bool]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, configuration: str, name: str, value: str, detail: str = "") -> None:
-        cell = f"{value} ({detail})" if detail else value
-        self.rows.setdefault(name, {})[configuration] = cell
-        print(f"  [{configuration}] {name:<44} {value:>12}  {detail}", flush=True)
+    def add(self, name: str, value: str, detail: str = "") -> None:
+        self.rows[name] = f"{value} ({detail})" if detail else value
+        print(f"  {name:<44} {value:>12}  {detail}", flush=True)
 
-    def check(
-        self, configuration: str, target: str, measured: str, is_met: bool
-    ) -> None:
-        self.checks.setdefault(target, {})[configuration] = (measured, is_met)
+    def check(self, target: str, measured: str, is_met: bool) -> None:
+        self.checks[target] = (measured, is_met)
 
 
 def _database_urls(database_url: str, name: str) -> tuple[str, str]:
@@ -110,6 +106,7 @@ def setup_django(bench_url: str) -> None:
     django.setup()
     from django.core.management import call_command
 
+    restore_shipped_indexes()
     call_command("migrate", verbosity=0)
 
     # Every message the measured code sends, such as those record_activity
@@ -319,93 +316,51 @@ def _insert_events(cursor, sizes: Sizes) -> None:
         print(f"  events {stop:>11,}: {elapsed[0]:.1f} s", flush=True)
 
 
-# Index configurations ------------------------------------------------------
-
-# Indexes proposed for the event table, in place of some shipped ones. The
-# covering indexes let the scoring batches read events with index-only
-# scans. The BRIN index on recorded_at lets the incremental pass find the
-# newest events. The single-column foreign key indexes go, because the
-# composite indexes that start with the same column serve their lookups.
-PROPOSED_INDEXES = {
-    "bench_event_member_cover": (
-        "CREATE INDEX bench_event_member_cover ON lifecycle_activityevent "
-        "(member_id, occurred_at) INCLUDE (kind)"
-    ),
-    "bench_event_account_cover": (
-        "CREATE INDEX bench_event_account_cover ON lifecycle_activityevent "
-        "(account_id, occurred_at) INCLUDE (kind)"
-    ),
-    "bench_event_recorded_brin": (
-        "CREATE INDEX bench_event_recorded_brin ON lifecycle_activityevent "
-        "USING brin (recorded_at)"
-    ),
-}
-# Shipped indexes that the proposed ones replace, matched by their columns.
-REPLACED_INDEX_COLUMNS = [
-    "(member_id, occurred_at)",
-    "(account_id, occurred_at)",
-    "(member_id)",
-    "(account_id)",
-]
+# Event indexes -------------------------------------------------------------
 
 
-def _event_indexes(cursor) -> dict[str, str]:
-    cursor.execute(
-        "SELECT indexname, indexdef FROM pg_indexes "
-        "WHERE tablename = 'lifecycle_activityevent' ORDER BY indexname"
-    )
-    return dict(cursor.fetchall())
+def restore_shipped_indexes() -> None:
+    """Undo the index switch of earlier versions of this script.
 
-
-def use_indexes(configuration: str) -> list[str]:
-    """Switch the event table to the shipped or the proposed indexes.
-
-    Return the event table's index definitions afterwards. The shipped
-    definitions that the proposed set replaces are kept in bench_dataset, so
-    the shipped set can be restored later.
+    Those versions measured covering indexes named bench_event_* in place of
+    some of the migrations' indexes, and left the bench database that way.
+    The migrations drop the replaced indexes by name, so they are rebuilt
+    from the definitions kept in bench_dataset before migrating, and the
+    bench_event_* indexes are dropped.
     """
     from django.db import connection
 
     with connection.cursor() as cursor:
-        indexes = _event_indexes(cursor)
-        replaced = {
-            name: definition
-            for name, definition in indexes.items()
-            if name not in PROPOSED_INDEXES
-            and definition.endswith(tuple(f"btree {c}" for c in REPLACED_INDEX_COLUMNS))
-        }
-        for name, definition in replaced.items():
+        cursor.execute("SELECT to_regclass('bench_dataset') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute(
+            "SELECT key, value FROM bench_dataset WHERE key LIKE 'shipped_index:%%'"
+        )
+        for key, definition in cursor.fetchall():
+            print(f"restoring index {key.removeprefix('shipped_index:')}", flush=True)
             cursor.execute(
-                "INSERT INTO bench_dataset VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                [f"shipped_index:{name}", definition],
+                definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
             )
-        changed = False
-        if configuration == "proposed":
-            for name, definition in PROPOSED_INDEXES.items():
-                if name not in indexes:
-                    print(f"creating index {name}", flush=True)
-                    cursor.execute(definition)
-                    changed = True
-            for name in replaced:
-                cursor.execute(f'DROP INDEX "{name}"')
-                changed = True
-        else:
-            for name in PROPOSED_INDEXES:
-                if name in indexes:
-                    cursor.execute(f'DROP INDEX "{name}"')
-                    changed = True
-            cursor.execute(
-                "SELECT key, value FROM bench_dataset WHERE key LIKE 'shipped_index:%%'"
-            )
-            for key, definition in cursor.fetchall():
-                name = key.removeprefix("shipped_index:")
-                if name not in indexes:
-                    print(f"restoring index {name}", flush=True)
-                    cursor.execute(definition)
-                    changed = True
-        if changed:
-            cursor.execute("VACUUM ANALYZE lifecycle_activityevent")
-        return sorted(_event_indexes(cursor).values())
+        for name in [
+            "bench_event_member_cover",
+            "bench_event_account_cover",
+            "bench_event_recorded_brin",
+        ]:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        cursor.execute("DELETE FROM bench_dataset WHERE key LIKE 'shipped_index:%%'")
+
+
+def list_event_indexes() -> list[str]:
+    """Return the event table's index definitions, as the migrations made them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes "
+            "WHERE tablename = 'lifecycle_activityevent' ORDER BY indexname"
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 # Measurements --------------------------------------------------------------
@@ -661,8 +616,8 @@ def record_activity_costs(calls: int) -> dict[str, list[float]]:
     """Time record_activity, each call in its own transaction with its commit.
 
     The on-commit callbacks run inside the timing, so it includes publishing
-    the messages they send. Also times the same calls with message
-    publishing replaced by a no-op, and a plain ORM insert of the event.
+    the play trigger message. Also times the same calls with that message
+    replaced by a no-op, and a plain ORM insert of the event.
     """
     import random
 
@@ -670,10 +625,7 @@ def record_activity_costs(calls: int) -> dict[str, list[float]]:
 
     from apps.lifecycle.models import ActivityEvent
     from apps.lifecycle.services import record_activity
-    from apps.lifecycle.tasks import (
-        evaluate_event_triggers_task,
-        refresh_member_scores_task,
-    )
+    from apps.lifecycle.tasks import evaluate_event_triggers_task
     from apps.membership.models import Member
 
     rng = random.Random(7)
@@ -683,8 +635,7 @@ def record_activity_costs(calls: int) -> dict[str, list[float]]:
     )
     times: dict[str, list[float]] = {
         "record_activity": [],
-        "record_activity without the rescore message": [],
-        "record_activity without any message": [],
+        "record_activity without the trigger message": [],
         "ORM insert only": [],
     }
 
@@ -708,14 +659,12 @@ def record_activity_costs(calls: int) -> dict[str, list[float]]:
         )
 
     run("record_activity", record)
-    originals = (refresh_member_scores_task.delay, evaluate_event_triggers_task.delay)
+    original = evaluate_event_triggers_task.delay
     try:
-        refresh_member_scores_task.delay = lambda **kwargs: None
-        run("record_activity without the rescore message", record)
         evaluate_event_triggers_task.delay = lambda **kwargs: None
-        run("record_activity without any message", record)
+        run("record_activity without the trigger message", record)
     finally:
-        refresh_member_scores_task.delay, evaluate_event_triggers_task.delay = originals
+        evaluate_event_triggers_task.delay = original
     run("ORM insert only", insert)
     return times
 
@@ -725,17 +674,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(configuration: str, results: Results, repeats: int) -> None:
+def measure(results: Results, repeats: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
     from apps.lifecycle.models import ActivityEvent
 
-    print(f"\n== {configuration} indexes ==", flush=True)
-    indexes = use_indexes(configuration)
     results.notes.append(
-        f"Event table indexes ({configuration}): "
-        + "; ".join(d.split(" USING ", 1)[1] for d in indexes)
+        "Event table indexes, as the migrations create them: "
+        + "; ".join(d.split(" USING ", 1)[1] for d in list_event_indexes())
     )
     first_new_event = ActivityEvent.objects.order_by("-pk").values_list(
         "pk", flat=True
@@ -763,56 +710,46 @@ def measure(configuration: str, results: Results, repeats: int) -> None:
     fast_seconds = statistics.median(b[0] for b in index_only_baselines)
     fast_rate = base_rows / fast_seconds
     results.add(
-        configuration,
         "full member rescore, wall",
         f"{full_wall:.2f} s",
         f"{scored:,} members in {batches} batches, median of {repeats}",
     )
     results.add(
-        configuration,
         "full member rescore, SQL",
         f"{full_sql:.2f} s",
         f"{full_rate:,.0f} members/s",
     )
     results.add(
-        configuration,
         "baseline INSERT ... GROUP BY",
         f"{base_seconds:.2f} s",
         f"{base_rows:,} members, {base_rate:,.0f} members/s",
     )
     results.check(
-        configuration,
         "full rescore SQL time at most 5 s",
         f"{full_sql:.2f} s",
         full_sql <= 5,
     )
     results.add(
-        configuration,
         "baseline with an index-only scan forced",
         f"{fast_seconds:.2f} s",
         f"{fast_rate:,.0f} members/s",
     )
     results.check(
-        configuration,
         "full rescore at least half the baseline's members/s, planner's plan",
         f"{full_rate / base_rate:.2f} of the baseline",
         full_rate >= base_rate / 2,
     )
     results.check(
-        configuration,
         "full rescore at least half the baseline's members/s, index-only plan",
         f"{full_rate / fast_rate:.2f} of the baseline",
         full_rate >= fast_rate / 2,
     )
 
     for step, milliseconds in explain_member_batch().items():
-        results.add(
-            configuration, f"one batch of 5,000: {step}", f"{milliseconds:.1f} ms"
-        )
+        results.add(f"one batch of 5,000: {step}", f"{milliseconds:.1f} ms")
 
     account_wall, account_sql, accounts = full_account_pass(timezone.now())
     results.add(
-        configuration,
         "full account rescore, SQL",
         f"{account_sql:.2f} s",
         f"{accounts:,} accounts, wall {account_wall:.2f} s",
@@ -829,7 +766,6 @@ def measure(configuration: str, results: Results, repeats: int) -> None:
     ).count()
     share = incremental_wall / full_wall
     results.add(
-        configuration,
         "incremental pass, 1 % new events",
         f"{incremental_wall:.3f} s",
         f"{rescored:,} rescored of {touched:,} with events; listing "
@@ -837,7 +773,6 @@ def measure(configuration: str, results: Results, repeats: int) -> None:
         f"{band_changes:,} band changes recorded",
     )
     results.check(
-        configuration,
         "incremental pass at most 1 % of a full pass",
         f"{share * 100:.2f} %",
         share <= 0.01,
@@ -847,13 +782,11 @@ def measure(configuration: str, results: Results, repeats: int) -> None:
     job = publish + consume + full_wall
     messaging = (publish + consume) / job
     results.add(
-        configuration,
         "Celery publish + consume",
         f"{(publish + consume) * 1000:.1f} ms",
         f"{messages} messages of up to 5,000 ids; {messaging * 100:.2f} % of the job",
     )
     results.check(
-        configuration,
         "Celery messaging under 5 % of the job",
         f"{messaging * 100:.2f} %",
         messaging < 0.05,
@@ -863,17 +796,13 @@ def measure(configuration: str, results: Results, repeats: int) -> None:
     for name, values in costs.items():
         mean = statistics.fmean(values) * 1000
         p95 = percentile(values, 0.95) * 1000
-        results.add(
-            configuration, name, f"{mean:.3f} ms", f"p95 {p95:.3f} ms, 2,000 calls"
-        )
-    for name in ["record_activity", "record_activity without the rescore message"]:
-        mean = statistics.fmean(costs[name])
-        results.check(
-            configuration,
-            f"{name}: at most 1 ms per event (mean)",
-            f"{mean * 1000:.3f} ms",
-            mean <= 0.001,
-        )
+        results.add(name, f"{mean:.3f} ms", f"p95 {p95:.3f} ms, 2,000 calls")
+    mean = statistics.fmean(costs["record_activity"])
+    results.check(
+        "record_activity: at most 1 ms per event (mean)",
+        f"{mean * 1000:.3f} ms",
+        mean <= 0.001,
+    )
 
     # Leave the data set as generated, so later runs measure the same data.
     with connection.cursor() as cursor:
@@ -935,21 +864,10 @@ def machine_description() -> list[str]:
 def write_report(
     results: Results, machine: list[str], sizes: Sizes, load, end_load
 ) -> None:
-    configurations = results.configurations
-    header = " | ".join(f"{c} indexes" for c in configurations)
-    rule = " | ".join("---" for _ in configurations)
-    rows = "\n".join(
-        f"| {name} | " + " | ".join(cells.get(c, "") for c in configurations) + " |"
-        for name, cells in results.rows.items()
-    )
+    rows = "\n".join(f"| {name} | {cell} |" for name, cell in results.rows.items())
     checks = "\n".join(
-        f"| {target} | "
-        + " | ".join(
-            f"{cells[c][0]}, {'met' if cells[c][1] else 'missed'}" if c in cells else ""
-            for c in configurations
-        )
-        + " |"
-        for target, cells in results.checks.items()
+        f"| {target} | {measured}, {'met' if is_met else 'missed'} |"
+        for target, (measured, is_met) in results.checks.items()
     )
     notes = "\n".join(f"- {note}" for note in results.notes)
     machine_lines = "\n".join(f"- {line}" for line in machine)
@@ -980,16 +898,14 @@ Data set, generated with SQL in a database of its own:
   count as activity
 - the default scorecards that the migrations create
 
-Each configuration is measured in turn in the same run: "shipped" has the
-event table's indexes as the migrations create them, "proposed" replaces some
-of them as listed at the end.
+The event table has the indexes the migrations create, listed at the end.
 
-| measurement | {header} |
-| --- | {rule} |
+| measurement | value |
+| --- | --- |
 {rows}
 
-| target | {header} |
-| --- | {rule} |
+| target | result |
+| --- | --- |
 {checks}
 
 {notes}
@@ -1019,18 +935,10 @@ def main() -> None:
         help="Build the data set and stop before measuring.",
     )
     parser.add_argument(
-        "--indexes",
-        choices=["shipped", "proposed", "both"],
-        default="both",
-        help="Measure with the migrations' event indexes, the proposed ones, "
-        "or both in turn.",
-    )
-    parser.add_argument(
         "--repeats",
         type=int,
         default=3,
-        help="Timed full passes and baselines per configuration; the median "
-        "is reported.",
+        help="Number of timed full passes and baselines; the median is reported.",
     )
     parser.add_argument(
         "--no-report",
@@ -1060,21 +968,15 @@ def main() -> None:
 
     load = os.getloadavg()
     results = Results()
-    configurations = (
-        ["shipped", "proposed"] if args.indexes == "both" else [args.indexes]
-    )
-    results.configurations = configurations
     try:
-        for configuration in configurations:
-            measure(configuration, results, args.repeats)
+        measure(results, args.repeats)
     finally:
         purge_bench_queue()
 
     print()
-    for target, cells in results.checks.items():
-        for configuration, (measured, is_met) in cells.items():
-            result = "met   " if is_met else "MISSED"
-            print(f"  {result} [{configuration}] {target}: {measured}")
+    for target, (measured, is_met) in results.checks.items():
+        result = "met   " if is_met else "MISSED"
+        print(f"  {result} {target}: {measured}")
     if not args.no_report:
         write_report(results, machine_description(), sizes, load, os.getloadavg())
 

@@ -233,7 +233,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "rescore-stale-members": {
         "task": "lifecycle.rescore_stale_members",
-        "schedule": timedelta(minutes=5),
+        "schedule": timedelta(minutes=1),
     },
     "rescore-all-members-nightly": {
         "task": "lifecycle.rescore_all_members",
