@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from rm6 import views
@@ -35,4 +37,11 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers that ignore the <link rel="icon"> in base.html request this path.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(
+            url=staticfiles_storage.url("img/favicon.svg"), permanent=True
+        ),
+    ),
 ]

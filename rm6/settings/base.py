@@ -283,4 +283,13 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's default config gives "django" its own console handler
+        # (active when DEBUG is on), so its records printed twice: once there
+        # and once at the root. With no handlers and level NOTSET, they print
+        # once through the root handler, at the root level and format. This
+        # also resets "django.server", so runserver's request lines use that
+        # format too.
+        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
+    },
 }

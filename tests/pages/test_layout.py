@@ -125,3 +125,21 @@ def test_nav_sign_in_link_returns_to_page(client, db):
 
     expected = f'href="{reverse("account_login")}?next=/community/">Sign in</a>'
     assert expected in html
+
+
+def test_base_layout_links_svg_favicon(member_client):
+    html = member_client.get(reverse("community:spaces")).content.decode()
+
+    link = '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">'
+    assert link in html
+
+
+def test_favicon_ico_redirects_to_svg(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/img/favicon.svg"
+
+
+def test_favicon_svg_static_file_found():
+    assert finders.find("img/favicon.svg") is not None

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.membership.models import Account, Member
+from apps.membership.names import validate_display_name
 from apps.membership.services.roles import sync_role_groups
 
 User = get_user_model()
@@ -32,8 +33,12 @@ def create_member(
     without an account, which staff assign from the review queue in admin.
     With `match_domain` false the member waits without an account, for an
     address whose ownership is not proven yet. Calling it again for the same
-    user returns the existing member.
+    user returns the existing member. A non-empty display name that hides
+    characters or imitates another member's raises DomainError, and then no
+    member is created.
     """
+    if display_name and not Member.objects.filter(user=user).exists():
+        validate_display_name(display_name)
     if account is None and match_domain:
         account = find_account_for_email(user.email)
     member, _ = Member.objects.get_or_create(

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from apps.membership.models import Account, Member
+from apps.membership.names import validate_display_name
 from apps.membership.selectors.accounts import get_account_by_external_id
 from apps.membership.services import create_member, find_account_for_email
 from apps.membership.services.accounts import check_time_zone
@@ -201,6 +202,9 @@ def _create_member(*, email: str, values: dict[str, Any], actor) -> Member:
     role = values.get("role", Member.Role.MEMBER)
     _check_admin_has_account(role, account)
     _check_external_id_free(values.get("external_id", ""), None)
+    # Checked before the user row is written; create_member checks it again.
+    if values.get("display_name"):
+        validate_display_name(values["display_name"])
 
     if user is None:
         username = generate_unique_username([email.split("@")[0], email])
@@ -234,6 +238,9 @@ def _update_member(*, member: Member, values: dict[str, Any], actor) -> Member:
         )
     if "external_id" in values:
         _check_external_id_free(values["external_id"], member)
+    display_name = values.get("display_name")
+    if display_name and display_name != member.display_name:
+        validate_display_name(display_name, member=member)
     account = values.get("account", member.account)
     role = values.get("role", member.role)
     _check_admin_has_account(role, account)
