@@ -1,9 +1,10 @@
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -11,6 +12,13 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from apps.community.forms import ReplyForm, TopicForm, add_domain_error
 from apps.community.models import Space, Topic
+from apps.community.pagination import (
+    InvalidCursor,
+    KeysetPage,
+    PageRequest,
+    encode_cursor,
+    position_just_after,
+)
 from apps.community.selectors import (
     access_space,
     access_topic,
@@ -28,8 +36,12 @@ from apps.membership.selectors.profiles import can_see_member_activity
 from apps.membership.selectors.roles import has_capability
 from rm6.errors import DomainError
 
+logger = logging.getLogger(__name__)
+
 TOPICS_PER_PAGE = 25
 REPLIES_PER_PAGE = 50
+TOPIC_ORDERING = ("-last_activity_at", "-id")
+REPLY_ORDERING = ("created_at", "id")
 NO_MEMBER_PROFILE_MESSAGE = (
     "Posting needs a member profile, and your staff account has none. "
     "You can read every space; to post, create a member for your user in admin."
@@ -50,6 +62,23 @@ def _get_topic_or_404(request: HttpRequest, *, pk: int, member: Member | None):
         raise Http404("Topic not found.") from None
 
 
+def _invalid_cursor_response(
+    request: HttpRequest, error: InvalidCursor
+) -> HttpResponse:
+    logger.info("Rejected page cursor on %s: %s", request.path, error)
+    return HttpResponseBadRequest(
+        f"Invalid page link: {error} Open the list from its first page.",
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def reply_page_url(reply) -> str:
+    """Return the topic-page URL of the reply page that ends with `reply`."""
+    position = position_just_after(reply, REPLY_ORDERING)
+    topic_url = reverse("community:topic", kwargs={"pk": reply.topic_id})
+    return f"{topic_url}?before={encode_cursor(position)}#reply-{reply.pk}"
+
+
 @require_GET
 def space_list(request: HttpRequest) -> HttpResponse:
     member = get_member_for_user(request.user)
@@ -61,9 +90,17 @@ def space_list(request: HttpRequest) -> HttpResponse:
 def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
     member = get_member_for_user(request.user)
     space = _get_space_or_404(request, slug=slug, member=member)
+    try:
+        page_request = PageRequest.from_query(request.GET)
+    except InvalidCursor as error:
+        return _invalid_cursor_response(request, error)
 
-    paginator = Paginator(list_space_topics(space=space), TOPICS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = KeysetPage(
+        list_space_topics(space=space),
+        ordering=TOPIC_ORDERING,
+        per_page=TOPICS_PER_PAGE,
+        request=page_request,
+    )
     return render(
         request,
         "community/space_detail.html",
@@ -77,12 +114,14 @@ def _render_topic(
     topic: Topic,
     member: Member | None,
     form: ReplyForm,
-    page_number: str | int | None,
+    page_request: PageRequest,
 ) -> HttpResponse:
-    paginator = Paginator(list_topic_replies(topic=topic), REPLIES_PER_PAGE)
-    if page_number == "last":
-        page_number = paginator.num_pages
-    page = paginator.get_page(page_number)
+    page = KeysetPage(
+        list_topic_replies(topic=topic),
+        ordering=REPLY_ORDERING,
+        per_page=REPLIES_PER_PAGE,
+        request=page_request,
+    )
     return render(
         request,
         "community/topic_detail.html",
@@ -91,7 +130,7 @@ def _render_topic(
             "page_obj": page,
             "member": member,
             "form": form,
-            "is_last_page": not page.has_next(),
+            "is_last_page": not page.has_next,
             **get_topic_page_context(request, topic),
         },
     )
@@ -101,6 +140,10 @@ def _render_topic(
 def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_member_for_user(request.user)
     topic = _get_topic_or_404(request, pk=pk, member=member)
+    try:
+        page_request = PageRequest.from_query(request.GET)
+    except InvalidCursor as error:
+        return _invalid_cursor_response(request, error)
 
     if member is not None:
         record_activity(
@@ -114,7 +157,7 @@ def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
         topic=topic,
         member=member,
         form=ReplyForm(initial={"quote": request.GET.get("quote")}),
-        page_number=request.GET.get("page"),
+        page_request=page_request,
     )
 
 
@@ -146,7 +189,7 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Post a reply; htmx requests get the new reply's fragment back.
 
     Without JavaScript the form posts normally and the browser is redirected
-    to the reply on the topic's last page.
+    to the page of replies that ends with the new reply.
     """
     topic_url = reverse("community:topic", kwargs={"pk": pk})
     if not request.user.is_authenticated:
@@ -185,7 +228,7 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
                 }
                 return render(request, "community/_reply_posted.html", context)
             messages.success(request, "Your reply is posted.")
-            return redirect(f"{topic_url}?page=last#reply-{reply.pk}")
+            return redirect(reply_page_url(reply))
 
     if request.htmx:
         response = render(
@@ -197,7 +240,11 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
         # 200 and replaces the form instead of being appended to the replies.
         return reswap(retarget(response, "#reply-form"), "outerHTML")
     return _render_topic(
-        request, topic=topic, member=member, form=form, page_number="last"
+        request,
+        topic=topic,
+        member=member,
+        form=form,
+        page_request=PageRequest(last=True),
     )
 
 
