@@ -86,3 +86,31 @@ def test_reply_appears_without_reload(live_server, page: Page):
     assert page.evaluate("window.pageMarker") == "still here"
     expect(page.get_by_label("Your reply")).to_have_value("")
     save_screenshot(page, "topic.png")
+
+
+def test_demo_member_posts_question_in_demo_space(live_server, page: Page):
+    from rm6.demo.services import DEMO_PASSWORD, DEMO_SIGN_INS, seed_demo_data
+
+    seed_demo_data(accounts=2, members=10, days=7)
+    member_email = DEMO_SIGN_INS[0][1]
+    space = Space.objects.get(slug="demo-questions-answers")
+
+    page.goto(live_server.url + reverse("account_login"))
+    page.locator('input[name="login"]').fill(member_email)
+    page.locator('input[name="password"]').fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(page).to_have_url(live_server.url + reverse("portal:home"))
+    page.goto(live_server.url + space.get_absolute_url())
+    page.get_by_role("link", name="Ask a question").click()
+    page.get_by_label("Title").fill("Where do I set the fiscal year start?")
+    page.get_by_label("Body").fill("The reports start in January for us.")
+    page.get_by_label("Kind").select_option("question")
+    page.get_by_role("button", name="Post", exact=True).click()
+    expect(page.get_by_text("Your question is posted.")).to_be_visible()
+    page.goto(live_server.url + space.get_absolute_url())
+
+    expect(
+        page.get_by_role("link", name="Where do I set the fiscal year start?")
+    ).to_be_visible()
+    topic = Topic.objects.get(title="Where do I set the fiscal year start?")
+    assert topic.author.user.email == member_email
