@@ -1,7 +1,53 @@
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
+from rm6.celery import app as celery_app
 from tests import factories
+
+# Playwright's sync API keeps an event loop in the test thread for the rest
+# of the session, so Django's async-safety check would reject the database
+# queries of every later test, not only the browser ones.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_PATH = "/usr/bin/chromium"
+# Keep chromium quiet and local: no first-run work, no background downloads,
+# and every host name except the local ones resolves to nothing.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Launch Debian's chromium, which Playwright did not download."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM_PATH,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture
+def celery_tasks_in_process():
+    """Run tasks that a live server queues in its own thread and database.
+
+    Without this, tasks scheduled on commit would go to the shared Redis
+    broker, where a worker connected to another database could take them.
+    """
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

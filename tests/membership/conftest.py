@@ -15,57 +15,12 @@ from django.conf import settings
 from django.contrib.sites.models import Site
 
 from apps.membership.models import Account, AccountIdentityProvider
-from rm6.celery import app as celery_app
-
-# Playwright's sync API keeps an event loop in the test thread for the rest
-# of the session, so Django's async-safety check would reject the database
-# queries of every later test, not only the browser ones.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM_PATH = "/usr/bin/chromium"
-# Keep chromium quiet and local: no first-run work, no background downloads,
-# and every host name except the local ones resolves to nothing.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-]
 
 OIDC_SERVER_SCRIPT = Path(__file__).parent / "oidc_provider" / "server.mjs"
 OIDC_PACKAGE = Path(settings.BASE_DIR) / "node_modules" / "oidc-provider"
 OIDC_START_TIMEOUT_SECONDS = 20
 OIDC_CLIENT_ID = "loyalty-hub"
 OIDC_CLIENT_SECRET = "test-only-client-secret"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Launch Debian's chromium, which Playwright did not download."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM_PATH,
-        "args": CHROMIUM_ARGS,
-    }
-
-
-@pytest.fixture
-def celery_tasks_in_process():
-    """Run tasks that the live server queues in its own thread and database.
-
-    Without this, tasks scheduled on commit (score refreshes after a sign-in
-    event) would go to the shared Redis broker, where a worker connected to
-    another database could take them.
-    """
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def get_free_port() -> int:
