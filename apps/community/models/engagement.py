@@ -9,6 +9,23 @@ _ONE_POST = models.Q(topic__isnull=False, reply__isnull=True) | models.Q(
 )
 
 
+def _once_per_post(prefix: str) -> list[models.BaseConstraint]:
+    """Return constraints: one post per row, and one row per member and post."""
+    return [
+        models.CheckConstraint(condition=_ONE_POST, name=f"{prefix}_one_post"),
+        models.UniqueConstraint(
+            fields=["member", "topic"],
+            condition=models.Q(topic__isnull=False),
+            name=f"{prefix}_once_per_topic",
+        ),
+        models.UniqueConstraint(
+            fields=["member", "reply"],
+            condition=models.Q(reply__isnull=False),
+            name=f"{prefix}_once_per_reply",
+        ),
+    ]
+
+
 class Vote(models.Model):
     """A member's up (+1) or down (-1) vote on a topic or a reply."""
 
@@ -24,20 +41,10 @@ class Vote(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=_ONE_POST, name="vote_one_post"),
             models.CheckConstraint(
                 condition=models.Q(value__in=[-1, 1]), name="vote_value_plus_minus_one"
             ),
-            models.UniqueConstraint(
-                fields=["member", "topic"],
-                condition=models.Q(topic__isnull=False),
-                name="vote_once_per_topic",
-            ),
-            models.UniqueConstraint(
-                fields=["member", "reply"],
-                condition=models.Q(reply__isnull=False),
-                name="vote_once_per_reply",
-            ),
+            *_once_per_post("vote"),
         ]
 
     def __str__(self) -> str:
@@ -59,17 +66,7 @@ class Kudos(models.Model):
     class Meta:
         verbose_name_plural = "kudos"
         constraints = [
-            models.CheckConstraint(condition=_ONE_POST, name="kudos_one_post"),
-            models.UniqueConstraint(
-                fields=["member", "topic"],
-                condition=models.Q(topic__isnull=False),
-                name="kudos_once_per_topic",
-            ),
-            models.UniqueConstraint(
-                fields=["member", "reply"],
-                condition=models.Q(reply__isnull=False),
-                name="kudos_once_per_reply",
-            ),
+            *_once_per_post("kudos"),
         ]
 
     def __str__(self) -> str:
@@ -92,17 +89,7 @@ class Mention(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=_ONE_POST, name="mention_one_post"),
-            models.UniqueConstraint(
-                fields=["member", "topic"],
-                condition=models.Q(topic__isnull=False),
-                name="mention_once_per_topic",
-            ),
-            models.UniqueConstraint(
-                fields=["member", "reply"],
-                condition=models.Q(reply__isnull=False),
-                name="mention_once_per_reply",
-            ),
+            *_once_per_post("mention"),
         ]
 
     def __str__(self) -> str:
