@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
 # Python-Markdown 3.x marks table column alignment with a style attribute
-# unless told to use the old align attribute, and styles are not allowed.
+# unless configured to use the old align attribute, and styles are not allowed.
 MARKDOWN_EXTENSION_CONFIGS = {"tables": {"use_align_attribute": True}}
 
 ALLOWED_TAGS = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class ActionContext:
-    """What a handler gets: the step run and the objects around it."""
+    """The step run a handler acts on, and the objects around it."""
 
     play: object
     step: object
@@ -24,14 +24,14 @@ class ActionContext:
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What a handler returns: a short outcome for admin, and details."""
+    """A handler's result: a short outcome shown in admin, and details."""
 
     outcome: str
     details: dict = field(default_factory=dict)
 
 
 class ActionSkipped(Exception):
-    """Raised by a handler that decides not to act; the message says why."""
+    """Raised by a handler that decides not to act; its message gives the reason."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def register_kind(
 ) -> None:
     """Register an event kind; `prefix.*` registers every kind under a prefix.
 
-    `counts_as_active` says whether an event of this kind makes its member an
+    `counts_as_active` sets whether an event of this kind makes its member an
     active member for reporting and scoring.
     """
     kind = EventKind(name, description, counts_as_active)

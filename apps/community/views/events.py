@@ -88,7 +88,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _require_member(request: HttpRequest) -> Member:
     member = get_member_for_user(request.user)
     if member is None:
-        raise PermissionDenied("Only members answer events.")
+        raise PermissionDenied("Only members can RSVP to events.")
     return member
 
 
