@@ -5,7 +5,7 @@ from django.utils import timezone
 from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
-from apps.portal.models import OnboardingStep
+from apps.portal.models import OnboardingPath, OnboardingStep
 
 PASSWORD = "correct-horse-battery"
 
@@ -102,10 +102,21 @@ class ActivityEventFactory(factory.django.DjangoModelFactory):
     occurred_at = factory.LazyFunction(timezone.now)
 
 
+class OnboardingPathFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OnboardingPath
+        django_get_or_create = ("slug",)
+
+    title = "Getting started"
+    slug = "getting-started"
+    is_published = True
+
+
 class OnboardingStepFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = OnboardingStep
 
+    path = factory.SubFactory(OnboardingPathFactory)
     title = factory.Sequence(lambda n: f"Step {n}")
     completion_kind = "community.question_posted"
     position = factory.Sequence(lambda n: n)

@@ -9,6 +9,7 @@ class OnboardingStepForm(forms.ModelForm):
     class Meta:
         model = OnboardingStep
         fields = [
+            "path",
             "title",
             "description",
             "completion_kind",
@@ -34,8 +35,8 @@ class OnboardingStepForm(forms.ModelForm):
 @admin.register(OnboardingStep)
 class OnboardingStepAdmin(admin.ModelAdmin):
     form = OnboardingStepForm
-    list_display = ["title", "completion_kind", "position", "is_published"]
+    list_display = ["title", "path", "completion_kind", "position", "is_published"]
     list_display_links = ["title"]
     list_editable = ["position", "is_published"]
-    list_filter = ["is_published"]
+    list_filter = ["path", "is_published"]
     search_fields = ["title", "completion_kind"]

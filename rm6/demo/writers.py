@@ -30,7 +30,7 @@ from apps.membership.models import (
     Member,
 )
 from apps.membership.services import sync_role_groups
-from apps.portal.models import OnboardingStep
+from apps.portal.models import OnboardingPath, OnboardingStep
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 
 # (key used by the simulation, name, visibility, description)
@@ -440,10 +440,18 @@ def _write_reply_points(member_ids: list[int]) -> int:
 
 def _write_onboarding_steps() -> int:
     """Add the demo onboarding steps whose completion kind has no step yet."""
-    existing = set(OnboardingStep.objects.values_list("completion_kind", flat=True))
+    path, _ = OnboardingPath.objects.get_or_create(
+        slug="getting-started",
+        defaults={"title": "Getting started", "is_published": True},
+    )
+    existing = set(path.steps.values_list("completion_kind", flat=True))
     steps = [
         OnboardingStep(
-            title=title, completion_kind=kind, url=url, position=position + 1
+            path=path,
+            title=title,
+            completion_kind=kind,
+            url=url,
+            position=position + 1,
         )
         for position, (title, kind, url) in enumerate(ONBOARDING_STEPS)
         if kind not in existing

@@ -190,9 +190,10 @@ def test_onboarding_step_unknown_kind_rejected(admin_client):
     "kind", ["community.question_posted", "membership.signed_in", "product.x_used"]
 )
 def test_onboarding_step_registered_kind_saved(admin_client, kind):
+    path = factories.OnboardingPathFactory()
     response = admin_client.post(
         f"{STEPS_URL}add/",
-        {"title": "Step", "completion_kind": kind, "position": 1},
+        {"path": path.pk, "title": "Step", "completion_kind": kind, "position": 1},
     )
 
     assert response.status_code == 302
