@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.membership.api.urls")),
     path("", include("apps.lifecycle.api.urls")),
     path("", include("apps.community.api.urls")),
+    path("portal/", include("apps.portal.api.urls")),
 ]
 
 admin.site.site_header = "RM6 Loyalty Hub administration"

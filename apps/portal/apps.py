@@ -8,6 +8,6 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.lifecycle.registry import register_measure_source
-        from apps.portal.selectors import build_onboarding_share_sql
+        from apps.portal.selectors.onboarding import build_onboarding_share_sql
 
         register_measure_source("onboarding_share", build_onboarding_share_sql)

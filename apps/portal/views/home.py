@@ -10,7 +10,7 @@ from apps.lifecycle.selectors import (
     list_score_components,
 )
 from apps.membership.selectors import get_member_for_user
-from apps.portal.selectors import get_onboarding_checklist
+from apps.portal.selectors.onboarding import get_onboarding_checklist
 
 RECENT_POSTS_LIMIT = 5
 

@@ -1,0 +1,1 @@
+"""Every write the portal makes, one module per area."""
