@@ -1,4 +1,10 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+
+# Each area registers its event kinds, measure sources, play actions, export
+# sections and merge handlers in `apps.portal.hooks.<area>.connect()`.
+HOOK_AREAS = ("onboarding", "courses", "knowledge", "cases", "deflection")
 
 
 class PortalConfig(AppConfig):
@@ -7,7 +13,5 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from apps.lifecycle.registry import register_measure_source
-        from apps.portal.selectors.onboarding import build_onboarding_share_sql
-
-        register_measure_source("onboarding_share", build_onboarding_share_sql)
+        for area in HOOK_AREAS:
+            import_module(f"apps.portal.hooks.{area}").connect()

@@ -1,0 +1,1 @@
+"""Start-up registrations of the portal, one module per area."""
