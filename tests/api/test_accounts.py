@@ -112,7 +112,13 @@ def test_accounts_retrieve_own_account(member_api, member):
     response = member_api.get(f"{URL}{member.account_id}/")
 
     assert response.status_code == 200
-    assert response.json()["member_count"] == 1
+    assert response.json() == {
+        "id": member.account_id,
+        "name": member.account.name,
+        "time_zone": member.account.time_zone,
+        "parent": None,
+        "member_count": 1,
+    }
 
 
 def test_accounts_retrieve_other_account_not_found(member_api):

@@ -284,15 +284,15 @@ def test_account_arr_history_latest_first(staff_token_api):
     }
 
 
-def test_account_arr_history_own_account_visible(member_api, member):
+def test_account_arr_history_own_account_staff_only(member_api, member):
     AccountArr.objects.create(
         account=member.account, effective_on=timezone.localdate(), arr=5
     )
 
     response = member_api.get(f"{ACCOUNTS_URL}{member.account_id}/arr-history/")
 
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 1
+    assert response.status_code == 403
+    assert "staff only" in response.json()["detail"]
 
 
 def test_account_arr_history_other_account_not_found(member_api):

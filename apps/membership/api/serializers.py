@@ -46,6 +46,23 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AccountSummarySerializer(serializers.ModelSerializer):
+    """What a member reads of their own account.
+
+    ARR, contract and renewal dates, segment, CS tier and owner are the
+    vendor's commercial data about the customer, so only staff read them.
+    """
+
+    member_count = serializers.IntegerField(
+        read_only=True, help_text="Members attached to the account."
+    )
+
+    class Meta:
+        model = Account
+        fields = ["id", "name", "time_zone", "parent", "member_count"]
+        read_only_fields = fields
+
+
 class AccountArrSerializer(serializers.ModelSerializer):
     class Meta:
         model = AccountArr

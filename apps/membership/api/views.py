@@ -12,6 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -21,6 +22,7 @@ from apps.membership.api.serializers import (
     AccountArrSerializer,
     AccountCreateSerializer,
     AccountSerializer,
+    AccountSummarySerializer,
     AccountWriteSerializer,
     MemberSerializer,
     MemberWriteSerializer,
@@ -136,7 +138,9 @@ class AccountViewSet(
 ):
     """Customer accounts. Staff read every account and a member only their own.
 
-    Staff may also create accounts and upsert them by external ID.
+    A member reads only the summary of their account (AccountSummarySerializer):
+    ARR, dates, segment, tier and owner are for staff. Staff may also create
+    accounts and upsert them by external ID.
     """
 
     serializer_class = AccountSerializer
@@ -145,6 +149,11 @@ class AccountViewSet(
     filter_backends = [DjangoFilterBackend, AccountNameSearchFilter]
     filterset_class = AccountFilter
     search_fields = ["name"]
+
+    def get_serializer_class(self):
+        if self.request.user.is_staff:
+            return AccountSerializer
+        return AccountSummarySerializer
 
     def get_queryset(self):
         accounts = list_visible_accounts(user=self.request.user)
@@ -206,8 +215,10 @@ class AccountViewSet(
         filter_backends=[],
     )
     def arr_history(self, request: Request, pk=None) -> Response:
-        """List the account's dated ARR values, latest first."""
+        """List the account's dated ARR values, latest first. Staff only."""
         account = self.get_object()
+        if not request.user.is_staff:
+            raise PermissionDenied("An account's ARR history is visible to staff only.")
         page = self.paginate_queryset(list_account_arr_history(account))
         serializer = AccountArrSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
