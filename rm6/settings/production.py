@@ -17,7 +17,4 @@ SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
-LOGGING["formatters"]["plain"]["format"] = (  # noqa: F405
-    '{"time": "%(asctime)s", "level": "%(levelname)s", '
-    '"logger": "%(name)s", "message": "%(message)s"}'
-)
+LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
