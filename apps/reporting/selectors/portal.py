@@ -251,9 +251,9 @@ def _summed_breakdown(
 # Time-to-value --------------------------------------------------------------
 
 # GROUPING SETS returns the total row (grouping = 1) and one row per segment
-# in one statement. percentile_cont ignores NULLs, so members or accounts
-# without a value moment count in the cohort but not in the median. A value
-# moment before the start counts as zero time.
+# in one statement. The FILTER keeps members or accounts without a value
+# moment out of the median, because GREATEST would turn their NULL into 0.
+# A value moment before the start counts as zero time.
 _TIME_TO_VALUE_SELECT = """
 SELECT GROUPING(cohort.segment) AS is_total,
        cohort.segment,
@@ -263,7 +263,7 @@ SELECT GROUPING(cohort.segment) AS is_total,
            ORDER BY GREATEST(
                0, extract(epoch FROM value_moments.reached_at - cohort.started_at)
            )::double precision
-       ) AS median_seconds
+       ) FILTER (WHERE value_moments.reached_at IS NOT NULL) AS median_seconds
 FROM cohort
 LEFT JOIN value_moments ON value_moments.subject_id = cohort.id
 GROUP BY GROUPING SETS ((), (cohort.segment))
