@@ -97,3 +97,14 @@ def test_kpis_api_in_schema(api_client, staff_user):
 
     paths = response.json()["paths"]
     assert "get" in paths["/api/v1/reporting/kpis/"]
+
+
+def test_kpis_api_flags_unregistered_value_kind(api_client, staff_user, settings):
+    settings.RM6_VALUE_MOMENT_KIND = "portal.onboarding_finsihed"
+    api_client.force_authenticate(staff_user)
+
+    response = api_client.get(KPIS_URL, WINDOW)
+
+    member_ttv = response.json()["member_time_to_value"]
+    assert member_ttv["kind"] == "portal.onboarding_finsihed"
+    assert member_ttv["is_kind_registered"] is False

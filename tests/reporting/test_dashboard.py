@@ -90,3 +90,25 @@ def test_dashboard_query_count_same_at_two_sizes(
 
     assert small.context["kpis"].csat.total.rated == 1
     assert large.context["kpis"].csat.total.rated == 6
+
+
+def test_dashboard_warns_of_unregistered_value_kind(staff_client, db, settings):
+    settings.RM6_VALUE_MOMENT_KIND = "portal.onboarding_finsihed"
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    assert (
+        "The value moment event kind <code>portal.onboarding_finsihed</code> "
+        "is not registered by any app" in html
+    )
+
+
+def test_dashboard_no_warning_for_registered_value_kind(staff_client, db, settings):
+    settings.RM6_VALUE_MOMENT_KIND = "community.question_posted"
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    assert response.context["kpis"].member_time_to_value.is_kind_registered
+    assert "is not registered by any app" not in html

@@ -54,6 +54,10 @@ class TimeToValueReportSerializer(serializers.Serializer):
     kind = serializers.CharField(
         help_text="The event kind that counts as the value moment."
     )
+    is_kind_registered = serializers.BooleanField(
+        help_text="False when no app registered that kind, so no member can "
+        "reach it; check the RM6_VALUE_MOMENT_KIND setting."
+    )
     breakdown = TimeToValueBreakdownSerializer()
 
 

@@ -7,6 +7,7 @@ GROUPING SETS when a median cannot be summed. A share whose denominator is
 zero is None, which pages and the API show as "no data", never as 0 %.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum
 
 from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.registry import get_kind
 from apps.membership.models import Account, Member
 from apps.portal.models import Article, Case, CaseAttempt, CourseEnrolment
 from apps.reporting.selectors.activity import _day_start
@@ -81,7 +83,15 @@ class TimeToValue:
 
 @dataclass(frozen=True)
 class TimeToValueReport:
+    """Time-to-value by segment, with the event kind that was counted.
+
+    `is_kind_registered` is False when no app registered `kind`, which
+    usually means a mistyped RM6_VALUE_MOMENT_KIND: no member can then reach
+    the value moment, and the page says so instead of showing "not yet".
+    """
+
     kind: str
+    is_kind_registered: bool
     breakdown: Breakdown[TimeToValue]
 
 
@@ -230,8 +240,10 @@ def _segment_rows() -> list[tuple[str | None, str]]:
 
 
 def _summed_breakdown(
-    counts: dict[str | None, dict[str, int]], build: Any, fields: tuple[str, ...]
-) -> Breakdown:
+    counts: dict[str | None, dict[str, int]],
+    build: Callable[..., Row],
+    fields: tuple[str, ...],
+) -> Breakdown[Row]:
     """Build a breakdown from per-segment counts, with their sum as the total.
 
     `build(label, segment, **counts)` makes one row. Counts under a segment
@@ -340,7 +352,9 @@ def _run_time_to_value(sql: str, params: dict[str, Any]) -> TimeToValueReport:
             for value, label in _segment_rows()
         ],
     )
-    return TimeToValueReport(kind=kind, breakdown=breakdown)
+    return TimeToValueReport(
+        kind=kind, is_kind_registered=get_kind(kind) is not None, breakdown=breakdown
+    )
 
 
 def get_member_time_to_value(*, start: date, end: date) -> TimeToValueReport:
