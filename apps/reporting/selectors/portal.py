@@ -1,10 +1,10 @@
 """Portal KPIs: time-to-value, CSAT, course completion, deflection, freshness.
 
-Each function runs one SQL statement. The windowed ones return the total and
-a breakdown by account segment from that same statement: either the query
-groups by segment and the total is the sum of the groups, or it uses
-GROUPING SETS when a median cannot be summed. A share whose denominator is
-zero is None, which pages and the API show as "no data", never as 0 %.
+Each function runs one SQL statement. The windowed ones take the total and
+the breakdown by account segment from that one statement. Most group by
+segment and sum the groups into the total. Time-to-value uses GROUPING SETS
+instead, because medians cannot be summed. A share whose denominator is zero
+is None, which pages and the API show as "no data", never as 0 %.
 """
 
 from collections.abc import Callable
@@ -86,8 +86,8 @@ class TimeToValueReport:
     """Time-to-value by segment, with the event kind that was counted.
 
     `is_kind_registered` is False when no app registered `kind`, which
-    usually means a mistyped RM6_VALUE_MOMENT_KIND: no member can then reach
-    the value moment, and the page says so instead of showing "not yet".
+    usually means a mistyped RM6_VALUE_MOMENT_KIND. No member can then reach
+    the value moment, so the page shows a warning next to the "not yet" counts.
     """
 
     kind: str
