@@ -2,8 +2,7 @@ from django.urls import reverse
 
 from apps.portal.models import CaseAttempt
 from tests import factories
-from tests.reporting.conftest import WINDOW, build_portal_rows
-from tests.reporting.factories import CaseAttemptFactory
+from tests.reporting.factories import WINDOW, CaseAttemptFactory, build_portal_rows
 
 KPIS_URL = reverse("reporting_api:kpis")
 
