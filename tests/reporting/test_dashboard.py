@@ -30,7 +30,7 @@ def test_dashboard_shows_portal_kpis(staff_client, portal_rows):
     assert kpis.start.isoformat() == WINDOW["start"]
     assert kpis.member_time_to_value.breakdown.total.reached == 2
     assert '<p class="figure">1 day</p>' in html
-    assert "over the 2 of 2 members who first signed in" in html
+    assert "over the 2 of 2 members whose first sign-in was in this window" in html
     assert '<p class="figure">5.00 of 5</p>' in html
     assert "2 (100.0&nbsp;%) rated 4 or 5." in html
     assert "2 of the 2 enrolments started in this window are completed" in html
