@@ -46,7 +46,7 @@ class PortalKpisView(APIView):
         """Return time-to-value, CSAT, course completion, deflection and freshness.
 
         Staff only. Each windowed KPI has its total and one row per account
-        segment; a share whose total is 0 has a null percent.
+        segment. A share whose total is 0 has a null percent.
         """
         today = datetime.now(UTC).date()
         start, end = parse_window(request.query_params, today=today)

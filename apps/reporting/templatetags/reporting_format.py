@@ -13,7 +13,7 @@ def _count(number: int, unit: str) -> str:
 def duration(value: timedelta | None) -> str:
     """Format a duration in its two largest units, such as "3 days 4 hours".
 
-    Durations under a day show hours and minutes; seconds are dropped.
+    Durations under a day show hours and minutes, and seconds are dropped.
     """
     if value is None:
         return ""
