@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.lifecycle.api.urls")),
     path("", include("apps.community.api.urls")),
     path("portal/", include("apps.portal.api.urls")),
+    path("reporting/", include("apps.reporting.api.urls")),
 ]
 
 admin.site.site_header = "RM6 Loyalty Hub administration"

@@ -13,6 +13,7 @@ from apps.reporting.selectors import (
     list_active_members_by_segment,
     list_daily_activity,
 )
+from apps.reporting.selectors.portal import get_portal_kpis
 from rm6.errors import DomainError
 
 DEFAULT_WINDOW_DAYS = 30
@@ -69,7 +70,7 @@ def parse_window(params: QueryDict, *, today: date) -> tuple[date, date]:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Show active members, DAU/MAU and the segment breakdown for a window."""
+    """Show activity and the portal KPIs for a window, with segment breakdowns."""
     if not request.user.is_staff:
         raise PermissionDenied("Reporting is for staff only.")
 
@@ -102,5 +103,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "segments": segments,
         "mau_days": MAU_DAYS,
+        "kpis": get_portal_kpis(start=start, end=end, today=today),
     }
     return render(request, "reporting/dashboard.html", context)

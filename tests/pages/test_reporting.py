@@ -263,7 +263,8 @@ def test_dashboard_no_data_is_not_zero_percent(staff_client, db):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.count('<p class="figure">No data</p>') == 2
+    # Two activity figures and six portal KPIs.
+    assert html.count('<p class="figure">No data</p>') == 8
     assert "0&nbsp;%" not in html
 
 
@@ -282,6 +283,7 @@ def test_dashboard_query_count_fixed(
     params = {"start": "2025-03-01", "end": "2025-03-31"}
     staff_client.get(DASHBOARD_URL, params)
 
-    # Session, user, active count, daily series, segment breakdown.
-    with django_assert_num_queries(5):
+    # Session, user, active count, daily series, segment breakdown, and the
+    # six portal KPIs.
+    with django_assert_num_queries(11):
         staff_client.get(DASHBOARD_URL, params)

@@ -1,0 +1,130 @@
+"""Read-only shapes of the reporting API, filled from the selectors' dataclasses."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+class ShareSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    total = serializers.IntegerField()
+    percent = serializers.FloatField(
+        allow_null=True,
+        help_text="count / total in percent, one decimal; null when total is 0.",
+    )
+
+
+class SegmentRowSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text='A segment name, or "All segments".')
+    segment = serializers.CharField(
+        allow_null=True,
+        help_text="The account segment value; null for the total and for the "
+        'row "No account".',
+    )
+
+
+class TimeToValueSerializer(SegmentRowSerializer):
+    cohort = serializers.IntegerField(
+        help_text="Members whose first sign-in, or accounts whose contract "
+        "start, falls in the window."
+    )
+    reached = serializers.IntegerField(
+        help_text="Those of the cohort with a value moment."
+    )
+    not_reached = ShareSerializer(
+        help_text="Those of the cohort without a value moment yet."
+    )
+    median_seconds = serializers.SerializerMethodField(
+        help_text="Median time to the value moment in seconds, over those who "
+        "reached it; null when none did."
+    )
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_median_seconds(self, row) -> float | None:
+        if row.median is None:
+            return None
+        return row.median.total_seconds()
+
+
+class TimeToValueBreakdownSerializer(serializers.Serializer):
+    total = TimeToValueSerializer()
+    segments = TimeToValueSerializer(many=True)
+
+
+class TimeToValueReportSerializer(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="The event kind that counts as the value moment."
+    )
+    is_kind_registered = serializers.BooleanField(
+        help_text="False when no app registered that kind, so no member can "
+        "reach it; check the RM6_VALUE_MOMENT_KIND setting."
+    )
+    breakdown = TimeToValueBreakdownSerializer()
+
+
+class CsatSerializer(SegmentRowSerializer):
+    rated = serializers.IntegerField(
+        help_text="Solved or closed cases rated in the window."
+    )
+    mean_score = serializers.FloatField(
+        allow_null=True, help_text="Mean score from 1 to 5; null without ratings."
+    )
+    satisfied = serializers.IntegerField(help_text="Cases rated 4 or 5.")
+    satisfied_share = ShareSerializer()
+
+
+class CsatBreakdownSerializer(serializers.Serializer):
+    total = CsatSerializer()
+    segments = CsatSerializer(many=True)
+
+
+class CourseCompletionSerializer(SegmentRowSerializer):
+    started = serializers.IntegerField(help_text="Enrolments started in the window.")
+    completed = serializers.IntegerField(
+        help_text="Of those, the enrolments completed by now."
+    )
+    rate = ShareSerializer()
+
+
+class CourseCompletionBreakdownSerializer(serializers.Serializer):
+    total = CourseCompletionSerializer()
+    segments = CourseCompletionSerializer(many=True)
+
+
+class DeflectionSerializer(SegmentRowSerializer):
+    attempts = serializers.IntegerField(help_text="Attempts started in the window.")
+    deflected = serializers.IntegerField()
+    not_deflected = serializers.IntegerField()
+    pending = serializers.IntegerField(
+        help_text="Attempts without an outcome yet; not in the rate."
+    )
+    rate = ShareSerializer(
+        help_text="Deflected attempts out of deflected and not deflected ones."
+    )
+
+
+class DeflectionBreakdownSerializer(serializers.Serializer):
+    total = DeflectionSerializer()
+    segments = DeflectionSerializer(many=True)
+
+
+class ContentFreshnessSerializer(serializers.Serializer):
+    today = serializers.DateField(help_text="The UTC date the figure is for.")
+    published = serializers.IntegerField()
+    fresh = serializers.IntegerField(
+        help_text="Published articles whose last review plus their review "
+        "interval is today or later."
+    )
+    overdue = serializers.IntegerField()
+    never_reviewed = serializers.IntegerField()
+    rate = ShareSerializer()
+
+
+class PortalKpisSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="First day of the window, included.")
+    end = serializers.DateField(help_text="Day after the window, excluded.")
+    member_time_to_value = TimeToValueReportSerializer()
+    account_time_to_value = TimeToValueReportSerializer()
+    csat = CsatBreakdownSerializer()
+    course_completion = CourseCompletionBreakdownSerializer()
+    deflection = DeflectionBreakdownSerializer()
+    content_freshness = ContentFreshnessSerializer()
