@@ -146,9 +146,10 @@ def _notify_reminder(certificate: MemberCertificate) -> None:
         certificate.expires_at, timezone=ZoneInfo(member.time_zone)
     )
     course_path = reverse("portal:course", kwargs={"slug": certification.course.slug})
+    expiry_day = _format_day(local_expiry)
     title = (
-        f"Your certificate {certification.title} expires on "
-        f"{local_expiry:%d %B %Y}: retake the quiz to recertify"
+        f"Your certificate {certification.title} expires on {expiry_day}: "
+        "retake the quiz to recertify"
     )
     notify_member(
         member=member,
@@ -160,10 +161,10 @@ def _notify_reminder(certificate: MemberCertificate) -> None:
     if member.email_notifications != Member.EmailNotifications.OFF:
         send_member_email_on_commit(
             member=member,
-            subject=f"Recertify before {local_expiry:%d %B %Y}: {certification.title}",
+            subject=f"Recertify before {expiry_day}: {certification.title}",
             body=(
                 f"Your certificate {certification.title} expires on "
-                f"{local_expiry:%d %B %Y at %H:%M} ({member.time_zone}).\n"
+                f"{expiry_day} at {local_expiry:%H:%M} ({member.time_zone}).\n"
                 "Retake the course quiz to get a new certificate:\n"
                 f"{settings.SITE_URL.rstrip('/')}{course_path}"
             ),
@@ -271,6 +272,10 @@ def record_certificate_expiries(
     return handled
 
 
+def _format_day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
 def render_certificate_pdf(certificate: MemberCertificate) -> bytes:
     """Return the certificate as a one-page PDF that names its verification URL.
 
@@ -300,8 +305,8 @@ def render_certificate_pdf(certificate: MemberCertificate) -> bytes:
     pdf.drawCentredString(
         width / 2,
         height - 330,
-        f"Issued {certificate.issued_at:%d %B %Y} · "
-        f"valid until {certificate.expires_at:%d %B %Y %H:%M} UTC",
+        f"Issued {_format_day(certificate.issued_at)} · valid until "
+        f"{_format_day(certificate.expires_at)} {certificate.expires_at:%H:%M} UTC",
     )
     pdf.setFont("Helvetica", 11)
     pdf.drawCentredString(width / 2, 110, "Verify this certificate at")
