@@ -105,7 +105,7 @@ class CourseSerializer(serializers.ModelSerializer):
 
 class EnrolmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    course = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    course = serializers.CharField(source="course.slug", help_text="The course slug.")
     started_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     lessons_done = serializers.IntegerField()
@@ -165,7 +165,7 @@ class CourseViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={201: CourseSerializer})
     @action(detail=True, methods=["post"])
     def enrol(self, request: Request, slug=None) -> Response:
-        """Enrol the user's member; 400 names the missing prerequisites."""
+        """Enrol the user's member; a 400 response names missing prerequisites."""
         member = _require_member(request)
         course = self.get_object()
         enrol_member(member=member, course=course)

@@ -6,7 +6,7 @@ completion row stays, so it counts again if the lesson is published again.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
@@ -24,7 +24,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.membership.models import Account, Member
 from apps.portal.models import (
@@ -61,7 +60,7 @@ def _count(queryset: QuerySet, group_field: str) -> Coalesce:
 
 @dataclass(frozen=True)
 class Progress:
-    """Published lessons done out of published lessons, and the quiz result."""
+    """Published lessons done out of the course's published lessons."""
 
     done: int
     total: int
@@ -186,7 +185,7 @@ def access_learning_path(*, slug: str, member: Member | None) -> LearningPath:
 def access_course(*, slug: str, is_staff: bool = False) -> Course:
     """Return a course the viewer may see: published ones, and any for staff.
 
-    Raise Course.DoesNotExist otherwise, so callers answer 404 either way.
+    Raise Course.DoesNotExist otherwise, so callers return 404 either way.
     """
     courses = Course.objects.select_related("quiz")
     if not is_staff:
@@ -440,10 +439,13 @@ def list_active_certifications(*, course: Course) -> list[Certification]:
 
 # Reminders ----------------------------------------------------------------------
 
+# NOTE: PostgreSQL reads Member.time_zone with its own copy of the IANA
+# time zone database. A name that Python's zoneinfo accepts but PostgreSQL
+# does not would fail the whole batch with an error.
 # A reminder is due from `reminder_hour` local time on the day that is
 # `remind_days_before` local calendar days before the local expiry date. A
 # run that comes later the same day, or on a later day before expiry, still
-# sends it. Superseded certificates (the member holds a newer unrevoked one
+# sends it. Superseded certificates (the member has a newer unrevoked one
 # of the same certification that expires later) get no reminder.
 DUE_REMINDERS_SQL = f"""
     SELECT c.id
@@ -453,6 +455,8 @@ DUE_REMINDERS_SQL = f"""
     WHERE c.reminder_sent_at IS NULL
       AND c.revoked_at IS NULL
       AND c.expires_at > %(now)s
+      -- A cheap bound for the index: a local reminder day is never more
+      -- than remind_days_before + 2 days of UTC time before the expiry.
       AND c.expires_at <= %(now)s + make_interval(days => k.remind_days_before + 2)
       AND k.remind_days_before > 0
       AND m.deactivated_at IS NULL
@@ -496,15 +500,6 @@ def has_newer_certificate(*, certificate: MemberCertificate) -> bool:
         )
         .exclude(pk=certificate.pk)
         .exists()
-    )
-
-
-def get_local_reminder_time(certificate: MemberCertificate, *, time_zone) -> datetime:
-    """Return when the certificate's reminder becomes due, in the given zone."""
-    expiry_day = timezone.localtime(certificate.expires_at, time_zone).date()
-    day = expiry_day - timedelta(days=certificate.certification.remind_days_before)
-    return datetime.combine(
-        day, time(hour=settings.RM6_CERTIFICATE_REMINDER_HOUR), tzinfo=time_zone
     )
 
 

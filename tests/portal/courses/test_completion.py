@@ -44,9 +44,7 @@ def test_course_with_quiz_completes_only_after_pass(member, course, lessons):
     assert enrolment.completed_at is not None
 
 
-def test_course_quiz_pass_before_lessons_completes_with_last_lesson(
-    member, course, lessons
-):
+def test_course_completes_with_last_lesson_after_pass(member, course, lessons):
     quiz = cf.QuizFactory(course=course)
     questions = cf.add_questions(quiz, 1)
     enrolment = enrol_member(member=member, course=course)

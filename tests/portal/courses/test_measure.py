@@ -71,12 +71,14 @@ def test_course_completions_sums_account_members(db):
     account = factories.AccountFactory()
     first = factories.MemberFactory(account=account)
     second = factories.MemberFactory(account=account)
-    gone = factories.MemberFactory(account=account, deactivated_at=timezone.now())
+    deactivated = factories.MemberFactory(
+        account=account, deactivated_at=timezone.now()
+    )
     now = timezone.now()
     complete(first, days_ago=2, now=now)
     complete(second, days_ago=3, now=now)
     complete(second, days_ago=40, now=now)
-    complete(gone, days_ago=2, now=now)
+    complete(deactivated, days_ago=2, now=now)
 
     refresh_account_health_scores(account_ids=[account.pk], now=now)
 
