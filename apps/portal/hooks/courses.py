@@ -1,5 +1,11 @@
 from apps.lifecycle.registry import register_kind, register_measure_source
-from apps.portal.selectors.courses import build_course_completions_sql
+from apps.membership.exports import register_export_section
+from apps.membership.merge import register_merge_handler
+from apps.portal.selectors.courses import (
+    build_course_completions_sql,
+    export_member_courses,
+)
+from apps.portal.services.courses import move_merged_member_courses
 
 
 def connect() -> None:
@@ -34,3 +40,5 @@ def connect() -> None:
         counts_as_active=False,
     )
     register_measure_source("course_completions", build_course_completions_sql)
+    register_export_section("courses", export_member_courses)
+    register_merge_handler("courses", move_merged_member_courses)

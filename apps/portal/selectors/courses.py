@@ -618,3 +618,60 @@ def build_course_completions_sql(level: str) -> str:
         FROM completions
         GROUP BY account_id
     """
+
+
+# Data export ------------------------------------------------------------------------
+
+
+def export_member_courses(member: Member) -> dict:
+    """Return the member's enrolments, lessons done, attempts and certificates."""
+    enrolments = CourseEnrolment.objects.filter(member=member).select_related("course")
+    completions = LessonCompletion.objects.filter(
+        enrolment__member=member
+    ).select_related("lesson")
+    attempts = QuizAttempt.objects.filter(enrolment__member=member).select_related(
+        "quiz"
+    )
+    certificates = MemberCertificate.objects.filter(member=member).select_related(
+        "certification"
+    )
+    return {
+        "enrolments": [
+            {
+                "course": e.course.title,
+                "started_at": e.started_at,
+                "completed_at": e.completed_at,
+            }
+            for e in enrolments.order_by("started_at", "pk")
+        ],
+        "lessons_completed": [
+            {
+                "enrolment_id": c.enrolment_id,
+                "lesson": c.lesson.title,
+                "completed_at": c.completed_at,
+            }
+            for c in completions.order_by("completed_at", "pk")
+        ],
+        "quiz_attempts": [
+            {
+                "quiz": a.quiz.title,
+                "number": a.number,
+                "answers": a.answers,
+                "score": a.score,
+                "passed": a.passed,
+                "submitted_at": a.submitted_at,
+            }
+            for a in attempts.order_by("submitted_at", "pk")
+        ],
+        "certificates": [
+            {
+                "certification": c.certification.title,
+                "holder_name": c.holder_name,
+                "verification_code": str(c.verification_code),
+                "issued_at": c.issued_at,
+                "expires_at": c.expires_at,
+                "revoked_at": c.revoked_at,
+            }
+            for c in certificates.order_by("issued_at", "pk")
+        ],
+    }

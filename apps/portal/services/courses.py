@@ -20,6 +20,7 @@ from apps.portal.models import (
     CourseEnrolment,
     Lesson,
     LessonCompletion,
+    MemberCertificate,
     Quiz,
     QuizAttempt,
     QuizQuestion,
@@ -363,3 +364,70 @@ def submit_quiz(
             issue_certificate(attempt=attempt, certification=certification, now=now)
         complete_course_if_done(enrolment=enrolment, now=now)
     return attempt
+
+
+def move_merged_member_courses(
+    *, survivor: Member, duplicate: Member
+) -> dict[str, int]:
+    """Give the survivor of a member merge the duplicate's course records.
+
+    An enrolment in a course the survivor has not enrolled in moves as it is.
+    For a course both took, the duplicate's lesson completions and quiz
+    attempts join the survivor's enrolment (attempts numbered after the
+    survivor's), the earlier start and completion are kept, and the
+    duplicate's enrolment is deleted. Certificates move to the survivor.
+    `apps.membership.services.merge.merge_members` calls it, with both
+    member rows locked, through the merge handler registry.
+    """
+    moved = merged = 0
+    survivor_enrolments = {
+        e.course_id: e
+        for e in CourseEnrolment.objects.select_for_update().filter(member=survivor)
+    }
+    for enrolment in CourseEnrolment.objects.select_for_update().filter(
+        member=duplicate
+    ):
+        kept = survivor_enrolments.get(enrolment.course_id)
+        if kept is None:
+            enrolment.member = survivor
+            enrolment.save(update_fields=["member"])
+            moved += 1
+            continue
+        _merge_enrolment(kept=kept, duplicate=enrolment)
+        merged += 1
+
+    certificates = MemberCertificate.objects.filter(member=duplicate).update(
+        member=survivor
+    )
+    return {
+        "enrolments_moved": moved,
+        "enrolments_merged": merged,
+        "certificates_moved": certificates,
+    }
+
+
+def _merge_enrolment(*, kept: CourseEnrolment, duplicate: CourseEnrolment) -> None:
+    done = set(
+        LessonCompletion.objects.filter(enrolment=kept).values_list(
+            "lesson_id", flat=True
+        )
+    )
+    LessonCompletion.objects.filter(enrolment=duplicate).exclude(
+        lesson_id__in=done
+    ).update(enrolment=kept)
+
+    last = QuizAttempt.objects.filter(enrolment=kept).aggregate(last=Max("number"))
+    number = last["last"] or 0
+    for attempt in QuizAttempt.objects.filter(enrolment=duplicate).order_by(
+        "submitted_at", "pk"
+    ):
+        number += 1
+        attempt.enrolment = kept
+        attempt.number = number
+        attempt.save(update_fields=["enrolment", "number"])
+
+    kept.started_at = min(kept.started_at, duplicate.started_at)
+    finished = [d for d in (kept.completed_at, duplicate.completed_at) if d]
+    kept.completed_at = min(finished) if finished else None
+    kept.save(update_fields=["started_at", "completed_at"])
+    duplicate.delete()
