@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.lifecycle.models import ActivityEvent
 from apps.portal.models import CourseEnrolment, LessonDownload, QuizAttempt
 from apps.portal.selectors.courses import build_verification_url
-from apps.portal.services.courses import enrol_member
+from apps.portal.services.courses import complete_lesson, enrol_member
 from tests import factories
 from tests.portal.courses import factories as cf
 from tests.portal.courses import pdf
@@ -471,3 +471,49 @@ def test_completion_report_counts_window(staff_client, course):
 
     overall = response.context["rates"]["overall"]
     assert (overall.started, overall.completed, overall.percent) == (2, 1, 50.0)
+
+
+# Learning paths ---------------------------------------------------------------
+
+
+def test_learning_path_page_shows_published_courses_in_order(
+    member, member_client, course, lessons
+):
+    path = cf.LearningPathFactory(title="Foundations")
+    second = cf.CourseFactory(title="Second step")
+    draft = cf.CourseFactory(title="Draft step", is_published=False)
+    path.learningpathcourse_set.create(course=second, position=2)
+    path.learningpathcourse_set.create(course=course, position=1)
+    path.learningpathcourse_set.create(course=draft, position=3)
+    enrol_member(member=member, course=course)
+    for lesson in lessons:
+        complete_lesson(member=member, lesson=lesson)
+
+    response = member_client.get(
+        reverse("portal:learning_path", kwargs={"slug": path.slug})
+    )
+
+    assert [c.title for c in response.context["path"].steps] == [
+        "Reporting basics",
+        "Second step",
+    ]
+    assert response.context["done_count"] == 1
+
+
+def test_unpublished_learning_path_is_404(member_client):
+    path = cf.LearningPathFactory(is_published=False)
+
+    response = member_client.get(
+        reverse("portal:learning_path", kwargs={"slug": path.slug})
+    )
+
+    assert response.status_code == 404
+
+
+def test_quiz_page_needs_enrolment(member_client, course):
+    cf.QuizFactory(course=course)
+
+    response = member_client.get(reverse("portal:quiz", kwargs={"slug": course.slug}))
+
+    assert response.status_code == 302
+    assert response["Location"] == course_url(course)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, Notification
 from apps.membership.models import Member
@@ -16,6 +17,8 @@ from apps.portal.services.certificates import (
     record_certificate_expiries,
     send_certificate_reminders,
 )
+from apps.portal.tasks.courses import send_certificate_reminders_task
+from rm6.celery import app
 from tests.portal.courses.helpers import make_certificate
 
 
@@ -223,3 +226,24 @@ def test_expiry_of_superseded_certificate_records_no_event(db):
     assert handled == 1
     assert not ActivityEvent.objects.filter(kind="portal.certificate_expired").exists()
     assert MemberCertificate.objects.get(pk=old.pk).expiry_recorded_at is not None
+
+
+def test_reminder_beat_tasks_are_registered(settings):
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert "portal.send_certificate_reminders" in names
+    assert "portal.record_certificate_expiries" in names
+    assert "portal.send_certificate_reminders" in app.tasks
+    assert "portal.record_certificate_expiries" in app.tasks
+
+
+def test_reminder_task_sends_due_reminders(db):
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=3), remind_days_before=5
+    )
+
+    sent = send_certificate_reminders_task.apply().get()
+
+    certificate.refresh_from_db()
+    assert sent == 1
+    assert certificate.reminder_sent_at is not None
