@@ -179,6 +179,10 @@ def lesson_detail(request: HttpRequest, slug: str, lesson_id: int) -> HttpRespon
         "enrolment": enrolment,
         "is_done": lesson.pk in list_completed_lesson_ids(enrolment=enrolment),
         "video_embed_url": get_video_embed_url(lesson.video_url),
+        # Only https links are shown, whatever was stored.
+        "video_link": (
+            lesson.video_url if lesson.video_url.lower().startswith("https://") else ""
+        ),
         "previous": sequence[index - 1] if index else None,
         "next": sequence[index + 1] if has_next else None,
     }
@@ -266,12 +270,17 @@ def quiz_take(request: HttpRequest, slug: str) -> HttpResponse:
         enrolment = get_enrolment(member=member, course=course)
 
     attempts = list_quiz_attempts(enrolment=enrolment, quiz=quiz)
+    certifications = list_active_certifications(course=course)
+    has_passed = any(attempt.passed for attempt in attempts)
     context = {
         "course": course,
         "quiz": quiz,
         "questions": questions,
         "attempts": attempts,
         "attempts_left": count_attempts_left(quiz=quiz, attempts=attempts),
+        "has_passed": has_passed,
+        # A passed quiz is retaken only to earn its certification again.
+        "can_retake": not has_passed or bool(certifications),
         "result": result,
         "enrolment": enrolment,
         "certificates": list(result.certificates.all()) if result else [],

@@ -222,7 +222,9 @@ def test_lesson_video_embedded_only_from_allowed_hosts(
     assert response.context["video_embed_url"] == embed
     if embed is None:
         assert b"<iframe" not in response.content
-        assert video_url.encode() in response.content
+        # A plain http link is not shown at all, an https one as a link.
+        is_linked = video_url.encode() in response.content
+        assert is_linked is video_url.startswith("https://")
     else:
         assert f'<iframe src="{embed}"'.encode() in response.content
 
@@ -517,3 +519,45 @@ def test_quiz_page_needs_enrolment(member_client, course):
 
     assert response.status_code == 302
     assert response["Location"] == course_url(course)
+
+
+def test_lesson_video_with_other_scheme_not_linked(member, member_client, course):
+    lesson = course.modules.first().lessons.first()
+    lesson.video_url = "javascript:alert(1)"
+    lesson.save(update_fields=["video_url"])
+    enrol_member(member=member, course=course)
+
+    response = member_client.get(lesson_url(lesson))
+
+    assert b"javascript:alert(1)" not in response.content
+
+
+def test_quiz_page_hides_form_after_pass_without_certification(
+    member, member_client, course
+):
+    quiz = cf.QuizFactory(course=course)
+    questions = cf.add_questions(quiz, 1)
+    enrol_member(member=member, course=course)
+    url = reverse("portal:quiz", kwargs={"slug": course.slug})
+    answers = cf.answers_with_right(questions, 1)
+    member_client.post(url, {f"question_{q}": c for q, c in answers.items()})
+
+    response = member_client.get(url)
+
+    assert b"You passed this quiz." in response.content
+    assert b"Submit answers" not in response.content
+
+
+def test_quiz_page_offers_recertification(member, member_client, course):
+    quiz = cf.QuizFactory(course=course)
+    questions = cf.add_questions(quiz, 1)
+    cf.CertificationFactory(course=course)
+    enrol_member(member=member, course=course)
+    url = reverse("portal:quiz", kwargs={"slug": course.slug})
+    answers = cf.answers_with_right(questions, 1)
+    member_client.post(url, {f"question_{q}": c for q, c in answers.items()})
+
+    response = member_client.get(url)
+
+    assert b"Take the quiz again to earn a new certificate" in response.content
+    assert b"Submit answers" in response.content
