@@ -30,6 +30,7 @@ from apps.portal.models import (
 )
 from apps.portal.selectors.courses import get_video_embed_url
 from apps.portal.services.certificates import revoke_certificate
+from apps.portal.services.courses import reset_quiz_attempts
 
 
 class ReadOnlyAdminMixin:
@@ -367,6 +368,28 @@ class CourseEnrolmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["member__user__email", "member__display_name", "course__title"]
     date_hierarchy = "started_at"
     inlines = [LessonCompletionInline, QuizAttemptInline]
+    actions = ["reset_attempts"]
+
+    def has_reset_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("portal.change_courseenrolment")
+
+    @admin.action(
+        description="Give new quiz attempts to the selected enrolments",
+        permissions=["reset"],
+    )
+    def reset_attempts(
+        self, request: HttpRequest, queryset: QuerySet[CourseEnrolment]
+    ) -> None:
+        reset = sum(
+            reset_quiz_attempts(enrolment=enrolment, reset_by=request.user)
+            for enrolment in queryset
+        )
+        self.message_user(
+            request,
+            f"Gave new quiz attempts to {reset} enrolment(s); courses without "
+            "a quiz were skipped.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(QuizAttempt)

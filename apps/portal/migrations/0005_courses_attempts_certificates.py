@@ -43,6 +43,15 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.AddField(
+            model_name="courseenrolment",
+            name="quiz_attempts_reset_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Quiz attempts before this time no longer count towards the quiz's maximum; staff set it to give the member new attempts.",
+                null=True,
+            ),
+        ),
+        migrations.AddField(
             model_name="membercertificate",
             name="expiry_recorded_at",
             field=models.DateTimeField(

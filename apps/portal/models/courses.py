@@ -191,6 +191,12 @@ class CourseEnrolment(models.Model):
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    quiz_attempts_reset_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Quiz attempts before this time no longer count towards the "
+        "quiz's maximum; staff set it to give the member new attempts.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -338,17 +338,26 @@ def list_quiz_attempts(*, enrolment: CourseEnrolment | None, quiz: Quiz) -> list
     )
 
 
-def count_attempts_left(*, quiz: Quiz, attempts: list[QuizAttempt]) -> int | None:
+def count_attempts_left(
+    *,
+    quiz: Quiz,
+    attempts: list[QuizAttempt],
+    reset_at: datetime | None = None,
+) -> int | None:
     """Return how many attempts remain before the next pass, or None for no limit.
 
     The limit counts the attempts since the member's last pass, so a member
     who passed can retake the quiz to recertify with a full set of attempts.
+    Attempts before `reset_at` (the enrolment's `quiz_attempts_reset_at`)
+    do not count either.
     """
     if quiz.max_attempts is None:
         return None
     since_pass = 0
     for attempt in sorted(attempts, key=lambda a: a.number, reverse=True):
         if attempt.passed:
+            break
+        if reset_at is not None and attempt.submitted_at < reset_at:
             break
         since_pass += 1
     return max(quiz.max_attempts - since_pass, 0)

@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.lifecycle.services import record_activity
-from apps.membership.models import Member
+from apps.membership.models import AuditEntry, Member
 from apps.portal.models import (
     Course,
     CourseEnrolment,
@@ -319,7 +319,10 @@ def submit_quiz(
             f"You already passed {quiz.title!r}; there is nothing to retake it for.",
             code="already_passed",
         )
-    if count_attempts_left(quiz=quiz, attempts=attempts) == 0:
+    attempts_left = count_attempts_left(
+        quiz=quiz, attempts=attempts, reset_at=enrolment.quiz_attempts_reset_at
+    )
+    if attempts_left == 0:
         raise DomainError(
             f"You have used all {quiz.max_attempts} attempts at {quiz.title!r}. "
             "Ask the course team to reset your attempts.",
@@ -364,6 +367,34 @@ def submit_quiz(
             issue_certificate(attempt=attempt, certification=certification, now=now)
         complete_course_if_done(enrolment=enrolment, now=now)
     return attempt
+
+
+@transaction.atomic
+def reset_quiz_attempts(*, enrolment: CourseEnrolment, reset_by) -> bool:
+    """Give the member a new set of quiz attempts and write an audit entry.
+
+    Earlier attempts stay as they were, with their answers and scores, and
+    only stop counting towards the quiz's maximum. Return False, changing
+    nothing, when the course has no quiz.
+    """
+    if not reset_by.is_staff:
+        raise DomainError("Only staff reset quiz attempts.", code="forbidden")
+    enrolment = CourseEnrolment.objects.select_for_update().get(pk=enrolment.pk)
+    if not Quiz.objects.filter(course_id=enrolment.course_id).exists():
+        return False
+
+    now = timezone.now()
+    enrolment.quiz_attempts_reset_at = now
+    enrolment.save(update_fields=["quiz_attempts_reset_at"])
+    member = Member.objects.get(pk=enrolment.member_id)
+    AuditEntry.objects.create(
+        actor=reset_by,
+        action="portal.quiz_attempts_reset",
+        member=member,
+        account_id=member.account_id,
+        details={"enrolment_id": enrolment.pk, "course_id": enrolment.course_id},
+    )
+    return True
 
 
 def move_merged_member_courses(

@@ -277,7 +277,11 @@ def quiz_take(request: HttpRequest, slug: str) -> HttpResponse:
         "quiz": quiz,
         "questions": questions,
         "attempts": attempts,
-        "attempts_left": count_attempts_left(quiz=quiz, attempts=attempts),
+        "attempts_left": count_attempts_left(
+            quiz=quiz,
+            attempts=attempts,
+            reset_at=enrolment.quiz_attempts_reset_at if enrolment else None,
+        ),
         "has_passed": has_passed,
         # A passed quiz is retaken only to earn its certification again.
         "can_retake": not has_passed or bool(certifications),

@@ -83,3 +83,19 @@ def test_lesson_admin_rejects_plain_http_video(admin_client, db):
     assert response.status_code == 200
     assert "is not an https link" in response.content.decode()
     assert not Lesson.objects.exists()
+
+
+def test_reset_attempts_action(admin_client, admin_user, member, course):
+    cf.QuizFactory(course=course)
+    enrolment = cf.enrol(member, course)
+
+    admin_client.post(
+        "/admin/portal/courseenrolment/",
+        {"action": "reset_attempts", "_selected_action": [enrolment.pk]},
+    )
+
+    enrolment.refresh_from_db()
+    assert enrolment.quiz_attempts_reset_at is not None
+    assert AuditEntry.objects.get(action="portal.quiz_attempts_reset").actor == (
+        admin_user
+    )

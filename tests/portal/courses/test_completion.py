@@ -3,9 +3,11 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.models import ActivityEvent, Enrolment, Play
+from apps.lifecycle.plays.triggers import evaluate_event_triggers
 from apps.portal.models import CourseEnrolment
 from apps.portal.services.courses import complete_lesson, enrol_member, submit_quiz
+from tests.plays.factories import PlayFactory
 from tests.portal.courses import factories as cf
 
 COMPLETED = "portal.course_completed"
@@ -125,3 +127,18 @@ def test_course_completed_once_under_concurrency():
     assert errors == []
     assert CourseEnrolment.objects.get(member=member).completed_at is not None
     assert ActivityEvent.objects.filter(member=member, kind=COMPLETED).count() == 1
+
+
+def test_course_completed_play_enrols_member_once(member, course, lessons):
+    play = PlayFactory(trigger=Play.Trigger.COURSE_COMPLETED, trigger_event_kind="")
+    enrol_member(member=member, course=course)
+    for lesson in lessons:
+        complete_lesson(member=member, lesson=lesson)
+    event_ids = list(ActivityEvent.objects.values_list("pk", flat=True))
+
+    evaluate_event_triggers(event_ids=event_ids)
+    evaluate_event_triggers(event_ids=event_ids)
+
+    enrolment = Enrolment.objects.get(play=play)
+    assert enrolment.member == member
+    assert enrolment.subject_key == f"member:{member.pk}"

@@ -4,8 +4,13 @@ import pytest
 from django.db import connection
 
 from apps.lifecycle.models import ActivityEvent
+from apps.membership.models import AuditEntry
 from apps.portal.models import QuizAttempt, QuizChoice
-from apps.portal.services.courses import enrol_member, submit_quiz
+from apps.portal.services.courses import (
+    enrol_member,
+    reset_quiz_attempts,
+    submit_quiz,
+)
 from rm6.errors import DomainError
 from tests.portal.courses import factories as cf
 
@@ -218,3 +223,28 @@ def test_submit_quiz_max_attempts_hold_under_concurrency():
 
     assert sorted(outcomes) == ["graded", "max_attempts"]
     assert QuizAttempt.objects.filter(quiz=quiz).count() == 1
+
+
+def test_reset_quiz_attempts_gives_new_attempts(
+    member, quiz, questions, enrolled, staff_user
+):
+    quiz.max_attempts = 1
+    quiz.save(update_fields=["max_attempts"])
+    wrong = cf.answers_with_right(questions, 0)
+    submit_quiz(member=member, quiz=quiz, answers=wrong)
+
+    reset_quiz_attempts(enrolment=enrolled, reset_by=staff_user)
+    attempt = submit_quiz(member=member, quiz=quiz, answers=wrong)
+
+    assert attempt.number == 2
+    entry = AuditEntry.objects.get(action="portal.quiz_attempts_reset")
+    assert entry.actor == staff_user
+    assert entry.details["enrolment_id"] == enrolled.pk
+
+
+def test_reset_quiz_attempts_by_member_rejected(member, quiz, enrolled):
+    with pytest.raises(DomainError):
+        reset_quiz_attempts(enrolment=enrolled, reset_by=member.user)
+
+    enrolled.refresh_from_db()
+    assert enrolled.quiz_attempts_reset_at is None
