@@ -234,7 +234,8 @@ def _clean_answers(
             ) from None
         if question_id not in known:
             raise DomainError(
-                f"Question {question_id} is not part of {quiz.title!r}.",
+                f"Question {question_id} is not part of {quiz.title!r}: send "
+                "answers to that quiz's questions only.",
                 field="answers",
             )
         if not isinstance(raw_choices, list | tuple):
