@@ -538,13 +538,29 @@ def _window_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return midnight(start), midnight(end)
 
 
+NO_ACCOUNT_LABEL = "No account (awaiting review)"
+
+# Breakdowns of the completion report: (key, enrolment field, value labels).
+COMPLETION_BREAKDOWNS = [
+    ("by_segment", "member__account__segment", dict(Account.Segment.choices)),
+    ("by_cs_tier", "member__account__cs_tier", dict(Account.CsTier.choices)),
+    (
+        "by_lifecycle_stage",
+        "member__lifecycle_stage",
+        dict(Member.LifecycleStage.choices),
+    ),
+    ("by_role", "member__role", dict(Member.Role.choices)),
+]
+
+
 def get_course_completion_rates(*, start: date, end: date) -> dict:
     """Return the course completion % of enrolments started in [start, end), UTC.
 
     An enrolment counts as completed if it was completed by the time of the
     report. The result has `overall`, `by_course` (courses with enrolments
-    in the window) and `by_segment` (the member's account segment). Three
-    queries.
+    in the window) and one list per breakdown: `by_segment` and `by_cs_tier`
+    of the member's account, `by_lifecycle_stage` and `by_role` of the
+    member. Six queries.
     """
     since, until = _window_bounds(start, end)
     enrolments = CourseEnrolment.objects.filter(
@@ -560,29 +576,26 @@ def get_course_completion_rates(*, start: date, end: date) -> dict:
         .annotate(**totals)
         .order_by("course__title", "course_id")
     )
-    by_segment = (
-        enrolments.values("member__account__segment")
-        .annotate(**totals)
-        .order_by("member__account__segment")
-    )
-    segment_labels = dict(Account.Segment.choices)
-    return {
+    rates = {
         "overall": CompletionRate("All courses", **overall),
         "by_course": [
             CompletionRate(row["course__title"], row["started"], row["completed"])
             for row in by_course
         ],
-        "by_segment": [
+    }
+    for key, field, labels in COMPLETION_BREAKDOWNS:
+        rows = enrolments.values(field).annotate(**totals).order_by(field)
+        rates[key] = [
             CompletionRate(
-                segment_labels.get(
-                    row["member__account__segment"], "No account (awaiting review)"
-                ),
+                NO_ACCOUNT_LABEL
+                if row[field] is None
+                else labels.get(row[field], row[field]),
                 row["started"],
                 row["completed"],
             )
-            for row in by_segment
-        ],
-    }
+            for row in rows
+        ]
+    return rates
 
 
 # Scorecard measure ------------------------------------------------------------------

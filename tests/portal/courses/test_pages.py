@@ -561,3 +561,19 @@ def test_quiz_page_offers_recertification(member, member_client, course):
 
     assert b"Take the quiz again to earn a new certificate" in response.content
     assert b"Submit answers" in response.content
+
+
+def test_completion_report_breaks_down_by_member_and_account(staff_client, course):
+    now = timezone.now()
+    champion = factories.MemberFactory(role="champion")
+    cf.enrol(champion, course, completed_at=now)
+    cf.enrol(factories.MemberFactory(account=None), course)
+
+    response = staff_client.get(reverse("portal:course_completion_report"))
+
+    rates = response.context["rates"]
+    by_role = {rate.label: (rate.started, rate.completed) for rate in rates["by_role"]}
+    assert by_role == {"Champion": (1, 1), "Member": (1, 0)}
+    by_tier = {rate.label: rate.percent for rate in rates["by_cs_tier"]}
+    assert by_tier == {"Pooled": 100.0, "No account (awaiting review)": 0.0}
+    assert b"By lifecycle stage" in response.content
