@@ -138,6 +138,7 @@ def seed_demo_data(
             password=DEMO_PASSWORD,
             staff_email=STAFF_SIGN_IN_EMAIL,
             slug_prefix=DEMO_ID_PREFIX,
+            member_email=DEMO_SIGN_INS[0][1],
         )
 
     result.seconds = time.monotonic() - started

@@ -31,6 +31,7 @@ from apps.membership.models import (
 )
 from apps.membership.services import sync_role_groups
 from apps.portal.models import OnboardingPath, OnboardingStep
+from rm6.demo.courses import write_demo_courses
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 
 # (key used by the simulation, name, visibility, description)
@@ -86,6 +87,7 @@ class SeedResult:
     arr_values: int = 0
     consents: int = 0
     onboarding_steps: int = 0
+    courses: int = 0
     seconds: float = 0.0
 
 
@@ -112,6 +114,7 @@ def write_data_set(
     password: str,
     staff_email: str,
     slug_prefix: str,
+    member_email: str = "",
 ) -> SeedResult:
     """Write every row of `data` and score its members, updating `bar`.
 
@@ -135,6 +138,7 @@ def write_data_set(
     result.points_entries = _write_reply_points([m.pk for m in data.members])
     bar.update(len(data.replies))
     result.onboarding_steps = _write_onboarding_steps()
+    result.courses = write_demo_courses(demo_member_email=member_email, now=now)
     _score_members([m.pk for m in data.members], now=now, bar=bar)
     return result
 

@@ -267,11 +267,30 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.send_daily_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Hourly, so each member's reminder goes out soon after the local hour
+    # RM6_CERTIFICATE_REMINDER_HOUR in every time zone.
+    "send-certificate-reminders": {
+        "task": "portal.send_certificate_reminders",
+        "schedule": crontab(minute=5),
+    },
+    "record-certificate-expiries": {
+        "task": "portal.record_certificate_expiries",
+        "schedule": crontab(minute=15),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
 # Product settings.
 RM6_ACTIVE_WINDOW_DAYS = env.int("RM6_ACTIVE_WINDOW_DAYS", default=30)
+# Hosts whose https video players lessons embed in an iframe; a lesson video
+# on any other host is shown as a plain link.
+RM6_VIDEO_EMBED_HOSTS = env.list(
+    "RM6_VIDEO_EMBED_HOSTS",
+    default=["www.youtube-nocookie.com", "www.youtube.com", "player.vimeo.com"],
+)
+# Local hour (0-23, in the member's time zone) from which a recertification
+# reminder is sent on its day.
+RM6_CERTIFICATE_REMINDER_HOUR = env.int("RM6_CERTIFICATE_REMINDER_HOUR", default=9)
 
 LOGGING = {
     "version": 1,

@@ -24,7 +24,18 @@ from apps.membership.models import (
     ConsentPurpose,
     Member,
 )
-from apps.portal.models import OnboardingStep
+from apps.portal.models import (
+    Certification,
+    Course,
+    CourseEnrolment,
+    LearningPath,
+    Lesson,
+    MemberCertificate,
+    OnboardingStep,
+    Quiz,
+    QuizAttempt,
+    QuizQuestion,
+)
 from tests import factories
 
 # Every model that the apps register in the admin.
@@ -44,6 +55,15 @@ ADMIN_MODELS = [
     Reply,
     OnboardingStep,
     PointsEntry,
+    Course,
+    LearningPath,
+    Lesson,
+    Quiz,
+    QuizQuestion,
+    Certification,
+    MemberCertificate,
+    CourseEnrolment,
+    QuizAttempt,
 ]
 
 
@@ -106,6 +126,46 @@ def make_admin_rows(count: int) -> None:
         AuditEntry.objects.create(
             actor=owner, action="member.merged", member=member, account=account
         )
+        make_course_rows(member=member, number=number)
+
+
+def make_course_rows(*, member: Member, number: int) -> None:
+    """Create a course with a lesson, quiz, certification, enrolment and
+    certificate for the member."""
+    now = timezone.now()
+    course = Course.objects.create(
+        title=f"Course {number}", slug=f"course-{number}", is_published=True
+    )
+    path = LearningPath.objects.create(title=f"Path {number}", slug=f"path-{number}")
+    path.courses.add(course)
+    module = course.modules.create(title=f"Module {number}")
+    Lesson.objects.create(module=module, title=f"Lesson {number}", slug="lesson")
+    quiz = Quiz.objects.create(course=course, title=f"Quiz {number}")
+    question = QuizQuestion.objects.create(quiz=quiz, prompt="Which one?")
+    question.choices.create(text="This one", is_correct=True)
+    certification = Certification.objects.create(
+        course=course, title=f"Certification {number}", slug=f"cert-{number}"
+    )
+    enrolment = CourseEnrolment.objects.create(
+        member=member, course=course, started_at=now, completed_at=now
+    )
+    attempt = QuizAttempt.objects.create(
+        enrolment=enrolment,
+        quiz=quiz,
+        number=1,
+        answers={str(question.pk): []},
+        score=100,
+        passed=True,
+        submitted_at=now,
+    )
+    MemberCertificate.objects.create(
+        member=member,
+        certification=certification,
+        attempt=attempt,
+        holder_name=f"Holder {number}",
+        issued_at=now,
+        expires_at=now,
+    )
 
 
 def changelist_url(model) -> str:

@@ -15,7 +15,7 @@ from apps.advocacy.services import REPLY_POINTS
 from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
-from apps.portal.models import OnboardingStep
+from apps.portal.models import Course, CourseEnrolment, OnboardingStep
 from rm6.demo import services
 from rm6.demo.simulation import Simulation
 from tests import factories
@@ -411,3 +411,16 @@ def test_seed_demo_account_admins_hold_account_permissions(seeded):
         "user", "account"
     ):
         assert admin.user.has_perm("membership.view_account_members", admin.account)
+
+
+def test_seed_demo_creates_courses_with_certification(seeded):
+    basics = Course.objects.get(slug="reporting-basics")
+
+    assert basics.quiz.questions.count() == 3
+    assert basics.certifications.get().slug == "certified-report-builder"
+    assert list(Course.objects.get(slug="advanced-dashboards").prerequisites.all()) == [
+        basics
+    ]
+    demo_member_email = services.DEMO_SIGN_INS[0][1]
+    enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
+    assert enrolment.course == basics

@@ -1,5 +1,6 @@
 import pytest
 
+from apps.lifecycle import registry
 from apps.lifecycle.models import Scorecard, ScorecardMeasure
 
 ADD_URL = "/admin/lifecycle/scorecard/add/"
@@ -53,7 +54,9 @@ def test_scorecard_admin_saves_valid_scorecard(admin_client):
     assert measure.event_kinds == ["community.reply_posted", "product.*"]
 
 
-def test_scorecard_admin_rejects_measure_without_source(admin_client):
+def test_scorecard_admin_rejects_measure_without_source(admin_client, monkeypatch):
+    # The portal registers this source at start-up; the test removes it.
+    monkeypatch.delitem(registry._measure_sources, "course_completions")
     data = scorecard_data({"kind": "course_completions"})
 
     response = admin_client.post(ADD_URL, data)

@@ -353,7 +353,9 @@ def test_onboarding_share_without_published_steps_is_no_data(db):
     assert score.score == 50
 
 
-def test_measure_without_source_is_skipped_and_logged(db, caplog):
+def test_measure_without_source_is_skipped_and_logged(db, caplog, monkeypatch):
+    # The portal registers this source at start-up; the test removes it.
+    monkeypatch.delitem(registry._measure_sources, "course_completions")
     use_scorecard(
         "member",
         {

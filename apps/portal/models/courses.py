@@ -191,6 +191,12 @@ class CourseEnrolment(models.Model):
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    quiz_attempts_reset_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Quiz attempts before this time no longer count towards the "
+        "quiz's maximum; staff set it to give the member new attempts.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -232,6 +238,9 @@ class QuizAttempt(models.Model):
         CourseEnrolment, on_delete=models.CASCADE, related_name="quiz_attempts"
     )
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField(
+        help_text="1 for the member's first attempt at this quiz, then 2, 3 and so on."
+    )
     answers = models.JSONField(
         default=dict, help_text="Question id to the chosen choice ids."
     )
@@ -241,6 +250,14 @@ class QuizAttempt(models.Model):
 
     class Meta:
         ordering = ["-submitted_at"]
+        constraints = [
+            # With the enrolment row lock taken while grading, this keeps the
+            # attempt count exact, so max_attempts holds under concurrency.
+            models.UniqueConstraint(
+                fields=["enrolment", "quiz", "number"],
+                name="portal_quiz_attempt_number_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.enrolment} scored {self.score}%"
@@ -283,13 +300,14 @@ class MemberCertificate(models.Model):
     certification = models.ForeignKey(
         Certification, on_delete=models.PROTECT, related_name="certificates"
     )
-    attempt = models.OneToOneField(
+    attempt = models.ForeignKey(
         QuizAttempt,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
-        related_name="certificate",
-        help_text="The passing attempt that earned it; one certificate per attempt.",
+        related_name="certificates",
+        help_text="The passing attempt that earned it; one certificate of each "
+        "certification per attempt.",
     )
     verification_code = models.UUIDField(
         default=uuid.uuid4, unique=True, editable=False
@@ -300,6 +318,11 @@ class MemberCertificate(models.Model):
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    expiry_recorded_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the expiry task handled this certificate after it lapsed.",
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -311,6 +334,13 @@ class MemberCertificate(models.Model):
 
     class Meta:
         ordering = ["-issued_at"]
+        constraints = [
+            # Retried grading never issues a second certificate for one pass.
+            models.UniqueConstraint(
+                fields=["attempt", "certification"],
+                name="portal_certificate_once_per_attempt",
+            )
+        ]
         indexes = [
             models.Index(fields=["expires_at"], name="portal_cert_expires_idx"),
         ]

@@ -1,0 +1,200 @@
+"""Demo courses: two courses with modules, lessons, a quiz and a certification.
+
+The courses are shared content, not demo members' data, so they stay when
+the demo data is deleted, like the onboarding steps. Seeding again finds
+them by slug and adds nothing.
+"""
+
+from datetime import datetime
+
+from apps.membership.models import Member
+from apps.portal.models import (
+    Certification,
+    Course,
+    CourseEnrolment,
+    LearningPath,
+    LearningPathCourse,
+    Lesson,
+    LessonCompletion,
+    Quiz,
+    QuizChoice,
+    QuizQuestion,
+)
+
+BASICS_SLUG = "reporting-basics"
+
+# (module title, [(lesson title, body, video link)])
+BASICS_MODULES = [
+    (
+        "Your first report",
+        [
+            (
+                "Pick a template",
+                "Open **Reports** and choose *New report*. Start from a template "
+                "close to your question; you can change every part later.",
+                "https://www.youtube.com/watch?v=aqz-KE-bpKQ",
+            ),
+            (
+                "Filter and group",
+                "Add a filter for the date range, then group rows by account.\n\n"
+                "| Step | Where |\n| --- | --- |\n| Filter | Toolbar |\n"
+                "| Group | Column menu |",
+                "",
+            ),
+        ],
+    ),
+    (
+        "Sharing",
+        [
+            (
+                "Schedule an export",
+                "Reports can be emailed as CSV on a schedule. Pick the day and "
+                "time in your own time zone.",
+                "",
+            ),
+        ],
+    ),
+]
+
+# (prompt, [(choice, is_correct)])
+BASICS_QUESTIONS = [
+    (
+        "Where do you start a new report?",
+        [("Reports, then New report", True), ("Settings", False), ("Billing", False)],
+    ),
+    (
+        "How do you show one row per account?",
+        [("Group by account", True), ("Sort by date", False), ("Hide columns", False)],
+    ),
+    (
+        "In which time zone is a scheduled export's time?",
+        [("Your own", True), ("Always UTC", False), ("The server's", False)],
+    ),
+]
+
+
+def _write_basics() -> Course:
+    course, created = Course.objects.get_or_create(
+        slug=BASICS_SLUG,
+        defaults={
+            "title": "Reporting basics",
+            "summary": "Build, filter and share your first report.",
+            "description": "Three short lessons and a quiz. Pass it to become "
+            "a **Certified Report Builder**.",
+            "estimated_minutes": 25,
+            "is_published": True,
+            "position": 1,
+        },
+    )
+    if not created:
+        return course
+
+    for module_position, (module_title, lessons) in enumerate(BASICS_MODULES):
+        module = course.modules.create(title=module_title, position=module_position)
+        for position, (title, body, video_url) in enumerate(lessons):
+            Lesson.objects.create(
+                module=module,
+                title=title,
+                slug=f"lesson-{position + 1}",
+                body=body,
+                video_url=video_url,
+                is_published=True,
+                position=position,
+            )
+    quiz = Quiz.objects.create(
+        course=course, title="Reporting basics quiz", pass_mark=70, max_attempts=3
+    )
+    for position, (prompt, choices) in enumerate(BASICS_QUESTIONS):
+        question = QuizQuestion.objects.create(
+            quiz=quiz, prompt=prompt, position=position
+        )
+        QuizChoice.objects.bulk_create(
+            QuizChoice(
+                question=question, text=text, is_correct=is_correct, position=number
+            )
+            for number, (text, is_correct) in enumerate(choices)
+        )
+    Certification.objects.create(
+        course=course,
+        title="Certified Report Builder",
+        slug="certified-report-builder",
+        description="Builds, filters and shares reports.",
+        validity_days=365,
+        remind_days_before=30,
+    )
+    return course
+
+
+def _write_advanced(basics: Course) -> Course:
+    course, created = Course.objects.get_or_create(
+        slug="advanced-dashboards",
+        defaults={
+            "title": "Advanced dashboards",
+            "summary": "Combine reports into dashboards with alerts.",
+            "estimated_minutes": 40,
+            "is_published": True,
+            "position": 2,
+        },
+    )
+    if not created:
+        return course
+
+    course.prerequisites.add(basics)
+    module = course.modules.create(title="Dashboards")
+    Lesson.objects.create(
+        module=module,
+        title="Add a report to a dashboard",
+        slug="add-report",
+        body="Open a saved report and choose *Pin to dashboard*.",
+        is_published=True,
+    )
+    Lesson.objects.create(
+        module=module,
+        title="Alerts on thresholds",
+        slug="alerts",
+        body="Coming soon.",
+        is_published=False,
+        position=1,
+    )
+    return course
+
+
+def write_demo_courses(*, demo_member_email: str, now: datetime) -> int:
+    """Create the demo courses and a learning path; return how many courses are new.
+
+    The demo member is enrolled in the first course with one lesson done,
+    so their course pages show progress from the start.
+    """
+    existing = Course.objects.filter(
+        slug__in=[BASICS_SLUG, "advanced-dashboards"]
+    ).count()
+    basics = _write_basics()
+    advanced = _write_advanced(basics)
+    path, _ = LearningPath.objects.get_or_create(
+        slug="analytics-foundations",
+        defaults={
+            "title": "Analytics foundations",
+            "description": "From a first report to dashboards with alerts.",
+            "is_published": True,
+        },
+    )
+    for position, course in enumerate([basics, advanced]):
+        LearningPathCourse.objects.get_or_create(
+            path=path, course=course, defaults={"position": position}
+        )
+
+    member = Member.objects.filter(user__email=demo_member_email).first()
+    if member is not None:
+        enrolment, created = CourseEnrolment.objects.get_or_create(
+            member=member, course=basics, defaults={"started_at": now}
+        )
+        first_lesson = (
+            Lesson.objects.filter(module__course=basics)
+            .order_by("module__position", "position")
+            .first()
+        )
+        if created and first_lesson is not None:
+            LessonCompletion.objects.create(
+                enrolment=enrolment, lesson=first_lesson, completed_at=now
+            )
+    return 2 - existing
