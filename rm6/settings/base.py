@@ -267,11 +267,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.send_daily_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    "sync-recent-onboarding-progress": {
+        "task": "portal.sync_recent_onboarding_progress",
+        "schedule": timedelta(minutes=1),
+    },
+    "sync-all-onboarding-progress-nightly": {
+        "task": "portal.sync_all_onboarding_progress",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
 # Product settings.
 RM6_ACTIVE_WINDOW_DAYS = env.int("RM6_ACTIVE_WINDOW_DAYS", default=30)
+# The event kind that marks a member's first value, which time-to-value
+# measures from first sign-in. The portal records the default kind once per
+# member and onboarding path, when the member finishes the path.
+RM6_VALUE_MOMENT_KIND = env.str(
+    "RM6_VALUE_MOMENT_KIND", default="portal.onboarding_path_completed"
+)
 
 LOGGING = {
     "version": 1,
