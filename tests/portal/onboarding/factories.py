@@ -118,9 +118,7 @@ class CommunityEventFactory(factory.django.DjangoModelFactory):
 
     kind = CommunityEvent.Kind.WEBINAR
     title = factory.Sequence(lambda n: f"Webinar {n}")
-    starts_at = factory.LazyFunction(
-        lambda: timezone.now() + timedelta(days=3)
-    )
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
     ends_at = factory.LazyAttribute(lambda e: e.starts_at + timedelta(hours=1))
 
 

@@ -358,7 +358,7 @@ def test_completion_recorded_once_when_syncs_race():
         try:
             start.wait(timeout=10)
             sync_member_progress(member=member)
-        except Exception as error:  # noqa: BLE001 - reported by the assert below
+        except Exception as error:  # reported by the assert below
             errors.append(error)
         finally:
             connection.close()
