@@ -179,7 +179,7 @@ class MyPathDetailView(APIView):
 class StepDoneView(APIView):
     """Mark a manual step done (PUT) or not done (DELETE) for the caller.
 
-    Both are idempotent. Steps done by an event or a visit answer 400,
+    Both are idempotent. Steps done by an event or a visit get a 400 response,
     because the next sync would change them back.
     """
 

@@ -48,7 +48,7 @@ STAGE_HEADLINES = {
 
 @dataclass(frozen=True)
 class HomeLayout:
-    """Which panels the home page shows, in order, and its headline."""
+    """The panels of one member's home page, in order, and its headline."""
 
     panels: list[str]
     headline: str
@@ -98,7 +98,7 @@ def get_next_course(*, member: Member) -> Course | None:
 def get_next_article(*, member: Member) -> Article | None:
     """Return a helpful published article the member has not read, or None.
 
-    Helpful means more "yes" than "no" answers to "was this helpful". Read
+    Helpful means more "yes" than "no" votes on "was this helpful". Read
     means a `portal.article_viewed` event of the member about it. One query.
     """
     viewed = ActivityEvent.objects.filter(

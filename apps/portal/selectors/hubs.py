@@ -12,7 +12,7 @@ from apps.community.selectors.access import filter_visible_topics, list_visible_
 from apps.membership.models import Member
 from apps.portal.models import Article, Course, HubItem, UseCaseHub
 
-# What a hub may list, by "app_label.model", with the label shown for each.
+# The content kinds a hub may list, by "app_label.model", with the label shown for each.
 HUB_CONTENT_KINDS = {
     "portal.article": "Article",
     "portal.course": "Course",

@@ -292,7 +292,7 @@ _MEMBER_PATH_CELLS_SQL = f"""
 """
 
 
-def _fetch_cells(member_filter: str, params: dict) -> list[MemberPathCell | tuple]:
+def _fetch_cells(member_filter: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(
             _MEMBER_PATH_CELLS_SQL.format(member_filter=member_filter), params

@@ -12,7 +12,7 @@ HUB_VIEWED_KIND = "portal.hub_viewed"
 
 @transaction.atomic
 def record_hub_view(*, member: Member, hub: UseCaseHub) -> ActivityEvent:
-    """Record that the member opened the hub; visit steps that target it count it."""
+    """Record that the member opened the hub, which completes visit steps on it."""
     return record_activity(
         member=member,
         kind=HUB_VIEWED_KIND,

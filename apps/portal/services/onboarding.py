@@ -2,13 +2,14 @@
 
 Steps done by an event or by a visit are never completed by a handler on
 each recorded event, because `record_activity` must stay cheap. Instead
-`sync_onboarding_progress` turns events into progress rows with one
-INSERT ... SELECT per call: for one member when they open their home or
-path page, for the events recorded since the last run every minute, and for
-everyone every night. Each call then writes the path completions it made
-possible and records `portal.onboarding_path_completed` once per member and
-path, which the database's unique constraint guarantees even when two syncs
-run at once.
+the sync functions below turn events into progress rows with one
+INSERT ... SELECT per call: `sync_member_progress` when a member opens their
+home or path page, `sync_progress_since_last_run` every minute for the events
+recorded since the previous run, and `sync_member_range_progress` over every
+range of member ids every night. Each
+call then writes the path completions it made possible and records
+`portal.onboarding_path_completed` once per member and path, which the
+database's unique constraint guarantees even when two syncs run at once.
 """
 
 import logging
@@ -130,7 +131,7 @@ _COMPLETE_PATHS_SQL = f"""
 
 @dataclass
 class SyncResult:
-    """What one sync wrote: progress rows and path completions."""
+    """The counts of progress rows and path completions one sync wrote."""
 
     steps_done: int = 0
     paths_completed: int = 0

@@ -82,7 +82,7 @@ def path_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def step_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    """Tick a manual step, or untick it when the form says `action=undo`.
+    """Tick a manual step, or untick it when the form sends `action=undo`.
 
     htmx requests get the step's list item back; others are redirected to
     the path page.
@@ -123,8 +123,8 @@ def step_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 def account_list(request: HttpRequest) -> HttpResponse:
     """List the accounts whose onboarding progress the user may see.
 
-    Staff see every account, with the ones they manage first filter
-    (`?mine=1`); an account admin sees their own account only.
+    Staff see every account, or with `?mine=1` only the ones they manage.
+    An account admin is redirected to their own account.
     """
     accounts = list_progress_accounts(user=request.user)
     only_mine = request.user.is_staff and request.GET.get("mine") == "1"
