@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent
-from apps.lifecycle.services import record_activity
+from apps.lifecycle.services import ingest_events, record_activity
 from apps.membership.models import Account, Member
 from apps.portal.models import (
     OnboardingPath,
@@ -168,22 +168,28 @@ def _complete_paths(*, member_filter: str, params: dict) -> int:
     if not completed:
         return 0
 
-    members = Member.objects.in_bulk({member_id for member_id, _, _ in completed})
-    paths = OnboardingPath.objects.in_bulk({path_id for _, path_id, _ in completed})
-    for member_id, path_id, completed_at in completed:
-        path = paths[path_id]
-        # Only the transaction whose INSERT wrote the row gets it back from
-        # RETURNING, so a concurrent sync cannot record it a second time. The
-        # idempotency key also stops a retried task after a lost commit reply.
-        record_activity(
-            member=members[member_id],
-            kind=PATH_COMPLETED_KIND,
-            subject=path,
-            occurred_at=completed_at,
-            properties={"path": path.slug},
-            idempotency_key=f"{PATH_COMPLETED_KIND}:{member_id}:{path_id}",
-            attribution={},
-        )
+    slugs = dict(
+        OnboardingPath.objects.filter(
+            pk__in={path_id for _, path_id, _ in completed}
+        ).values_list("pk", "slug")
+    )
+    # Only the transaction whose INSERT wrote a row gets it back from
+    # RETURNING, so a concurrent sync cannot record it a second time. The
+    # idempotency key also stops a retried task after a lost commit reply.
+    # One batch insert, with one rescore task for all its members, keeps a
+    # backfill that completes a path for thousands of members cheap.
+    ingest_events(
+        rows=[
+            {
+                "member_id": member_id,
+                "kind": PATH_COMPLETED_KIND,
+                "occurred_at": completed_at,
+                "properties": {"path": slugs[path_id], "path_id": path_id},
+                "idempotency_key": f"{PATH_COMPLETED_KIND}:{member_id}:{path_id}",
+            }
+            for member_id, path_id, completed_at in completed
+        ]
+    )
     logger.info("onboarding paths completed: %d", len(completed))
     return len(completed)
 

@@ -6,6 +6,7 @@ from apps.lifecycle.scoring import refresh_member_health_scores
 from apps.membership.exports import build_member_export
 from apps.membership.models import Member
 from apps.membership.services.merge import merge_members
+from apps.portal.hooks.onboarding import check_value_moment_kind
 from apps.portal.models import OnboardingProgress, PathCompletion
 from apps.portal.services.onboarding import mark_step_done, sync_member_progress
 from tests import factories
@@ -106,3 +107,18 @@ def test_merge_moves_progress_and_keeps_survivors_rows():
     assert steps == {shared.pk, only_duplicate.pk}
     assert not OnboardingProgress.objects.filter(member=duplicate).exists()
     assert PathCompletion.objects.filter(member=survivor, path=path).count() == 1
+
+
+def test_value_moment_check_default_passes(settings):
+    settings.RM6_VALUE_MOMENT_KIND = "portal.onboarding_path_completed"
+
+    assert check_value_moment_kind() == []
+
+
+def test_value_moment_check_warns_on_unknown_kind(settings):
+    settings.RM6_VALUE_MOMENT_KIND = "portal.path_finished"
+
+    [warning] = check_value_moment_kind()
+
+    assert warning.id == "portal.W001"
+    assert "'portal.path_finished'" in warning.msg

@@ -311,8 +311,7 @@ def test_completion_dated_at_last_step_and_recorded_once():
     event = ActivityEvent.objects.get(member=member, kind=PATH_COMPLETED_KIND)
     assert completion.completed_at == replied
     assert event.occurred_at == replied
-    assert event.subject == path
-    assert event.properties == {"path": path.slug}
+    assert event.properties == {"path": path.slug, "path_id": path.pk}
 
 
 def test_completion_needs_every_published_step():
