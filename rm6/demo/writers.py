@@ -508,9 +508,10 @@ def _write_onboarding_paths_and_hubs(
 ) -> int:
     """Add two use-case hubs of demo topics and two targeted onboarding paths.
 
-    Progress is not written here: the periodic sync turns the demo events
-    into progress within a minute of the worker starting, and a member's
-    own page view does it at once.
+    Progress is not written here. The events carry the seed time as
+    recorded_at, so the per-minute sync reads them all when beat and a
+    worker run within a day of seeding, the nightly sync otherwise, and a
+    member's own page view syncs that member at once.
     """
     topic_type = ContentType.objects.get_for_model(Topic)
     hubs = {}

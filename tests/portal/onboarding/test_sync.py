@@ -186,7 +186,7 @@ def test_sync_visit_step_done_by_topic_view():
     assert done_steps(member) == {step.pk}
 
 
-def test_sync_visit_step_ignores_non_visit_kind_about_target():
+def test_sync_visit_ignores_other_kinds():
     topic = factories.TopicFactory()
     visit_step(path=PathFactory(), target=topic)
     member = factories.MemberFactory()
@@ -249,7 +249,7 @@ def test_sync_recent_reads_only_events_recorded_since():
     assert done_steps(old) == set()
 
 
-def test_sync_since_last_run_uses_cursor_and_repeats_safely():
+def test_sync_since_last_run_repeats_safely():
     cache.delete(CURSOR_KEY)
     step = EventStepFactory(completion_kind="community.question_posted")
     member = factories.MemberFactory()
@@ -275,7 +275,7 @@ def test_sync_all_covers_every_member_in_batches():
     assert all(done_steps(m) == {step.pk} for m in members)
 
 
-def test_sync_all_with_step_ids_syncs_only_those_steps():
+def test_sync_all_limited_to_step_ids():
     wanted = EventStepFactory(completion_kind="community.question_posted")
     EventStepFactory(completion_kind="community.reply_posted")
     member = factories.MemberFactory()
