@@ -70,7 +70,8 @@ def _visible_events(ids: list[int], *, member: Member | None, is_staff: bool):
     return events.filter(Q(space__isnull=True) | Q(space__in=spaces))
 
 
-def _content_url(label: str, content: Model) -> str:
+def get_content_url(label: str, content: Model) -> str:
+    """Return the page address of hub content, or "" while it has no page."""
     if hasattr(content, "get_absolute_url"):
         return content.get_absolute_url()
     if label == "community.communityevent":
@@ -148,7 +149,10 @@ def list_hub_entries(
             continue
         entries.append(
             HubEntry(
-                item=item, content=content, kind=label, url=_content_url(label, content)
+                item=item,
+                content=content,
+                kind=label,
+                url=get_content_url(label, content),
             )
         )
     return entries

@@ -11,6 +11,7 @@ from apps.lifecycle.selectors import (
 from apps.membership.panels import build_home_panels
 from apps.membership.selectors import get_member_for_user
 from apps.portal.selectors import home as selectors
+from apps.portal.selectors.hubs import get_content_url
 from apps.portal.selectors.onboarding import (
     list_account_path_summaries,
     list_member_path_progress,
@@ -61,7 +62,13 @@ def home(request: HttpRequest) -> HttpResponse:
             "is_new": is_new,
             "paths": paths,
             "next_course": next_course,
+            "next_course_url": (
+                get_content_url("portal.course", next_course) if next_course else ""
+            ),
             "next_article": next_article,
+            "next_article_url": (
+                get_content_url("portal.article", next_article) if next_article else ""
+            ),
             "open_cases": open_cases[:limit],
             "has_more_cases": len(open_cases) > limit,
             "watched_topics": watched_topics[:limit],
