@@ -8,7 +8,7 @@ class AdvocacyConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.advocacy import receivers
-        from apps.advocacy.selectors import export_member_data
+        from apps.advocacy.selectors import export_member_data, get_home_recognition
         from apps.advocacy.services import (
             award_play_badge,
             award_play_points,
@@ -19,6 +19,7 @@ class AdvocacyConfig(AppConfig):
         from apps.lifecycle.registry import register_kind, subscribe
         from apps.membership.exports import register_export_section
         from apps.membership.merge import register_merge_handler
+        from apps.membership.panels import register_home_panel
 
         register_kind(
             "advocacy.badge_awarded", "A member earned a badge.", counts_as_active=False
@@ -40,6 +41,7 @@ class AdvocacyConfig(AppConfig):
         # duplicate.
         register_export_section("points", export_member_data)
         register_merge_handler("advocacy", move_merged_member_points)
+        register_home_panel("recognition", get_home_recognition)
         register_action("points", award_play_points, label="Award points")
         # A badge is recognition, not an outbound touch, so no fatigue cap
         # counts it. Asks count against the caps set on the advocacy_ask channel.

@@ -1,4 +1,5 @@
 from django.db.models import Case, QuerySet, Sum, Value, When
+from django.urls import reverse
 
 from apps.advocacy.models import AdvocacyAsk, MemberBadge, PointsEntry
 from apps.membership.models import Member
@@ -30,6 +31,24 @@ def export_member_data(member: Member) -> dict:
 def list_member_badges(*, member: Member) -> QuerySet[MemberBadge]:
     """Return the member's badges, newest first, with each badge loaded."""
     return MemberBadge.objects.filter(member_id=member.pk).select_related("badge")
+
+
+# The home page lists the member's newest badges, up to this many.
+HOME_BADGE_LIMIT = 5
+
+
+def get_home_recognition(member: Member) -> dict:
+    """Return the member's points and newest badges for their home page.
+
+    Two queries, whatever the size of the ledger or the number of badges.
+    """
+    badges = list(list_member_badges(member=member)[: HOME_BADGE_LIMIT + 1])
+    return {
+        "points": get_points_balance(member=member),
+        "badges": badges[:HOME_BADGE_LIMIT],
+        "has_more_badges": len(badges) > HOME_BADGE_LIMIT,
+        "url": reverse("advocacy:home"),
+    }
 
 
 def list_member_asks(*, member: Member) -> QuerySet[AdvocacyAsk]:

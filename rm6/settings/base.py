@@ -277,6 +277,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.record_certificate_expiries",
         "schedule": crontab(minute=15),
     },
+    "sync-recent-onboarding-progress": {
+        "task": "portal.sync_recent_onboarding_progress",
+        "schedule": timedelta(minutes=1),
+    },
+    "sync-all-onboarding-progress-nightly": {
+        "task": "portal.sync_all_onboarding_progress",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
@@ -291,6 +299,12 @@ RM6_VIDEO_EMBED_HOSTS = env.list(
 # Local hour (0-23, in the member's time zone) from which a recertification
 # reminder is sent on its day.
 RM6_CERTIFICATE_REMINDER_HOUR = env.int("RM6_CERTIFICATE_REMINDER_HOUR", default=9)
+# The event kind that marks a member's first value, which time-to-value
+# measures from first sign-in. The portal records the default kind once per
+# member and onboarding path, when the member finishes the path.
+RM6_VALUE_MOMENT_KIND = env.str(
+    "RM6_VALUE_MOMENT_KIND", default="portal.onboarding_path_completed"
+)
 
 LOGGING = {
     "version": 1,

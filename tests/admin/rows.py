@@ -3,6 +3,7 @@
 import itertools
 
 from allauth.socialaccount.models import SocialApp
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
@@ -28,13 +29,18 @@ from apps.portal.models import (
     Certification,
     Course,
     CourseEnrolment,
+    HubItem,
     LearningPath,
     Lesson,
     MemberCertificate,
+    OnboardingPath,
+    OnboardingProgress,
     OnboardingStep,
+    PathCompletion,
     Quiz,
     QuizAttempt,
     QuizQuestion,
+    UseCaseHub,
 )
 from tests import factories
 
@@ -64,6 +70,11 @@ ADMIN_MODELS = [
     MemberCertificate,
     CourseEnrolment,
     QuizAttempt,
+    OnboardingPath,
+    OnboardingProgress,
+    PathCompletion,
+    UseCaseHub,
+    HubItem,
 ]
 
 
@@ -125,6 +136,25 @@ def make_admin_rows(count: int) -> None:
         )
         AuditEntry.objects.create(
             actor=owner, action="member.merged", member=member, account=account
+        )
+        path = OnboardingPath.objects.create(
+            title=f"Path {number}", slug=f"path-{number}", is_published=True
+        )
+        path.accounts.add(account)
+        step = OnboardingStep.objects.create(
+            path=path, title=f"Tick {number}", completion="manual"
+        )
+        OnboardingProgress.objects.create(
+            member=member, step=step, completed_at=now, how="manual"
+        )
+        PathCompletion.objects.create(member=member, path=path, completed_at=now)
+        hub = UseCaseHub.objects.create(
+            title=f"Hub {number}", slug=f"hub-{number}", is_published=True
+        )
+        HubItem.objects.create(
+            hub=hub,
+            content_type=ContentType.objects.get_for_model(topic),
+            object_id=topic.pk,
         )
         make_course_rows(member=member, number=number)
 

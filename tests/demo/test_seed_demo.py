@@ -15,7 +15,13 @@ from apps.advocacy.services import REPLY_POINTS
 from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
-from apps.portal.models import Course, CourseEnrolment, OnboardingStep
+from apps.portal.models import (
+    Course,
+    CourseEnrolment,
+    OnboardingPath,
+    OnboardingStep,
+    UseCaseHub,
+)
 from rm6.demo import services
 from rm6.demo.simulation import Simulation
 from tests import factories
@@ -112,8 +118,10 @@ def test_seed_demo_creates_activity(seeded):
 
 
 def test_seed_demo_creates_onboarding_steps(seeded):
-    kinds = OnboardingStep.objects.order_by("position").values_list(
-        "completion_kind", flat=True
+    kinds = (
+        OnboardingStep.objects.filter(path__slug="getting-started")
+        .order_by("position")
+        .values_list("completion_kind", flat=True)
     )
 
     assert list(kinds) == [
@@ -122,6 +130,21 @@ def test_seed_demo_creates_onboarding_steps(seeded):
         "community.reply_posted",
         "product.report_exported",
     ]
+
+
+def test_seed_demo_creates_targeted_paths_and_hubs(seeded):
+    paths = dict(
+        OnboardingPath.objects.filter(slug__startswith="demo-").values_list(
+            "slug", "roles"
+        )
+    )
+    hub_items = UseCaseHub.objects.filter(slug__startswith="demo-").annotate(
+        item_count=Count("items")
+    )
+
+    assert paths == {"demo-admin-setup": ["admin"], "demo-enterprise-rollout": []}
+    assert hub_items.count() == 2
+    assert all(hub.item_count > 0 for hub in hub_items)
 
 
 def test_seed_demo_events_within_history(seeded):
@@ -315,6 +338,7 @@ def test_delete_demo_data_keeps_other_rows(seeded):
     assert Member.objects.get() == member
     assert PointsEntry.objects.get().member == member
     assert OnboardingStep.objects.count() == 4
+    assert not UseCaseHub.objects.exists()
 
 
 def test_delete_demo_data_restores_ledger_trigger(seeded):

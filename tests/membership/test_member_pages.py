@@ -362,6 +362,7 @@ def test_data_export_has_every_section(member_client):
         "activity_events",
         "points",
         "courses",
+        "onboarding",
     }
 
 

@@ -257,6 +257,7 @@ def test_merge_members_audit_entry(survivor, duplicate, staff_user):
                 "enrolments_merged": 0,
                 "certificates_moved": 0,
             },
+            "portal_onboarding": {"onboarding_progress": 0, "path_completions": 0},
         },
     }
 

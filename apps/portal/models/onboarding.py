@@ -4,6 +4,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 
 from apps.membership.models import Account, Member
 
@@ -118,7 +119,13 @@ class OnboardingStep(models.Model):
 
 
 class OnboardingProgress(models.Model):
-    """A step a member has done; one row per (member, step)."""
+    """A step a member has done; one row per (member, step).
+
+    `completed_at` is when the member did it: the tick, or the time of the
+    event that completed it, which can be older than the step itself.
+    `recorded_at` is when the row was written, which the periodic completion
+    pass reads to find members whose progress changed.
+    """
 
     member = models.ForeignKey(
         Member, on_delete=models.CASCADE, related_name="onboarding_progress"
@@ -128,13 +135,18 @@ class OnboardingProgress(models.Model):
     )
     completed_at = models.DateTimeField()
     how = models.CharField(max_length=10, choices=OnboardingStep.Completion.choices)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["completed_at"]
+        verbose_name_plural = "onboarding progress"
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "step"], name="portal_progress_once_per_step"
             )
+        ]
+        indexes = [
+            models.Index(fields=["recorded_at"], name="portal_progress_recorded_idx"),
         ]
 
     def __str__(self) -> str:
