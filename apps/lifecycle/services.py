@@ -65,10 +65,15 @@ def record_activity(
 ) -> ActivityEvent:
     """Record one activity event inside the caller's transaction.
 
-    Handlers subscribed to the kind run in the same transaction. After
-    commit, workers evaluate play triggers and refresh the member's score. With an
-    idempotency key already recorded, return that event and do nothing else.
-    Without `attribution`, the event takes that of the running request's visit.
+    Handlers subscribed to the kind run in the same transaction. Nothing is
+    sent to the workers: the beat tasks `lifecycle.sweep_event_triggers`
+    (play triggers) and `lifecycle.rescore_stale_members` (scores) find new
+    events in the event table by `recorded_at`, and the commit horizon makes
+    that safe for transactions that commit late (see apps.lifecycle.horizon).
+    A message per event cost more than the insert itself; see the Scoring
+    section of docs/benchmarks.md. With an idempotency key already recorded,
+    return that event and do nothing else. Without `attribution`, the event
+    takes that of the running request's visit.
     """
     _check_kind(kind)
     attribution = current_attribution() if attribution is None else attribution
@@ -98,9 +103,6 @@ def record_activity(
 
     for handler in registry.list_handlers(kind):
         handler(event)
-
-    play_dispatch.evaluate_triggers_on_commit([event.pk])
-    _schedule_rescore({member.pk})
     return event
 
 
@@ -246,10 +248,9 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
     event_ids += ActivityEvent.objects.filter(
         idempotency_key__in=[e.idempotency_key for e in keyed]
     ).values_list("pk", flat=True)
-    play_dispatch.evaluate_triggers_on_commit(event_ids)
     for event in fresh:
         if registry.list_handlers(event.kind):
-            record_activity(
+            recorded = record_activity(
                 member=event.member,
                 kind=event.kind,
                 occurred_at=event.occurred_at,
@@ -257,7 +258,12 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 idempotency_key=event.idempotency_key,
                 attribution={f: getattr(event, f) for f in ATTRIBUTION_FIELDS},
             )
+            event_ids.append(recorded.pk)
 
+    # Unlike record_activity, a batch sends its messages: one per batch, not
+    # per event, and integrations expect their events to act at once. The
+    # beat tasks would find them a little later anyway.
+    play_dispatch.evaluate_triggers_on_commit(event_ids)
     if fresh:
         _schedule_rescore({e.member_id for e in fresh})
     logger.info(

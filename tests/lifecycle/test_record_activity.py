@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 from apps.lifecycle import registry
 from apps.lifecycle.models import ActivityEvent
@@ -69,16 +70,29 @@ def test_record_activity_same_idempotency_key_records_once(db):
     assert ActivityEvent.objects.count() == 1
 
 
-def test_record_activity_schedules_rescore_and_triggers_after_commit(
+def test_record_activity_schedules_nothing_after_commit(
     db, django_capture_on_commit_callbacks
 ):
+    """The beat tasks find the event in the table; no message per event."""
     member = factories.MemberFactory()
 
     with django_capture_on_commit_callbacks() as callbacks:
         record_activity(member=member, kind="membership.signed_in")
 
-    scheduled = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
-    assert scheduled == ["_schedule_rescore", "evaluate_triggers_on_commit"]
+    assert callbacks == []
+
+
+def test_record_activity_sets_recorded_at_from_the_database_clock(db):
+    member = factories.MemberFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        before = cursor.fetchone()[0]
+
+    event = record_activity(member=member, kind="membership.signed_in")
+
+    stored = ActivityEvent.objects.get(pk=event.pk).recorded_at
+    assert event.recorded_at == stored
+    assert before <= stored
 
 
 def test_record_activity_runs_subscribed_handlers_in_transaction(db):

@@ -33,7 +33,15 @@ class ActivityEvent(models.Model):
     subject_id = models.CharField(max_length=64, blank=True, default="")
     subject = GenericForeignKey("subject_type", "subject_id")
     occurred_at = models.DateTimeField()
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    # Set by PostgreSQL's clock when the row is inserted, so it is never
+    # earlier than the start of the inserting transaction: the commit horizon
+    # (apps.lifecycle.horizon) relies on it to find late commits.
+    recorded_at = models.DateTimeField(
+        db_default=models.Func(
+            function="clock_timestamp", output_field=models.DateTimeField()
+        ),
+        editable=False,
+    )
     campaign_id = models.CharField(max_length=100, blank=True, default="")
     play_id = models.CharField(max_length=100, blank=True, default="")
     utm_source = models.CharField(max_length=100, blank=True, default="")
