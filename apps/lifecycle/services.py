@@ -52,7 +52,6 @@ def _schedule_rescore(member_ids: set[int]) -> None:
     transaction.on_commit(lambda: refresh_member_scores_task.delay(member_ids=ids))
 
 
-@transaction.atomic
 def record_activity(
     *,
     member: Member,
@@ -92,17 +91,22 @@ def record_activity(
     if subject is not None:
         values["subject_type"] = ContentType.objects.get_for_model(subject)
         values["subject_id"] = str(subject.pk)
-    if idempotency_key:
-        event, created = ActivityEvent.objects.get_or_create(
-            idempotency_key=idempotency_key, defaults=values
-        )
-        if not created:
-            return event
-    else:
-        event = ActivityEvent.objects.create(**values)
+    # Bad input is rejected above, before any write. From here on, no
+    # savepoint: inside the caller's transaction it would cost two more round
+    # trips per event. An error in a handler therefore fails the caller's
+    # whole transaction, as no caller catches it and goes on.
+    with transaction.atomic(savepoint=False):
+        if idempotency_key:
+            event, created = ActivityEvent.objects.get_or_create(
+                idempotency_key=idempotency_key, defaults=values
+            )
+            if not created:
+                return event
+        else:
+            event = ActivityEvent.objects.create(**values)
 
-    for handler in registry.list_handlers(kind):
-        handler(event)
+        for handler in registry.list_handlers(kind):
+            handler(event)
     return event
 
 

@@ -1,6 +1,6 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.lifecycle import registry
 from apps.lifecycle.models import ActivityEvent
@@ -120,3 +120,19 @@ def test_sign_in_records_event(client, db):
         ActivityEvent.objects.filter(member=member).values_list("kind", flat=True)
     )
     assert kinds == ["membership.signed_in"]
+
+
+def test_record_activity_handler_error_leaves_no_event(db):
+    member = factories.MemberFactory()
+    registry.register_kind("lifecycle.test_failing", "Only for this test.")
+
+    def fail(event):
+        raise RuntimeError("handler failed")
+
+    registry.subscribe("lifecycle.test_failing", fail)
+
+    # The caller's transaction, as a request's, rolls back with the event.
+    with pytest.raises(RuntimeError, match="handler failed"), transaction.atomic():
+        record_activity(member=member, kind="lifecycle.test_failing")
+
+    assert ActivityEvent.objects.count() == 0

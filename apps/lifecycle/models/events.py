@@ -27,8 +27,15 @@ class ActivityEvent(models.Model):
         db_index=False,
     )
     kind = models.CharField(max_length=100)
+    # Most events have no subject: the partial index below covers the others
+    # and spares every event without one an index entry.
     subject_type = models.ForeignKey(
-        ContentType, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        ContentType,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     subject_id = models.CharField(max_length=64, blank=True, default="")
     subject = GenericForeignKey("subject_type", "subject_id")
@@ -56,8 +63,12 @@ class ActivityEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
+            # Partial, like the subject index: events without a key, most of
+            # them, cost no entry in it. ON CONFLICT DO NOTHING still uses it.
             models.UniqueConstraint(
-                fields=["idempotency_key"], name="activityevent_idempotency_key_unique"
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="activityevent_idempotency_key_uniq",
             ),
         ]
         # Scoring reads member or account, occurred_at and kind only, so the
@@ -78,6 +89,11 @@ class ActivityEvent(models.Model):
             ),
             BrinIndex(fields=["occurred_at"], name="activityevent_occurred_brin"),
             BrinIndex(fields=["recorded_at"], name="activityevent_recorded_brin"),
+            models.Index(
+                fields=["subject_type"],
+                condition=models.Q(subject_type__isnull=False),
+                name="activityevent_subject_type",
+            ),
         ]
 
     def __str__(self) -> str:
