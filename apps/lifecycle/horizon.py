@@ -23,7 +23,8 @@ Limits, both bounded by MAX_TRANSACTION_AGE:
   or the next decay, not by the incremental pass.
 - Sessions whose details `pg_stat_activity` hides (another role, without
   `pg_read_all_stats`) or `track_activities = off` make the horizon fall back
-  to now less MAX_TRANSACTION_AGE, which is always safe.
+  to now less MAX_TRANSACTION_AGE, which is safe for every transaction
+  shorter than that.
 """
 
 from datetime import datetime, timedelta

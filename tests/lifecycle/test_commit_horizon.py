@@ -1,6 +1,6 @@
 """Events whose transaction commits late are still scored and still trigger plays.
 
-Each test holds an event in an open transaction on a second connection (a
+Each test keeps an event in an open transaction on a second connection (a
 thread), runs a refresh, a stale listing or a play sweep on the main one, and
 only then commits the event. Readers that compared `recorded_at` with the
 time they ran would miss it.
@@ -72,7 +72,7 @@ def event_committed_later(member, kind: str = "product.report_exported") -> Iter
     assert not errors, errors
 
 
-def test_event_committed_after_a_refresh_makes_the_score_stale():
+def test_late_commit_makes_score_stale():
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])
     assert list_stale_member_ids() == []
@@ -88,7 +88,7 @@ def test_event_committed_after_a_refresh_makes_the_score_stale():
     assert list_stale_member_ids() == []
 
 
-def test_event_committed_after_an_incremental_pass_started_is_scored_next():
+def test_late_commit_scored_by_next_pass():
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])
     list(iter_stale_id_batches("member"))
@@ -103,7 +103,7 @@ def test_event_committed_after_an_incremental_pass_started_is_scored_next():
     assert list(iter_stale_id_batches("member")) == [[member.pk]]
 
 
-def test_sweep_enrols_an_event_committed_after_it_once():
+def test_sweep_enrols_late_commit_once():
     play = PlayFactory()
     member = factories.MemberFactory()
     sweep_event_triggers()
@@ -116,7 +116,7 @@ def test_sweep_enrols_an_event_committed_after_it_once():
     assert Enrolment.objects.filter(play=play, member=member).count() == 1
 
 
-def test_horizon_waits_for_an_open_transaction_only_so_long():
+def test_horizon_waits_for_open_transaction():
     member = factories.MemberFactory()
     before_insert = timezone.now()
 

@@ -404,8 +404,8 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
     tables = LEVEL_TABLES[level]
     horizon, params = horizon_expression()
     # The horizon is an uncorrelated subquery of the result, so PostgreSQL
-    # evaluates it once the aggregate has read every row: after the locks,
-    # and after `cleared` has dropped the session's cached view of
+    # evaluates it once the aggregate has read every row. That is after the
+    # locks, and after `cleared` has dropped the session's cached copy of
     # pg_stat_activity, which an enclosing transaction may have read earlier.
     return (
         f"""
