@@ -266,6 +266,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.sweep_event_triggers",
         "schedule": timedelta(seconds=15),
     },
+    "expire-overdue-advocacy-asks": {
+        "task": "advocacy.expire_overdue_asks",
+        "schedule": timedelta(hours=1),
+    },
     "send-community-daily-digests": {
         "task": "community.send_daily_digests",
         "schedule": crontab(hour=7, minute=0),
