@@ -4,13 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Exists, Model, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import current_attribution
-from apps.lifecycle.models import ActivityEvent, HealthScore
+from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
@@ -280,14 +280,49 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
 def move_merged_member_activity(
     *, survivor: Member, duplicate: Member
 ) -> dict[str, int]:
-    """Move the duplicate's events to the survivor of a member merge.
+    """Move the duplicate's events, touches and enrolments to the survivor of a merge.
 
     Each event keeps the account it was recorded with. The duplicate's
     current health score is deleted, its daily snapshots stay as its own
-    history, and the survivor is rescored after commit. Called through the
-    merge handler registry by `apps.membership.services.merge.merge_members`.
+    history, and the survivor is rescored after commit. Touches move, so the
+    survivor's fatigue caps count them. A member-level enrolment moves unless
+    the survivor already has one for the same play and occurrence: that one
+    stays on the duplicate, and is exited if it was still running, so that
+    the person is not reached twice. Called through the merge handler
+    registry by `apps.membership.services.merge.merge_members`.
     """
     events = ActivityEvent.objects.filter(member=duplicate).update(member=survivor)
     scores, _ = HealthScore.objects.filter(member=duplicate).delete()
+    touches = Touch.objects.filter(member=duplicate).update(member=survivor)
+
+    duplicate_key = f"member:{duplicate.pk}"
+    survivor_key = f"member:{survivor.pk}"
+    enrolments = Enrolment.objects.filter(member=duplicate, subject_key=duplicate_key)
+    repeated = enrolments.filter(
+        Exists(
+            Enrolment.objects.filter(
+                play=OuterRef("play"),
+                subject_key=survivor_key,
+                occurrence_key=OuterRef("occurrence_key"),
+            )
+        )
+    )
+    exited = repeated.filter(
+        status__in=[Enrolment.Status.ACTIVE, Enrolment.Status.WAITING]
+    ).update(
+        status=Enrolment.Status.EXITED,
+        next_run_at=None,
+        finished_at=timezone.now(),
+        last_error=f"Merged into member {survivor.pk}, already enrolled.",
+    )
+    moved = enrolments.exclude(pk__in=repeated.values("pk")).update(
+        member=survivor, subject_key=survivor_key
+    )
     _schedule_rescore({survivor.pk})
-    return {"events_moved": events, "health_scores_deleted": scores}
+    return {
+        "events_moved": events,
+        "health_scores_deleted": scores,
+        "touches_moved": touches,
+        "enrolments_moved": moved,
+        "enrolments_exited": exited,
+    }
