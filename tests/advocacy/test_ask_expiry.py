@@ -64,3 +64,24 @@ def test_respond_to_overdue_ask_rejected():
 
     ask.refresh_from_db()
     assert ask.status == AdvocacyAsk.Status.OPEN
+
+
+def test_member_export_has_badges_and_asks():
+    from apps.advocacy.models import Badge
+    from apps.advocacy.services import award_badge
+    from apps.membership.exports import build_member_export
+
+    member = factories.MemberFactory()
+    badge = Badge.objects.create(slug="helper", name="Helper", description="-")
+    award_badge(member=member, badge=badge, reason="first reply")
+    due_on = timezone.localdate()
+    _ask(member, due_on=due_on)
+
+    export = build_member_export(member)["advocacy"]
+
+    assert [b["slug"] for b in export["badges"]] == ["helper"]
+    assert export["badges"][0]["reason"] == "first reply"
+    assert len(export["asks"]) == 1
+    assert export["asks"][0]["kind"] == "review"
+    assert export["asks"][0]["status"] == AdvocacyAsk.Status.OPEN
+    assert export["asks"][0]["due_on"] == due_on
