@@ -8,7 +8,11 @@ class AdvocacyConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.advocacy import receivers
-        from apps.advocacy.selectors import export_member_data, get_home_recognition
+        from apps.advocacy.selectors import (
+            export_member_advocacy,
+            export_member_data,
+            get_home_recognition,
+        )
         from apps.advocacy.services import (
             award_play_badge,
             award_play_points,
@@ -36,10 +40,8 @@ class AdvocacyConfig(AppConfig):
             "Staff marked an advocacy ask completed; counted as an advocacy action.",
         )
         subscribe("community.reply_posted", receivers.award_reply_points)
-        # NOTE: data exports and member merges cover the points ledger only.
-        # Badges and advocacy asks are not exported and stay on a merged
-        # duplicate.
         register_export_section("points", export_member_data)
+        register_export_section("advocacy", export_member_advocacy)
         register_merge_handler("advocacy", move_merged_member_points)
         register_home_panel("recognition", get_home_recognition)
         register_action("points", award_play_points, label="Award points")

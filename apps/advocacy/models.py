@@ -153,8 +153,8 @@ class AdvocacyAsk(models.Model):
         related_name="+",
         help_text="The staff user who marked the ask completed.",
     )
-    # NOTE: nothing sets the expired status yet, and an open ask past its
-    # due date can still be accepted, because no task expires overdue asks.
+    # The hourly task advocacy.expire_overdue_asks expires an open ask the
+    # day after its due date.
     due_on = models.DateField(null=True, blank=True)
 
     class Meta:

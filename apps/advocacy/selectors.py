@@ -28,6 +28,35 @@ def export_member_data(member: Member) -> dict:
     }
 
 
+def export_member_advocacy(member: Member) -> dict:
+    """Return the member's badges and advocacy asks, for their data export."""
+    badges = MemberBadge.objects.filter(member=member).select_related("badge")
+    asks = AdvocacyAsk.objects.filter(member=member).order_by("created_at", "id")
+    return {
+        "badges": [
+            {
+                "badge": award.badge.name,
+                "slug": award.badge.slug,
+                "reason": award.reason,
+                "awarded_at": award.awarded_at,
+            }
+            for award in badges.order_by("awarded_at", "id")
+        ],
+        "asks": [
+            {
+                "kind": ask.kind,
+                "message": ask.message,
+                "status": ask.status,
+                "created_at": ask.created_at,
+                "responded_at": ask.responded_at,
+                "completed_at": ask.completed_at,
+                "due_on": ask.due_on,
+            }
+            for ask in asks
+        ],
+    }
+
+
 def list_member_badges(*, member: Member) -> QuerySet[MemberBadge]:
     """Return the member's badges, newest first, with each badge loaded."""
     return MemberBadge.objects.filter(member_id=member.pk).select_related("badge")

@@ -47,7 +47,7 @@ MERGED_IN_REASON = "merged_in"
 
 @transaction.atomic
 def move_merged_member_points(*, survivor: Member, duplicate: Member) -> dict[str, int]:
-    """Move the duplicate's points balance to the survivor of a member merge.
+    """Move the duplicate's points balance, badges and asks to the survivor of a merge.
 
     The ledger is append-only, so no entry is re-pointed. The duplicate gets
     an entry of minus its balance and the survivor one of plus that balance,
@@ -58,11 +58,12 @@ def move_merged_member_points(*, survivor: Member, duplicate: Member) -> dict[st
     not take that lock, so points awarded to the duplicate by a transaction
     that commits during the merge stay on the duplicate.
     """
+    moved = _move_merged_member_badges_and_asks(survivor=survivor, duplicate=duplicate)
     balance = PointsEntry.objects.filter(member=duplicate).aggregate(
         total=Sum("points")
     )["total"]
     if not balance:
-        return {"points_moved": 0}
+        return {"points_moved": 0, **moved}
 
     award_points(
         member=duplicate,
@@ -76,7 +77,24 @@ def move_merged_member_points(*, survivor: Member, duplicate: Member) -> dict[st
         reason=MERGED_IN_REASON,
         note=f"Moved from member {duplicate.pk} by a merge.",
     )
-    return {"points_moved": balance}
+    return {"points_moved": balance, **moved}
+
+
+def _move_merged_member_badges_and_asks(
+    *, survivor: Member, duplicate: Member
+) -> dict[str, int]:
+    """Move the duplicate's asks, and the badges the survivor lacks, to the survivor.
+
+    A badge both members earned stays on the duplicate, because each member
+    earns each badge at most once.
+    """
+    asks = AdvocacyAsk.objects.filter(member=duplicate).update(member=survivor)
+    badges = (
+        MemberBadge.objects.filter(member=duplicate)
+        .exclude(badge__in=MemberBadge.objects.filter(member=survivor).values("badge"))
+        .update(member=survivor)
+    )
+    return {"asks_moved": asks, "badges_moved": badges}
 
 
 def award_play_points(context: ActionContext) -> ActionResult:
@@ -256,6 +274,13 @@ def respond_to_ask(*, ask: AdvocacyAsk, member: Member, accept: bool) -> Advocac
             "longer be accepted or declined.",
             code="not_open",
         )
+    if ask.due_on is not None and ask.due_on < timezone.localdate():
+        # The hourly expiry task may not have marked it yet.
+        raise DomainError(
+            f"This ask expired after {ask.due_on.isoformat()}, so it can no "
+            "longer be accepted or declined.",
+            code="expired",
+        )
 
     ask.status = AdvocacyAsk.Status.ACCEPTED if accept else AdvocacyAsk.Status.DECLINED
     ask.responded_at = timezone.now()
@@ -269,6 +294,19 @@ def respond_to_ask(*, ask: AdvocacyAsk, member: Member, accept: bool) -> Advocac
         attribution=_play_attribution(ask.play),
     )
     return ask
+
+
+def expire_overdue_asks(*, today: date | None = None) -> int:
+    """Mark open asks whose due date has passed as expired; return how many.
+
+    An ask is open through its `due_on` day (in the site's time zone) and
+    expires the day after. Asks without a due date never expire. Running it
+    twice changes nothing more: an expired ask is no longer open.
+    """
+    today = today or timezone.localdate()
+    return AdvocacyAsk.objects.filter(
+        status=AdvocacyAsk.Status.OPEN, due_on__lt=today
+    ).update(status=AdvocacyAsk.Status.EXPIRED)
 
 
 @transaction.atomic

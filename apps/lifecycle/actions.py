@@ -40,13 +40,15 @@ class Action:
 
     `channel` names the fatigue-cap channel a handler touches (None for
     actions that touch no member, such as a CSM task), and `label` is shown
-    in admin.
+    in admin. `check_config`, when given, returns the (field, message) pairs
+    wrong with a step's config, and admin shows them when the step is saved.
     """
 
     name: str
     label: str
     handler: Callable[[ActionContext], ActionResult]
     channel: str | None = None
+    check_config: Callable[[dict], list[tuple[str, str]]] | None = None
 
 
 _actions: dict[str, Action] = {}
@@ -58,9 +60,16 @@ def register_action(
     *,
     label: str,
     channel: str | None = None,
+    check_config: Callable[[dict], list[tuple[str, str]]] | None = None,
 ) -> None:
     """Register (or replace) the handler for a step action name."""
-    _actions[name] = Action(name=name, label=label, handler=handler, channel=channel)
+    _actions[name] = Action(
+        name=name,
+        label=label,
+        handler=handler,
+        channel=channel,
+        check_config=check_config,
+    )
 
 
 def get_action(name: str) -> Action | None:

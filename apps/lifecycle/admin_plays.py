@@ -182,6 +182,11 @@ class PlayStepForm(forms.ModelForm):
             self.add_error("wait_hours", "A wait step needs wait hours above 0.")
         if not is_wait and cleaned.get("wait_hours") is not None:
             self.add_error("wait_hours", "Only wait steps take wait hours.")
+        action = get_action(cleaned.get("action") or "")
+        config = cleaned.get("config")
+        if action and action.check_config and isinstance(config, dict):
+            for name, message in action.check_config(config):
+                self.add_error("config", f"{name}: {message}")
         return cleaned
 
 

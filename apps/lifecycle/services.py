@@ -4,13 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Exists, Model, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import current_attribution
-from apps.lifecycle.models import ActivityEvent, HealthScore
+from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
@@ -52,7 +52,6 @@ def _schedule_rescore(member_ids: set[int]) -> None:
     transaction.on_commit(lambda: refresh_member_scores_task.delay(member_ids=ids))
 
 
-@transaction.atomic
 def record_activity(
     *,
     member: Member,
@@ -65,10 +64,15 @@ def record_activity(
 ) -> ActivityEvent:
     """Record one activity event inside the caller's transaction.
 
-    Handlers subscribed to the kind run in the same transaction. After
-    commit, workers evaluate play triggers and refresh the member's score. With an
-    idempotency key already recorded, return that event and do nothing else.
-    Without `attribution`, the event takes that of the running request's visit.
+    Handlers subscribed to the kind run in the same transaction. Nothing is
+    sent to the workers: the beat tasks `lifecycle.sweep_event_triggers`
+    (play triggers) and `lifecycle.rescore_stale_members` (scores) find new
+    events in the event table by `recorded_at`, and the commit horizon makes
+    that safe for transactions that commit late (see apps.lifecycle.horizon).
+    A message per event cost more than the insert itself; see the Scoring
+    section of docs/benchmarks.md. With an idempotency key already recorded,
+    return that event and do nothing else. Without `attribution`, the event
+    takes that of the running request's visit.
     """
     _check_kind(kind)
     attribution = current_attribution() if attribution is None else attribution
@@ -87,20 +91,22 @@ def record_activity(
     if subject is not None:
         values["subject_type"] = ContentType.objects.get_for_model(subject)
         values["subject_id"] = str(subject.pk)
-    if idempotency_key:
-        event, created = ActivityEvent.objects.get_or_create(
-            idempotency_key=idempotency_key, defaults=values
-        )
-        if not created:
-            return event
-    else:
-        event = ActivityEvent.objects.create(**values)
+    # Bad input is rejected above, before any write. From here on, no
+    # savepoint: inside the caller's transaction it would cost two more round
+    # trips per event. An error in a handler therefore fails the caller's
+    # whole transaction, as no caller catches it and goes on.
+    with transaction.atomic(savepoint=False):
+        if idempotency_key:
+            event, created = ActivityEvent.objects.get_or_create(
+                idempotency_key=idempotency_key, defaults=values
+            )
+            if not created:
+                return event
+        else:
+            event = ActivityEvent.objects.create(**values)
 
-    for handler in registry.list_handlers(kind):
-        handler(event)
-
-    play_dispatch.evaluate_triggers_on_commit([event.pk])
-    _schedule_rescore({member.pk})
+        for handler in registry.list_handlers(kind):
+            handler(event)
     return event
 
 
@@ -246,10 +252,9 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
     event_ids += ActivityEvent.objects.filter(
         idempotency_key__in=[e.idempotency_key for e in keyed]
     ).values_list("pk", flat=True)
-    play_dispatch.evaluate_triggers_on_commit(event_ids)
     for event in fresh:
         if registry.list_handlers(event.kind):
-            record_activity(
+            recorded = record_activity(
                 member=event.member,
                 kind=event.kind,
                 occurred_at=event.occurred_at,
@@ -257,7 +262,12 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 idempotency_key=event.idempotency_key,
                 attribution={f: getattr(event, f) for f in ATTRIBUTION_FIELDS},
             )
+            event_ids.append(recorded.pk)
 
+    # Unlike record_activity, a batch sends its messages: one per batch, not
+    # per event, and integrations expect their events to act at once. The
+    # beat tasks would find them a little later anyway.
+    play_dispatch.evaluate_triggers_on_commit(event_ids)
     if fresh:
         _schedule_rescore({e.member_id for e in fresh})
     logger.info(
@@ -270,14 +280,49 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
 def move_merged_member_activity(
     *, survivor: Member, duplicate: Member
 ) -> dict[str, int]:
-    """Move the duplicate's events to the survivor of a member merge.
+    """Move the duplicate's events, touches and enrolments to the survivor of a merge.
 
     Each event keeps the account it was recorded with. The duplicate's
     current health score is deleted, its daily snapshots stay as its own
-    history, and the survivor is rescored after commit. Called through the
-    merge handler registry by `apps.membership.services.merge.merge_members`.
+    history, and the survivor is rescored after commit. Touches move, so the
+    survivor's fatigue caps count them. A member-level enrolment moves unless
+    the survivor already has one for the same play and occurrence: that one
+    stays on the duplicate, and is exited if it was still running, so that
+    the person is not reached twice. Called through the merge handler
+    registry by `apps.membership.services.merge.merge_members`.
     """
     events = ActivityEvent.objects.filter(member=duplicate).update(member=survivor)
     scores, _ = HealthScore.objects.filter(member=duplicate).delete()
+    touches = Touch.objects.filter(member=duplicate).update(member=survivor)
+
+    duplicate_key = f"member:{duplicate.pk}"
+    survivor_key = f"member:{survivor.pk}"
+    enrolments = Enrolment.objects.filter(member=duplicate, subject_key=duplicate_key)
+    repeated = enrolments.filter(
+        Exists(
+            Enrolment.objects.filter(
+                play=OuterRef("play"),
+                subject_key=survivor_key,
+                occurrence_key=OuterRef("occurrence_key"),
+            )
+        )
+    )
+    exited = repeated.filter(
+        status__in=[Enrolment.Status.ACTIVE, Enrolment.Status.WAITING]
+    ).update(
+        status=Enrolment.Status.EXITED,
+        next_run_at=None,
+        finished_at=timezone.now(),
+        last_error=f"Merged into member {survivor.pk}, already enrolled.",
+    )
+    moved = enrolments.exclude(pk__in=repeated.values("pk")).update(
+        member=survivor, subject_key=survivor_key
+    )
     _schedule_rescore({survivor.pk})
-    return {"events_moved": events, "health_scores_deleted": scores}
+    return {
+        "events_moved": events,
+        "health_scores_deleted": scores,
+        "touches_moved": touches,
+        "enrolments_moved": moved,
+        "enrolments_exited": exited,
+    }

@@ -259,9 +259,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.evaluate_scheduled_triggers",
         "schedule": timedelta(minutes=15),
     },
+    # The only path from record_activity to play triggers: a play reacts to
+    # such an event within this interval. A run that finds nothing costs a
+    # few small queries.
     "sweep-event-play-triggers": {
         "task": "lifecycle.sweep_event_triggers",
-        "schedule": timedelta(minutes=5),
+        "schedule": timedelta(seconds=15),
+    },
+    "expire-overdue-advocacy-asks": {
+        "task": "advocacy.expire_overdue_asks",
+        "schedule": timedelta(hours=1),
     },
     "send-community-daily-digests": {
         "task": "community.send_daily_digests",

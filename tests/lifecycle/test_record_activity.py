@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 
 from apps.lifecycle import registry
 from apps.lifecycle.models import ActivityEvent
@@ -69,16 +70,29 @@ def test_record_activity_same_idempotency_key_records_once(db):
     assert ActivityEvent.objects.count() == 1
 
 
-def test_record_activity_schedules_rescore_and_triggers_after_commit(
+def test_record_activity_schedules_nothing_after_commit(
     db, django_capture_on_commit_callbacks
 ):
+    """The beat tasks find the event in the table; no message per event."""
     member = factories.MemberFactory()
 
     with django_capture_on_commit_callbacks() as callbacks:
         record_activity(member=member, kind="membership.signed_in")
 
-    scheduled = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
-    assert scheduled == ["_schedule_rescore", "evaluate_triggers_on_commit"]
+    assert callbacks == []
+
+
+def test_record_activity_sets_recorded_at_from_the_database_clock(db):
+    member = factories.MemberFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        before = cursor.fetchone()[0]
+
+    event = record_activity(member=member, kind="membership.signed_in")
+
+    stored = ActivityEvent.objects.get(pk=event.pk).recorded_at
+    assert event.recorded_at == stored
+    assert before <= stored
 
 
 def test_record_activity_runs_subscribed_handlers_in_transaction(db):
@@ -106,3 +120,19 @@ def test_sign_in_records_event(client, db):
         ActivityEvent.objects.filter(member=member).values_list("kind", flat=True)
     )
     assert kinds == ["membership.signed_in"]
+
+
+def test_record_activity_handler_error_leaves_no_event(db):
+    member = factories.MemberFactory()
+    registry.register_kind("lifecycle.test_failing", "Only for this test.")
+
+    def fail(event):
+        raise RuntimeError("handler failed")
+
+    registry.subscribe("lifecycle.test_failing", fail)
+
+    # The caller's transaction, as a request's, rolls back with the event.
+    with pytest.raises(RuntimeError, match="handler failed"), transaction.atomic():
+        record_activity(member=member, kind="lifecycle.test_failing")
+
+    assert ActivityEvent.objects.count() == 0

@@ -363,6 +363,7 @@ def test_data_export_has_every_section(member_client):
         "points",
         "courses",
         "onboarding",
+        "advocacy",
     }
 
 

@@ -249,9 +249,15 @@ def test_merge_members_audit_entry(survivor, duplicate, staff_user):
                 "email_addresses_dropped": 0,
                 "social_accounts_moved": 0,
             },
-            "advocacy": {"points_moved": 7},
+            "advocacy": {"points_moved": 7, "asks_moved": 0, "badges_moved": 0},
             "community": {"topics_moved": 1, "replies_moved": 0},
-            "lifecycle": {"events_moved": 1, "health_scores_deleted": 0},
+            "lifecycle": {
+                "events_moved": 1,
+                "health_scores_deleted": 0,
+                "touches_moved": 0,
+                "enrolments_moved": 0,
+                "enrolments_exited": 0,
+            },
             "courses": {
                 "enrolments_moved": 0,
                 "enrolments_merged": 0,
@@ -449,3 +455,65 @@ def test_merge_members_concurrent_same_duplicate_one_wins(
     assert balance(duplicate) == 0
     assert Topic.objects.get().author == winner
     assert AuditEntry.objects.filter(action="member.merged").count() == 1
+
+
+def test_merge_members_moves_enrolments_and_touches(survivor, duplicate):
+    from apps.lifecycle.models import Enrolment, Touch
+    from tests.plays.factories import PlayFactory
+
+    play = PlayFactory()
+
+    def enrol(member, occurrence_key):
+        return Enrolment.objects.create(
+            play=play,
+            member=member,
+            account=member.account,
+            subject_key=f"member:{member.pk}",
+            occurrence_key=occurrence_key,
+            status=Enrolment.Status.WAITING,
+            next_run_at=timezone.now(),
+            enrolled_at=timezone.now(),
+        )
+
+    kept = enrol(survivor, "first")
+    repeated = enrol(duplicate, "first")
+    other = enrol(duplicate, "42")
+    Touch.objects.create(member=duplicate, channel="email", touched_at=timezone.now())
+
+    merge_members(survivor=survivor, duplicate=duplicate, actor=None)
+
+    other.refresh_from_db()
+    repeated.refresh_from_db()
+    kept.refresh_from_db()
+    assert other.member == survivor
+    assert other.subject_key == f"member:{survivor.pk}"
+    assert repeated.member == duplicate
+    assert repeated.status == Enrolment.Status.EXITED
+    assert repeated.next_run_at is None
+    assert kept.status == Enrolment.Status.WAITING
+    assert Touch.objects.get().member == survivor
+
+
+def test_merge_members_moves_asks_and_new_badges(survivor, duplicate):
+    from apps.advocacy.models import AdvocacyAsk, Badge, MemberBadge
+    from apps.advocacy.services import award_badge, create_advocacy_ask
+
+    shared = Badge.objects.create(slug="helper", name="Helper", description="-")
+    only_duplicate = Badge.objects.create(
+        slug="pioneer", name="Pioneer", description="-"
+    )
+    award_badge(member=survivor, badge=shared, reason="test")
+    award_badge(member=duplicate, badge=shared, reason="test")
+    award_badge(member=duplicate, badge=only_duplicate, reason="test")
+    create_advocacy_ask(member=duplicate, kind="review", message="Review us?")
+
+    merge_members(survivor=survivor, duplicate=duplicate, actor=None)
+
+    assert AdvocacyAsk.objects.get().member == survivor
+    survivor_badges = set(
+        MemberBadge.objects.filter(member=survivor).values_list(
+            "badge__slug", flat=True
+        )
+    )
+    assert survivor_badges == {"helper", "pioneer"}
+    assert MemberBadge.objects.filter(member=duplicate).count() == 1

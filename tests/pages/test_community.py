@@ -335,11 +335,11 @@ def test_topic_page_query_count_fixed(
     many = count_queries(member_client, url)
 
     assert few == many
-    # Session, user, member, topic; the topic_viewed event (savepoint,
-    # insert, release); the reply page with authors and quoted replies; the
+    # Session, user, member, topic; the topic_viewed event (one insert, no
+    # savepoint); the reply page with authors and quoted replies; the
     # topic's tags; the solution, moderation and watch context; the unread
     # notification count in the nav.
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(15):
         member_client.get(url)
 
 

@@ -29,6 +29,21 @@ WORKER_STOP_TIMEOUT = 20
 register_test_actions()
 
 
+@pytest.fixture(autouse=True)
+def forget_sweep_position():
+    """Start and end each test with no stored sweep position in the cache.
+
+    Without it, a sweep would start where another test's sweep stopped.
+    """
+    from django.core.cache import cache
+
+    from apps.lifecycle.plays.triggers import SWEPT_UNTIL_KEY
+
+    cache.delete(SWEPT_UNTIL_KEY)
+    yield
+    cache.delete(SWEPT_UNTIL_KEY)
+
+
 def wait_until(predicate: Callable[[], bool], *, timeout: float, message: str):
     """Poll `predicate` every 0.1 s; fail the test with `message` on timeout."""
     deadline = time.monotonic() + timeout

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
@@ -440,3 +442,59 @@ def test_play_change_page_links_preview(admin_client):
 
     assert response.status_code == 200
     assert f'href="{_preview_url(play)}"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("action", "config", "message"),
+    [
+        ("in_app", {}, "title: Missing 'title': add a text under 'title'."),
+        (
+            "in_app",
+            {"title": "Hi", "colour": "red"},
+            "colour: Unknown field 'colour': this action reads only body, title, "
+            "url. Remove it or fix its name.",
+        ),
+        (
+            "email",
+            {"subject": "Hi {% if x %}", "body": "Welcome."},
+            "subject: 'subject' is not a valid template: Unclosed tag on line 1: "
+            "'if'. Looking for one of: elif, else, endif. Fix its tags.",
+        ),
+        (
+            "csm_task",
+            {"title": "Call", "due_in_days": "3"},
+            "due_in_days: due_in_days '3' is invalid: use a whole number of days, "
+            "0 or more, or leave it out for no due date.",
+        ),
+        (
+            "webhook",
+            {"endpoint_id": 999999},
+            "endpoint_id: endpoint_id 999999 is not an existing webhook endpoint: "
+            "set it to the id of one listed under Webhook endpoints.",
+        ),
+    ],
+    ids=["missing", "unknown", "template", "days", "endpoint"],
+)
+def test_play_add_rejects_invalid_step_config(admin_client, action, config, message):
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(**{"steps-0-action": action, "steps-0-config": json.dumps(config)}),
+    )
+
+    assert response.status_code == 200
+    assert message in _step_errors(response)["config"]
+    assert not Play.objects.exists()
+
+
+def test_play_add_accepts_valid_step_config(admin_client):
+    config = {"title": "Call {{ member_name }}", "due_in_days": 2}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(
+            **{"steps-0-action": "csm_task", "steps-0-config": json.dumps(config)}
+        ),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().steps.get().config == config

@@ -216,6 +216,7 @@ def test_sweep_enrols_recent_events_written_without_dispatch():
     member = factories.MemberFactory()
     kind = "lifecycle.health_band_changed"
     # Written like the scorer writes band changes: a bulk insert, no dispatch.
+    # The second was recorded before the sweep window.
     recent, _ = ActivityEvent.objects.bulk_create(
         [
             ActivityEvent(
@@ -230,6 +231,7 @@ def test_sweep_enrols_recent_events_written_without_dispatch():
                 account=member.account,
                 kind=kind,
                 occurred_at=timezone.now() - timedelta(hours=2),
+                recorded_at=timezone.now() - timedelta(hours=2),
                 properties={"from": "yellow", "to": "green"},
             ),
         ]
@@ -243,19 +245,43 @@ def test_sweep_enrols_recent_events_written_without_dispatch():
     assert _enrolled(play) == [(f"member:{member.pk}", str(recent.pk))]
 
 
-def test_record_activity_dispatches_trigger_evaluation(
-    monkeypatch, django_capture_on_commit_callbacks
-):
-    sent = []
-    monkeypatch.setattr(
-        evaluate_event_triggers_task, "delay", lambda **kwargs: sent.append(kwargs)
+def test_sweep_enrols_event_recorded_now_that_occurred_long_ago():
+    play = PlayFactory()
+    member = factories.MemberFactory()
+    event = record_activity(
+        member=member,
+        kind="product.report_exported",
+        occurred_at=timezone.now() - timedelta(hours=6),
     )
+
+    assert sweep_event_triggers() == 1
+    assert sweep_event_triggers() == 0
+    assert _enrolled(play) == [(f"member:{member.pk}", str(event.pk))]
+
+
+def test_sweep_starts_where_the_previous_sweep_stopped():
+    play = PlayFactory()
+    member = factories.MemberFactory()
+    _event(member)
+    assert sweep_event_triggers() == 1
+    # Recorded before the stored position but after the play's activation:
+    # the previous sweep saw it, so this sweep does not read it.
+    _event(member, recorded_at=timezone.now() - timedelta(minutes=5))
+    later = _event(member)
+
+    assert sweep_event_triggers() == 1
+    assert (f"member:{member.pk}", str(later.pk)) in _enrolled(play)
+    assert len(_enrolled(play)) == 2
+
+
+def test_record_activity_sends_no_message(django_capture_on_commit_callbacks):
+    PlayFactory()
     member = factories.MemberFactory()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        event = record_activity(member=member, kind="product.report_exported")
+    with django_capture_on_commit_callbacks() as callbacks:
+        record_activity(member=member, kind="product.report_exported")
 
-    assert sent == [{"event_ids": [event.pk]}]
+    assert callbacks == []
 
 
 def test_ingest_events_dispatches_one_evaluation_per_batch(

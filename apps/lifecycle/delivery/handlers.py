@@ -8,6 +8,7 @@ without consent, and DomainError when the step's config is invalid.
 """
 
 from apps.lifecycle.actions import register_action
+from apps.lifecycle.delivery import step_config
 from apps.lifecycle.delivery.csm_tasks import create_play_csm_task
 from apps.lifecycle.delivery.email import send_play_email
 from apps.lifecycle.delivery.notifications import create_play_notification
@@ -21,7 +22,24 @@ def register_delivery_actions() -> None:
         create_play_notification,
         label="In-app notification",
         channel="in_app",
+        check_config=step_config.check_in_app_config,
     )
-    register_action("email", send_play_email, label="Email", channel="email")
-    register_action("csm_task", create_play_csm_task, label="CSM task")
-    register_action("webhook", send_play_webhook, label="Webhook")
+    register_action(
+        "email",
+        send_play_email,
+        label="Email",
+        channel="email",
+        check_config=step_config.check_email_config,
+    )
+    register_action(
+        "csm_task",
+        create_play_csm_task,
+        label="CSM task",
+        check_config=step_config.check_csm_task_config,
+    )
+    register_action(
+        "webhook",
+        send_play_webhook,
+        label="Webhook",
+        check_config=step_config.check_webhook_config,
+    )

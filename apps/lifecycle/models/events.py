@@ -27,13 +27,28 @@ class ActivityEvent(models.Model):
         db_index=False,
     )
     kind = models.CharField(max_length=100)
+    # Most events have no subject: the partial index below covers the others
+    # and spares every event without one an index entry.
     subject_type = models.ForeignKey(
-        ContentType, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        ContentType,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     subject_id = models.CharField(max_length=64, blank=True, default="")
     subject = GenericForeignKey("subject_type", "subject_id")
     occurred_at = models.DateTimeField()
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    # Set by PostgreSQL's clock when the row is inserted, so it is never
+    # earlier than the start of the inserting transaction: the commit horizon
+    # (apps.lifecycle.horizon) relies on it to find late commits.
+    recorded_at = models.DateTimeField(
+        db_default=models.Func(
+            function="clock_timestamp", output_field=models.DateTimeField()
+        ),
+        editable=False,
+    )
     campaign_id = models.CharField(max_length=100, blank=True, default="")
     play_id = models.CharField(max_length=100, blank=True, default="")
     utm_source = models.CharField(max_length=100, blank=True, default="")
@@ -48,8 +63,12 @@ class ActivityEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
+            # Partial, like the subject index: events without a key, most of
+            # them, cost no entry in it. ON CONFLICT DO NOTHING still uses it.
             models.UniqueConstraint(
-                fields=["idempotency_key"], name="activityevent_idempotency_key_unique"
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="activityevent_idempotency_key_uniq",
             ),
         ]
         # Scoring reads member or account, occurred_at and kind only, so the
@@ -70,6 +89,11 @@ class ActivityEvent(models.Model):
             ),
             BrinIndex(fields=["occurred_at"], name="activityevent_occurred_brin"),
             BrinIndex(fields=["recorded_at"], name="activityevent_recorded_brin"),
+            models.Index(
+                fields=["subject_type"],
+                condition=models.Q(subject_type__isnull=False),
+                name="activityevent_subject_type",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,9 @@ class HealthScore(models.Model):
         default=dict, help_text="Each measure's raw value and 0-100 score."
     )
     computed_at = models.DateTimeField()
+    # Every event recorded before this time was read by the refresh that
+    # computed the score; later ones make it stale. See apps.lifecycle.horizon.
+    events_read_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -155,6 +158,8 @@ class AccountHealthScore(models.Model):
     band = models.CharField(max_length=10, choices=HealthBand.choices)
     components = models.JSONField(default=dict)
     computed_at = models.DateTimeField()
+    # As on HealthScore: the refresh read every event recorded before this.
+    events_read_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

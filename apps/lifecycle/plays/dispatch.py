@@ -4,7 +4,8 @@ Messages are sent with `robust=True`: if the broker is unreachable, the
 error is logged and the caller's committed work is kept. Beat tasks redo
 most of what a lost message would have done: `lifecycle.run_due_enrolments`
 runs every due enrolment, and `lifecycle.sweep_event_triggers` evaluates
-again the events that occurred within its window.
+every event recorded since its previous run. `record_activity` sends no
+message at all and relies on that sweep alone.
 """
 
 from datetime import datetime

@@ -1,9 +1,17 @@
 """Event triggers: enrol the subjects of recorded events in matching plays.
 
-Every recorded event is handed to `evaluate_event_triggers` after commit,
-in batches of ids (see `dispatch`). A play matches an event when the play is
-active, its trigger listens to the event's kind, and the event was recorded
-at or after the play's last activation. The occurrence key is the event id,
+Events reach `evaluate_event_triggers` in two ways. The beat task
+`lifecycle.sweep_event_triggers` runs `sweep_event_triggers` every few
+seconds: it reads the events recorded since its previous run, set-based, and
+is the only path for events recorded through `record_activity`, which sends
+no message. Batches from `ingest_events` and the scorer's band changes are
+also handed over after commit in batches of ids (see `dispatch`), so they act
+at once. An event evaluated twice enrols nobody twice: the enrolment's
+uniqueness on (play, subject, occurrence) holds in the database.
+
+A play matches an event when the play is active, its trigger listens to the
+event's kind, and the event was recorded at or after the play's last
+activation. The occurrence key is the event id,
 except for first-time triggers, which use "first" so that the database
 constraint allows one enrolment per subject ever.
 
@@ -22,10 +30,12 @@ unknown kinds), so those plays wait without error. Admin warns about it.
 import logging
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.lifecycle import registry
+from apps.lifecycle.horizon import read_commit_horizon
 from apps.lifecycle.models import ActivityEvent, Play
 from apps.lifecycle.plays import dispatch
 from apps.lifecycle.plays.audience import list_audience_accounts, list_audience_members
@@ -48,10 +58,12 @@ FIRST_TIME_TRIGGERS = (Trigger.FIRST_SIGN_IN, Trigger.FEATURE_FIRST_USE)
 EVENT_TRIGGERS = (*CONFIGURED_KIND_TRIGGERS, *FIXED_TRIGGER_KINDS)
 FIRST_OCCURRENCE_KEY = "first"
 
-# How far back the sweep looks for events that the after-commit dispatch may
-# have missed. It runs every few minutes, so this covers several runs.
+# How far back the sweep looks when it does not know where its previous run
+# stopped, after a cache flush for example. Events recorded earlier than that
+# and never swept are not evaluated.
 SWEEP_WINDOW = timedelta(minutes=30)
 SWEEP_BATCH_SIZE = 1000
+SWEPT_UNTIL_KEY = "lifecycle:plays:swept-until"
 
 
 def get_trigger_kind(play: Play) -> str:
@@ -218,14 +230,19 @@ def evaluate_account_band_change(
 
 
 def sweep_event_triggers(*, now: datetime | None = None) -> int:
-    """Evaluate recent events of the kinds active plays listen to, in batches.
+    """Evaluate the events recorded since the previous sweep, in batches.
 
-    This catches events whose after-commit message was lost, and events
-    written without `record_activity` or `ingest_events`. Only events that
-    occurred within the sweep window are read, so an event ingested with an
-    older `occurred_at` relies on its after-commit message.
+    The sweep keeps in the cache the commit horizon it read before its
+    listing (see apps.lifecycle.horizon). Every event recorded before that
+    time was visible to the listing, so the next sweep starts there and
+    misses no event whose transaction committed late. Events recorded after
+    it may be evaluated twice, which enrols nobody twice. Without a stored
+    position the sweep reads the last SWEEP_WINDOW. Only kinds that active
+    plays listen to are read.
     """
     now = now or timezone.now()
+    swept_until = cache.get(SWEPT_UNTIL_KEY) or now - SWEEP_WINDOW
+    horizon = read_commit_horizon()
     plays = list(
         Play.objects.filter(
             status=Play.Status.ACTIVE,
@@ -234,24 +251,22 @@ def sweep_event_triggers(*, now: datetime | None = None) -> int:
         )
     )
     kinds = {get_trigger_kind(play) for play in plays} - {""}
-    if not kinds:
-        return 0
-    earliest_activation = min(play.activated_at for play in plays)
-
-    events = ActivityEvent.objects.filter(
-        kind__in=kinds,
-        occurred_at__gte=now - SWEEP_WINDOW,
-        recorded_at__gte=earliest_activation,
-    ).order_by("pk")
     created = 0
-    last_id = 0
-    while event_ids := list(
-        events.filter(pk__gt=last_id).values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
-    ):
-        created += evaluate_event_triggers(event_ids=event_ids, now=now)
-        last_id = event_ids[-1]
+    if kinds:
+        since = max(swept_until, min(play.activated_at for play in plays))
+        events = ActivityEvent.objects.filter(
+            kind__in=kinds, recorded_at__gte=since
+        ).order_by("pk")
+        last_id = 0
+        while event_ids := list(
+            events.filter(pk__gt=last_id).values_list("pk", flat=True)[
+                :SWEEP_BATCH_SIZE
+            ]
+        ):
+            created += evaluate_event_triggers(event_ids=event_ids, now=now)
+            last_id = event_ids[-1]
+    cache.set(SWEPT_UNTIL_KEY, horizon, timeout=None)
 
-    # Events whose after-commit message is still queued also count here.
     if created:
         logger.info("event trigger sweep enrolled %d subject(s)", created)
     return created

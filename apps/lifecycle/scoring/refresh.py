@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.lifecycle import registry
+from apps.lifecycle.horizon import MAX_TRANSACTION_AGE, read_commit_horizon
 from apps.lifecycle.models import ActivityEvent
 from apps.lifecycle.scoring.measures import get_scorecard_spec
 from apps.lifecycle.scoring.statements import (
@@ -27,9 +28,6 @@ BAND_CHANGED_KIND = "lifecycle.health_band_changed"
 # over a day so that the nightly full pass, not the incremental one, rescores
 # everyone that pass scored the night before.
 DECAY_INTERVAL = timedelta(hours=25)
-# recorded_at is set when a row is inserted, which can be this long before
-# its transaction commits and the row becomes visible to the stale listing.
-RECORDING_MARGIN = timedelta(minutes=10)
 BATCH_SIZE = 5000
 
 
@@ -47,8 +45,10 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
         return 0
 
     params = {**statement.params, "subject_ids": _id_array(subject_ids)}
+    lock_sql, lock_params = build_lock_statement(level)
     with connection.cursor() as cursor:
-        cursor.execute(build_lock_statement(level), params)
+        cursor.execute(lock_sql, {**params, **lock_params})
+        _, params["events_read_until"] = cursor.fetchone()
         cursor.execute(statement.sql, params)
         scored, changes = cursor.fetchone()
 
@@ -149,21 +149,23 @@ def refresh_account_health_scores(
 def _stale_sql(level: str) -> str:
     tables = LEVEL_TABLES[level]
     subject = tables.score_subject
-    # Three reasons make a score stale: an active event recorded after it,
-    # its age, or no score yet. New subjects have ids above every scored
-    # one, which an index finds at once. An older subject left without a
-    # score waits for the next full pass.
-    # NOTE: an event whose transaction commits after a refresh of its member
-    # that started later than its insert has recorded_at < computed_at, so
-    # it is missed here until the score decays or the next full pass. The
-    # refresh that record_activity and ingest_events queue on commit covers it.
+    # Three reasons make a score stale: an active event its refresh did not
+    # read, its age, or no score yet. A refresh read every event recorded
+    # before its `events_read_until` (the commit horizon, see
+    # apps.lifecycle.horizon), so an event recorded at or after it may be
+    # unread, whatever order the transactions committed in. Scores stored
+    # before that column existed fall back to computed_at less the longest
+    # transaction the horizon waits for. New subjects have ids above every
+    # scored one, which an index finds at once. An older subject left without
+    # a score waits for the next full pass.
     return f"""
         SELECT id FROM (
             SELECT e.{tables.event_subject} AS id
             FROM {EVENTS} e
             JOIN {tables.scores} h ON h.{subject} = e.{tables.event_subject}
-            WHERE e.recorded_at > %(events_since)s
-              AND e.recorded_at > h.computed_at
+            WHERE e.recorded_at >= %(events_since)s
+              AND e.recorded_at >= coalesce(
+                  h.events_read_until, h.computed_at - %(max_age)s::interval)
               AND NOT (e.kind = ANY(%(inactive_kinds)s::text[]))
             UNION
             SELECT {subject} FROM {tables.scores}
@@ -188,10 +190,10 @@ def _list_stale_ids(
 ) -> list[int]:
     now = now or timezone.now()
     decayed_before = now - DECAY_INTERVAL
-    # An event recorded before `decayed_before` that is newer than its
-    # subject's score means the score is older than `decayed_before` too, so
-    # the decay part selects that subject anyway. Events older than that
-    # never need reading.
+    # An event recorded before `decayed_before` that its subject's score did
+    # not read means the score is older than `decayed_before` too, so the
+    # decay part selects that subject anyway. Events older than that never
+    # need reading.
     if events_since is None or events_since < decayed_before:
         events_since = decayed_before
     with transaction.atomic(), connection.cursor() as cursor:
@@ -204,6 +206,7 @@ def _list_stale_ids(
             {
                 "events_since": events_since,
                 "decayed_before": decayed_before,
+                "max_age": MAX_TRANSACTION_AGE,
                 "inactive_kinds": registry.list_inactive_kind_names(),
                 "after_id": after_id,
                 "limit": limit,
@@ -219,10 +222,10 @@ def list_stale_member_ids(
     limit: int = BATCH_SIZE,
     events_since: datetime | None = None,
 ) -> list[int]:
-    """Return members with no score, active events newer than it, or a decayed one.
+    """Return members with no score, active events it did not read, or a decayed one.
 
-    Only events recorded after `events_since` are read, by default those of
-    the last DECAY_INTERVAL. Ids come in ascending order from `after_id`, so
+    Only events recorded at or after `events_since` are read, by default those
+    of the last DECAY_INTERVAL. Ids come in ascending order from `after_id`, so
     a caller can page through.
     """
     return _list_stale_ids(
@@ -256,15 +259,16 @@ def iter_stale_id_batches(
 ) -> Iterator[list[int]]:
     """Yield the stale subjects of a level in batches of ascending ids.
 
-    The time of the last complete listing is kept in the cache, so the next
-    one reads only the events recorded since, less RECORDING_MARGIN. Without
-    it, after a cache flush for example, the last DECAY_INTERVAL is read.
+    The commit horizon read before the previous complete listing is kept in
+    the cache: every event recorded before it was visible to that listing, so
+    this one reads only the events recorded since. Without it, after a cache
+    flush for example, the last DECAY_INTERVAL is read.
     """
     list_stale = list_stale_member_ids if level == "member" else list_stale_account_ids
     now = now or timezone.now()
     batch_size = batch_size or BATCH_SIZE
-    checked = cache.get(_checked_key(level))
-    events_since = checked - RECORDING_MARGIN if checked else None
+    events_since = cache.get(_checked_key(level))
+    horizon = read_commit_horizon()
 
     after_id = 0
     while ids := list_stale(
@@ -274,7 +278,7 @@ def iter_stale_id_batches(
         if len(ids) < batch_size:
             break
         after_id = ids[-1]
-    cache.set(_checked_key(level), now, timeout=None)
+    cache.set(_checked_key(level), horizon, timeout=None)
 
 
 def iter_id_batches(

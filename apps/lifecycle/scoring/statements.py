@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from apps.lifecycle import registry
+from apps.lifecycle.horizon import horizon_expression
 from apps.lifecycle.models import (
     AccountHealthScore,
     AccountHealthScoreSnapshot,
@@ -233,7 +234,8 @@ def build_refresh_statement(
 ) -> RefreshStatement | None:
     """Return the statement that scores a batch with `scorecard`, or None.
 
-    The statement takes the batch as %(subject_ids)s. Measures that cannot be
+    The statement takes the batch as %(subject_ids)s and the commit horizon
+    that the lock statement returned as %(events_read_until)s. Measures that cannot be
     computed, such as a kind whose source app registered nothing, are logged
     and left out of the score. Return None when no measure is left.
     """
@@ -351,13 +353,16 @@ def build_refresh_statement(
     ),
     upserted AS (
         INSERT INTO {tables.scores}
-            ({tables.score_subject}, score, band, components, computed_at)
-        SELECT subject_id, score, band, jsonb_build_object({components}), %(now)s
+            ({tables.score_subject}, score, band, components, computed_at,
+             events_read_until)
+        SELECT subject_id, score, band, jsonb_build_object({components}), %(now)s,
+               %(events_read_until)s::timestamptz
         FROM banded
         ON CONFLICT ({tables.score_subject}) DO UPDATE
            SET score = EXCLUDED.score, band = EXCLUDED.band,
                components = EXCLUDED.components,
-               computed_at = EXCLUDED.computed_at
+               computed_at = EXCLUDED.computed_at,
+               events_read_until = EXCLUDED.events_read_until
         RETURNING 1
     ),
     snapshot AS (
@@ -384,20 +389,34 @@ def build_refresh_statement(
     )
 
 
-def build_lock_statement(level: str) -> str:
-    """Return SQL that locks a batch's current score rows in id order.
+def build_lock_statement(level: str) -> tuple[str, dict]:
+    """Return SQL that locks a batch's current score rows in id order, and params.
 
     Two workers scoring the same subject then run one after the other, and
     the second compares with the band the first stored, so a band change is
     reported once. Locking in id order keeps overlapping batches from
     deadlocking on each other.
+
+    The statement also returns the commit horizon, read after the locks are
+    held and before the scoring statement takes its snapshot: every event
+    recorded before it is visible to that statement.
     """
     tables = LEVEL_TABLES[level]
-    return f"""
-        SELECT count(*) FROM (
-            SELECT 1 FROM {tables.scores}
+    horizon, params = horizon_expression()
+    # The horizon is an uncorrelated subquery of the result, so PostgreSQL
+    # evaluates it once the aggregate has read every row. That is after the
+    # locks, and after `cleared` has dropped the session's cached copy of
+    # pg_stat_activity, which an enclosing transaction may have read earlier.
+    return (
+        f"""
+        SELECT count(*) FILTER (WHERE locked.one IS NOT NULL), {horizon}
+        FROM (SELECT pg_stat_clear_snapshot()) cleared
+        LEFT JOIN (
+            SELECT 1 AS one FROM {tables.scores}
             WHERE {tables.score_subject} = ANY(%(subject_ids)s::bigint[])
             ORDER BY {tables.score_subject}
             FOR UPDATE
-        ) locked
-    """
+        ) locked ON true
+    """,
+        params,
+    )

@@ -170,7 +170,7 @@ def test_hub_detail_query_count_fixed(member_client, django_assert_num_queries):
 
     add_items(1)
     member_client.get(hub_url(hub))
-    with django_assert_num_queries(15) as few:
+    with django_assert_num_queries(13) as few:
         member_client.get(hub_url(hub))
     add_items(6)
 

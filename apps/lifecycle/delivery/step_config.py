@@ -1,0 +1,116 @@
+"""Checks of the built-in delivery actions' step config, run when admin saves a step.
+
+Each check returns a list of (field, message) pairs, empty when the config is
+valid. The handlers check the same things again when the step runs, because
+a config can change, or an endpoint be deleted, after the step was saved.
+"""
+
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
+
+from apps.lifecycle.delivery.content import _get_engine
+from apps.lifecycle.models import WebhookEndpoint
+
+ConfigErrors = list[tuple[str, str]]
+
+
+def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
+    unknown = sorted(set(config) - allowed)
+    return [
+        (
+            name,
+            f"Unknown field {name!r}: this action reads only "
+            f"{', '.join(sorted(allowed))}. Remove it or fix its name.",
+        )
+        for name in unknown
+    ]
+
+
+def _check_template(config: dict, name: str, *, required: bool) -> ConfigErrors:
+    source = config.get(name)
+    if source is None or (isinstance(source, str) and not source.strip()):
+        if required:
+            return [(name, f"Missing {name!r}: add a text under {name!r}.")]
+        return []
+    if not isinstance(source, str):
+        return [(name, f"{name!r} must be a text, not {source!r}.")]
+    try:
+        _get_engine().from_string(source)
+    except (TemplateSyntaxError, TemplateDoesNotExist) as error:
+        reason = str(error).rstrip(".")
+        return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
+    return []
+
+
+def _check_text(config: dict, name: str) -> ConfigErrors:
+    value = config.get(name)
+    if value is not None and not isinstance(value, str):
+        return [(name, f"{name!r} must be a text, not {value!r}.")]
+    return []
+
+
+def check_in_app_config(config: dict) -> ConfigErrors:
+    return [
+        *_check_fields(config, {"title", "body", "url"}),
+        *_check_template(config, "title", required=True),
+        *_check_template(config, "body", required=False),
+        *_check_text(config, "url"),
+    ]
+
+
+def check_email_config(config: dict) -> ConfigErrors:
+    errors = [
+        *_check_fields(config, {"subject", "body", "url", "links", "consent_purpose"}),
+        *_check_template(config, "subject", required=True),
+        *_check_template(config, "body", required=True),
+        *_check_text(config, "url"),
+        *_check_text(config, "consent_purpose"),
+    ]
+    links = config.get("links")
+    if links is not None and not (
+        isinstance(links, dict) and all(isinstance(v, str) for v in links.values())
+    ):
+        errors.append(
+            ("links", '"links" must map names to URLs, for example {"docs": "/docs/"}.')
+        )
+    return errors
+
+
+def check_csm_task_config(config: dict) -> ConfigErrors:
+    errors = [
+        *_check_fields(config, {"title", "description", "due_in_days"}),
+        *_check_template(config, "title", required=True),
+        *_check_template(config, "description", required=False),
+    ]
+    days = config.get("due_in_days")
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or days < 0
+    ):
+        errors.append(
+            (
+                "due_in_days",
+                f"due_in_days {days!r} is invalid: use a whole number of days, "
+                "0 or more, or leave it out for no due date.",
+            )
+        )
+    return errors
+
+
+def check_webhook_config(config: dict) -> ConfigErrors:
+    errors = [
+        *_check_fields(config, {"endpoint_id", "event_kind", "data"}),
+        *_check_text(config, "event_kind"),
+    ]
+    endpoint_id = config.get("endpoint_id")
+    is_id = isinstance(endpoint_id, int) and not isinstance(endpoint_id, bool)
+    if not is_id or not WebhookEndpoint.objects.filter(pk=endpoint_id).exists():
+        errors.append(
+            (
+                "endpoint_id",
+                f"endpoint_id {endpoint_id!r} is not an existing webhook endpoint: "
+                "set it to the id of one listed under Webhook endpoints.",
+            )
+        )
+    data = config.get("data")
+    if data is not None and not isinstance(data, dict):
+        errors.append(("data", f'"data" must be a JSON object, not {data!r}.'))
+    return errors
