@@ -267,6 +267,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.send_daily_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    "classify-case-attempts": {
+        "task": "portal.classify_case_attempts",
+        "schedule": timedelta(minutes=5),
+    },
+    "group-content-gaps": {
+        "task": "portal.group_content_gaps",
+        "schedule": crontab(minute=20),
+    },
+    "send-overdue-review-reminders": {
+        "task": "portal.send_overdue_review_reminders",
+        "schedule": crontab(hour=8, minute=0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
