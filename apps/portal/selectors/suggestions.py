@@ -65,9 +65,13 @@ def build_prefix_query(text: str, *, any_word: bool = False) -> SearchQuery | No
     Words contain only letters, digits and underscores, so quoting them
     keeps every tsquery operator out of the member's text. A last word
     shorter than MIN_PREFIX_LENGTH is matched whole, because a one-letter
-    prefix matches almost everything. Return None when nothing is left.
+    prefix matches almost everything, and dropped when other words come
+    before it, since the member has only begun to type it. Return None when
+    nothing is left.
     """
     words = split_words(text)
+    if len(words) > 1 and len(words[-1]) < MIN_PREFIX_LENGTH:
+        words = words[:-1]
     if not words:
         return None
     terms = [f"'{word}'" for word in words]

@@ -72,8 +72,10 @@ def attach_case(*, attempt_id: int | None, case: Case) -> CaseAttempt | None:
     """
     if attempt_id is None:
         return None
+    # Lock only the attempt: the case join is an outer join, whose nullable
+    # side PostgreSQL refuses to lock.
     attempt = (
-        CaseAttempt.objects.select_for_update()
+        CaseAttempt.objects.select_for_update(of=("self",))
         .filter(pk=attempt_id, member_id=case.member_id, case__isnull=True)
         .first()
     )
