@@ -252,7 +252,7 @@ def _run_in_threads(*targets) -> list[BaseException]:
         try:
             barrier.wait()
             target()
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()

@@ -122,7 +122,7 @@ def test_concurrent_edits_get_unique_version_numbers():
                 data=_input(article, body=f"Edit {number}"),
                 edited_by=article.owner,
             )
-        except Exception as error:  # noqa: BLE001 - reported by the test
+        except Exception as error:
             errors.append(error)
         finally:
             connection.close()
