@@ -24,7 +24,17 @@ from apps.membership.models import (
     ConsentPurpose,
     Member,
 )
-from apps.portal.models import OnboardingStep
+from apps.portal.models import (
+    Article,
+    ArticleFeedback,
+    ArticleReviewReminder,
+    ArticleVersion,
+    CaseAttempt,
+    ContentGap,
+    OnboardingStep,
+    Suggestion,
+)
+from apps.portal.services.knowledge import ArticleInput, create_article
 from tests import factories
 
 # Every model that the apps register in the admin.
@@ -44,6 +54,13 @@ ADMIN_MODELS = [
     Reply,
     OnboardingStep,
     PointsEntry,
+    Article,
+    ArticleVersion,
+    ArticleFeedback,
+    ArticleReviewReminder,
+    CaseAttempt,
+    Suggestion,
+    ContentGap,
 ]
 
 
@@ -106,6 +123,31 @@ def make_admin_rows(count: int) -> None:
         AuditEntry.objects.create(
             actor=owner, action="member.merged", member=member, account=account
         )
+        _make_knowledge_rows(number=number, owner=owner, member=member, now=now)
+
+
+def _make_knowledge_rows(*, number: int, owner, member, now) -> None:
+    article = create_article(
+        data=ArticleInput(
+            title=f"Acme guide {number}", body="Steps.", owner_id=owner.pk
+        ),
+        edited_by=owner,
+    )
+    ArticleFeedback.objects.create(article=article, member=member, helpful=True)
+    ArticleReviewReminder.objects.create(
+        owner=owner, sent_on=now.date(), article_count=1
+    )
+    attempt = CaseAttempt.objects.create(member=member, started_at=now, query="acme")
+    Suggestion.objects.create(attempt=attempt, article=article, shown_at=now)
+    ContentGap.objects.create(
+        key=f"search:acme {number}",
+        title=f"acme {number}",
+        source=ContentGap.Source.SEARCH,
+        first_seen_at=now,
+        last_seen_at=now,
+        owner=owner,
+        article=article,
+    )
 
 
 def changelist_url(model) -> str:
