@@ -1,4 +1,4 @@
-"""Answers suggested while a member writes a support case.
+"""Suggested answers for a support case, while the member writes it.
 
 Suggestions mix published knowledge base articles and solved community
 questions (a question topic with an accepted reply). Both must be visible to
@@ -64,10 +64,10 @@ def build_prefix_query(text: str, *, any_word: bool = False) -> SearchQuery | No
 
     Words contain only letters, digits and underscores, so quoting them
     keeps every tsquery operator out of the member's text. A last word
-    shorter than MIN_PREFIX_LENGTH is matched whole, because a one-letter
-    prefix matches almost everything, and dropped when other words come
-    before it, since the member has only begun to type it. Return None when
-    nothing is left.
+    shorter than MIN_PREFIX_LENGTH is dropped when other words come before
+    it, since the member has only begun to type it. Typed alone, it is
+    matched whole, because a one-letter prefix matches almost everything.
+    Return None when no word is left.
     """
     words = split_words(text)
     if len(words) > 1 and len(words[-1]) < MIN_PREFIX_LENGTH:
@@ -82,9 +82,13 @@ def build_prefix_query(text: str, *, any_word: bool = False) -> SearchQuery | No
 
 
 def _ranked(queryset: QuerySet, search_query: SearchQuery, fields: list[str]):
-    candidates = queryset.filter(search_vector=search_query).values("pk")[
-        :CANDIDATE_LIMIT
-    ]
+    # Without an ORDER BY the LIMIT stops the scan at the first matches, where
+    # the models' default orderings would sort every match first.
+    candidates = (
+        queryset.filter(search_vector=search_query)
+        .order_by()
+        .values("pk")[:CANDIDATE_LIMIT]
+    )
     model = queryset.model
     return (
         model.objects.filter(pk__in=candidates)
@@ -122,7 +126,7 @@ def _search(
 def list_case_suggestions(
     *, member: Member, text: str, limit: int = SUGGESTION_LIMIT
 ) -> list[SuggestedAnswer]:
-    """Return up to `limit` answers for the typed text, best first.
+    """Return up to `limit` suggested answers for the typed text, best first.
 
     Two queries when every word matches somewhere, four when the search
     falls back to any word.

@@ -1,7 +1,7 @@
 """The content-gap backlog: grouping unanswered questions and working them.
 
 Two sources feed it. Case attempts that ended without a helpful answer
-(not deflected, and nobody said a suggestion solved the problem) group by
+(not deflected, and no suggestion was marked as solving the problem) group by
 case topic and normalised query. Searches that found nothing, in the
 community or on the case form, group by normalised query. A query is
 normalised by lower-casing it and turning every run of characters other
