@@ -104,19 +104,25 @@ def _outcome_after_window(attempt: CaseAttempt) -> str:
     return CaseAttempt.Outcome.NOT_DEFLECTED
 
 
-def access_attempt(*, attempt_id, member: Member | None) -> CaseAttempt | None:
-    """Return the member's own attempt with that id, or None.
+def access_attempt(*, attempt_id, user) -> CaseAttempt | None:
+    """Return the signed-in user's own attempt with that id, with its member.
 
     The id arrives from a hidden form field, so an id that is not a number or
-    belongs to another member gives None, never someone else's attempt.
+    belongs to another member gives None, never someone else's attempt. One
+    query fetches both, because the case form calls this on every pause in
+    typing.
     """
-    if member is None:
+    if not user.is_authenticated:
         return None
     try:
         attempt_id = int(attempt_id)
     except (TypeError, ValueError):
         return None
-    return CaseAttempt.objects.filter(pk=attempt_id, member=member).first()
+    return (
+        CaseAttempt.objects.select_related("member")
+        .filter(pk=attempt_id, member__user_id=user.pk)
+        .first()
+    )
 
 
 @transaction.atomic

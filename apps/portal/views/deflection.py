@@ -41,8 +41,7 @@ def case_suggestions(request: HttpRequest) -> HttpResponse:
     Only the member whose attempt the `attempt` parameter names may use it;
     every answer shown is recorded against that attempt.
     """
-    member = get_member_for_user(request.user)
-    attempt = access_attempt(attempt_id=request.GET.get("attempt"), member=member)
+    attempt = access_attempt(attempt_id=request.GET.get("attempt"), user=request.user)
     if attempt is None:
         raise PermissionDenied(
             "This case form session is not yours or has expired; reload the "
@@ -50,6 +49,7 @@ def case_suggestions(request: HttpRequest) -> HttpResponse:
         )
     query = " ".join(request.GET.get("q", "").split())[:MAX_QUERY_LENGTH]
 
+    member = attempt.member
     answers = list_case_suggestions(member=member, text=query)
     items = record_suggestions_shown(attempt=attempt, query=query, answers=answers)
     if not answers and len(query) >= MIN_PREFIX_LENGTH:

@@ -91,14 +91,18 @@ def test_api_search_ranks_and_hides(member_api, articles):
         articles["public"].slug,
         articles["members"].slug,
     }
-    assert "<mark>" in body["results"][0]["snippet"] or body["results"][0]["snippet"] == ""
+    assert (
+        "<mark>" in body["results"][0]["snippet"] or body["results"][0]["snippet"] == ""
+    )
     assert body["has_next"] is False
 
 
 def test_api_feedback_member(member_api, member, articles):
     url = f"{ARTICLES}{articles['members'].slug}/feedback/"
 
-    response = member_api.post(url, {"helpful": True, "comment": "Clear."}, format="json")
+    response = member_api.post(
+        url, {"helpful": True, "comment": "Clear."}, format="json"
+    )
 
     assert response.status_code == 200
     assert response.json()["helpful_count"] == 1
@@ -141,7 +145,9 @@ def gap(db):
 
 def test_api_gaps_staff_only(member_api, gap):
     assert member_api.get(GAPS).status_code == 403
-    response = member_api.patch(f"{GAPS}{gap.pk}/", {"status": "dismissed"}, format="json")
+    response = member_api.patch(
+        f"{GAPS}{gap.pk}/", {"status": "dismissed"}, format="json"
+    )
     assert response.status_code == 403
     gap.refresh_from_db()
     assert gap.status == "open"
@@ -164,7 +170,9 @@ def test_api_gaps_list_and_update(staff_api, staff_user, gap):
 
 
 def test_api_gaps_reject_published_without_article(staff_api, gap):
-    response = staff_api.patch(f"{GAPS}{gap.pk}/", {"status": "published"}, format="json")
+    response = staff_api.patch(
+        f"{GAPS}{gap.pk}/", {"status": "published"}, format="json"
+    )
 
     assert response.status_code == 400
     assert "no published article" in response.json()["status"][0]
