@@ -40,6 +40,36 @@ import psycopg
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPORT_PATH = BASE_DIR / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Case form suggestions"
+# Analysis written below the figures; update it when the figures change.
+ANALYSIS = """
+What limits it, from EXPLAIN ANALYZE on this data set while the machine was
+under the same load:
+
+- The machine was oversubscribed (load average about 8 on 2 CPUs), so every
+  request waits for a CPU. The search alone, one request at a time, takes a
+  third of the concurrent p50; the rest of the concurrent time is waiting.
+- Common words are the expensive case. The most common term occurs in about
+  60 % of the questions, so `'export':*` reads a GIN posting list of about
+  60,000 entries and intersects it with the 100,000 solved questions before
+  the candidate LIMIT can stop (about 19 ms of the topic query). Short
+  prefixes such as `'exp':*` expand to every term that starts with them.
+- For terms of middle frequency (a few % of the articles), PostgreSQL 15
+  prefers scanning the published articles through their review-date index
+  and testing each row's vector, because the planner does not count the cost
+  of reading the TOASTed vectors; it reads about 16,000 rows to find the
+  400 candidates (about 100 ms at that load).
+- The candidate cap (400 rows per kind) keeps a common word from ranking tens
+  of thousands of rows, and the view runs 10 queries in all: session, user,
+  the attempt with its member, the two searches, and the recording of what
+  was shown.
+
+Not tried yet, in the order they would likely help: a smaller search
+vector for suggestions (titles and summaries, which are also what a case
+subject matches best), so common words have short posting lists and the
+vectors fit in the heap; caching results per text and visibility for a few
+seconds, since members of one account type the same prefixes; and running
+the measurement on a machine that is not shared.
+"""
 DATASET_VERSION = "3"
 ARTICLES = 100_000
 SOLVED_QUESTIONS = 100_000
@@ -655,6 +685,8 @@ def main() -> None:
             "| --- | --- |",
             f"| p95 at most {TARGET_P95_MS:.0f} ms with {TYPERS} members typing | "
             f"{p95:.1f} ms, {'met' if is_met else 'missed'} |",
+            "",
+            *ANALYSIS.strip().splitlines(),
         ]
     )
 

@@ -22,7 +22,9 @@ from apps.advocacy.models import PointsEntry
 from apps.community.models import Space
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
+from apps.portal.models import Article
 from rm6.demo import writers
+from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.simulation import Simulation
 from rm6.errors import DomainError
 
@@ -140,6 +142,8 @@ def seed_demo_data(
             slug_prefix=DEMO_ID_PREFIX,
         )
 
+    seed_demo_articles(staff_email=STAFF_SIGN_IN_EMAIL, slug_prefix=DEMO_ID_PREFIX)
+
     result.seconds = time.monotonic() - started
     logger.info(
         "demo seed finished: %d members, %d events in %.1f s",
@@ -192,6 +196,7 @@ def delete_demo_data() -> int:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     Space.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
+    Article.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     ActivityEvent.objects.filter(member__in=members).delete()
     deleted_users = users.count()
     users.delete()
