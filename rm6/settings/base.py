@@ -211,6 +211,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served from the installed sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentGrantSourceEnum": "apps.membership.models.ConsentGrant.Source",
+        "ContentGapSourceEnum": "apps.portal.models.deflection.ContentGap.Source",
+    },
 }
 
 # Celery: Redis is the broker. Tasks acknowledge after they finish, so a
