@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -296,3 +297,39 @@ def test_reminder_email_lists_overdue_articles():
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [owner.email]
     assert "Overdue one" in mail.outbox[0].body
+
+
+def _count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_overdue_page_query_count_fixed(staff_client, staff_user):
+    overdue_on = timezone.localdate() - timedelta(days=1)
+    url = reverse("portal:overdue_reviews")
+    for number in range(2):
+        _make_overdue(staff_user, f"Overdue {number}", overdue_on)
+    few = _count_queries(staff_client, url)
+
+    for number in range(2, 12):
+        _make_overdue(staff_user, f"Overdue {number}", overdue_on)
+    many = _count_queries(staff_client, url)
+
+    assert few == many
+
+
+def test_versions_page_query_count_fixed(staff_client):
+    article = make_article()
+    url = reverse("portal:article_versions", args=[article.slug])
+    few = _count_queries(staff_client, url)
+
+    for number in range(10):
+        update_article(
+            article_id=article.pk,
+            data=_input(article, body=f"Edit {number}"),
+            edited_by=factories.StaffFactory(),
+        )
+    many = _count_queries(staff_client, url)
+
+    assert few == many
