@@ -45,9 +45,11 @@ ANALYSIS = """
 What limits it, from EXPLAIN ANALYZE on this data set while the machine was
 under the same load:
 
-- The machine was oversubscribed (load average about 8 on 2 CPUs), so every
-  request waits for a CPU. The search alone, one request at a time, takes a
-  third of the concurrent p50; the rest of the concurrent time is waiting.
+- Four typers and other processes share 2 CPUs, so requests wait for a
+  CPU. The search alone, one request at a time, takes a quarter of the
+  concurrent p50, and the rest of the concurrent time is the other queries,
+  Django's own work and that wait. An earlier run at a load average of
+  about 8 measured a p95 of 258 ms.
 - Common words are the expensive case. The most common term occurs in about
   60 % of the questions, so `'export':*` reads a GIN posting list of about
   60,000 entries and intersects it with the 100,000 solved questions before
