@@ -43,7 +43,7 @@ SECTION_TITLE = "## Case form suggestions"
 # Analysis written below the figures; update it when the figures change.
 ANALYSIS = """
 What limits it, from EXPLAIN ANALYZE on this data set while the machine was
-under the same load:
+at a load average of about 8:
 
 - Four typers and other processes share 2 CPUs, so requests wait for a
   CPU. The search alone, one request at a time, takes a quarter of the
@@ -59,7 +59,7 @@ under the same load:
   prefers scanning the published articles through their review-date index
   and testing each row's vector, because the planner does not count the cost
   of reading the TOASTed vectors; it reads about 16,000 rows to find the
-  400 candidates (about 100 ms at that load).
+  400 candidates (about 100 ms).
 - The candidate cap (400 rows per kind) keeps a common word from ranking tens
   of thousands of rows, and the view runs 10 queries in all: session, user,
   the attempt with its member, the two searches, and the recording of what
