@@ -22,8 +22,9 @@ from apps.advocacy.models import PointsEntry
 from apps.community.models import Space
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
-from apps.portal.models import OnboardingPath, UseCaseHub
+from apps.portal.models import Article, OnboardingPath, UseCaseHub
 from rm6.demo import writers
+from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.simulation import Simulation
 from rm6.errors import DomainError
 
@@ -142,6 +143,8 @@ def seed_demo_data(
             member_email=DEMO_SIGN_INS[0][1],
         )
 
+    seed_demo_articles(staff_email=STAFF_SIGN_IN_EMAIL, slug_prefix=DEMO_ID_PREFIX)
+
     result.seconds = time.monotonic() - started
     logger.info(
         "demo seed finished: %d members, %d events in %.1f s",
@@ -196,6 +199,7 @@ def delete_demo_data() -> int:
     Space.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     UseCaseHub.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     OnboardingPath.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
+    Article.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     ActivityEvent.objects.filter(member__in=members).delete()
     deleted_users = users.count()
     users.delete()

@@ -211,6 +211,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served from the installed sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentGrantSourceEnum": "apps.membership.models.ConsentGrant.Source",
+        "ContentGapSourceEnum": "apps.portal.models.deflection.ContentGap.Source",
+    },
 }
 
 # Celery: Redis is the broker. Tasks acknowledge after they finish, so a
@@ -291,6 +295,18 @@ CELERY_BEAT_SCHEDULE = {
     "sync-all-onboarding-progress-nightly": {
         "task": "portal.sync_all_onboarding_progress",
         "schedule": crontab(hour=2, minute=15),
+    },
+    "classify-case-attempts": {
+        "task": "portal.classify_case_attempts",
+        "schedule": timedelta(minutes=5),
+    },
+    "group-content-gaps": {
+        "task": "portal.group_content_gaps",
+        "schedule": crontab(minute=20),
+    },
+    "send-overdue-review-reminders": {
+        "task": "portal.send_overdue_review_reminders",
+        "schedule": crontab(hour=8, minute=0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")

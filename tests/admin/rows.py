@@ -26,7 +26,13 @@ from apps.membership.models import (
     Member,
 )
 from apps.portal.models import (
+    Article,
+    ArticleFeedback,
+    ArticleReviewReminder,
+    ArticleVersion,
+    CaseAttempt,
     Certification,
+    ContentGap,
     Course,
     CourseEnrolment,
     HubItem,
@@ -40,8 +46,10 @@ from apps.portal.models import (
     Quiz,
     QuizAttempt,
     QuizQuestion,
+    Suggestion,
     UseCaseHub,
 )
+from apps.portal.services.knowledge import ArticleInput, create_article
 from tests import factories
 
 # Every model that the apps register in the admin.
@@ -75,6 +83,13 @@ ADMIN_MODELS = [
     PathCompletion,
     UseCaseHub,
     HubItem,
+    Article,
+    ArticleVersion,
+    ArticleFeedback,
+    ArticleReviewReminder,
+    CaseAttempt,
+    Suggestion,
+    ContentGap,
 ]
 
 
@@ -157,6 +172,31 @@ def make_admin_rows(count: int) -> None:
             object_id=topic.pk,
         )
         make_course_rows(member=member, number=number)
+        _make_knowledge_rows(number=number, owner=owner, member=member, now=now)
+
+
+def _make_knowledge_rows(*, number: int, owner, member, now) -> None:
+    article = create_article(
+        data=ArticleInput(
+            title=f"Acme guide {number}", body="Steps.", owner_id=owner.pk
+        ),
+        edited_by=owner,
+    )
+    ArticleFeedback.objects.create(article=article, member=member, helpful=True)
+    ArticleReviewReminder.objects.create(
+        owner=owner, sent_on=now.date(), article_count=1
+    )
+    attempt = CaseAttempt.objects.create(member=member, started_at=now, query="acme")
+    Suggestion.objects.create(attempt=attempt, article=article, shown_at=now)
+    ContentGap.objects.create(
+        key=f"search:acme {number}",
+        title=f"acme {number}",
+        source=ContentGap.Source.SEARCH,
+        first_seen_at=now,
+        last_seen_at=now,
+        owner=owner,
+        article=article,
+    )
 
 
 def make_course_rows(*, member: Member, number: int) -> None:

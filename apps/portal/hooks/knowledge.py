@@ -1,2 +1,9 @@
+from apps.lifecycle.registry import register_kind
+
+
 def connect() -> None:
-    pass
+    register_kind("portal.article_viewed", "A member read a knowledge base article.")
+    register_kind(
+        "portal.article_feedback",
+        'A member answered or changed "was this article helpful".',
+    )

@@ -28,7 +28,12 @@ from apps.portal.models.courses import (
 )
 from apps.portal.models.deflection import CaseAttempt, ContentGap, Suggestion
 from apps.portal.models.hubs import HubItem, UseCaseHub
-from apps.portal.models.knowledge import Article, ArticleFeedback, ArticleVersion
+from apps.portal.models.knowledge import (
+    Article,
+    ArticleFeedback,
+    ArticleReviewReminder,
+    ArticleVersion,
+)
 from apps.portal.models.onboarding import (
     OnboardingPath,
     OnboardingProgress,
@@ -39,6 +44,7 @@ from apps.portal.models.onboarding import (
 __all__ = [
     "Article",
     "ArticleFeedback",
+    "ArticleReviewReminder",
     "ArticleVersion",
     "BusinessCalendar",
     "BusinessHoliday",

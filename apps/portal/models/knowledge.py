@@ -118,3 +118,31 @@ class ArticleFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} on {self.article}"
+
+
+class ArticleReviewReminder(models.Model):
+    """The daily overdue-review email sent to one article owner.
+
+    The unique (owner, sent_on) pair lets the beat task run any number of
+    times a day and still send each owner one reminder.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="article_review_reminders",
+    )
+    sent_on = models.DateField()
+    article_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "sent_on"], name="portal_review_reminder_daily"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Review reminder to {self.owner} on {self.sent_on}"

@@ -1,0 +1,73 @@
+"""Knowledge base articles for the demo, written through the knowledge
+service so each has a first version, a review date and a search vector."""
+
+from django.contrib.auth import get_user_model
+
+from apps.portal.models import Article
+from apps.portal.services.knowledge import ArticleInput, create_article
+
+# (title, summary, body, audience)
+DEMO_ARTICLES = [
+    (
+        "Export a report to CSV",
+        "Download any report as a CSV file.",
+        "1. Open **Reports** and choose the report.\n"
+        "2. Select **Export**, then **CSV**.\n\n"
+        "Exports over 100,000 rows arrive by email instead.",
+        Article.Audience.PUBLIC,
+    ),
+    (
+        "Reset your password",
+        "Set a new password when you cannot sign in.",
+        "Choose **Forgot password** on the sign-in page and follow the link in "
+        "the email. The link expires after one hour.",
+        Article.Audience.PUBLIC,
+    ),
+    (
+        "Set up single sign-on with Okta",
+        "Connect your Okta tenant over OpenID Connect.",
+        "Create an OpenID Connect app in Okta, copy its client ID and secret, "
+        "and enter them under **Settings → Single sign-on**.",
+        Article.Audience.MEMBERS,
+    ),
+    (
+        "Schedule a dashboard email",
+        "Send a dashboard to your team every week.",
+        "Open the dashboard, choose **Share → Schedule**, pick the day and the "
+        "recipients. Recipients need access to the dashboard's data.",
+        Article.Audience.MEMBERS,
+    ),
+    (
+        "Connect the Salesforce integration",
+        "Sync accounts and opportunities from Salesforce.",
+        "An admin opens **Integrations → Salesforce**, signs in to Salesforce and "
+        "chooses the objects to sync. The first sync can take an hour.",
+        Article.Audience.MEMBERS,
+    ),
+    (
+        "Fix a webhook that times out",
+        "Why webhook deliveries fail and how to retry them.",
+        "Deliveries time out after 10 seconds. Answer with 2xx quickly and do the "
+        "work later; failed deliveries are retried with back-off.",
+        Article.Audience.MEMBERS,
+    ),
+]
+
+
+def seed_demo_articles(*, staff_email: str, slug_prefix: str) -> int:
+    """Create the demo articles, owned by the demo staff user; return the count."""
+    owner = get_user_model().objects.filter(email=staff_email).first()
+    for title, summary, body, audience in DEMO_ARTICLES:
+        create_article(
+            data=ArticleInput(
+                title=title,
+                summary=summary,
+                body=body,
+                audience=audience,
+                owner_id=owner.pk if owner and owner.is_staff else None,
+                is_published=True,
+            ),
+            edited_by=owner,
+            slug=f"{slug_prefix}{title.lower().replace(' ', '-')}"[:120],
+        )
+    return len(DEMO_ARTICLES)
