@@ -18,6 +18,7 @@ def connect() -> None:
     register_kind(
         "portal.case_replied", "A member replied on a support case they can see."
     )
+    register_kind("portal.case_files_added", "Someone added files to a support case.")
     register_kind(
         "portal.case_answered",
         "Staff replied publicly on a member's case; recorded on the filer.",

@@ -26,6 +26,7 @@ from apps.membership.models import Member
 from apps.membership.selectors import get_member_for_user
 from apps.portal.models import (
     Case,
+    CaseAttachment,
     CaseMessage,
     CaseStatusChange,
     CaseTopic,
@@ -361,6 +362,41 @@ def reply_to_case(
         else:
             _after_member_reply(case, author=author, now=now)
     return message
+
+
+@transaction.atomic
+def add_case_attachments(
+    *, case: Case, uploaded_by, uploads: Iterable[UploadedFile]
+) -> list[CaseAttachment]:
+    """Add files to an open case's own files, within the same limits.
+
+    The caller has checked that `uploaded_by` may see the case.
+    """
+    uploads = list(uploads)
+    if not uploads:
+        raise DomainError(
+            "No files were sent; attach at least one.", field="attachments"
+        )
+    case = _lock(case)
+    if case.status == Status.CLOSED:
+        raise DomainError(
+            f"Case #{case.pk} is closed and takes no files; file a new case.",
+            field="attachments",
+        )
+    files = check_attachments(uploads=uploads, case=case)
+
+    with removing_files_on_error() as stored:
+        attachments = store_attachments(
+            case=case, files=files, uploaded_by=uploaded_by, stored=stored
+        )
+        Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
+        record_activity(
+            member=get_member_for_user(uploaded_by) or case.member,
+            kind="portal.case_files_added",
+            subject=case,
+            properties={"files": len(attachments), "by_staff": _is_staff(uploaded_by)},
+        )
+    return attachments
 
 
 def _after_staff_reply(case: Case, *, author, now: datetime) -> None:

@@ -7,6 +7,7 @@ user may not see answers 404 whether it exists or not.
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -32,6 +33,7 @@ from apps.portal.selectors.cases import (
     list_staff_assignees,
 )
 from apps.portal.services import cases as case_services
+from apps.portal.services.case_files import format_bytes
 from apps.portal.services.deflection import start_attempt
 from apps.portal.views.case_forms import (
     CaseFilterForm,
@@ -185,6 +187,10 @@ def case_new(request: HttpRequest) -> HttpResponse:
             "form": form,
             "source_topic": source_topic,
             "suggestions_url": _suggestions_url(),
+            "max_file_size": format_bytes(settings.RM6_CASE_ATTACHMENT_MAX_BYTES),
+            "max_total_size": format_bytes(
+                settings.RM6_CASE_ATTACHMENTS_MAX_TOTAL_BYTES
+            ),
         },
     )
 
