@@ -10,7 +10,7 @@ a calendar the clock runs around the clock.
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from apps.portal.models import BusinessCalendar
 from rm6.errors import DomainError
@@ -32,14 +32,16 @@ class WorkingHours:
     holidays: frozenset[date] = frozenset()
 
     def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """Return the day's working window as aware datetimes, or None."""
+        """Return the day's working window as UTC datetimes, or None."""
         if day.weekday() not in self.weekdays or day in self.holidays:
             return None
-        opens = datetime.combine(day, self.opens_at, tzinfo=self.zone)
-        closes = datetime.combine(day, self.closes_at, tzinfo=self.zone)
+        # Python adds and subtracts datetimes that share a tzinfo in wall
+        # time, so the window is converted to UTC for real-time arithmetic.
         # NOTE: a wall time that a spring-forward skips (02:30 on that night
         # in most European zones) resolves with the offset before the change,
         # as zoneinfo does for fold=0.
+        opens = datetime.combine(day, self.opens_at, tzinfo=self.zone).astimezone(UTC)
+        closes = datetime.combine(day, self.closes_at, tzinfo=self.zone).astimezone(UTC)
         if closes <= opens:
             return None
         return opens, closes
@@ -81,13 +83,14 @@ def load_working_hours(calendar: BusinessCalendar | None) -> WorkingHours | None
 def add_business_minutes(
     start: datetime, minutes: int, hours: WorkingHours | None
 ) -> datetime:
-    """Return the time `minutes` of working time after `start`.
+    """Return the time, in UTC, `minutes` of working time after `start`.
 
     A start outside working hours begins counting when the next window
     opens. Zero minutes returns `start` itself.
     """
     if minutes < 0:
         raise ValueError(f"minutes must be 0 or more, not {minutes}")
+    start = start.astimezone(UTC)
     if hours is None or minutes == 0:
         return start + timedelta(minutes=minutes)
 
@@ -119,6 +122,7 @@ def count_business_minutes(
 
     An `end` before `start` counts 0.
     """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         return 0
     if hours is None:
