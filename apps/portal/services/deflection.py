@@ -54,7 +54,7 @@ def attach_case(*, attempt_id: int | None, case: Case) -> CaseAttempt | None:
     if attempt_id is None:
         return None
     attempt = (
-        CaseAttempt.objects.select_for_update()
+        CaseAttempt.objects.select_for_update(of=("self",))
         .filter(pk=attempt_id, member_id=case.member_id, case__isnull=True)
         .first()
     )
