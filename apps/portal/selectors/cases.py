@@ -16,6 +16,7 @@ from django.db.models import F, Prefetch, Q, QuerySet, When
 from django.utils import timezone
 
 from apps.community.models import Topic
+from apps.community.selectors import access_topic
 from apps.membership.models import Account, Member
 from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.roles import has_capability
@@ -265,7 +266,7 @@ def access_escalatable_topic(*, topic_id: int, member: Member | None) -> Topic:
 
     Raise Topic.DoesNotExist otherwise, so other members learn nothing.
     """
-    topic = Topic.objects.select_related("space").get(pk=topic_id)
+    topic = access_topic(pk=topic_id, member=member)
     if not is_topic_escalatable(topic=topic, member=member):
         raise Topic.DoesNotExist
     if Case.objects.filter(source_topic_id=topic.pk).exists():
