@@ -22,6 +22,7 @@ from apps.advocacy.models import PointsEntry
 from apps.community.models import Space
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
+from apps.portal.models import Case
 from rm6.demo import writers
 from rm6.demo.simulation import Simulation
 from rm6.errors import DomainError
@@ -193,6 +194,8 @@ def delete_demo_data() -> int:
 
     Space.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     ActivityEvent.objects.filter(member__in=members).delete()
+    # Cases protect their member from deletion, so they go first.
+    Case.objects.filter(member__in=members).delete()
     deleted_users = users.count()
     users.delete()
     Account.objects.filter(external_id__startswith=DEMO_ID_PREFIX).delete()

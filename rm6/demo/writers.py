@@ -31,6 +31,7 @@ from apps.membership.models import (
 )
 from apps.membership.services import sync_role_groups
 from apps.portal.models import OnboardingPath, OnboardingStep
+from rm6.demo.cases import write_demo_cases
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 
 # (key used by the simulation, name, visibility, description)
@@ -86,6 +87,7 @@ class SeedResult:
     arr_values: int = 0
     consents: int = 0
     onboarding_steps: int = 0
+    cases: int = 0
     seconds: float = 0.0
 
 
@@ -135,6 +137,7 @@ def write_data_set(
     result.points_entries = _write_reply_points([m.pk for m in data.members])
     bar.update(len(data.replies))
     result.onboarding_steps = _write_onboarding_steps()
+    result.cases = write_demo_cases(data, now=now)
     _score_members([m.pk for m in data.members], now=now, bar=bar)
     return result
 
