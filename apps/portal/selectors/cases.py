@@ -65,7 +65,7 @@ def access_case(*, user, case_id: int) -> Case:
     """Return a case the user may see, with its people and topic loaded.
 
     Raise Case.DoesNotExist when it does not exist or the user may not see
-    it, so the two answer alike.
+    it, so both look the same to the caller.
     """
     return (
         visible_cases(user)
@@ -233,7 +233,7 @@ def is_topic_escalatable(
 
 @dataclass(frozen=True)
 class EscalationState:
-    """What the topic page shows a question's author about support."""
+    """The support choice that the topic page shows a question's author."""
 
     is_available: bool
     case: Case | None = None

@@ -1,9 +1,9 @@
 """Every write to support cases: filing, replies, status, SLA and CSAT.
 
 Status changes follow `TRANSITIONS` and each leaves a CaseStatusChange row.
-The resolution clock pauses while a case waits on the member: the working
-minutes left are stored and the due time is cleared, and a reply or a
-status change that ends the wait sets a new due time from what was left.
+The resolution clock pauses while a case waits on the member. The working
+minutes left are stored and the due time is cleared. A reply or a status
+change that ends the wait sets a new due time from the minutes left.
 """
 
 import logging

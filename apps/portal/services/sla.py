@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from apps.portal.models import BusinessCalendar
 from rm6.errors import DomainError
 
-# The longest stretch searched for working time. A calendar with working
-# days always finds some within a week, but a long run of holidays could
-# push further, and a calendar whose every day is a holiday must end.
+# The maximum number of days searched for working time. A calendar with
+# working days finds some within a week, unless a long run of holidays
+# pushes further, and a calendar whose every day is a holiday must end.
 MAX_SEARCH_DAYS = 3 * 366
 
 

@@ -2,7 +2,7 @@
 staff's queue and case page.
 
 Every case is fetched through `apps.portal.selectors.cases`, so a case the
-user may not see answers 404 whether it exists or not.
+user may not see returns 404 whether it exists or not.
 """
 
 import logging
@@ -90,7 +90,7 @@ def _suggestions_url() -> str:
 @login_required
 @require_GET
 def case_list(request: HttpRequest) -> HttpResponse:
-    """The cases the signed-in member filed."""
+    """List the cases the signed-in member filed."""
     form = CaseFilterForm(request.GET)
     cases = list_cases(user=request.user, filters=form.to_filters(), scope="mine")
     return render(
@@ -108,7 +108,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def account_case_list(request: HttpRequest) -> HttpResponse:
-    """Every case of the account the signed-in member administers."""
+    """List every case of the account the signed-in member administers."""
     account = get_admin_account(request.user)
     if account is None:
         raise Http404("Page not found.")
@@ -129,7 +129,7 @@ def account_case_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_new(request: HttpRequest) -> HttpResponse:
-    """The case form: suggestions while typing, then filing.
+    """Show the case form, with suggestions while typing, and file the case.
 
     `?topic=ID` prefills it from a community question its author escalates.
     """
@@ -198,7 +198,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A case's public thread, files, reply form and rating."""
+    """Show a case's public thread, files, reply form and rating to members."""
     case = _get_case_or_404(request, pk)
     if request.user.is_staff:
         return redirect("portal:case_staff", pk=pk)
