@@ -8,6 +8,8 @@ set here in round numbers rather than by the SLA arithmetic.
 import datetime
 import random
 
+from django.contrib.postgres.search import SearchVector
+
 from apps.portal.models import (
     BusinessCalendar,
     BusinessHoliday,
@@ -152,4 +154,8 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
                 body="Reproduced on the staging tenant.",
             )
         created += 1
+    Case.objects.filter(account_id=account.pk).update(
+        search_vector=SearchVector("subject", weight="A", config="english")
+        + SearchVector("body", weight="B", config="english")
+    )
     return created
