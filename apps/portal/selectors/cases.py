@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Case as DbCase
-from django.db.models import F, Prefetch, Q, QuerySet, When
+from django.db.models import F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.community.models import Topic
@@ -135,8 +135,12 @@ def list_cases(*, user, filters: CaseFilters, scope: str = "mine") -> QuerySet[C
         cases = cases.filter(search_vector=_search_query(filters.query))
 
     if filters.sort == "due":
-        return cases.annotate(next_due_at=_next_due_at()).order_by(
-            F("next_due_at").asc(nulls_last=True), "id"
+        # Cases still being worked on come first, then solved and closed ones.
+        is_done = DbCase(
+            When(status__in=OPEN_STATUSES, then=Value(False)), default=Value(True)
+        )
+        return cases.annotate(next_due_at=_next_due_at(), is_done=is_done).order_by(
+            "is_done", F("next_due_at").asc(nulls_last=True), "id"
         )
     return cases.order_by("-created_at", "-id")
 

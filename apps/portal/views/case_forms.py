@@ -123,7 +123,9 @@ class CaseUpdateForm(forms.Form):
 class CaseFilterForm(forms.Form):
     """List filters from the query string; invalid values are ignored."""
 
-    q = forms.CharField(required=False, label="Search", max_length=200)
+    q = forms.CharField(
+        required=False, label="Search", max_length=200, widget=forms.SearchInput
+    )
     status = forms.ChoiceField(
         choices=[("", "Any"), *Case.Status.choices], required=False
     )
