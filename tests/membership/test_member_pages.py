@@ -361,6 +361,7 @@ def test_data_export_has_every_section(member_client):
         "community",
         "activity_events",
         "points",
+        "support_cases",
     }
 
 

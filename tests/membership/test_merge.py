@@ -252,6 +252,7 @@ def test_merge_members_audit_entry(survivor, duplicate, staff_user):
             "advocacy": {"points_moved": 7},
             "community": {"topics_moved": 1, "replies_moved": 0},
             "lifecycle": {"events_moved": 1, "health_scores_deleted": 0},
+            "support_cases": {"cases_moved": 0, "escalation_offers_moved": 0},
         },
     }
 

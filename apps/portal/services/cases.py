@@ -780,4 +780,4 @@ def move_merged_member_cases(*, survivor: Member, duplicate: Member) -> dict[str
     """Give the survivor of a member merge the duplicate's cases and offers."""
     cases = Case.objects.filter(member=duplicate).update(member=survivor)
     offers = EscalationOffer.objects.filter(member=duplicate).update(member=survivor)
-    return {"cases": cases, "escalation_offers": offers}
+    return {"cases_moved": cases, "escalation_offers_moved": offers}

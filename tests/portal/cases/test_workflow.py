@@ -23,7 +23,11 @@ from apps.portal.services.deflection import start_attempt
 from rm6.errors import DomainError
 from tests import factories
 from tests.portal.cases.conftest import png
-from tests.portal.cases.factories import CaseTopicFactory, SlaPolicyFactory
+from tests.portal.cases.factories import (
+    CaseFactory,
+    CaseTopicFactory,
+    SlaPolicyFactory,
+)
 
 Status = Case.Status
 
@@ -590,3 +594,48 @@ def test_api_schema_lists_case_paths(api_client):
         "/api/v1/portal/cases/{id}/rating/",
     ]:
         assert path in paths
+
+
+# Staff queue ----------------------------------------------------------------------
+
+
+def test_queue_shows_breach_flag_and_puts_open_cases_first(client, staff):
+    now = timezone.now()
+    closed = CaseFactory(
+        subject="Closed long ago",
+        status=Status.CLOSED,
+        resolution_due_at=now - datetime.timedelta(days=30),
+    )
+    later = CaseFactory(
+        subject="Due later", resolution_due_at=now + datetime.timedelta(days=2)
+    )
+    breached = CaseFactory(
+        subject="Overdue",
+        first_response_due_at=now - datetime.timedelta(hours=1),
+        first_response_breached_at=now,
+    )
+    client.force_login(staff)
+
+    response = client.get(reverse("portal:case_queue"))
+    breached_only = client.get(reverse("portal:case_queue"), {"breached": "yes"})
+
+    order = [case.pk for case in response.context["page_obj"].object_list]
+    assert order == [breached.pk, later.pk, closed.pk]
+    assert "First response breached" in response.content.decode()
+    assert [c.pk for c in breached_only.context["page_obj"].object_list] == [
+        breached.pk
+    ]
+
+
+# Member merges and exports ------------------------------------------------------
+
+
+def test_member_merge_moves_cases_to_survivor(case, filer, staff):
+    from apps.membership.services.merge import merge_members
+
+    survivor = factories.MemberFactory(account=filer.account)
+
+    merge_members(survivor=survivor, duplicate=filer, actor=staff)
+
+    case.refresh_from_db()
+    assert case.member == survivor
