@@ -41,7 +41,7 @@ def test_accepted_files_stored_under_generated_names(filer, media_root):
     assert len(stored_files(media_root)) == 2
 
 
-def test_file_over_size_limit_rejected_with_name_and_limit(filer, limits, media_root):
+def test_file_over_size_limit_rejected(filer, limits, media_root):
     with pytest.raises(DomainError) as error:
         file_with(filer, png("small.png"), png("huge.png", size=2000))
 

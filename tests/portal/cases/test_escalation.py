@@ -182,7 +182,7 @@ def test_beat_skips_answered_and_escalated_questions(filer, colleague):
     assert Notification.objects.count() == 0
 
 
-def test_beat_skips_questions_older_than_a_week_past_delay(filer):
+def test_beat_skips_week_old_questions(filer):
     ask(filer, hours_ago=HOURS + 8 * 24)
 
     assert offer_question_escalations() == 0

@@ -67,7 +67,7 @@ def test_add_minutes_started_on_saturday():
     assert add_business_minutes(saturday, 60, OFFICE) == berlin(2026, 12, 7, 10, 0)
 
 
-def test_add_minutes_ending_at_closing_time_stays_that_day():
+def test_add_minutes_ending_at_closing_time():
     start = berlin(2026, 12, 1, 16, 0)
 
     assert add_business_minutes(start, 60, OFFICE) == berlin(2026, 12, 1, 17, 0)

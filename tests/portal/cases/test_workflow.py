@@ -599,7 +599,7 @@ def test_api_schema_lists_case_paths(api_client):
 # Staff queue ----------------------------------------------------------------------
 
 
-def test_queue_shows_breach_flag_and_puts_open_cases_first(client, staff):
+def test_queue_breach_flag_and_order(client, staff):
     now = timezone.now()
     closed = CaseFactory(
         subject="Closed long ago",
