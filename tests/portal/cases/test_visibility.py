@@ -1,7 +1,7 @@
 """Who sees a case: its filer, the account's admin and staff; nobody else.
 
 Each check runs on the pages and the API. A case someone may not see
-answers 404, exactly like a case that does not exist.
+returns 404, exactly like a case that does not exist.
 """
 
 import pytest
