@@ -9,7 +9,10 @@ from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, CsmTask
 from apps.portal.models import Case, EscalationOffer
-from apps.portal.services.cases import flag_sla_breaches, offer_question_escalations
+from apps.portal.services.case_schedules import (
+    flag_sla_breaches,
+    offer_question_escalations,
+)
 from tests import factories
 from tests.portal.cases.factories import CaseFactory
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from apps.community.models import Topic
 from apps.lifecycle.models import Notification
 from apps.portal.models import Case, EscalationOffer
-from apps.portal.services.cases import file_case, offer_question_escalations
+from apps.portal.services.case_schedules import offer_question_escalations
+from apps.portal.services.cases import file_case
 from rm6.errors import DomainError
 from tests import factories
 

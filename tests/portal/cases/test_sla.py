@@ -6,12 +6,8 @@ from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, CsmTask
 from apps.portal.models import BusinessHoliday, Case
-from apps.portal.services.cases import (
-    change_case_status,
-    file_case,
-    flag_sla_breaches,
-    reply_to_case,
-)
+from apps.portal.services.case_schedules import flag_sla_breaches
+from apps.portal.services.cases import change_case_status, file_case, reply_to_case
 from apps.portal.services.sla import (
     WorkingHours,
     add_business_minutes,

@@ -9,12 +9,12 @@ from rest_framework.test import APIClient
 
 from apps.lifecycle.models import ActivityEvent, Notification
 from apps.portal.models import Case, CaseAttempt, CaseStatusChange
+from apps.portal.services.case_schedules import close_solved_cases
 from apps.portal.services.cases import (
     TRANSITIONS,
     assign_case,
     change_case_priority,
     change_case_status,
-    close_solved_cases,
     file_case,
     rate_case,
     reply_to_case,
