@@ -246,7 +246,7 @@ class EscalationState:
 def get_escalation_state(*, topic: Topic, user) -> EscalationState | None:
     """Return the support choice for the topic's viewer, or None to show nothing.
 
-    One query, and only for the author of a question old enough to escalate.
+    At most one query, and none unless the viewer is the topic's author.
     """
     member = get_member_for_user(user)
     if member is None or topic.author_id != member.pk:

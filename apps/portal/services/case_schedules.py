@@ -2,8 +2,8 @@
 and offers to escalate unanswered community questions.
 
 Each function works in bounded batches and is safe to run twice, or twice
-at once, because every change is made by an UPDATE or insert that the
-database lets happen only once.
+at once, because each change is guarded by a conditional UPDATE, a row
+lock or a unique constraint.
 """
 
 import logging
