@@ -22,7 +22,7 @@ from apps.advocacy.models import PointsEntry
 from apps.community.models import Space
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
-from apps.portal.models import Article, OnboardingPath, UseCaseHub
+from apps.portal.models import Article, Case, OnboardingPath, UseCaseHub
 from rm6.demo import writers
 from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.simulation import Simulation
@@ -201,6 +201,8 @@ def delete_demo_data() -> int:
     OnboardingPath.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     Article.objects.filter(slug__startswith=DEMO_ID_PREFIX).delete()
     ActivityEvent.objects.filter(member__in=members).delete()
+    # Cases protect their member from deletion, so they go first.
+    Case.objects.filter(member__in=members).delete()
     deleted_users = users.count()
     users.delete()
     Account.objects.filter(external_id__startswith=DEMO_ID_PREFIX).delete()

@@ -31,6 +31,7 @@ from apps.membership.models import (
 )
 from apps.membership.services import sync_role_groups
 from apps.portal.models import HubItem, OnboardingPath, OnboardingStep, UseCaseHub
+from rm6.demo.cases import write_demo_cases
 from rm6.demo.courses import write_demo_courses
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 
@@ -128,6 +129,7 @@ class SeedResult:
     consents: int = 0
     onboarding_steps: int = 0
     courses: int = 0
+    cases: int = 0
     seconds: float = 0.0
 
 
@@ -182,6 +184,7 @@ def write_data_set(
     result.onboarding_steps += _write_onboarding_paths_and_hubs(
         spaces=spaces, slug_prefix=slug_prefix
     )
+    result.cases = write_demo_cases(data, now=now)
     _score_members([m.pk for m in data.members], now=now, bar=bar)
     return result
 

@@ -308,6 +308,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.send_overdue_review_reminders",
         "schedule": crontab(hour=8, minute=0),
     },
+    "flag-case-sla-breaches": {
+        "task": "portal.flag_case_sla_breaches",
+        "schedule": timedelta(minutes=5),
+    },
+    "close-solved-cases": {
+        "task": "portal.close_solved_cases",
+        "schedule": timedelta(hours=1),
+    },
+    "offer-question-escalations": {
+        "task": "portal.offer_question_escalations",
+        "schedule": timedelta(minutes=15),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
@@ -328,6 +340,18 @@ RM6_CERTIFICATE_REMINDER_HOUR = env.int("RM6_CERTIFICATE_REMINDER_HOUR", default
 RM6_VALUE_MOMENT_KIND = env.str(
     "RM6_VALUE_MOMENT_KIND", default="portal.onboarding_path_completed"
 )
+# Support cases: attachment limits in bytes, the days after which a solved
+# case closes by itself, and the hours a question waits unanswered before
+# its author is offered a support case.
+RM6_CASE_ATTACHMENT_MAX_BYTES = env.int(
+    "RM6_CASE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024
+)
+RM6_CASE_ATTACHMENTS_MAX_TOTAL_BYTES = env.int(
+    "RM6_CASE_ATTACHMENTS_MAX_TOTAL_BYTES", default=50 * 1024 * 1024
+)
+RM6_CASE_ATTACHMENTS_MAX_FILES = env.int("RM6_CASE_ATTACHMENTS_MAX_FILES", default=20)
+RM6_CASE_AUTO_CLOSE_DAYS = env.int("RM6_CASE_AUTO_CLOSE_DAYS", default=7)
+RM6_ESCALATION_AFTER_HOURS = env.int("RM6_ESCALATION_AFTER_HOURS", default=24)
 
 LOGGING = {
     "version": 1,

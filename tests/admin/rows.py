@@ -1,5 +1,6 @@
 """Rows for every model the admin registers, and the admin URLs of each."""
 
+import datetime
 import itertools
 
 from allauth.socialaccount.models import SocialApp
@@ -30,11 +31,19 @@ from apps.portal.models import (
     ArticleFeedback,
     ArticleReviewReminder,
     ArticleVersion,
+    BusinessCalendar,
+    BusinessHoliday,
+    Case,
+    CaseAttachment,
     CaseAttempt,
+    CaseMessage,
+    CaseStatusChange,
+    CaseTopic,
     Certification,
     ContentGap,
     Course,
     CourseEnrolment,
+    EscalationOffer,
     HubItem,
     LearningPath,
     Lesson,
@@ -90,6 +99,16 @@ ADMIN_MODELS = [
     CaseAttempt,
     Suggestion,
     ContentGap,
+    BusinessCalendar,
+    BusinessHoliday,
+    # SlaPolicy is left out: one row per priority allows only four rows.
+    # tests/portal/cases/test_admin.py checks its screens.
+    CaseTopic,
+    Case,
+    CaseMessage,
+    CaseAttachment,
+    CaseStatusChange,
+    EscalationOffer,
 ]
 
 
@@ -173,6 +192,47 @@ def make_admin_rows(count: int) -> None:
         )
         make_course_rows(member=member, number=number)
         _make_knowledge_rows(number=number, owner=owner, member=member, now=now)
+        _make_case_rows(number=number, member=member, topic=topic, staff=owner)
+
+
+def _make_case_rows(*, number: int, member, topic, staff) -> None:
+    """Create one row of every case model, with related rows of their own."""
+    calendar = BusinessCalendar.objects.create(
+        name=f"Calendar {number}",
+        time_zone="Europe/Berlin",
+        weekdays=[0, 1, 2, 3, 4],
+        opens_at=datetime.time(9),
+        closes_at=datetime.time(17),
+    )
+    BusinessHoliday.objects.create(
+        calendar=calendar, date=datetime.date(2026, 12, 25), name="Christmas"
+    )
+    case_topic = CaseTopic.objects.create(name=f"Area {number}", slug=f"area-{number}")
+    case = Case.objects.create(
+        member=member,
+        account=member.account,
+        topic=case_topic,
+        subject=f"Export fails {number}",
+        body="Stops at 50 percent.",
+        assignee=staff,
+        created_at=timezone.now(),
+    )
+    message = CaseMessage.objects.create(case=case, author=staff, body="On it.")
+    CaseAttachment.objects.create(
+        case=case,
+        message=message,
+        file=f"cases/2026/12/{number}.txt",
+        original_name="log.txt",
+        content_type="text/plain",
+        size=10,
+        uploaded_by=staff,
+    )
+    CaseStatusChange.objects.create(
+        case=case, to_status="new", changed_by=member.user, changed_at=timezone.now()
+    )
+    EscalationOffer.objects.create(
+        topic=topic, member=member, offered_at=timezone.now()
+    )
 
 
 def _make_knowledge_rows(*, number: int, owner, member, now) -> None:

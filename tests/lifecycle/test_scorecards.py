@@ -381,7 +381,12 @@ def test_measure_without_source_is_skipped_and_logged(db, caplog, monkeypatch):
 def test_scorecard_with_only_unusable_measures_scores_nothing(db, caplog):
     use_scorecard(
         "member",
-        {"kind": Kind.OPEN_CASES, "label": "Cases", "zero_at": 5, "full_at": 0},
+        {
+            "kind": Kind.COURSE_COMPLETIONS,
+            "label": "Courses",
+            "zero_at": 0,
+            "full_at": 3,
+        },
     )
     member = factories.MemberFactory()
 

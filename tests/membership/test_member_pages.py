@@ -364,6 +364,7 @@ def test_data_export_has_every_section(member_client):
         "courses",
         "onboarding",
         "advocacy",
+        "support_cases",
     }
 
 

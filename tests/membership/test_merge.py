@@ -264,6 +264,7 @@ def test_merge_members_audit_entry(survivor, duplicate, staff_user):
                 "certificates_moved": 0,
             },
             "portal_onboarding": {"onboarding_progress": 0, "path_completions": 0},
+            "support_cases": {"cases_moved": 0, "escalation_offers_moved": 0},
         },
     }
 

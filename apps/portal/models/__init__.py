@@ -8,6 +8,7 @@ from apps.portal.models.cases import (
     CaseMessage,
     CaseStatusChange,
     CaseTopic,
+    EscalationOffer,
     SlaPolicy,
 )
 from apps.portal.models.courses import (
@@ -59,6 +60,7 @@ __all__ = [
     "Course",
     "CourseEnrolment",
     "CourseModule",
+    "EscalationOffer",
     "HubItem",
     "LearningPath",
     "LearningPathCourse",

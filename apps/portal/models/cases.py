@@ -164,7 +164,17 @@ class Case(models.Model):
         help_text="The case-form visit that filed it, for deflection.",
     )
     first_response_due_at = models.DateTimeField(null=True, blank=True)
-    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Empty while the case waits on the member: the clock is paused.",
+    )
+    resolution_minutes_left = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Resolution minutes left when the clock was paused, counted in "
+        "the policy's working hours.",
+    )
     first_responded_at = models.DateTimeField(null=True, blank=True)
     first_response_breached_at = models.DateTimeField(null=True, blank=True)
     resolution_breached_at = models.DateTimeField(null=True, blank=True)
@@ -201,6 +211,12 @@ class Case(models.Model):
                 name="portal_case_csat_range",
                 condition=models.Q(csat_score__isnull=True)
                 | models.Q(csat_score__gte=1, csat_score__lte=5),
+            ),
+            # A community question escalates to one case at most.
+            models.UniqueConstraint(
+                fields=["source_topic"],
+                condition=models.Q(source_topic__isnull=False),
+                name="portal_case_one_per_topic",
             ),
         ]
 
@@ -283,3 +299,24 @@ class CaseStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case}: {self.from_status or '-'} to {self.to_status}"
+
+
+class EscalationOffer(models.Model):
+    """The one notification that offered a question's author a support case.
+
+    The unique topic makes the offer once-only even when two beat runs meet.
+    """
+
+    topic = models.OneToOneField(
+        "community.Topic", on_delete=models.CASCADE, related_name="+"
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="escalation_offers"
+    )
+    offered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-offered_at"]
+
+    def __str__(self) -> str:
+        return f"Support offered for topic {self.topic_id}"
