@@ -23,18 +23,30 @@ __all__ = [
 ]
 
 
-def list_space_topics(*, space: Space) -> QuerySet[Topic]:
-    return (
-        Topic.objects.filter(space=space)
-        .select_related("author__user")
-        .prefetch_related("tags")
-    )
+def list_space_topics(*, space: Space, is_moderator: bool = False) -> QuerySet[Topic]:
+    """Return the space's topics; hidden and deleted ones only for its moderators.
+
+    The caller has checked that the viewer may read the space, and passes
+    `is_moderator` from `can_moderate_space`.
+    """
+    topics = Topic.objects.filter(space=space)
+    if not is_moderator:
+        topics = topics.filter(is_hidden=False, deleted_at__isnull=True)
+    return topics.select_related("author__user").prefetch_related("tags")
 
 
-def list_topic_replies(*, topic: Topic) -> QuerySet[Reply]:
-    return Reply.objects.filter(topic=topic).select_related(
-        "author__user", "quoted_reply__author__user"
-    )
+def list_topic_replies(*, topic: Topic, is_moderator: bool = False) -> QuerySet[Reply]:
+    """Return the topic's replies; hidden and deleted ones only for moderators.
+
+    The caller has checked that the viewer may read the topic, and passes
+    `is_moderator` from `can_moderate_space` for the topic's space. Authors
+    do not see their own hidden replies either, so a hidden reply is shown
+    to the same people on every page, list, search result and feed.
+    """
+    replies = Reply.objects.filter(topic=topic)
+    if not is_moderator:
+        replies = replies.filter(is_hidden=False, deleted_at__isnull=True)
+    return replies.select_related("author__user", "quoted_reply__author__user")
 
 
 def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
