@@ -6,6 +6,7 @@ the sanitiser alone decides what reaches the page.
 """
 
 import re
+import threading
 
 import markdown as markdown_lib
 import nh3
@@ -95,14 +96,30 @@ def sanitise_html(html: str) -> str:
     )
 
 
+_converters = threading.local()
+
+
+def _get_converter() -> markdown_lib.Markdown:
+    """Return this thread's Markdown converter, built on first use.
+
+    Building one loads the extensions and costs more than converting a
+    typical post, so each thread keeps its own; an instance is not safe to
+    share between threads. `reset()` clears what the previous text left.
+    """
+    converter = getattr(_converters, "converter", None)
+    if converter is None:
+        converter = markdown_lib.Markdown(
+            extensions=MARKDOWN_EXTENSIONS,
+            extension_configs=MARKDOWN_EXTENSION_CONFIGS,
+            output_format="html",
+        )
+        _converters.converter = converter
+    return converter.reset()
+
+
 def render_markdown(text: str) -> SafeString:
     """Render Markdown to sanitised HTML, safe to insert into a page."""
-    html = markdown_lib.markdown(
-        text or "",
-        extensions=MARKDOWN_EXTENSIONS,
-        extension_configs=MARKDOWN_EXTENSION_CONFIGS,
-        output_format="html",
-    )
+    html = _get_converter().convert(text or "")
     html = HEADING_TAG.sub(_demote_heading, html)
     # mark_safe is sound only because nh3 has just sanitised the HTML.
     return mark_safe(sanitise_html(html))
