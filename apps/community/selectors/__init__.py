@@ -50,18 +50,20 @@ def list_topic_replies(*, topic: Topic, is_moderator: bool = False) -> QuerySet[
 
 
 def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
-    """Return the member's latest topics and replies, each list newest first."""
-    topics = (
-        Topic.objects.filter(author=member)
-        .select_related("space")
-        .order_by("-created_at")[:limit]
-    )
-    replies = (
-        Reply.objects.filter(author=member)
-        .select_related("topic")
-        .order_by("-created_at")[:limit]
-    )
-    return {"topics": list(topics), "replies": list(replies)}
+    """Return the member's latest topics and replies, each list newest first.
+
+    Only posts the member may still read are listed: a hidden or deleted
+    post, or one in a private space they have left, is left out unless they
+    moderate its space, as on every other page.
+    """
+    topics = filter_visible_topics(Topic.objects.filter(author=member), member)
+    replies = filter_visible_replies(Reply.objects.filter(author=member), member)
+    return {
+        "topics": list(topics.select_related("space").order_by("-created_at")[:limit]),
+        "replies": list(
+            replies.select_related("topic").order_by("-created_at")[:limit]
+        ),
+    }
 
 
 def access_space(*, slug: str, member: Member | None, is_staff: bool = False) -> Space:
