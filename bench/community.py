@@ -29,6 +29,7 @@ import os
 import platform
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -759,6 +760,39 @@ def measure_http(
     )
 
 
+def measure_in_process(results: Results, *, rounds: int, requests: int) -> None:
+    """Time both URLs through Django's test client, without HTTP or a server.
+
+    This is the CPU cost of the view, middleware and templates alone, so it
+    shows how much of the difference between the two URLs is the page's
+    own work.
+    """
+    from django.test import Client
+
+    topic_id, _ = pick_typical_topic()
+    urls = {
+        "minimal view": "/bench/minimal/",
+        "topic page, anonymous": f"/community/t/{topic_id}/",
+    }
+    client = Client()
+    timings: dict[str, list[float]] = {name: [] for name in urls}
+    for url in urls.values():
+        for _ in range(20):
+            client.get(url)
+    for _ in range(rounds):
+        for name, url in urls.items():
+            for _ in range(requests):
+                start = time.perf_counter()
+                client.get(url)
+                timings[name].append(time.perf_counter() - start)
+    for name, values in timings.items():
+        results.add(
+            f"{name}, in process",
+            f"{statistics.median(values) * 1000:.2f} ms",
+            f"median of {len(values):,} requests through the test client",
+        )
+
+
 def measure_deep_page(
     results: Results, server: Server, *, rounds: int, requests: int
 ) -> None:
@@ -1054,6 +1088,7 @@ def main() -> None:
     load = os.getloadavg()
     results = Results()
     measure_query_counts(results)
+    measure_in_process(results, rounds=args.rounds, requests=args.requests // 4)
     server = Server(bench_url, workers=args.workers)
     try:
         measure_http(results, server, rounds=args.rounds, requests=args.requests)
