@@ -140,3 +140,17 @@ def test_recent_posts_leave_out_left_group(db):
     posts = list_recent_posts_by_member(member=author)
 
     assert posts["topics"] == []
+
+
+def test_accept_hidden_reply_is_404(client, question, asker):
+    hidden = factories.ReplyFactory(topic=question, is_hidden=True)
+    client.force_login(asker.user)
+
+    response = client.post(
+        reverse("community:solution_accept", kwargs={"pk": question.pk}),
+        {"reply": hidden.pk},
+    )
+
+    question.refresh_from_db()
+    assert response.status_code == 404
+    assert question.accepted_reply_id is None

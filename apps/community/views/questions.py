@@ -12,6 +12,7 @@ from apps.community.models import Flag, Reply, Topic
 from apps.community.selectors import (
     access_topic,
     can_moderate_space,
+    filter_visible_replies,
     list_visible_spaces,
 )
 from apps.community.selectors.questions import (
@@ -129,8 +130,14 @@ def _redirect_after(request: HttpRequest, topic: Topic, error: DomainError | Non
 @require_POST
 def solution_accept(request: HttpRequest, pk: int) -> HttpResponse:
     topic = _get_topic_or_404(request, pk)
+    # A hidden reply answers 404, as everywhere, to whoever may not see it.
+    replies = filter_visible_replies(
+        Reply.objects.filter(topic=topic),
+        get_member_for_user(request.user),
+        request.user.is_staff,
+    )
     try:
-        reply = Reply.objects.get(pk=request.POST.get("reply"), topic=topic)
+        reply = replies.get(pk=request.POST.get("reply"))
     except (Reply.DoesNotExist, ValueError, TypeError):
         raise Http404("Reply not found in this topic.") from None
 
