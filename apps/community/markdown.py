@@ -104,8 +104,8 @@ def _get_converter() -> markdown_lib.Markdown:
     """Return this thread's Markdown converter, built on first use.
 
     Building one loads the extensions and costs more than converting a
-    typical post, so each thread keeps its own; an instance is not safe to
-    share between threads. `reset()` clears what the previous text left.
+    typical post, so each thread keeps its own, because an instance is not
+    safe to share between threads. `reset()` clears the previous text's state.
     """
     converter = getattr(_converters, "converter", None)
     if converter is None:
@@ -121,7 +121,8 @@ def _get_converter() -> markdown_lib.Markdown:
 # The output depends on the text alone, so a process keeps the HTML of the
 # posts it rendered last: a popular topic's posts are converted once, not on
 # every view. Only texts of at most RENDER_CACHE_MAX_LENGTH characters are
-# kept, so the cache holds at most RENDER_CACHE_SIZE such texts and their HTML.
+# kept, so the cache contains at most RENDER_CACHE_SIZE such texts and their
+# HTML.
 RENDER_CACHE_SIZE = 512
 RENDER_CACHE_MAX_LENGTH = 8_000
 

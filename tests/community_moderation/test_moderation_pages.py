@@ -33,8 +33,8 @@ def test_moderation_log_query_count(champion_client, space, count):
 
     # Session, user, member, the user's and the group's permissions, the
     # page count, the page of actions with their actors, posts and members,
-    # the unread notification count; no query per row, not even for the
-    # reply links.
+    # and the unread notification count. No query runs per row, not even
+    # for the reply links.
     assert _count(champion_client, LOG_URL) == 8
 
 

@@ -83,8 +83,8 @@ def test_space_page_champion_query_count(champion_client, public_space, size):
     factories.TopicFactory(space=public_space, is_hidden=True)
     url = reverse("community:space", kwargs={"slug": public_space.slug})
 
-    # Session, user, member, space, moderator permission on the space,
-    # topics with authors, tags, unread notification count.
+    # Session, user, member, space, topics with authors, tags, unread
+    # notification count. A champion moderates by role, with no query.
     assert _warm_count(champion_client, url) == 7
 
 
@@ -136,7 +136,7 @@ def _fill_search(space, size: str) -> None:
     """Add one matching topic and one or a page of matching replies.
 
     Both sizes put topics and replies on the first page, because the reply
-    snippets query runs only when the page holds a reply.
+    snippets query runs only when the page contains a reply.
     """
     factories.TopicFactory(space=space, title="Exporter setup")
     count = 1 if size == "one" else RESULTS_PER_PAGE + 1

@@ -130,7 +130,7 @@ def _redirect_after(request: HttpRequest, topic: Topic, error: DomainError | Non
 @require_POST
 def solution_accept(request: HttpRequest, pk: int) -> HttpResponse:
     topic = _get_topic_or_404(request, pk)
-    # A hidden reply answers 404, as everywhere, to whoever may not see it.
+    # Someone who may not see a hidden reply gets a 404, as on every page.
     replies = filter_visible_replies(
         Reply.objects.filter(topic=topic),
         get_member_for_user(request.user),
