@@ -236,7 +236,6 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
                     member=member, space=topic.space, is_staff=request.user.is_staff
                 )
                 replies = list_topic_replies(topic=topic, is_moderator=is_moderator)
-                mark_viewer_reactions(member=member, replies=[reply])
                 context = {
                     "reply": reply,
                     "reply_count": replies.count(),
