@@ -35,6 +35,22 @@ def list_space_topics(*, space: Space, is_moderator: bool = False) -> QuerySet[T
     return topics.select_related("author__user").prefetch_related("tags")
 
 
+# The reply fields and the author fields that the reply templates read.
+REPLY_PAGE_FIELDS = (
+    "topic_id",
+    "body",
+    "quoted_reply_id",
+    "vote_score",
+    "kudos_count",
+    "is_hidden",
+    "deleted_at",
+    "edited_at",
+    "created_at",
+    "author__display_name",
+    "author__user__email",
+)
+
+
 def list_topic_replies(*, topic: Topic, is_moderator: bool = False) -> QuerySet[Reply]:
     """Return the topic's replies; hidden and deleted ones only for moderators.
 
@@ -46,7 +62,13 @@ def list_topic_replies(*, topic: Topic, is_moderator: bool = False) -> QuerySet[
     replies = Reply.objects.filter(topic=topic)
     if not is_moderator:
         replies = replies.filter(is_hidden=False, deleted_at__isnull=True)
-    return replies.select_related("author__user", "quoted_reply__author__user")
+    # Only the columns the reply templates read: the page builds its SQL and
+    # objects for six joined tables, and the search vectors, profiles and
+    # password hashes it would otherwise load are neither small nor shown.
+    return replies.select_related("author__user", "quoted_reply__author__user").only(
+        *REPLY_PAGE_FIELDS,
+        *(f"quoted_reply__{name}" for name in REPLY_PAGE_FIELDS),
+    )
 
 
 def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
