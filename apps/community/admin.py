@@ -247,6 +247,7 @@ class CommunityEventAdmin(admin.ModelAdmin):
 # show the records, lift suspensions and recount counters.
 
 from apps.community.models import (  # noqa: E402
+    DigestSent,
     Flag,
     ModerationAction,
     Suspension,
@@ -341,3 +342,16 @@ def recount_counters(modeladmin, request: HttpRequest, queryset) -> None:
 
 
 SpaceAdmin.actions = [*(SpaceAdmin.actions or []), recount_counters]
+
+
+@admin.register(DigestSent)
+class DigestSentAdmin(ReadOnlyAdmin):
+    list_display = ["day", "member", "topic_count", "reply_count", "sent_at"]
+    list_select_related = ["member__user"]
+    list_filter = ["day"]
+    search_fields = ["member__user__email"]
+    raw_id_fields = ["member"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Deleting a row lets the next beat run send that day's digest again.
+        return super(ReadOnlyAdmin, self).has_delete_permission(request, obj)

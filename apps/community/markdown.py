@@ -5,7 +5,9 @@ Ammonia sanitiser) then keeps only an allow-list of tags and attributes, so
 the sanitiser alone decides what reaches the page.
 """
 
+import functools
 import re
+import threading
 
 import markdown as markdown_lib
 import nh3
@@ -95,14 +97,51 @@ def sanitise_html(html: str) -> str:
     )
 
 
+_converters = threading.local()
+
+
+def _get_converter() -> markdown_lib.Markdown:
+    """Return this thread's Markdown converter, built on first use.
+
+    Building one loads the extensions and costs more than converting a
+    typical post, so each thread keeps its own, because an instance is not
+    safe to share between threads. `reset()` clears the previous text's state.
+    """
+    converter = getattr(_converters, "converter", None)
+    if converter is None:
+        converter = markdown_lib.Markdown(
+            extensions=MARKDOWN_EXTENSIONS,
+            extension_configs=MARKDOWN_EXTENSION_CONFIGS,
+            output_format="html",
+        )
+        _converters.converter = converter
+    return converter.reset()
+
+
+# The output depends on the text alone, so a process keeps the HTML of the
+# posts it rendered last: a popular topic's posts are converted once, not on
+# every view. Only texts of at most RENDER_CACHE_MAX_LENGTH characters are
+# kept, so the cache contains at most RENDER_CACHE_SIZE such texts and their
+# HTML.
+RENDER_CACHE_SIZE = 512
+RENDER_CACHE_MAX_LENGTH = 8_000
+
+
 def render_markdown(text: str) -> SafeString:
     """Render Markdown to sanitised HTML, safe to insert into a page."""
-    html = markdown_lib.markdown(
-        text or "",
-        extensions=MARKDOWN_EXTENSIONS,
-        extension_configs=MARKDOWN_EXTENSION_CONFIGS,
-        output_format="html",
-    )
+    text = text or ""
+    if len(text) <= RENDER_CACHE_MAX_LENGTH:
+        return _render_markdown_cached(text)
+    return _render_markdown(text)
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render_markdown_cached(text: str) -> SafeString:
+    return _render_markdown(text)
+
+
+def _render_markdown(text: str) -> SafeString:
+    html = _get_converter().convert(text)
     html = HEADING_TAG.sub(_demote_heading, html)
     # mark_safe is sound only because nh3 has just sanitised the HTML.
     return mark_safe(sanitise_html(html))

@@ -197,9 +197,10 @@ def test_space_page_query_count_fixed(
     many = count_queries(member_client, url)
 
     assert few == many
-    # Session, user, member, space, topic page with authors, the page's tags,
-    # and the unread notification count in the nav.
-    with django_assert_num_queries(7):
+    # Session, user, member, space, whether the member moderates the space,
+    # topic page with authors, the page's tags, and the unread notification
+    # count in the nav.
+    with django_assert_num_queries(8):
         member_client.get(url)
 
 
@@ -336,10 +337,10 @@ def test_topic_page_query_count_fixed(
 
     assert few == many
     # Session, user, member, topic; the topic_viewed event (one insert, no
-    # savepoint); the reply page with authors and quoted replies; the
-    # topic's tags; the solution, moderation and watch context; the unread
-    # notification count in the nav.
-    with django_assert_num_queries(15):
+    # savepoint); whether the member moderates the space; the reply page
+    # with authors and quoted replies; the member's votes and kudos on the
+    # page; the unread notification count in the nav; the topic's tags.
+    with django_assert_num_queries(10):
         member_client.get(url)
 
 

@@ -1,4 +1,5 @@
 from apps.community.models.engagement import (
+    DigestSent,
     Kudos,
     MemberStats,
     Mention,
@@ -17,6 +18,7 @@ from apps.community.models.spaces import Space, SpaceMembership, Tag
 
 __all__ = [
     "CommunityEvent",
+    "DigestSent",
     "Flag",
     "Kudos",
     "MemberStats",

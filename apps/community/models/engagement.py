@@ -144,6 +144,34 @@ class Subscription(models.Model):
         return f"Subscription {self.pk} of {self.member_id}"
 
 
+class DigestSent(models.Model):
+    """The record that a member's daily digest for one UTC day went out.
+
+    The unique (member, day) pair makes the send happen at most once per day,
+    whatever the number of beat runs or workers, and survives a cache flush.
+    """
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="digests_sent"
+    )
+    day = models.DateField(help_text="The UTC day the digest covers.")
+    topic_count = models.PositiveIntegerField(default=0)
+    reply_count = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "digest sent"
+        verbose_name_plural = "digests sent"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "day"], name="digestsent_once_per_member_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest of {self.day} to member {self.member_id}"
+
+
 class MemberStats(models.Model):
     """A member's community counters and trust level, kept exact by services."""
 

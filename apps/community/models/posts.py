@@ -122,7 +122,9 @@ class Reply(models.Model):
         return f"Reply {self.pk} to {self.topic_id}"
 
     def get_absolute_url(self) -> str:
-        return f"{self.topic.get_absolute_url()}#reply-{self.pk}"
+        # From topic_id, so that lists of replies do not load each topic.
+        topic_url = reverse("community:topic", kwargs={"pk": self.topic_id})
+        return f"{topic_url}#reply-{self.pk}"
 
 
 class PostRevision(models.Model):

@@ -23,33 +23,69 @@ __all__ = [
 ]
 
 
-def list_space_topics(*, space: Space) -> QuerySet[Topic]:
-    return (
-        Topic.objects.filter(space=space)
-        .select_related("author__user")
-        .prefetch_related("tags")
-    )
+def list_space_topics(*, space: Space, is_moderator: bool = False) -> QuerySet[Topic]:
+    """Return the space's topics; hidden and deleted ones only for its moderators.
+
+    The caller has checked that the viewer may read the space, and passes
+    `is_moderator` from `can_moderate_space`.
+    """
+    topics = Topic.objects.filter(space=space)
+    if not is_moderator:
+        topics = topics.filter(is_hidden=False, deleted_at__isnull=True)
+    return topics.select_related("author__user").prefetch_related("tags")
 
 
-def list_topic_replies(*, topic: Topic) -> QuerySet[Reply]:
-    return Reply.objects.filter(topic=topic).select_related(
-        "author__user", "quoted_reply__author__user"
+# The reply fields and the author fields that the reply templates read.
+REPLY_PAGE_FIELDS = (
+    "topic_id",
+    "body",
+    "quoted_reply_id",
+    "vote_score",
+    "kudos_count",
+    "is_hidden",
+    "deleted_at",
+    "edited_at",
+    "created_at",
+    "author__display_name",
+    "author__user__email",
+)
+
+
+def list_topic_replies(*, topic: Topic, is_moderator: bool = False) -> QuerySet[Reply]:
+    """Return the topic's replies; hidden and deleted ones only for moderators.
+
+    The caller has checked that the viewer may read the topic, and passes
+    `is_moderator` from `can_moderate_space` for the topic's space. Authors
+    do not see their own hidden replies either, so a hidden reply is shown
+    to the same people on every page, list, search result and feed.
+    """
+    replies = Reply.objects.filter(topic=topic)
+    if not is_moderator:
+        replies = replies.filter(is_hidden=False, deleted_at__isnull=True)
+    # Only the columns the reply templates read: the page builds its SQL and
+    # objects for six joined tables, and the search vectors, profiles and
+    # password hashes it would otherwise load are neither small nor shown.
+    return replies.select_related("author__user", "quoted_reply__author__user").only(
+        *REPLY_PAGE_FIELDS,
+        *(f"quoted_reply__{name}" for name in REPLY_PAGE_FIELDS),
     )
 
 
 def list_recent_posts_by_member(*, member: Member, limit: int = 5) -> dict:
-    """Return the member's latest topics and replies, each list newest first."""
-    topics = (
-        Topic.objects.filter(author=member)
-        .select_related("space")
-        .order_by("-created_at")[:limit]
-    )
-    replies = (
-        Reply.objects.filter(author=member)
-        .select_related("topic")
-        .order_by("-created_at")[:limit]
-    )
-    return {"topics": list(topics), "replies": list(replies)}
+    """Return the member's latest topics and replies, each list newest first.
+
+    Only posts the member may still read are listed: a hidden or deleted
+    post, or one in a private space they have left, is left out unless they
+    moderate its space, as on every other page.
+    """
+    topics = filter_visible_topics(Topic.objects.filter(author=member), member)
+    replies = filter_visible_replies(Reply.objects.filter(author=member), member)
+    return {
+        "topics": list(topics.select_related("space").order_by("-created_at")[:limit]),
+        "replies": list(
+            replies.select_related("topic").order_by("-created_at")[:limit]
+        ),
+    }
 
 
 def access_space(*, slug: str, member: Member | None, is_staff: bool = False) -> Space:

@@ -150,6 +150,10 @@ def filter_visible_topics(
     if is_community_moderator(member=member, is_staff=is_staff):
         return queryset
     is_published = Q(is_hidden=False, deleted_at__isnull=True)
+    if member is None:
+        # A visitor moderates nothing, and the plain filter is cheaper to
+        # build than the OR with an always-false condition below.
+        return queryset.filter(is_published, space__visibility=Space.Visibility.PUBLIC)
     return queryset.filter(_visible_space_q(member=member, prefix="space__")).filter(
         is_published | _moderated_q(member=member, prefix="space__")
     )
@@ -167,6 +171,10 @@ def filter_visible_replies(
         topic__is_hidden=False,
         topic__deleted_at__isnull=True,
     )
+    if member is None:
+        return queryset.filter(
+            is_published, topic__space__visibility=Space.Visibility.PUBLIC
+        )
     return queryset.filter(
         _visible_space_q(member=member, prefix="topic__space__")
     ).filter(is_published | _moderated_q(member=member, prefix="topic__space__"))

@@ -13,18 +13,25 @@ from apps.community.services.moderation import (
 )
 from apps.lifecycle.delivery.notifications import notify_member
 from apps.lifecycle.services import record_activity
+from apps.membership.models import Member
+from apps.membership.roles import CAPABILITIES
 from apps.membership.selectors import get_member_for_user
-from apps.membership.selectors.roles import has_capability
 from rm6.errors import DomainError
 
 MAX_OFFICIAL_RESPONSE_LENGTH = 20000
 
 
-def can_accept_solution(*, topic: Topic, user) -> bool:
+def can_accept_solution(
+    *, topic: Topic, user, is_moderator: bool | None = None
+) -> bool:
     """Return whether the user may accept or unaccept the question's solution.
 
     The question's author may, and so may moderators and champions, and an
-    account admin for questions asked by members of their account.
+    account admin for questions asked by members of their account. Roles are
+    read from the member row, as `is_community_moderator` does, because the
+    role services grant the matching permissions from that row; so the check
+    runs no query. A caller that already knows whether the user moderates the
+    topic's space passes `is_moderator` to save that query too.
     """
     if topic.kind != Topic.Kind.QUESTION:
         return False
@@ -35,10 +42,27 @@ def can_accept_solution(*, topic: Topic, user) -> bool:
     member = get_member_for_user(user)
     if member is not None and topic.author_id == member.pk:
         return True
-    account = topic.author.account if topic.author_id is not None else None
-    if has_capability(user, "accept_solution", account):
+    if member is not None and _has_accept_role(member=member, topic=topic):
         return True
-    return can_moderate(user=user, space=topic.space)
+    if is_moderator is None:
+        is_moderator = can_moderate(user=user, space=topic.space)
+    return is_moderator
+
+
+def _has_accept_role(*, member: Member, topic: Topic) -> bool:
+    if member.deactivated_at is not None or member.anonymised_at is not None:
+        return False
+    capability = CAPABILITIES["accept_solution"]
+    if member.role in capability.global_roles:
+        return True
+    # Account admins hold the account-scoped permission on their own account
+    # only, so they accept answers to questions from that account's members.
+    return (
+        member.role in capability.account_roles
+        and member.account_id is not None
+        and topic.author_id is not None
+        and topic.author.account_id == member.account_id
+    )
 
 
 def _lock_question(topic: Topic, user) -> Topic:

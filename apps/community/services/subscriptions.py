@@ -8,7 +8,7 @@ gets nothing more about it.
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -19,7 +19,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.community.models import Reply, Space, Subscription, Tag, Topic
+from apps.community.models import (
+    DigestSent,
+    Reply,
+    Space,
+    Subscription,
+    Tag,
+    Topic,
+)
 from apps.community.selectors import can_view_space
 from apps.community.selectors.subscriptions import (
     list_digest_items,
@@ -33,9 +40,6 @@ from rm6.errors import DomainError
 logger = logging.getLogger(__name__)
 
 WATCHER_CHUNK_SIZE = 500
-# The digest marker outlives the day it guards, so that a late or repeated
-# beat run on the next morning still finds it.
-DIGEST_MARKER_TTL = timedelta(days=2)
 REPLY_EMAIL_MARKER_TTL = timedelta(days=2)
 
 
@@ -193,17 +197,16 @@ def notify_reply_watchers(*, reply_id: int) -> int:
     return notified
 
 
-def _digest_marker(*, member_id: int, day: str) -> str:
-    return f"community:digest:{member_id}:{day}"
-
-
 def send_member_digest(*, member: Member, now: datetime | None = None) -> bool:
     """Email the member the day's new topics and replies in what they watch.
 
     Return whether an email was sent. One digest goes per member per UTC
-    day: a cache marker with a two-day expiry guards against a second run.
-    TODO: the marker lives in the cache, so flushing Redis can send a day's
-    digest twice; a last-digest timestamp on the member would make it exact.
+    day: a DigestSent row, unique on (member, day), is inserted before the
+    email goes, so a second beat run, a second worker or a retry after a
+    cache flush fails to insert it and sends nothing. When sending fails the
+    row is deleted again, so that a retry can send.
+    NOTE: a worker that dies between the insert and the send leaves the row,
+    so that day's digest is lost rather than sent twice.
     """
     now = now or timezone.now()
     if (
@@ -211,12 +214,15 @@ def send_member_digest(*, member: Member, now: datetime | None = None) -> bool:
         or member.deactivated_at is not None
     ):
         return False
+    day = now.astimezone(UTC).date()
+    if DigestSent.objects.filter(member=member, day=day).exists():
+        return False
 
     items = list_digest_items(member=member, since=now - timedelta(days=1), until=now)
     if not items["topics"] and not items["replies"]:
         return False
-    marker = _digest_marker(member_id=member.pk, day=now.date().isoformat())
-    if not cache.add(marker, 1, timeout=DIGEST_MARKER_TTL.total_seconds()):
+    record = _claim_digest(member=member, day=day, items=items)
+    if record is None:
         return False
 
     context = {"member": member, "site_url": settings.SITE_URL.rstrip("/"), **items}
@@ -224,10 +230,29 @@ def send_member_digest(*, member: Member, now: datetime | None = None) -> bool:
     try:
         send_mail("Your daily community digest", body, None, [member.user.email])
     except OSError:
-        cache.delete(marker)
+        DigestSent.objects.filter(pk=record.pk).delete()
         logger.exception("daily digest email failed: member %s", member.pk)
         return False
     return True
+
+
+def _claim_digest(*, member: Member, day: date, items: dict) -> DigestSent | None:
+    """Insert the member's digest row for the day; return None if one exists.
+
+    The unique constraint decides between two concurrent runs: the second
+    insert waits for the first transaction and then fails.
+    """
+    try:
+        with transaction.atomic():
+            return DigestSent.objects.create(
+                member=member,
+                day=day,
+                topic_count=len(items["topics"]),
+                reply_count=len(items["replies"]),
+            )
+    except IntegrityError:
+        logger.info("daily digest already sent: member %s, day %s", member.pk, day)
+        return None
 
 
 def schedule_reply_notifications(*, reply: Reply) -> None:

@@ -22,11 +22,13 @@ from apps.community.pagination import (
 from apps.community.selectors import (
     access_space,
     access_topic,
+    can_moderate_space,
     list_member_posts_visible_to,
     list_space_topics,
     list_topic_replies,
     list_visible_spaces,
 )
+from apps.community.selectors.engagement import mark_viewer_reactions
 from apps.community.services import post_reply, post_topic
 from apps.community.views.questions import get_topic_page_context
 from apps.lifecycle.services import record_activity
@@ -95,8 +97,11 @@ def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
     except InvalidCursor as error:
         return _invalid_cursor_response(request, error)
 
+    is_moderator = can_moderate_space(
+        member=member, space=space, is_staff=request.user.is_staff
+    )
     page = KeysetPage(
-        list_space_topics(space=space),
+        list_space_topics(space=space, is_moderator=is_moderator),
         ordering=TOPIC_ORDERING,
         per_page=TOPICS_PER_PAGE,
         request=page_request,
@@ -104,7 +109,12 @@ def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "community/space_detail.html",
-        {"space": space, "page_obj": page, "member": member},
+        {
+            "space": space,
+            "page_obj": page,
+            "member": member,
+            "is_moderator": is_moderator,
+        },
     )
 
 
@@ -116,12 +126,14 @@ def _render_topic(
     form: ReplyForm,
     page_request: PageRequest,
 ) -> HttpResponse:
+    context = get_topic_page_context(request, topic, member=member)
     page = KeysetPage(
-        list_topic_replies(topic=topic),
+        list_topic_replies(topic=topic, is_moderator=context["is_moderator"]),
         ordering=REPLY_ORDERING,
         per_page=REPLIES_PER_PAGE,
         request=page_request,
     )
+    mark_viewer_reactions(member=member, topic=topic, replies=page.object_list)
     return render(
         request,
         "community/topic_detail.html",
@@ -131,7 +143,7 @@ def _render_topic(
             "member": member,
             "form": form,
             "is_last_page": not page.has_next,
-            **get_topic_page_context(request, topic),
+            **context,
         },
     )
 
@@ -220,10 +232,15 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
             add_domain_error(form, error)
         else:
             if request.htmx:
+                is_moderator = can_moderate_space(
+                    member=member, space=topic.space, is_staff=request.user.is_staff
+                )
+                replies = list_topic_replies(topic=topic, is_moderator=is_moderator)
                 context = {
                     "reply": reply,
-                    "reply_count": list_topic_replies(topic=topic).count(),
+                    "reply_count": replies.count(),
                     "topic": topic,
+                    "member": member,
                     "form": ReplyForm(),
                 }
                 return render(request, "community/_reply_posted.html", context)

@@ -20,6 +20,7 @@ from apps.community.selectors import (
     filter_visible_replies,
     filter_visible_topics,
 )
+from apps.community.selectors.engagement import mark_viewer_reactions
 from apps.community.services.engagement import (
     give_kudos,
     remove_kudos,
@@ -139,7 +140,12 @@ def post_history(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 def _render_reactions(request: HttpRequest, kind: str, post) -> HttpResponse:
     post.refresh_from_db(fields=["vote_score", "kudos_count"])
-    context = {"post": post, "kind": kind, "member": get_member_for_user(request.user)}
+    member = get_member_for_user(request.user)
+    if kind == "topic":
+        mark_viewer_reactions(member=member, topic=post)
+    else:
+        mark_viewer_reactions(member=member, replies=[post])
+    context = {"post": post, "kind": kind, "member": member}
     return render(request, "community/_reactions.html", context)
 
 

@@ -9,33 +9,48 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.community.models import Flag, Reply, Topic
-from apps.community.selectors import access_topic, list_visible_spaces
+from apps.community.selectors import (
+    access_topic,
+    can_moderate_space,
+    filter_visible_replies,
+    list_visible_spaces,
+)
 from apps.community.selectors.questions import (
     get_accepted_solution,
     list_ideas,
     list_unanswered_questions,
     list_unsolved_questions,
 )
-from apps.community.services.moderation import can_moderate
 from apps.community.services.questions import (
     accept_solution,
     can_accept_solution,
     set_idea_status,
     unaccept_solution,
 )
+from apps.membership.models import Member
 from apps.membership.selectors import get_member_for_user
 from rm6.errors import DomainError
 
 TOPICS_PER_PAGE = 25
 
 
-def get_topic_page_context(request: HttpRequest, topic: Topic) -> dict:
-    """Return the solution, idea and moderation context of the topic page."""
+def get_topic_page_context(
+    request: HttpRequest, topic: Topic, *, member: Member | None
+) -> dict:
+    """Return the solution, idea and moderation context of the topic page.
+
+    Whether the viewer moderates the space is read once, with the same rule
+    that decided which posts `access_topic` lets them see.
+    """
     user = request.user
-    is_moderator = can_moderate(user=user, space=topic.space)
+    is_moderator = can_moderate_space(
+        member=member, space=topic.space, is_staff=user.is_staff
+    )
     context = {
         "accepted_solution": get_accepted_solution(topic),
-        "can_accept_solution": can_accept_solution(topic=topic, user=user),
+        "can_accept_solution": can_accept_solution(
+            topic=topic, user=user, is_moderator=is_moderator
+        ),
         "can_set_idea_status": user.is_authenticated and user.is_staff,
         "idea_statuses": Topic.IdeaStatus.choices,
         "flag_reasons": Flag.Reason.choices,
@@ -43,7 +58,6 @@ def get_topic_page_context(request: HttpRequest, topic: Topic) -> dict:
         "move_spaces": [],
     }
     if is_moderator:
-        member = get_member_for_user(user)
         spaces = list_visible_spaces(member=member, is_staff=user.is_staff)
         context["move_spaces"] = list(spaces.exclude(pk=topic.space_id))
     return context
@@ -116,8 +130,14 @@ def _redirect_after(request: HttpRequest, topic: Topic, error: DomainError | Non
 @require_POST
 def solution_accept(request: HttpRequest, pk: int) -> HttpResponse:
     topic = _get_topic_or_404(request, pk)
+    # Someone who may not see a hidden reply gets a 404, as on every page.
+    replies = filter_visible_replies(
+        Reply.objects.filter(topic=topic),
+        get_member_for_user(request.user),
+        request.user.is_staff,
+    )
     try:
-        reply = Reply.objects.get(pk=request.POST.get("reply"), topic=topic)
+        reply = replies.get(pk=request.POST.get("reply"))
     except (Reply.DoesNotExist, ValueError, TypeError):
         raise Http404("Reply not found in this topic.") from None
 
