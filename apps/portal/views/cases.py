@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.community.forms import add_domain_error
@@ -70,18 +70,6 @@ def _require_staff(request: HttpRequest) -> None:
 
 def _page(request: HttpRequest, cases):
     return Paginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
-
-
-def _suggestions_url() -> str:
-    """Return the URL of the case form's live suggestions, or "" without one.
-
-    NOTE: the suggestions view belongs to the knowledge base, whose branch
-    adds `portal:case_suggestions`; until then the form shows no suggestions.
-    """
-    try:
-        return reverse("portal:case_suggestions")
-    except NoReverseMatch:
-        return ""
 
 
 # Member pages ---------------------------------------------------------------
@@ -186,7 +174,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "source_topic": source_topic,
-            "suggestions_url": _suggestions_url(),
+            "suggestions_url": reverse("portal:case_suggestions"),
             "max_file_size": format_bytes(settings.RM6_CASE_ATTACHMENT_MAX_BYTES),
             "max_total_size": format_bytes(
                 settings.RM6_CASE_ATTACHMENTS_MAX_TOTAL_BYTES
