@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from rm6.celery import app as celery_app
@@ -25,6 +26,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Start every test with an empty cache.
+
+    Test databases restart their id sequences on every run, so a cache key
+    built from a row id (a rate limit, a once-a-minute log guard) left by an
+    earlier test or run would otherwise apply to an unrelated row.
+    """
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

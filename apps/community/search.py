@@ -9,6 +9,7 @@ slow and needs to run on the shown rows only. The reply query is skipped
 when the page holds no reply, so a search runs two or three queries.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -282,7 +283,9 @@ def log_search_without_results(
     if not query:
         return False
     member_key = member.pk if member is not None else "anonymous"
-    key = f"community:search-log:{member_key}:{query.lower()}"
+    # A digest of the query keeps spaces and symbols out of the cache key.
+    digest = hashlib.sha256(query.lower().encode()).hexdigest()[:32]
+    key = f"community:search-log:{member_key}:{digest}"
     interval = int(NO_RESULT_LOG_INTERVAL.total_seconds())
     if not cache.add(key, 1, timeout=interval):
         return False

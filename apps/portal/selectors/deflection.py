@@ -1,10 +1,12 @@
-"""The case deflection report: deflected attempts over all attempts.
+"""The case deflection report: deflected attempts over settled attempts.
 
-Attempts are counted by their start, in the window [start, end). The
-denominator is every attempt, pending ones included, as the measure is
-defined, so a recent window reads low until its attempts settle; the
-report shows the pending count beside each share. An empty denominator is
-"no data" (None), never 0 % or 100 %.
+Attempts are counted by their start, in the window [start, end). An attempt
+is pending only during its first 24 hours, so the share divides deflected
+attempts by those with an outcome, deflected or not, and the report shows
+the pending count beside each share. Counting pending attempts would make
+every recent window read low until they settle. The staff dashboard's KPI
+(apps.reporting) reads it the same way. An empty denominator is "no data"
+(None), never 0 % or 100 %.
 """
 
 from dataclasses import dataclass, field
@@ -28,8 +30,13 @@ class DeflectionRow:
     pending: int
 
     @property
+    def settled(self) -> int:
+        """Attempts with an outcome: deflected or not deflected."""
+        return self.attempts - self.pending
+
+    @property
     def share(self) -> float | None:
-        return self.deflected / self.attempts if self.attempts else None
+        return self.deflected / self.settled if self.settled else None
 
 
 @dataclass
