@@ -7,6 +7,7 @@ from apps.membership.services.access import (
     create_member_on_email_verification,
     record_sign_in,
 )
+from apps.membership.timezones import remember_time_zone
 
 
 def record_member_sign_in(sender, request, user, **kwargs) -> None:
@@ -14,6 +15,8 @@ def record_member_sign_in(sender, request, user, **kwargs) -> None:
     member = get_member_for_user(user)
     if member is not None:
         record_sign_in(member=member, at=timezone.now())
+        if request is not None and hasattr(request, "session"):
+            remember_time_zone(request, member)
 
 
 def create_member_on_email_confirmed(sender, request, email_address, **kwargs) -> None:

@@ -17,6 +17,7 @@ from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.profiles import get_public_profile
 from apps.membership.selectors.roles import has_capability
 from apps.membership.services.profiles import delete_member_account, update_profile
+from apps.membership.timezones import remember_time_zone
 from rm6.errors import DomainError
 
 
@@ -39,10 +40,11 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         form = ProfileForm(initial=ProfileForm.initial_for(member))
     if form.is_bound and form.is_valid():
         try:
-            update_profile(member=member, **form.cleaned_data)
+            member = update_profile(member=member, **form.cleaned_data)
         except DomainError as error:
             add_domain_error(form, error)
         else:
+            remember_time_zone(request, member)
             messages.success(request, "Your profile is saved.")
             return redirect("membership:profile_edit")
 
