@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -340,10 +341,15 @@ class MemberCertificateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 reason="admin action",
             )
         skipped = queryset.count() - revoked
-        message = f"Revoked {revoked} certificate(s)."
+        message = f"Revoked {revoked} certificate{pluralize(revoked)}."
         if skipped:
-            message += f" {skipped} were already revoked and stay unchanged."
-        self.message_user(request, message, messages.SUCCESS)
+            verb = "was" if skipped == 1 else "were"
+            message += (
+                f" {skipped} certificate{pluralize(skipped)} {verb} already "
+                "revoked and stayed unchanged."
+            )
+        level = messages.SUCCESS if revoked else messages.WARNING
+        self.message_user(request, message, level)
 
 
 class LessonCompletionInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -5,9 +5,12 @@ Permissions match the pages: signed-in users read published courses, members
 write their own progress, and only certificate verification is public.
 """
 
+import uuid
+
 from django.urls import path
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -248,8 +251,27 @@ class CertificateVerifyView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(responses={200: CertificateSerializer})
-    def get(self, request: Request, code) -> Response:
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "code",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The certificate's verification code.",
+            )
+        ],
+        responses={200: CertificateSerializer},
+    )
+    def get(self, request: Request, code: str) -> Response:
+        # The route takes any string, so a malformed code gets this JSON 404
+        # rather than the URL resolver's HTML one.
+        try:
+            code = uuid.UUID(code)
+        except ValueError:
+            raise NotFound(
+                f"Invalid certificate code {code!r}: it is not a UUID. Copy the "
+                "whole code from the certificate's verification link."
+            ) from None
         certificate = get_certificate_by_code(code)
         if certificate is None:
             raise NotFound(f"No certificate has the code {code}.")
@@ -269,7 +291,7 @@ urlpatterns = [
         name="lesson-complete",
     ),
     path(
-        "certificates/verify/<uuid:code>/",
+        "certificates/verify/<str:code>/",
         CertificateVerifyView.as_view(),
         name="certificate-verify",
     ),

@@ -6,7 +6,7 @@ completion row stays, so it counts again if the lesson is published again.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest
 from django.urls import reverse
 
 from apps.membership.models import Account, Member
@@ -390,18 +391,41 @@ def get_certificate_by_code(code) -> MemberCertificate | None:
     )
 
 
-def build_verification_url(certificate: MemberCertificate) -> str:
-    """Return the absolute public address that verifies the certificate."""
+def build_verification_url(
+    certificate: MemberCertificate, *, request: HttpRequest | None = None
+) -> str:
+    """Return the absolute public address that verifies the certificate.
+
+    With a request the address uses the host and scheme the site was reached
+    on. Code without a request (emails, tasks) falls back to the
+    `RM6_SITE_URL` setting.
+    """
     path = reverse(
         "portal:certificate_verify", kwargs={"code": certificate.verification_code}
     )
+    if request is not None:
+        return request.build_absolute_uri(path)
     return settings.SITE_URL.rstrip("/") + path
+
+
+def is_recertification_due(certificate: MemberCertificate, *, now: datetime) -> bool:
+    """Return whether the holder should recertify now.
+
+    That is from `remind_days_before` days before expiry (the reminder window)
+    or once the certificate expired, and never for a revoked one. The window
+    is counted in UTC days, whereas the reminder email counts the holder's
+    local calendar days, so the two may differ by up to a day.
+    """
+    if certificate.revoked_at is not None:
+        return False
+    window = timedelta(days=certificate.certification.remind_days_before)
+    return now >= certificate.expires_at - window
 
 
 def list_member_certificates(*, member: Member) -> QuerySet[MemberCertificate]:
     return (
         MemberCertificate.objects.filter(member=member)
-        .select_related("certification")
+        .select_related("certification__course")
         .order_by("-issued_at", "-pk")
     )
 

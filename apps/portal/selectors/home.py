@@ -5,6 +5,7 @@ its panels and picks the headline, and each `list_`/`get_` function below
 fills one panel whatever the size of the member's history.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import CharField, Exists, F, OuterRef
@@ -44,6 +45,10 @@ STAGE_HEADLINES = {
     Stage.AT_RISK: "Your open cases and your success manager are one click away.",
     Stage.CHURNED: "Catch up on what changed: courses, articles and community events.",
 }
+ONBOARDING_DONE_HEADLINE = (
+    "You finished every onboarding path assigned to you. Your next course and "
+    "the use-case hubs are below."
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,20 @@ def get_home_layout(*, member: Member) -> HomeLayout:
         shows_team=member.role == Role.ADMIN and member.account_id is not None,
         shows_unanswered=member.role in (Role.CONTRIBUTOR, Role.CHAMPION),
     )
+
+
+def get_home_headline(*, layout: HomeLayout, paths: Sequence) -> str:
+    """Return the headline, which urges onboarding only while a path is unfinished.
+
+    `paths` holds the member's path progress rows (each with `is_complete`).
+    A member in the onboarding stage without an unfinished path gets the done
+    message in place of "Finish your onboarding path".
+    """
+    if layout.headline != STAGE_HEADLINES[Stage.ONBOARDING]:
+        return layout.headline
+    if any(not progress.is_complete for progress in paths):
+        return layout.headline
+    return ONBOARDING_DONE_HEADLINE
 
 
 def get_next_course(*, member: Member) -> Course | None:

@@ -21,6 +21,32 @@ HUB_CONTENT_KINDS = {
 }
 
 
+def _normalise_text(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def get_hub_body(hub: UseCaseHub) -> str:
+    """Return the hub's Markdown body without a repeat of its title or summary.
+
+    The page header already shows the title and the summary, and bodies often
+    start with a heading of the title or with the summary itself (the demo
+    hubs do), which showed both twice. Only leading blocks are dropped.
+    """
+    blocks = [
+        block.strip()
+        for block in hub.body.replace("\r\n", "\n").split("\n\n")
+        if block.strip()
+    ]
+    title = _normalise_text(hub.title)
+    is_heading = bool(blocks) and blocks[0].startswith("#")
+    if is_heading and _normalise_text(blocks[0].lstrip("#")) == title:
+        blocks.pop(0)
+    summary = _normalise_text(hub.summary)
+    if blocks and summary and _normalise_text(blocks[0]) == summary:
+        blocks.pop(0)
+    return "\n\n".join(blocks)
+
+
 def list_visible_hubs(*, is_staff: bool) -> QuerySet[UseCaseHub]:
     """Return the hubs a viewer may open: published ones, and drafts for staff."""
     hubs = UseCaseHub.objects.all()

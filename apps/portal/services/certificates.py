@@ -276,14 +276,32 @@ def _format_day(moment: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
-def render_certificate_pdf(certificate: MemberCertificate) -> bytes:
+def render_certificate_pdf(
+    certificate: MemberCertificate,
+    *,
+    verification_url: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
     """Return the certificate as a one-page PDF that names its verification URL.
 
     The URL is printed on the page and is also a link annotation, so readers
-    and tools can open it.
+    and tools can open it. Pass `verification_url` when rendering for a
+    request, so the link points at the host the site runs on. The PDF of an
+    expired certificate states that it expired. A revoked certificate gets no
+    PDF: this raises DomainError with code "revoked".
     """
-    url = build_verification_url(certificate)
+    now = now or timezone.now()
+    if certificate.revoked_at is not None:
+        raise DomainError(
+            f"This certificate was revoked on {_format_day(certificate.revoked_at)}, "
+            "so it has no PDF.",
+            code="revoked",
+        )
+
+    url = verification_url or build_verification_url(certificate)
     certification = certificate.certification
+    expiry = f"{_format_day(certificate.expires_at)} {certificate.expires_at:%H:%M} UTC"
+    is_expired = now >= certificate.expires_at
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=landscape(A4))
     pdf.setTitle(f"{certification.title}: {certificate.holder_name}")
@@ -302,12 +320,21 @@ def render_certificate_pdf(certificate: MemberCertificate) -> bytes:
     pdf.setFont("Helvetica-Bold", 24)
     pdf.drawCentredString(width / 2, height - 275, certification.title)
     pdf.setFont("Helvetica", 13)
-    pdf.drawCentredString(
-        width / 2,
-        height - 330,
-        f"Issued {_format_day(certificate.issued_at)} · valid until "
-        f"{_format_day(certificate.expires_at)} {certificate.expires_at:%H:%M} UTC",
-    )
+    issued = f"Issued {_format_day(certificate.issued_at)}"
+    if is_expired:
+        pdf.drawCentredString(width / 2, height - 330, f"{issued} · expired {expiry}")
+        pdf.setFont("Helvetica-Bold", 16)
+        pdf.setFillColorRGB(0.7, 0, 0)
+        pdf.drawCentredString(
+            width / 2,
+            height - 360,
+            f"This certificate expired on {expiry} and is no longer valid.",
+        )
+        pdf.setFillColorRGB(0, 0, 0)
+    else:
+        pdf.drawCentredString(
+            width / 2, height - 330, f"{issued} · valid until {expiry}"
+        )
     pdf.setFont("Helvetica", 11)
     pdf.drawCentredString(width / 2, 110, "Verify this certificate at")
     pdf.drawCentredString(width / 2, 92, url)

@@ -42,6 +42,7 @@ from apps.portal.selectors.courses import (
     get_progress,
     get_quiz_with_questions,
     get_video_embed_url,
+    is_recertification_due,
     list_active_certifications,
     list_completed_lesson_ids,
     list_course_modules,
@@ -97,7 +98,14 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/courses/catalogue.html",
-        {"page_obj": page, "courses": page.object_list, "paths": paths},
+        {
+            "page_obj": page,
+            "courses": page.object_list,
+            "paths": paths,
+            # Certificates belong to member profiles, so staff without one get
+            # no link to a page that rejects them.
+            "has_member_profile": member is not None,
+        },
     )
 
 
@@ -318,7 +326,11 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(certificates, CERTIFICATES_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     rows = [
-        {"certificate": c, "status": get_certificate_status(c, now=now)}
+        {
+            "certificate": c,
+            "status": get_certificate_status(c, now=now),
+            "is_recertification_due": is_recertification_due(c, now=now),
+        }
         for c in page.object_list
     ]
     return render(
@@ -331,15 +343,33 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def certificate_pdf(request: HttpRequest, code) -> HttpResponse:
-    """Send the holder their certificate as a PDF; 404 for anyone else."""
+    """Send the holder their certificate as a PDF; 404 for anyone else.
+
+    A revoked certificate gets a 410 page that says when it was revoked, in
+    place of a PDF that would look valid.
+    """
     member = _require_member(request)
     try:
         certificate = access_member_certificate(member=member, code=code)
     except MemberCertificate.DoesNotExist:
         raise Http404("Certificate not found.") from None
-    response = HttpResponse(
-        render_certificate_pdf(certificate), content_type="application/pdf"
-    )
+
+    try:
+        data = render_certificate_pdf(
+            certificate,
+            verification_url=build_verification_url(certificate, request=request),
+        )
+    except DomainError as error:
+        if error.code != "revoked":
+            raise
+        return render(
+            request,
+            "portal/certificates/revoked.html",
+            {"certificate": certificate},
+            status=410,
+        )
+
+    response = HttpResponse(data, content_type="application/pdf")
     slug = certificate.certification.slug
     response["Content-Disposition"] = f'attachment; filename="certificate-{slug}.pdf"'
     response["Cache-Control"] = "private, no-store"
@@ -366,7 +396,7 @@ def certificate_verify(request: HttpRequest, code) -> HttpResponse:
         {
             "certificate": certificate,
             "status": get_certificate_status(certificate, now=timezone.now()),
-            "verification_url": build_verification_url(certificate),
+            "verification_url": build_verification_url(certificate, request=request),
         },
     )
 

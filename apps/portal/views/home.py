@@ -59,6 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "member": member,
             "account": member.account,
             "layout": layout,
+            "headline": selectors.get_home_headline(layout=layout, paths=paths),
             "is_new": is_new,
             "paths": paths,
             "next_course": next_course,

@@ -11,6 +11,7 @@ from apps.portal.models import UseCaseHub
 from apps.portal.selectors.hubs import (
     HUB_CONTENT_KINDS,
     access_hub,
+    get_hub_body,
     list_hub_entries,
     list_visible_hubs,
 )
@@ -55,6 +56,7 @@ def hub_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "portal/hubs/hub_detail.html",
         {
             "hub": hub,
+            "body": get_hub_body(hub),
             "page_obj": page,
             "kind": kind,
             "kinds": HUB_CONTENT_KINDS.items(),

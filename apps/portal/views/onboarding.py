@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -31,6 +31,8 @@ from rm6.errors import DomainError
 
 ACCOUNTS_PER_PAGE = 25
 MEMBERS_PER_PAGE = 25
+# The `action` values the manual-step form sends: tick, or untick.
+STEP_ACTIONS = ("done", "undo")
 
 
 def _require_member(request: HttpRequest) -> Member:
@@ -82,7 +84,9 @@ def path_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def step_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    """Tick a manual step, or untick it when the form sends `action=undo`.
+    """Tick a manual step on `action=done`, or untick it on `action=undo`.
+
+    Any other action is rejected with a 400 and changes nothing.
 
     htmx requests get the step's list item back; others are redirected to
     the path page.
@@ -93,8 +97,16 @@ def step_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     except OnboardingStep.DoesNotExist:
         raise Http404(f"No onboarding step {pk} assigned to you.") from None
 
+    action = request.POST.get("action", "")
+    if action not in STEP_ACTIONS:
+        return HttpResponseBadRequest(
+            f"Invalid action {action!r} for onboarding step {step.pk}: "
+            f"send action=done to tick the step or action=undo to untick it.",
+            content_type="text/plain; charset=utf-8",
+        )
+
     try:
-        if request.POST.get("action") == "undo":
+        if action == "undo":
             mark_step_undone(member=member, step=step)
         else:
             mark_step_done(member=member, step=step)
@@ -197,6 +209,7 @@ def account_member_detail(
         {
             "account": account,
             "subject": member,
+            "is_own_progress": member.user_id == request.user.pk,
             "paths": list_member_path_progress(member=member),
         },
     )

@@ -22,9 +22,29 @@ def test_revoke_action_revokes_and_audits(admin_client, admin_user):
     certificate.refresh_from_db()
     assert response.status_code == 200
     assert certificate.revoked_by == admin_user
+    assert "Revoked 1 certificate." in response.content.decode()
     assert AuditEntry.objects.get(action="portal.certificate_revoked").actor == (
         admin_user
     )
+
+
+def test_revoke_action_message_counts_revoked_and_skipped(admin_client, admin_user):
+    expires_at = timezone.now() + timedelta(days=9)
+    fresh = [make_certificate(expires_at=expires_at) for _ in range(2)]
+    revoked = make_certificate(expires_at=expires_at, revoked_at=timezone.now())
+
+    response = admin_client.post(
+        CERTIFICATES_URL,
+        {
+            "action": "revoke_selected",
+            "_selected_action": [c.pk for c in [*fresh, revoked]],
+        },
+        follow=True,
+    )
+
+    content = response.content.decode()
+    assert "Revoked 2 certificates." in content
+    assert "1 certificate was already revoked and stayed unchanged." in content
 
 
 def test_certificate_admin_is_read_only(admin_client, db):

@@ -210,3 +210,12 @@ def test_certificate_verify_unknown_code_is_404(api_client, db):
     response = api_client.get(f"{BASE}/certificates/verify/{uuid.uuid4()}/")
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("code", ["not-a-uuid", "12345"])
+def test_certificate_verify_malformed_code_is_json_404(api_client, db, code):
+    response = api_client.get(f"{BASE}/certificates/verify/{code}/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert f"Invalid certificate code {code!r}" in response.json()["detail"]

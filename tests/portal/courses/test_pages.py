@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +13,9 @@ from django.utils import timezone
 from apps.lifecycle.models import ActivityEvent
 from apps.portal.models import CourseEnrolment, LessonDownload, QuizAttempt
 from apps.portal.selectors.courses import build_verification_url
+from apps.portal.services.certificates import render_certificate_pdf
 from apps.portal.services.courses import complete_lesson, enrol_member
+from rm6.errors import DomainError
 from tests import factories
 from tests.portal.courses import factories as cf
 from tests.portal.courses import pdf
@@ -416,13 +419,170 @@ def test_certificate_pdf_is_pdf_with_verification_url(member, member_client):
     response = member_client.get(url)
 
     data = response.content
-    verification_url = build_verification_url(certificate)
+    verification_url = "http://testserver" + verify_url(certificate.verification_code)
     assert response["Content-Type"] == "application/pdf"
     assert pdf.check_structure(data) > 5
     assert f"/URI ({verification_url})".encode() in data
     text = b"".join(pdf.decode_streams(data))
     assert f"({verification_url}) Tj".encode() in text
     assert b"(Ada Lovelace) Tj" in text
+
+
+def pdf_url(certificate) -> str:
+    return reverse(
+        "portal:certificate_pdf", kwargs={"code": certificate.verification_code}
+    )
+
+
+def pdf_text(data: bytes) -> bytes:
+    return b"".join(pdf.decode_streams(data))
+
+
+@override_settings(SITE_URL="http://127.0.0.1:8000")
+def test_certificate_pdf_links_to_request_host(member, member_client):
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=5), member=member
+    )
+
+    response = member_client.get(pdf_url(certificate), HTTP_HOST="hub.example.com")
+
+    expected = "http://hub.example.com" + verify_url(certificate.verification_code)
+    assert f"/URI ({expected})".encode() in response.content
+    assert f"({expected}) Tj".encode() in pdf_text(response.content)
+    assert b"127.0.0.1:8000" not in response.content
+
+
+@override_settings(SITE_URL="https://portal.example.org")
+def test_verification_url_without_request_uses_setting(db):
+    certificate = make_certificate(expires_at=timezone.now() + timedelta(days=5))
+
+    url = build_verification_url(certificate)
+
+    assert url == "https://portal.example.org" + verify_url(
+        certificate.verification_code
+    )
+
+
+def test_certificate_pdf_of_revoked_is_410(member, member_client):
+    revoked_at = timezone.now().replace(year=2026, month=3, day=2)
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=200),
+        member=member,
+        revoked_at=revoked_at,
+    )
+
+    response = member_client.get(pdf_url(certificate))
+
+    content = response.content.decode()
+    assert response.status_code == 410
+    assert response["Content-Type"].startswith("text/html")
+    assert "This certificate was revoked on" in content
+    assert "2 March 2026" in content
+    assert "valid until" not in content
+
+
+def test_certificate_pdf_of_expired_says_expired(member, member_client):
+    certificate = make_certificate(
+        expires_at=timezone.now() - timedelta(days=1), member=member
+    )
+
+    response = member_client.get(pdf_url(certificate))
+
+    text = pdf_text(response.content)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert b"expired on" in text
+    assert b"is no longer valid" in text
+    assert b"valid until" not in text
+
+
+def test_certificate_pdf_of_valid_says_valid_until(member, member_client):
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=5), member=member
+    )
+
+    text = pdf_text(member_client.get(pdf_url(certificate)).content)
+
+    assert b"valid until" in text
+    assert b"expired" not in text
+
+
+def test_render_certificate_pdf_rejects_revoked(db):
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=5), revoked_at=timezone.now()
+    )
+
+    with pytest.raises(DomainError) as error:
+        render_certificate_pdf(certificate)
+
+    assert error.value.code == "revoked"
+
+
+@pytest.mark.parametrize(
+    ("expires_in_days", "revoked", "shows_recertify"),
+    [
+        (365, False, False),
+        (31, False, False),
+        (29, False, True),
+        (-1, False, True),
+        (29, True, False),
+    ],
+    ids=["year-left", "before-window", "in-window", "expired", "revoked"],
+)
+def test_certificate_list_recertify_only_when_due(
+    member, member_client, expires_in_days, revoked, shows_recertify
+):
+    now = timezone.now()
+    make_certificate(
+        expires_at=now + timedelta(days=expires_in_days),
+        member=member,
+        remind_days_before=30,
+        revoked_at=now if revoked else None,
+    )
+
+    response = member_client.get(reverse("portal:certificate_list"))
+
+    assert response.status_code == 200
+    assert (b">Recertify</a>" in response.content) is shows_recertify
+
+
+def test_certificate_list_hides_pdf_of_revoked(member, member_client):
+    certificate = make_certificate(
+        expires_at=timezone.now() + timedelta(days=5),
+        member=member,
+        revoked_at=timezone.now(),
+    )
+
+    response = member_client.get(reverse("portal:certificate_list"))
+
+    assert pdf_url(certificate).encode() not in response.content
+
+
+def test_certificate_list_query_count_fixed(
+    member, member_client, django_assert_num_queries
+):
+    now = timezone.now()
+    make_certificate(expires_at=now + timedelta(days=5), member=member)
+    with CaptureQueriesContext(connection) as one:
+        member_client.get(reverse("portal:certificate_list"))
+    for _ in range(4):
+        make_certificate(expires_at=now + timedelta(days=5), member=member)
+
+    with django_assert_num_queries(len(one)):
+        member_client.get(reverse("portal:certificate_list"))
+
+
+def test_catalogue_hides_certificates_from_staff_without_member(staff_client):
+    response = staff_client.get(reverse("portal:catalogue"))
+
+    assert response.status_code == 200
+    assert reverse("portal:certificate_list").encode() not in response.content
+
+
+def test_catalogue_links_certificates_for_members(member_client):
+    response = member_client.get(reverse("portal:catalogue"))
+
+    assert reverse("portal:certificate_list").encode() in response.content
 
 
 def test_certificate_pdf_of_other_member_is_404(member_client, db):
@@ -561,6 +721,34 @@ def test_quiz_page_offers_recertification(member, member_client, course):
 
     assert b"Take the quiz again to earn a new certificate" in response.content
     assert b"Submit answers" in response.content
+
+
+def pass_quiz_after_failing(member, member_client, course, *, certified: bool):
+    quiz = cf.QuizFactory(course=course, max_attempts=3)
+    questions = cf.add_questions(quiz, 1)
+    if certified:
+        cf.CertificationFactory(course=course)
+    enrol_member(member=member, course=course)
+    url = reverse("portal:quiz", kwargs={"slug": course.slug})
+    for right in (0, 1):
+        answers = cf.answers_with_right(questions, right)
+        member_client.post(url, {f"question_{q}": c for q, c in answers.items()})
+    return member_client.get(url)
+
+
+def test_quiz_page_hides_attempts_left_after_pass(member, member_client, course):
+    response = pass_quiz_after_failing(member, member_client, course, certified=False)
+
+    assert b"You passed this quiz." in response.content
+    assert b"attempts left" not in response.content
+    assert b"attempt left" not in response.content
+
+
+def test_quiz_page_words_recertification_attempts(member, member_client, course):
+    response = pass_quiz_after_failing(member, member_client, course, certified=True)
+
+    assert b"attempts left" not in response.content
+    assert b"You have 3 attempts to recertify." in response.content
 
 
 def test_completion_report_breaks_down_by_member_and_account(staff_client, course):

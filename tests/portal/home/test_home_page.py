@@ -374,3 +374,46 @@ def test_home_query_count_fixed(client, django_assert_num_queries):
     # unread notifications; the account's owner.
     with django_assert_num_queries(23):
         client.get(HOME_URL)
+
+
+def test_home_open_cases_link_to_case_pages(member_client, member):
+    case = CaseFactory(member=member, subject="Export fails")
+
+    html = member_client.get(HOME_URL).content.decode()
+
+    case_url = reverse("portal:case_detail", kwargs={"pk": case.pk})
+    assert f'<a href="{case_url}">Export fails</a>' in html
+    assert "See all your cases" not in html
+
+
+def test_home_links_all_cases_when_more_than_shown(member_client, member):
+    from apps.portal.selectors.home import HOME_LIST_LIMIT
+
+    for _ in range(HOME_LIST_LIMIT + 1):
+        CaseFactory(member=member)
+
+    html = member_client.get(HOME_URL).content.decode()
+
+    assert f'<a href="{reverse("portal:case_list")}">See all your cases</a>' in html
+
+
+def test_home_headline_urges_unfinished_path(member_client, member):
+    EventStepFactory(completion_kind="product.report_exported")
+
+    html = member_client.get(HOME_URL).content.decode()
+
+    assert member.lifecycle_stage == Member.LifecycleStage.ONBOARDING
+    assert "Finish your onboarding path" in html
+
+
+def test_home_headline_done_after_every_path(member_client, member):
+    EventStepFactory(completion_kind="product.report_exported")
+    factories.ActivityEventFactory(member=member, kind="product.report_exported")
+
+    response = member_client.get(HOME_URL)
+
+    html = response.content.decode()
+    [progress] = response.context["paths"]
+    assert progress.is_complete
+    assert "Finish your onboarding path" not in html
+    assert "You finished every onboarding path assigned to you." in html

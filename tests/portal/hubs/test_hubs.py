@@ -176,3 +176,37 @@ def test_hub_detail_query_count_fixed(member_client, django_assert_num_queries):
 
     with django_assert_num_queries(len(few.captured_queries)):
         member_client.get(hub_url(hub))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Build reports your team trusts.",
+        "# Reporting\n\nBuild reports your team trusts.",
+        "## Reporting\r\n\r\nBuild  reports your\nteam trusts.",
+    ],
+)
+def test_hub_detail_shows_title_and_summary_once(member_client, body):
+    hub = HubFactory(
+        title="Reporting", summary="Build reports your team trusts.", body=body
+    )
+
+    html = member_client.get(reverse("portal:hub", args=[hub.slug])).content.decode()
+
+    assert html.count("Build reports your team trusts.") == 1
+    assert html.count("<h1>Reporting</h1>") == 1
+    assert "<h1>Reporting</h1>" in html
+    assert '<div class="post__body">' not in html
+
+
+def test_hub_detail_keeps_body_after_repeated_summary(member_client):
+    hub = HubFactory(
+        title="Reporting",
+        summary="Build reports your team trusts.",
+        body="Build reports your team trusts.\n\nStart with the export guide.",
+    )
+
+    html = member_client.get(reverse("portal:hub", args=[hub.slug])).content.decode()
+
+    assert html.count("Build reports your team trusts.") == 1
+    assert "<p>Start with the export guide.</p>" in html

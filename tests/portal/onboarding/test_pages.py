@@ -136,6 +136,32 @@ def test_step_toggle_other_members_path_is_404(client):
     assert not OnboardingProgress.objects.exists()
 
 
+@pytest.mark.parametrize("action", ["bogus", "", "DONE"])
+def test_step_toggle_rejects_unknown_action(client, action):
+    step = ManualStepFactory()
+    member = factories.MemberFactory()
+    client.force_login(member.user)
+
+    response = client.post(toggle_url(step), {"action": action})
+
+    assert response.status_code == 400
+    assert f"Invalid action {action!r}" in response.content.decode()
+    assert "action=done" in response.content.decode()
+    assert not OnboardingProgress.objects.exists()
+
+
+def test_step_toggle_unknown_action_keeps_done_step(client):
+    step = ManualStepFactory()
+    member = factories.MemberFactory()
+    client.force_login(member.user)
+    client.post(toggle_url(step), {"action": "done"})
+
+    response = client.post(toggle_url(step), {"action": "bogus"})
+
+    assert response.status_code == 400
+    assert OnboardingProgress.objects.filter(member=member, step=step).exists()
+
+
 # Account progress visibility ------------------------------------------------------
 
 
@@ -227,6 +253,24 @@ def test_account_member_detail_shows_steps(client, account_with_progress):
 
     assert response.status_code == 200
     assert "Ada's onboarding" in response.content.decode()
+
+
+def test_account_member_detail_names_member_who_completed(
+    client, account_with_progress
+):
+    member = account_with_progress.members.get(display_name="Ada")
+    client.force_login(account_with_progress.owner)
+
+    response = client.get(
+        reverse(
+            "portal:onboarding_account_member",
+            args=[account_with_progress.pk, member.pk],
+        )
+    )
+
+    html = response.content.decode()
+    assert f"{member.name} completed this path on" in html
+    assert "You completed this path" not in html
 
 
 def test_account_list_account_admin_redirected_to_own(client, account_with_progress):
