@@ -199,6 +199,7 @@ class ContentGapAdminForm(forms.ModelForm):
                 gap=gap,
                 status=data.get("status", gap.status),
                 owner_id=owner.pk if owner else None,
+                due_on=data.get("due_on"),
             )
         except DomainError as error:
             self.add_error(

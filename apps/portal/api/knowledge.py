@@ -10,13 +10,14 @@ import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from apps.community.search import SearchFilters, log_search_without_results
 from apps.community.selectors.access import get_viewer
 from apps.portal.models import Article, ContentGap
 from apps.portal.selectors.gaps import list_content_gaps
@@ -117,7 +118,19 @@ class ArticleViewSet(viewsets.ReadOnlyModelViewSet):
             member=member,
             is_staff=is_staff,
             page=page,
+            last_page_when_out_of_range=False,
         )
+        if result.query and result.page == 1 and not result.hits:
+            # Logged as the community logs them, so the gap grouping sees them.
+            log_search_without_results(
+                query=result.query, member=member, filters=SearchFilters()
+            )
+        if result.out_of_range:
+            # The same answer as DRF's page-number pagination.
+            raise NotFound(
+                f"Invalid page {request.query_params.get('page')}: that page "
+                "contains no results; use a smaller page number."
+            )
         return Response(ArticleSearchSerializer(result).data)
 
     @extend_schema(request=FeedbackSerializer, responses={200: ArticleSerializer})

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet
 
 from apps.community.models import Topic
+from apps.membership.models import Account
 from apps.portal.models import Article, CaseAttempt, Suggestion
 
 CONTENT_LIMIT = 20
@@ -156,7 +157,9 @@ def get_deflection_report(
         label = group.pop("topic__name") or "No topic"
         report.by_topic.append(DeflectionRow(label=label, **group))
     for group in _grouped(attempts, "segment"):
-        label = group.pop("segment") or "No segment"
+        segment = group.pop("segment")
+        # Show the segment's label ("Mid-market"), not its stored value.
+        label = dict(Account.Segment.choices).get(segment, segment) or "No segment"
         report.by_segment.append(DeflectionRow(label=label, **group))
     for group in _grouped(attempts, "campaign_id", "play_id"):
         campaign = group.pop("campaign_id") or "none"

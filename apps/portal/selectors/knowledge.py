@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Func, Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
@@ -20,6 +20,9 @@ from apps.portal.models import Article, ArticleFeedback, ArticleVersion
 
 SEARCH_CONFIG = "english"
 ARTICLES_PER_PAGE = 20
+# Pages past this one are out of range whatever the list size; capping the
+# number keeps the SQL OFFSET inside a bigint.
+MAX_PAGE = 100_000
 HIGHLIGHT_START = "\ue000"
 HIGHLIGHT_STOP = "\ue001"
 
@@ -63,6 +66,7 @@ class ArticlePage:
     page: int
     hits: list[ArticleHit] = field(default_factory=list)
     has_next: bool = False
+    out_of_range: bool = False
 
     @property
     def has_previous(self) -> bool:
@@ -77,6 +81,26 @@ def _strip_markers(expression):
     return expression
 
 
+def _strip_markdown(expression):
+    # Snippets are plain text: drop the markdown emphasis, heading and code
+    # markers ("**Export**" reads "Export"), and underscores only at the edges
+    # of words, so that names such as snake_case keep theirs.
+    expression = Func(
+        expression,
+        Value(r"[*#`]+"),
+        Value(""),
+        Value("g"),
+        function="regexp_replace",
+    )
+    return Func(
+        expression,
+        Value(r"(^|[^[:alnum:]])_+|_+([^[:alnum:]]|$)"),
+        Value(r"\1\2"),
+        Value("g"),
+        function="regexp_replace",
+    )
+
+
 def search_articles(
     *,
     query: str,
@@ -84,15 +108,49 @@ def search_articles(
     is_staff: bool = False,
     page: int = 1,
     per_page: int = ARTICLES_PER_PAGE,
+    last_page_when_out_of_range: bool = True,
 ) -> ArticlePage:
     """Return one page of visible articles, best match first, in one query.
 
     Without a query the page lists articles by title. With one, it uses web
     search syntax and ranks by ts_rank; PostgreSQL computes ts_headline after
     the LIMIT, so snippets cost only the shown rows.
+
+    A page past the last one comes back as the last page, as Paginator's
+    get_page does, at the cost of a count and a second search. With
+    `last_page_when_out_of_range` False it comes back empty and marked
+    `out_of_range`, so that the API can answer 404.
     """
     query = clean_query(query)
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)
+    result = _search_page(
+        query=query, member=member, is_staff=is_staff, page=page, per_page=per_page
+    )
+    if result.hits or page == 1:
+        return result
+    if not last_page_when_out_of_range:
+        result.out_of_range = True
+        return result
+    matches = _visible_matches(query=query, member=member, is_staff=is_staff).count()
+    last_page = max((matches + per_page - 1) // per_page, 1)
+    return _search_page(
+        query=query, member=member, is_staff=is_staff, page=last_page, per_page=per_page
+    )
+
+
+def _visible_matches(
+    *, query: str, member: Member | None, is_staff: bool
+) -> QuerySet[Article]:
+    articles = list_visible_articles(member=member, is_staff=is_staff)
+    if not query:
+        return articles
+    search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+    return articles.filter(search_vector=search_query)
+
+
+def _search_page(
+    *, query: str, member: Member | None, is_staff: bool, page: int, per_page: int
+) -> ArticlePage:
     result = ArticlePage(query=query, page=page)
     articles = list_visible_articles(member=member, is_staff=is_staff).only(
         "id", "slug", "title", "summary", "audience", "is_published", "updated_at"
@@ -122,7 +180,7 @@ def search_articles(
                 highlight_all=True,
             ),
             body_headline=SearchHeadline(
-                _strip_markers(F("body")),
+                _strip_markdown(_strip_markers(F("body"))),
                 search_query,
                 config=SEARCH_CONFIG,
                 start_sel=HIGHLIGHT_START,

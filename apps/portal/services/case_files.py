@@ -116,8 +116,11 @@ def _check_type(upload: UploadedFile, name: str) -> tuple[str, str]:
 
     kind = filetype.guess(_read_head(upload, SNIFF_BYTES))
     if extension not in BINARY_TYPES:
-        found = f"a .{kind.extension} file" if kind else "of an unknown type"
-        raise _type_error(name, f"the file is {found}, which is not allowed.")
+        # The extension alone rules the file out: name it, whatever the
+        # content turns out to be.
+        if extension:
+            raise _type_error(name, f".{extension} files are not allowed.")
+        raise _type_error(name, "files without an extension are not allowed.")
     if kind is None or kind.extension != BINARY_TYPES[extension]:
         found = f"a .{kind.extension} file" if kind else "of an unknown type"
         raise _type_error(

@@ -199,6 +199,23 @@ def _is_staff(user) -> bool:
     return bool(user is not None and user.is_staff)
 
 
+NO_ACCOUNT_MESSAGE = (
+    "Support cases open once your company account is confirmed. Your sign-up "
+    "is waiting for review. Until then, search the knowledge base or ask the "
+    "community."
+)
+
+
+def can_file_cases(member: Member) -> bool:
+    """Return whether the member may file a case.
+
+    A case belongs to a customer account (its SLA, its admins' view), so a
+    member whose sign-up waits for review, with no account yet, cannot file
+    one. Staff users keep full access.
+    """
+    return member.account_id is not None or _is_staff(member.user)
+
+
 # Filing ---------------------------------------------------------------------
 
 
@@ -223,6 +240,8 @@ def file_case(
     """
     if member.is_deactivated:
         raise DomainError("A deactivated member cannot file cases.", code="forbidden")
+    if not can_file_cases(member):
+        raise DomainError(NO_ACCOUNT_MESSAGE, code="forbidden")
     subject = _clean_text(
         subject, name="subject", label="subject", max_length=SUBJECT_MAX_LENGTH
     )

@@ -2,7 +2,9 @@
 
 Two sources feed it. Case attempts that ended without a helpful answer
 (not deflected, and no suggestion was marked as solving the problem) group by
-case topic and normalised query. Searches that found nothing, in the
+case topic and normalised query, or the filed case's subject when the member
+typed nothing in the live form; cases filed without an attempt (the API)
+group the same way by subject. Searches that found nothing, in the
 community or on the case form, group by normalised query. A query is
 normalised by lower-casing it and turning every run of characters other
 than letters and digits into one space.
@@ -16,11 +18,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import transaction
 from django.db.models import Count, F, Func, Max, Min, Value
-from django.db.models.functions import Lower, Trim
+from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 from django.utils import timezone
 
 from apps.community.models import SearchLog
-from apps.portal.models import CaseAttempt, ContentGap
+from apps.portal.models import Case, CaseAttempt, ContentGap
 from rm6.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -50,25 +52,63 @@ class GroupingResult:
     search_gaps: int
 
 
-def _case_gaps(now) -> list[ContentGap]:
-    groups = (
+def _case_groups():
+    """Yield the case groups of both kinds of unanswered case, as dicts.
+
+    An attempt's query is the text the member typed in the live form. A case
+    filed by a plain form post leaves it empty, so the filed case's subject
+    is used instead. Cases filed without any attempt (through the API) are
+    unanswered questions too and group the same way by their subject.
+    Cases escalated from a community question are left out, because that
+    question is already a community topic.
+    """
+    question = Coalesce(NullIf(F("query"), Value("")), F("case__subject"), Value(""))
+    yield from (
         CaseAttempt.objects.filter(
             outcome=CaseAttempt.Outcome.NOT_DEFLECTED,
             solved_by_suggestion_at__isnull=True,
         )
-        .annotate(normalised_query=normalised("query"))
+        .annotate(question=question)
+        .annotate(normalised_query=normalised("question"))
         .exclude(normalised_query="", topic__isnull=True)
         .values("topic_id", "topic__name", "normalised_query")
         .annotate(
             occurrences=Count("id"),
             first_seen=Min("started_at"),
             last_seen=Max("started_at"),
-            samples=ArrayAgg("query", distinct=True),
+            samples=ArrayAgg("question", distinct=True),
         )
         .order_by()
     )
+    yield from (
+        Case.objects.filter(attempt__isnull=True, source_topic__isnull=True)
+        .annotate(normalised_query=normalised("subject"))
+        .exclude(normalised_query="", topic__isnull=True)
+        .values("topic_id", "topic__name", "normalised_query")
+        .annotate(
+            occurrences=Count("id"),
+            first_seen=Min("created_at"),
+            last_seen=Max("created_at"),
+            samples=ArrayAgg("subject", distinct=True),
+        )
+        .order_by()
+    )
+
+
+def _case_gaps(now) -> list[ContentGap]:
+    merged: dict[tuple, dict] = {}
+    for group in _case_groups():
+        key = (group["topic_id"], group["normalised_query"])
+        if key not in merged:
+            merged[key] = {**group, "samples": set(group["samples"])}
+            continue
+        found = merged[key]
+        found["occurrences"] += group["occurrences"]
+        found["first_seen"] = min(found["first_seen"], group["first_seen"])
+        found["last_seen"] = max(found["last_seen"], group["last_seen"])
+        found["samples"] |= set(group["samples"])
     gaps = []
-    for group in groups:
+    for group in merged.values():
         query = group["normalised_query"]
         topic_name = group["topic__name"]
         if topic_name and query:
@@ -156,8 +196,27 @@ def group_content_gaps() -> GroupingResult:
     return GroupingResult(len(case_gaps), len(search_gaps))
 
 
-def validate_gap_update(*, gap: ContentGap, status: str, owner_id: int | None) -> None:
-    """Raise DomainError when staff may not set this status or owner on the gap."""
+def validate_gap_update(
+    *,
+    gap: ContentGap,
+    status: str,
+    owner_id: int | None,
+    due_on: date | None = None,
+) -> None:
+    """Raise DomainError when staff may not set this status, owner or due date.
+
+    A due date that is set or changed must not lie in the past: a date such
+    as 1900-01-01 is a typo, and it would mark the gap late from the start.
+    An unchanged due date that has since passed stays as it is.
+    """
+    if due_on is not None and due_on != gap.due_on:
+        today = timezone.localdate()
+        if due_on < today:
+            raise DomainError(
+                f"The due date {due_on} is in the past; choose today ({today}) "
+                "or a later date.",
+                field="due_on",
+            )
     if status not in ContentGap.Status.values:
         raise DomainError(
             f"Status {status!r} is not valid; use one of "
@@ -195,7 +254,7 @@ def update_content_gap(
 ) -> ContentGap:
     """Set a gap's status, owner and due date, as staff work the backlog."""
     gap = ContentGap.objects.select_for_update().get(pk=gap_id)
-    validate_gap_update(gap=gap, status=status, owner_id=owner_id)
+    validate_gap_update(gap=gap, status=status, owner_id=owner_id, due_on=due_on)
 
     gap.status = status
     gap.owner_id = owner_id

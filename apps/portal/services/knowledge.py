@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 SEARCH_CONFIG = "english"
 TEXT_FIELDS = ("title", "summary", "body")
 MAX_SLUG_ATTEMPTS = 20
+# Ten years: a longer interval pushes the due date past what a date can hold.
+MAX_REVIEW_INTERVAL_DAYS = 3650
 
 
 @dataclass
@@ -78,6 +80,12 @@ def _validate(data: ArticleInput) -> None:
         raise DomainError(
             f"The review interval {data.review_interval_days} is not valid; use a "
             "number of days of 1 or more.",
+            field="review_interval_days",
+        )
+    if data.review_interval_days > MAX_REVIEW_INTERVAL_DAYS:
+        raise DomainError(
+            f"The review interval {data.review_interval_days} is too long; use at "
+            f"most {MAX_REVIEW_INTERVAL_DAYS} days (ten years).",
             field="review_interval_days",
         )
     if data.owner_id is not None:

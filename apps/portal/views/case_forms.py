@@ -4,6 +4,7 @@ from django import forms
 
 from apps.portal.models import Case, CaseMessage, CaseTopic
 from apps.portal.selectors.cases import CaseFilters
+from apps.portal.services.case_files import clean_original_name
 from apps.portal.services.cases import (
     BODY_MAX_LENGTH,
     CSAT_COMMENT_MAX_LENGTH,
@@ -26,8 +27,22 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         if isinstance(data, list | tuple):
-            return [super(MultipleFileField, self).clean(d, initial) for d in data]
-        return [super().clean(data, initial)] if data else []
+            return [self._clean_one(d, initial) for d in data]
+        return [self._clean_one(data, initial)] if data else []
+
+    def _clean_one(self, data, initial):
+        try:
+            return super().clean(data, initial)
+        except forms.ValidationError as error:
+            # Django's "The submitted file is empty." names no file, so name it
+            # here, with the same message as the service gives the API.
+            if getattr(error, "code", None) == "empty" and getattr(data, "name", ""):
+                raise forms.ValidationError(
+                    f"{clean_original_name(data.name)} is empty. Attach a file "
+                    "with content.",
+                    code="empty",
+                ) from None
+            raise
 
 
 class CaseForm(forms.Form):

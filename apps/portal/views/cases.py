@@ -125,6 +125,14 @@ def case_new(request: HttpRequest) -> HttpResponse:
     if member is None:
         messages.info(request, NO_MEMBER_MESSAGE)
         return redirect("portal:case_queue" if request.user.is_staff else "portal:home")
+    if not case_services.can_file_cases(member):
+        # Show why instead of a form that could only fail, and start no attempt.
+        return render(
+            request,
+            "portal/cases/new.html",
+            {"no_account_message": case_services.NO_ACCOUNT_MESSAGE},
+            status=403 if request.method == "POST" else 200,
+        )
     source_topic = None
     topic_id = request.POST.get("source_topic") or request.GET.get("topic")
     if topic_id:

@@ -31,6 +31,10 @@ from rm6.errors import DomainError
 MAX_QUERY_LENGTH = 300
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 366
+# The window needs a day before the start and after the end (defaults and
+# the last-day label), so dates outside these bounds cannot build one.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date.max - timedelta(days=1)
 
 
 @login_required
@@ -99,13 +103,20 @@ def _parse_day(request: HttpRequest, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise DomainError(
             f"Invalid {name} date {raw!r}: use the form YYYY-MM-DD, for example "
             "2026-01-31.",
             field=name,
         ) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise DomainError(
+            f"The {name} date {raw} is out of range: choose a date from "
+            f"{EARLIEST_DAY} to {LATEST_DAY}.",
+            field=name,
+        )
+    return day
 
 
 def _parse_window(request: HttpRequest) -> tuple[date, date]:

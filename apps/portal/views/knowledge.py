@@ -9,9 +9,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateformat import format as format_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.community.markdown import render_markdown
+from apps.community.search import SearchFilters, log_search_without_results
 from apps.community.selectors.access import get_viewer
 from apps.portal.models import Article
 from apps.portal.selectors.knowledge import (
@@ -24,6 +26,7 @@ from apps.portal.selectors.knowledge import (
     search_articles,
 )
 from apps.portal.services.knowledge import (
+    MAX_REVIEW_INTERVAL_DAYS,
     ArticleInput,
     create_article,
     give_article_feedback,
@@ -58,6 +61,11 @@ def article_list(request: HttpRequest) -> HttpResponse:
         is_staff=is_staff,
         page=_page_number(request),
     )
+    if article_page.query and article_page.page == 1 and not article_page.hits:
+        # Logged as the community logs them, so the gap grouping sees them.
+        log_search_without_results(
+            query=article_page.query, member=member, filters=SearchFilters()
+        )
     return render(
         request, "portal/knowledge/article_list.html", {"article_page": article_page}
     )
@@ -166,7 +174,16 @@ class ArticleForm(forms.Form):
         help_text="The staff user who keeps the article correct.",
     )
     review_interval_days = forms.IntegerField(
-        min_value=1, initial=180, help_text="Days between reviews."
+        min_value=1,
+        max_value=MAX_REVIEW_INTERVAL_DAYS,
+        initial=180,
+        help_text=f"Days between reviews, at most {MAX_REVIEW_INTERVAL_DAYS}.",
+        error_messages={
+            "max_value": (
+                "The review interval %(show_value)s is too long; use at most "
+                "%(limit_value)s days (ten years)."
+            )
+        },
     )
     is_published = forms.BooleanField(required=False, label="Published")
     note = forms.CharField(
@@ -284,7 +301,9 @@ def article_mark_reviewed(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug)
     article = mark_article_reviewed(article_id=article.pk, reviewed_by=request.user)
     messages.success(
-        request, f"Marked reviewed; the next review is due on {article.review_due_on}."
+        request,
+        "Marked reviewed; the next review is due on "
+        f"{format_date(article.review_due_on, 'j F Y')}.",
     )
     next_url = request.POST.get("next", "")
     if next_url == "overdue":

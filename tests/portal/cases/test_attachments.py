@@ -114,13 +114,26 @@ def test_pdf_with_its_extension_accepted(filer):
     assert case.attachments.get().content_type == "application/pdf"
 
 
-def test_disallowed_extension_rejected(filer):
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("run.sh", b"#!/bin/sh\necho hi\n"), ("run.exe", b"just text\n")],
+)
+def test_disallowed_extension_rejected(filer, name, content):
     with pytest.raises(DomainError) as error:
-        file_with(filer, SimpleUploadedFile("run.sh", b"#!/bin/sh\necho hi\n"))
+        file_with(filer, SimpleUploadedFile(name, content))
+
+    extension = name.rsplit(".", 1)[1]
+    assert error.value.message == (
+        f"{name}: .{extension} files are not allowed. Allowed types: {ALLOWED}."
+    )
+
+
+def test_file_without_extension_rejected(filer):
+    with pytest.raises(DomainError) as error:
+        file_with(filer, SimpleUploadedFile("README", b"just text\n"))
 
     assert error.value.message == (
-        f"run.sh: the file is of an unknown type, which is not allowed. "
-        f"Allowed types: {ALLOWED}."
+        f"README: files without an extension are not allowed. Allowed types: {ALLOWED}."
     )
 
 
@@ -188,6 +201,26 @@ def test_form_shows_limit_error_and_saves_nothing(client, filer, limits, media_r
     assert "huge.png is 2 KB, over the limit of 1 KB per file." in (
         response.content.decode()
     )
+    assert Case.objects.count() == 0
+    assert stored_files(media_root) == []
+
+
+def test_form_names_empty_file(client, filer, media_root):
+    client.force_login(filer.user)
+
+    response = client.post(
+        reverse("portal:case_new"),
+        {
+            "subject": "Export",
+            "body": "Fails.",
+            "priority": "normal",
+            "attachments": [png("fine.png"), text("notes.txt", b"")],
+        },
+    )
+
+    assert response.status_code == 200
+    assert "notes.txt is empty. Attach a file with content." in response.text
+    assert "The submitted file is empty." not in response.text
     assert Case.objects.count() == 0
     assert stored_files(media_root) == []
 

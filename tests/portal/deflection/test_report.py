@@ -57,7 +57,7 @@ def test_report_shares(staff_client):
     # The pending attempt is left out of the share: 2 deflected of 4 settled.
     assert report.overall.share == 0.5
     segments = {row.label: (row.attempts, row.deflected) for row in report.by_segment}
-    assert segments == {"enterprise": (2, 0), "smb": (2, 2), "No segment": (1, 0)}
+    assert segments == {"Enterprise": (2, 0), "SMB": (2, 2), "No segment": (1, 0)}
     content = {
         row.label: (row.shown, row.opened, row.deflected) for row in report.by_content
     }
@@ -101,6 +101,18 @@ def test_report_rejects_bad_date(staff_client):
     assert response.context["error"] == (
         "Invalid start date 'yesterday': use the form YYYY-MM-DD, for example "
         "2026-01-31."
+    )
+
+
+@pytest.mark.parametrize("name", ["start", "end"])
+@pytest.mark.parametrize("raw", ["0001-01-01", "1899-12-31", "9999-12-31"])
+def test_report_rejects_date_out_of_range(staff_client, name, raw):
+    response = staff_client.get(URL, {name: raw})
+
+    assert response.status_code == 400
+    assert response.context["error"] == (
+        f"The {name} date {raw} is out of range: choose a date from 1900-01-01 "
+        "to 9999-12-30."
     )
 
 

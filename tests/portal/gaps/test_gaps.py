@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.community.models import SearchLog
 from apps.portal.models import Article, CaseAttempt, ContentGap
+from apps.portal.services.cases import file_case
 from apps.portal.services.gaps import group_content_gaps, update_content_gap
 from apps.portal.services.knowledge import ArticleInput, update_article
 from rm6.errors import DomainError
@@ -18,6 +19,11 @@ from tests.portal.knowledge.factories import make_attempt, make_case_topic
 
 pytestmark = pytest.mark.django_db
 NOT_DEFLECTED = CaseAttempt.Outcome.NOT_DEFLECTED
+
+
+@pytest.fixture
+def filer_member(db):
+    return factories.MemberFactory()
 
 
 @pytest.fixture
@@ -147,16 +153,105 @@ def test_gap_update_view_sets_owner_and_due(staff_client, staff_user, sources):
     group_content_gaps()
     gap = ContentGap.objects.get(source=ContentGap.Source.SEARCH)
 
+    due_on = timezone.localdate() + timedelta(days=40)
+
     response = staff_client.post(
         reverse("portal:gap_update", args=[gap.pk]),
-        {"status": "in_progress", "owner": staff_user.pk, "due_on": "2027-01-15"},
+        {"status": "in_progress", "owner": staff_user.pk, "due_on": str(due_on)},
     )
 
     assert response.status_code == 302
     gap.refresh_from_db()
     assert gap.status == "in_progress"
     assert gap.owner == staff_user
-    assert str(gap.due_on) == "2027-01-15"
+    assert gap.due_on == due_on
+
+
+@pytest.mark.parametrize("days_ago", [1, 46000])
+def test_gap_update_rejects_due_date_in_past(staff_client, sources, days_ago):
+    group_content_gaps()
+    gap = ContentGap.objects.get(source=ContentGap.Source.SEARCH)
+    today = timezone.localdate()
+    due_on = today - timedelta(days=days_ago)
+
+    response = staff_client.post(
+        reverse("portal:gap_update", args=[gap.pk]),
+        {"status": "in_progress", "due_on": str(due_on)},
+        follow=True,
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message == (
+        f"The gap was not changed. The due date {due_on} is in the past; choose "
+        f"today ({today}) or a later date."
+    )
+    gap.refresh_from_db()
+    assert (gap.status, gap.due_on) == ("open", None)
+
+
+def test_gap_update_keeps_unchanged_past_due_date(sources):
+    group_content_gaps()
+    gap = ContentGap.objects.get(source=ContentGap.Source.SEARCH)
+    past = timezone.localdate() - timedelta(days=3)
+    ContentGap.objects.filter(pk=gap.pk).update(due_on=past)
+
+    update_content_gap(gap_id=gap.pk, status="in_progress", owner_id=None, due_on=past)
+
+    gap.refresh_from_db()
+    assert (gap.status, gap.due_on) == ("in_progress", past)
+
+
+def test_gap_page_rejects_published_without_article(staff_client, sources):
+    group_content_gaps()
+    gap = ContentGap.objects.get(source=ContentGap.Source.SEARCH)
+
+    response = staff_client.post(
+        reverse("portal:gap_update", args=[gap.pk]),
+        {"status": "published"},
+        follow=True,
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message == (
+        "The gap was not changed. This gap has no published article yet; draft an "
+        "article from it and publish the article, which marks the gap published."
+    )
+    gap.refresh_from_db()
+    assert gap.status == "open"
+
+
+def test_grouping_falls_back_to_case_subject(sources, filer_member):
+    attempt = make_attempt(
+        member=filer_member, query="", topic=sources, outcome=NOT_DEFLECTED
+    )
+    file_case(
+        member=filer_member,
+        subject="Export fails",
+        body="Nothing happens.",
+        topic=sources,
+        attempt_id=attempt.pk,
+    )
+    CaseAttempt.objects.filter(pk=attempt.pk).update(outcome=NOT_DEFLECTED)
+
+    group_content_gaps()
+
+    gap = ContentGap.objects.get(key=f"cases:{sources.pk}:export fails")
+    assert gap.occurrences == 3
+    assert "Export fails" in gap.sample_queries
+
+
+def test_grouping_counts_cases_filed_without_attempt(sources, filer_member):
+    file_case(
+        member=filer_member, subject="Export FAILS!", body="Via the API.", topic=sources
+    )
+    file_case(member=filer_member, subject="SAML login loops", body="Via the API.")
+
+    group_content_gaps()
+
+    gaps = {gap.key: gap for gap in ContentGap.objects.all()}
+    assert gaps[f"cases:{sources.pk}:export fails"].occurrences == 3
+    assert gaps["cases:0:saml login loops"].title == "saml login loops"
+    assert gaps["cases:0:saml login loops"].sample_queries == ["SAML login loops"]
 
 
 def test_gap_update_view_refuses_members(member_client, sources):
@@ -212,3 +307,18 @@ def test_draft_twice_returns_same_article(staff_client, sources):
     staff_client.post(url)
 
     assert Article.objects.count() == 1
+
+
+def test_gap_admin_rejects_due_date_in_past(admin_client, sources):
+    group_content_gaps()
+    gap = ContentGap.objects.get(source=ContentGap.Source.SEARCH)
+
+    response = admin_client.post(
+        f"/admin/portal/contentgap/{gap.pk}/change/",
+        {"title": gap.title, "status": "open", "due_on": "1900-01-01"},
+    )
+
+    assert response.status_code == 200
+    assert "1900-01-01 is in the past" in response.content.decode()
+    gap.refresh_from_db()
+    assert gap.due_on is None

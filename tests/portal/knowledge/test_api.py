@@ -1,6 +1,9 @@
 """The knowledge base API: the pages' visibility, search, feedback and gaps."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.community.models import SearchLog
@@ -97,6 +100,28 @@ def test_api_search_ranks_and_hides(member_api, articles):
     assert body["has_next"] is False
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999", "2"])
+@pytest.mark.parametrize("query", ["", "export"], ids=["list", "search"])
+def test_api_search_page_out_of_range_404(member_api, articles, page, query):
+    response = member_api.get(f"{ARTICLES}search/", {"q": query, "page": page})
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        f"Invalid page {page}: that page contains no results; use a smaller page "
+        "number."
+    )
+
+
+def test_api_search_without_result_is_logged_and_grouped(member_api, member):
+    member_api.get(f"{ARTICLES}search/", {"q": "zzzqqq"})
+    member_api.get(f"{ARTICLES}search/", {"q": "zzzqqq"})
+
+    logged = SearchLog.objects.get()
+    assert (logged.query, logged.member, logged.result_count) == ("zzzqqq", member, 0)
+    group_content_gaps()
+    assert ContentGap.objects.get().key == "search:zzzqqq"
+
+
 def test_api_feedback_member(member_api, member, articles):
     url = f"{ARTICLES}{articles['members'].slug}/feedback/"
 
@@ -154,10 +179,11 @@ def test_api_gaps_staff_only(member_api, gap):
 
 
 def test_api_gaps_list_and_update(staff_api, staff_user, gap):
+    due_on = timezone.localdate() + timedelta(days=60)
     listed = staff_api.get(GAPS, {"status": "open"})
     response = staff_api.patch(
         f"{GAPS}{gap.pk}/",
-        {"status": "in_progress", "owner": staff_user.pk, "due_on": "2027-02-01"},
+        {"status": "in_progress", "owner": staff_user.pk, "due_on": str(due_on)},
         format="json",
     )
 
@@ -166,7 +192,7 @@ def test_api_gaps_list_and_update(staff_api, staff_user, gap):
     assert response.json()["status"] == "in_progress"
     gap.refresh_from_db()
     assert gap.owner == staff_user
-    assert str(gap.due_on) == "2027-02-01"
+    assert gap.due_on == due_on
 
 
 def test_api_gaps_reject_published_without_article(staff_api, gap):
@@ -178,3 +204,16 @@ def test_api_gaps_reject_published_without_article(staff_api, gap):
     assert "no published article" in response.json()["status"][0]
     gap.refresh_from_db()
     assert gap.status == "open"
+
+
+def test_api_gaps_reject_due_date_in_past(staff_api, gap):
+    response = staff_api.patch(
+        f"{GAPS}{gap.pk}/", {"due_on": "1900-01-01"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["due_on"][0].startswith(
+        "The due date 1900-01-01 is in the past;"
+    )
+    gap.refresh_from_db()
+    assert gap.due_on is None

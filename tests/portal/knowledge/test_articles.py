@@ -8,8 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.community.models import SearchLog
 from apps.lifecycle.models import ActivityEvent
-from apps.portal.models import Article, ArticleFeedback
+from apps.portal.models import Article, ArticleFeedback, ContentGap
+from apps.portal.services.gaps import group_content_gaps
 from apps.portal.services.knowledge import give_article_feedback
 from tests import factories
 from tests.portal.knowledge.factories import make_article
@@ -296,3 +298,47 @@ def test_feedback_concurrent_same_member_counted_once():
     feedback = ArticleFeedback.objects.get()
     assert article.helpful_count + article.not_helpful_count == 1
     assert article.helpful_count == int(feedback.helpful)
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "guide"}], ids=["list", "search"])
+@pytest.mark.parametrize("page", ["99999999999999999999", "7"])
+def test_page_out_of_range_shows_last_page(member_client, params, page):
+    owner = factories.StaffFactory()
+    for number in range(21):
+        make_article(title=f"Guide {number:02d}", owner=owner)
+
+    response = member_client.get(LIST_URL, {**params, "page": page})
+
+    assert response.status_code == 200
+    assert response.context["article_page"].page == 2
+    assert len(response.context["article_page"].hits) == 1
+
+
+def test_search_snippet_drops_markdown_markers(member_client):
+    make_article(
+        title="Reports",
+        body="Open the menu and choose **Export** then `CSV` or _all_ rows.\n"
+        "## Export limits\nsnake_case names stay.",
+    )
+
+    response = member_client.get(LIST_URL, {"q": "export"})
+
+    snippet = str(response.context["article_page"].hits[0].snippet)
+    assert "<mark>Export</mark>" in snippet
+    for marker in ("*", "`", "#", "_all_"):
+        assert marker not in snippet
+    assert "all rows" in snippet
+
+
+def test_search_without_result_is_logged_and_grouped(member_client, member):
+    make_article(title="Invoices")
+
+    member_client.get(LIST_URL, {"q": "zzzqqq"})
+    member_client.get(LIST_URL, {"q": "zzzqqq"})
+    member_client.get(LIST_URL, {"q": "invoices"})
+    member_client.get(LIST_URL, {"q": "zzzqqq", "page": 2})
+
+    logged = SearchLog.objects.get()
+    assert (logged.query, logged.member, logged.result_count) == ("zzzqqq", member, 0)
+    group_content_gaps()
+    assert ContentGap.objects.get().key == "search:zzzqqq"

@@ -4,6 +4,7 @@ import threading
 from datetime import date, timedelta
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -162,6 +163,60 @@ def test_edit_page_creates_article(staff_client, staff_user):
     assert article.versions.get().edited_by == staff_user
 
 
+@pytest.mark.parametrize("days", [3651, 3000000, 99999999999])
+def test_edit_page_rejects_long_interval(staff_client, staff_user, days):
+    article = make_article(owner=staff_user)
+
+    response = staff_client.post(
+        reverse("portal:article_edit", args=[article.slug]),
+        {
+            "title": article.title,
+            "summary": "",
+            "body": article.body,
+            "audience": article.audience,
+            "owner": staff_user.pk,
+            "review_interval_days": days,
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["review_interval_days"] == [
+        f"The review interval {days} is too long; use at most 3650 days (ten years)."
+    ]
+    article.refresh_from_db()
+    assert article.review_interval_days == 180
+
+
+def test_update_rejects_long_interval():
+    article = make_article()
+
+    with pytest.raises(DomainError) as error:
+        update_article(
+            article_id=article.pk,
+            data=_input(article, review_interval_days=3000000),
+            edited_by=article.owner,
+            note="",
+        )
+
+    assert error.value.message == (
+        "The review interval 3000000 is too long; use at most 3650 days (ten years)."
+    )
+    assert error.value.field == "review_interval_days"
+
+
+def test_update_accepts_ten_year_interval():
+    article = make_article()
+
+    article = update_article(
+        article_id=article.pk,
+        data=_input(article, review_interval_days=3650),
+        edited_by=article.owner,
+        note="",
+    )
+
+    assert article.review_due_on == timezone.localdate() + timedelta(days=3650)
+
+
 def test_edit_pages_refuse_members(member_client):
     article = make_article()
 
@@ -248,6 +303,21 @@ def test_mark_reviewed_moves_due_date(staff_client, staff_user):
     article.refresh_from_db()
     assert article.reviewed_on == today
     assert article.review_due_on == today + timedelta(days=180)
+    due = article.review_due_on
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message == (
+        f"Marked reviewed; the next review is due on {due.day} {due:%B} {due.year}."
+    )
+
+
+def test_overdue_page_dates_use_day_month_year(staff_client, staff_user):
+    _make_overdue(staff_user, "Mine overdue", date(2026, 3, 4))
+
+    response = staff_client.get(reverse("portal:overdue_reviews"))
+
+    assert "4 March 2026" in response.text
+    assert "2026-03-04</time>" not in response.text
+    assert "March 4, 2026" not in response.text
 
 
 def test_content_freshness_no_data_without_articles():
