@@ -1,5 +1,6 @@
 """The suggestion cache: shared by viewers who see the same content, never
-by viewers who do not, and never showing what changed since it was filled."""
+by viewers who do not, and never showing what changed since it was filled.
+Also the one-statement record of what was shown."""
 
 import pytest
 from django.db import connection
@@ -11,6 +12,7 @@ from apps.community.selectors.access import topic_visibility_key
 from apps.community.services.access import add_space_member, remove_space_member
 from apps.portal.models import Article
 from apps.portal.selectors.suggestions import list_case_suggestions
+from apps.portal.services.deflection import record_suggestions_shown, start_attempt
 from tests import factories
 from tests.portal.knowledge.factories import make_article, make_solved_question
 
@@ -171,3 +173,28 @@ def test_cache_outsider_gets_own_best():
     # A cache shared across visibility would give the insider's list, and the
     # outsider would see nothing once the private topic is filtered out.
     assert _titles(outsider_best) == {"Export once, among other words"}
+
+
+def test_record_shown_keeps_first_row(member):
+    attempt = start_attempt(member=member, attribution={})
+    make_article(title="Export a report to CSV")
+    make_solved_question(title="Export stops at 10,000 rows")
+    answers = list_case_suggestions(member=member, text="export")
+    first = record_suggestions_shown(attempt=attempt, query="exp", answers=answers[:1])
+
+    second, count = _queries(
+        lambda: record_suggestions_shown(
+            attempt=attempt, query="export", answers=list(reversed(answers))
+        )
+    )
+
+    assert count == 1
+    assert [answer.key for answer, _ in second] == [
+        answer.key for answer in reversed(answers)
+    ]
+    first_row = {answer.key: row for answer, row in second}[answers[0].key]
+    assert first_row.pk == first[0][1].pk
+    assert first_row.query == "exp"
+    assert first_row.rank == 1
+    attempt.refresh_from_db()
+    assert attempt.query == "export"
