@@ -9,7 +9,15 @@ list of any length costs no extra query per space.
 """
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.db.models.functions import Cast
 from guardian.models import UserObjectPermission
 
@@ -157,6 +165,40 @@ def filter_visible_topics(
     return queryset.filter(_visible_space_q(member=member, prefix="space__")).filter(
         is_published | _moderated_q(member=member, prefix="space__")
     )
+
+
+def topic_visibility_key(member: Member | None) -> str:
+    """Return a key equal for two viewers only if they see the same topics.
+
+    `filter_visible_topics` depends on the moderator role and on the spaces
+    the viewer may read or moderates. Public and members-only spaces are the
+    same for every member, so the key lists only the other spaces the member
+    reads (their account's, their private groups) and the spaces they
+    moderate: members of different accounts without account spaces share a
+    key. Callers that cache results per viewer use it; it costs one query
+    for a member who moderates nothing by role.
+    """
+    if member is None:
+        return "anonymous"
+    if is_community_moderator(member=member):
+        return "moderator"
+    readable = _visible_space_q(member=member)
+    moderated = _moderated_q(member=member, prefix="")
+    shared = Q(visibility__in=[Space.Visibility.PUBLIC, Space.Visibility.MEMBERS])
+    rows = (
+        Space.objects.filter((readable & ~shared) | moderated)
+        .annotate(
+            can_read=ExpressionWrapper(readable, output_field=BooleanField()),
+            moderates=ExpressionWrapper(moderated, output_field=BooleanField()),
+        )
+        .order_by("pk")
+        .values_list("pk", "can_read", "moderates")
+    )
+    parts = [
+        f"{pk}{'r' if can_read else ''}{'m' if moderates else ''}"
+        for pk, can_read, moderates in rows
+    ]
+    return "member:" + ",".join(parts)
 
 
 def filter_visible_replies(

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVectorField
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 
 from apps.membership.models import Member
@@ -14,6 +14,11 @@ class Article(models.Model):
     `review_due_on` is `reviewed_on` plus `review_interval_days`; content
     freshness (kpis.md) is the share of published articles not yet due.
     `search_vector` is kept by the services on every save of the text.
+    `suggest_vector` holds only the title (weight A) and the summary (weight
+    B): the case form matches a short subject against it on every pause in
+    typing, and a vector without the body keeps posting lists short and the
+    rows small enough to rank without reading TOASTed values. PostgreSQL
+    computes it, so no write path can forget it.
     """
 
     class Audience(models.TextChoices):
@@ -45,6 +50,12 @@ class Article(models.Model):
     not_helpful_count = models.PositiveIntegerField(default=0)
     view_count = models.PositiveIntegerField(default=0)
     search_vector = SearchVectorField(null=True, editable=False)
+    suggest_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("summary", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +63,13 @@ class Article(models.Model):
         ordering = ["title"]
         indexes = [
             GinIndex(fields=["search_vector"], name="portal_article_search_idx"),
+            # Partial on the published filter every member query carries, so
+            # the planner can use it for the case form's suggestions.
+            GinIndex(
+                fields=["suggest_vector"],
+                name="portal_article_suggest_idx",
+                condition=models.Q(is_published=True),
+            ),
             models.Index(
                 fields=["review_due_on"],
                 name="portal_article_review_idx",

@@ -125,7 +125,37 @@ def access_attempt(*, attempt_id, user) -> CaseAttempt | None:
     )
 
 
-@transaction.atomic
+# One statement records what was shown: it updates the attempt's last query,
+# inserts the answers not shown before and returns every answer's row. The
+# final SELECT reads the snapshot taken when the statement started, so it
+# sees the rows shown earlier and, through the RETURNING, the new ones.
+RECORD_SHOWN_SQL = """
+WITH shown (article_id, topic_id, rank) AS (
+    SELECT * FROM unnest(%(article_ids)s::bigint[], %(topic_ids)s::bigint[],
+                         %(ranks)s::smallint[])
+), last_query AS (
+    UPDATE portal_caseattempt SET query = %(query)s
+    WHERE id = %(attempt_id)s AND query IS DISTINCT FROM %(query)s
+), inserted AS (
+    INSERT INTO portal_suggestion
+        (attempt_id, article_id, topic_id, query, rank, shown_at)
+    SELECT %(attempt_id)s, article_id, topic_id, %(query)s, rank, %(now)s
+    FROM shown
+    ON CONFLICT DO NOTHING
+    RETURNING id, attempt_id, article_id, topic_id, query, rank, shown_at,
+              opened_at, helpful_at
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT id, attempt_id, article_id, topic_id, query, rank, shown_at, opened_at,
+       helpful_at
+FROM portal_suggestion
+WHERE attempt_id = %(attempt_id)s
+  AND (article_id = ANY(%(article_ids)s::bigint[])
+       OR topic_id = ANY(%(topic_ids)s::bigint[]))
+"""
+
+
 def record_suggestions_shown(
     *, attempt: CaseAttempt, query: str, answers: list[SuggestedAnswer]
 ) -> list[tuple[SuggestedAnswer, Suggestion]]:
@@ -134,39 +164,40 @@ def record_suggestions_shown(
     Showing the same answer again during the attempt keeps its first row, so
     `shown_at`, `rank` and `query` describe the first time it appeared; the
     partial unique constraints make this hold under concurrent requests too.
+    The case form calls this on every pause in typing, so the whole record is
+    one SQL statement, atomic by itself, instead of a transaction of four.
     """
     query = query[:300]
-    if attempt.query != query:
-        CaseAttempt.objects.filter(pk=attempt.pk).update(query=query)
-        attempt.query = query
     if not answers:
+        if attempt.query != query:
+            CaseAttempt.objects.filter(pk=attempt.pk).update(query=query)
+            attempt.query = query
         return []
 
-    now = timezone.now()
-    Suggestion.objects.bulk_create(
-        [
-            Suggestion(
-                attempt=attempt,
-                article_id=answer.content_id if answer.kind == "article" else None,
-                topic_id=answer.content_id if answer.kind == "topic" else None,
-                query=query,
-                rank=position,
-                shown_at=now,
-            )
-            for position, answer in enumerate(answers, start=1)
-        ],
-        ignore_conflicts=True,
-    )
-    article_ids = [a.content_id for a in answers if a.kind == "article"]
-    topic_ids = [a.content_id for a in answers if a.kind == "topic"]
-    rows = Suggestion.objects.filter(attempt=attempt).filter(
-        Q(article_id__in=article_ids) | Q(topic_id__in=topic_ids)
-    )
-    by_key = {
-        ("article", row.article_id) if row.article_id else ("topic", row.topic_id): row
-        for row in rows
+    params = {
+        "attempt_id": attempt.pk,
+        "query": query,
+        "now": timezone.now(),
+        "article_ids": [a.content_id if a.kind == "article" else None for a in answers],
+        "topic_ids": [a.content_id if a.kind == "topic" else None for a in answers],
+        "ranks": list(range(1, len(answers) + 1)),
     }
+    rows = list(Suggestion.objects.raw(RECORD_SHOWN_SQL, params))
+    attempt.query = query
+    by_key = {_suggestion_key(row): row for row in rows}
+    if any(answer.key not in by_key for answer in answers):
+        # A concurrent request of the same attempt inserted the row after this
+        # statement's snapshot; read it now that it is committed.
+        rows = Suggestion.objects.filter(attempt=attempt).filter(
+            Q(article_id__in=[a.content_id for a in answers if a.kind == "article"])
+            | Q(topic_id__in=[a.content_id for a in answers if a.kind == "topic"])
+        )
+        by_key = {_suggestion_key(row): row for row in rows}
     return [(answer, by_key[answer.key]) for answer in answers if answer.key in by_key]
+
+
+def _suggestion_key(row: Suggestion) -> tuple[str, int]:
+    return ("article", row.article_id) if row.article_id else ("topic", row.topic_id)
 
 
 def access_suggestion(*, suggestion_id, member: Member | None) -> Suggestion | None:
