@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVectorField
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.urls import reverse
 
@@ -9,7 +9,14 @@ from apps.membership.models import Member
 
 
 class Topic(models.Model):
-    """A question, discussion, idea or announcement in a space."""
+    """A question, discussion, idea or announcement in a space.
+
+    `suggest_vector` holds only the title: the portal's case form matches a
+    short subject against solved questions on every pause in typing, and a
+    title vector keeps the GIN posting lists of common words short. Its
+    index covers solved questions only, the filter that search carries.
+    PostgreSQL computes it, so no write path can forget it.
+    """
 
     class Kind(models.TextChoices):
         QUESTION = "question", "Question"
@@ -66,6 +73,11 @@ class Topic(models.Model):
     )
     edited_at = models.DateTimeField(null=True, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
+    suggest_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
 
@@ -81,6 +93,13 @@ class Topic(models.Model):
                 name="topic_idea_votes_idx",
             ),
             GinIndex(fields=["search_vector"], name="topic_search_idx"),
+            # Partial on the solved-question filter of the portal's case
+            # suggestions, so the planner can use it for that search.
+            GinIndex(
+                fields=["suggest_vector"],
+                name="topic_suggest_idx",
+                condition=models.Q(kind="question", accepted_reply__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

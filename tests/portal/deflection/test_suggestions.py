@@ -45,6 +45,27 @@ def test_suggestions_mix_articles_and_solved_questions(member):
     assert {answer.kind for answer in answers} == {"article", "topic"}
 
 
+def test_suggestions_match_question_title_not_body(member):
+    # Solved questions are matched on their title only (Topic.suggest_vector).
+    make_solved_question(title="Export stops at 10,000 rows", body="Invoices fail")
+    make_solved_question(title="Login loops", body="Export to CSV fails")
+
+    assert _titles(list_case_suggestions(member=member, text="export")) == {
+        "Export stops at 10,000 rows"
+    }
+    assert list_case_suggestions(member=member, text="invoices") == []
+
+
+def test_suggestions_follow_question_title_edit(member):
+    topic = make_solved_question(title="Login loops")
+    topic.title = "Export stops at 10,000 rows"
+    topic.save(update_fields=["title"])
+
+    answers = list_case_suggestions(member=member, text="export")
+
+    assert _titles(answers) == {"Export stops at 10,000 rows"}
+
+
 def test_suggestions_ignore_short_last_word(member):
     make_article(title="Export a report to CSV")
 
