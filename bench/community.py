@@ -26,7 +26,6 @@ section of docs/benchmarks.md.
 
 import argparse
 import os
-import platform
 import secrets
 import socket
 import statistics
@@ -37,9 +36,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from benchsupport import create_database, database_urls, machine_description
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPORT_PATH = BASE_DIR / "docs" / "benchmarks.md"
@@ -145,24 +143,6 @@ class Results:
 
     def check(self, target: str, measured: str, is_met: bool) -> None:
         self.checks[target] = (measured, is_met)
-
-
-def _database_urls(database_url: str, name: str) -> tuple[str, str]:
-    """Return the URL of the server's maintenance database and of `name`."""
-    parts = urlsplit(database_url)
-    server = urlunsplit(parts._replace(path="/postgres"))
-    bench = urlunsplit(parts._replace(path=f"/{name}"))
-    return server, bench
-
-
-def create_database(server_url: str, name: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            print(f"creating database {name}", flush=True)
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(bench_url: str) -> None:
@@ -929,35 +909,6 @@ def measure_query_counts(results: Results) -> None:
     )
 
 
-def machine_description() -> list[str]:
-    from django.db import connection
-
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = "unknown"
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-            break
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        version = cursor.fetchone()[0].split(" on ")[0]
-        settings = []
-        for name in ["shared_buffers", "work_mem", "jit"]:
-            cursor.execute(f"SHOW {name}")
-            settings.append(f"{name} {cursor.fetchone()[0]}")
-    return [
-        f"CPU: {cpu}, {os.cpu_count()} logical CPUs",
-        f"RAM: {memory}",
-        f"OS: {platform.platform()}, Python {platform.python_version()}",
-        f"Database: {version} ({', '.join(settings)}), on the same machine",
-        "Cache and sessions: Redis and PostgreSQL on the same machine",
-    ]
-
-
 def write_report(
     results: Results, machine: list[str], sizes: Sizes, load, end_load
 ) -> None:
@@ -1069,7 +1020,7 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL")
     if not database_url or not os.environ.get("REDIS_URL"):
         parser.error("set DATABASE_URL and REDIS_URL to a PostgreSQL and a Redis")
-    server_url, bench_url = _database_urls(database_url, args.database)
+    server_url, bench_url = database_urls(database_url, args.database)
     create_database(server_url, args.database)
     setup_django(bench_url)
 
@@ -1103,7 +1054,18 @@ def main() -> None:
         result = "met   " if is_met else "MISSED"
         print(f"  {result} {target}: {measured}")
     if not args.no_report:
-        write_report(results, machine_description(), sizes, load, os.getloadavg())
+        write_report(
+            results,
+            machine_description(
+                database_settings=["shared_buffers", "work_mem", "jit"],
+                services=[
+                    "Cache and sessions: Redis and PostgreSQL on the same machine"
+                ],
+            ),
+            sizes,
+            load,
+            os.getloadavg(),
+        )
 
 
 if __name__ == "__main__":

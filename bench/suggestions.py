@@ -27,15 +27,13 @@ import argparse
 import datetime
 import multiprocessing
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from benchsupport import create_database, database_urls, machine_description
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPORT_PATH = BASE_DIR / "docs" / "benchmarks.md"
@@ -165,24 +163,6 @@ def build_vocabulary() -> list[str]:
                 if len(terms) == PRODUCT_TERMS:
                     return VOCABULARY + terms
     return VOCABULARY + terms
-
-
-def _database_urls(database_url: str, name: str) -> tuple[str, str]:
-    """Return the URL of the server's maintenance database and of `name`."""
-    parts = urlsplit(database_url)
-    server = urlunsplit(parts._replace(path="/postgres"))
-    bench = urlunsplit(parts._replace(path=f"/{name}"))
-    return server, bench
-
-
-def create_database(server_url: str, name: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            print(f"creating database {name}", flush=True)
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(bench_url: str, *, migrate: bool = False) -> None:
@@ -540,34 +520,6 @@ def warm_up(bench_url: str, member_id: int) -> None:
     run_typer((bench_url, member_id, ["export report csv", "login sso"], 0))
 
 
-def machine_description() -> list[str]:
-    from django.db import connection
-
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = "unknown"
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-            break
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        version = cursor.fetchone()[0].split(" on ")[0]
-        settings = []
-        for name in ["shared_buffers", "work_mem", "jit"]:
-            cursor.execute(f"SHOW {name}")
-            settings.append(f"{name} {cursor.fetchone()[0]}")
-    return [
-        f"CPU: {cpu}, {os.cpu_count()} logical CPUs",
-        f"RAM: {memory}",
-        f"OS: {platform.platform()}, Python {platform.python_version()}",
-        f"Database: {version} ({', '.join(settings)}), on the same machine",
-    ]
-
-
 def write_report(lines: list[str]) -> None:
     section = "\n".join([SECTION_TITLE, "", *lines]).rstrip("\n") + "\n"
     text = REPORT_PATH.read_text() if REPORT_PATH.exists() else "# Benchmarks\n"
@@ -611,7 +563,7 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL")
     if not database_url or not os.environ.get("REDIS_URL"):
         parser.error("set DATABASE_URL and REDIS_URL to a PostgreSQL and a Redis")
-    server_url, bench_url = _database_urls(database_url, args.database)
+    server_url, bench_url = database_urls(database_url, args.database)
     create_database(server_url, args.database)
     setup_django(bench_url, migrate=True)
 
@@ -678,7 +630,13 @@ def main() -> None:
     responses = ", ".join(
         f"{code}: {count:,}" for code, count in sorted(statuses.items())
     )
-    machine = "\n".join(f"- {line}" for line in machine_description())
+    machine = "\n".join(
+        f"- {line}"
+        for line in machine_description(
+            database_settings=["shared_buffers", "work_mem", "jit"],
+            services=[],
+        )
+    )
     write_report(
         [
             f"Measured by `bench/suggestions.py` on {when}, with this command:",
