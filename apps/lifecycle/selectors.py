@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.db.models import F, QuerySet
 
@@ -34,11 +35,30 @@ def get_health_score(*, member: Member) -> HealthScore | None:
     return HealthScore.objects.filter(member=member).first()
 
 
+def _trend_points(current, snapshots: QuerySet, days: int) -> list:
+    """Return the current score as its day's point, then earlier closing scores.
+
+    A snapshot is written when a refresh first replaces a score computed on
+    an earlier UTC day, so the current score's day has none: an unsaved
+    snapshot built from `current` stands for it. One query.
+    """
+    if current is None:
+        return list(snapshots[:days])
+    day = current.computed_at.astimezone(UTC).date()
+    today = snapshots.model(day=day, score=current.score, band=current.band)
+    return [today, *snapshots.filter(day__lt=day)[: days - 1]]
+
+
 def list_score_trend(
-    *, member: Member, days: int = 30
-) -> QuerySet[HealthScoreSnapshot]:
-    """Return the member's daily snapshots, newest first, for the last `days` days."""
-    return HealthScoreSnapshot.objects.filter(member=member).order_by("-day")[:days]
+    *, member: Member, current: HealthScore | None, days: int = 30
+) -> list[HealthScoreSnapshot]:
+    """Return the member's daily scores, newest first, for the last `days` days.
+
+    The first point is `current`, the member's score now, when given; the
+    others are the closing scores of earlier days.
+    """
+    snapshots = HealthScoreSnapshot.objects.filter(member=member).order_by("-day")
+    return _trend_points(current, snapshots, days)
 
 
 def list_kinds_recorded(*, member: Member, kinds: list[str]) -> set[str]:
@@ -183,9 +203,13 @@ def list_score_components(
     return sorted(components, key=lambda c: (c.position, c.key))
 
 
-def get_member_score_trend(*, member: Member, days: int = TREND_DAYS) -> ScoreTrend:
+def get_member_score_trend(
+    *, member: Member, current: HealthScore | None, days: int = TREND_DAYS
+) -> ScoreTrend:
     """Return the member's last `days` daily scores, in one query."""
-    return ScoreTrend(list(reversed(list_score_trend(member=member, days=days))))
+    return ScoreTrend(
+        list(reversed(list_score_trend(member=member, current=current, days=days)))
+    )
 
 
 def list_accounts_with_visible_health(*, user) -> QuerySet[Account]:
@@ -232,18 +256,25 @@ def get_account_health_score(*, account: Account) -> AccountHealthScore | None:
 
 
 def list_account_score_trend(
-    *, account: Account, days: int = TREND_DAYS
-) -> QuerySet[AccountHealthScoreSnapshot]:
-    """Return the account's daily snapshots, newest first, for the last `days` days."""
-    return AccountHealthScoreSnapshot.objects.filter(account=account).order_by("-day")[
-        :days
-    ]
+    *, account: Account, current: AccountHealthScore | None, days: int = TREND_DAYS
+) -> list[AccountHealthScoreSnapshot]:
+    """Return the account's daily scores, newest first, as `list_score_trend` does."""
+    snapshots = AccountHealthScoreSnapshot.objects.filter(account=account).order_by(
+        "-day"
+    )
+    return _trend_points(current, snapshots, days)
 
 
-def get_account_score_trend(*, account: Account, days: int = TREND_DAYS) -> ScoreTrend:
+def get_account_score_trend(
+    *, account: Account, current: AccountHealthScore | None, days: int = TREND_DAYS
+) -> ScoreTrend:
     """Return the account's last `days` daily scores, in one query."""
     return ScoreTrend(
-        list(reversed(list_account_score_trend(account=account, days=days)))
+        list(
+            reversed(
+                list_account_score_trend(account=account, current=current, days=days)
+            )
+        )
     )
 
 

@@ -40,7 +40,7 @@ def account_health(request: HttpRequest, pk: int) -> HttpResponse:
             "account": account,
             "health_score": score,
             "components": list_score_components(score),
-            "trend": get_account_score_trend(account=account),
+            "trend": get_account_score_trend(account=account, current=score),
             "page_obj": page,
         },
     )

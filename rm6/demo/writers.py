@@ -569,8 +569,9 @@ def _write_onboarding_paths_and_hubs(
 
 
 def _score_members(member_ids: list[int], *, now: datetime, bar: tqdm) -> None:
-    # Past days first, so each day's snapshot and band changes come in order
-    # and the last pass leaves the current score.
+    # Past days first, so band changes come in order, each pass stores the
+    # day before as its closing snapshot, and the last pass leaves the
+    # current score.
     for days_ago in [*range(SCORE_HISTORY_DAYS, 0, -1), 0]:
         moment = now - timedelta(days=days_ago)
         for start in range(0, len(member_ids), SCORE_BATCH_SIZE):

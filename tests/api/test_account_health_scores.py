@@ -118,13 +118,16 @@ def test_account_health_scores_retrieve_admin_with_trend(api_client, account_adm
         "band": "green",
         "components": COMPONENTS,
         "computed_at": "2025-06-02T03:00:00Z",
-        "trend": [{"day": "2025-06-01", "score": 82, "band": "green"}],
+        "trend": [
+            {"day": "2025-06-02", "score": 82, "band": "green"},
+            {"day": "2025-06-01", "score": 82, "band": "green"},
+        ],
     }
 
 
 def test_account_health_scores_trend_last_30_newest_first(staff_api, member):
     account = member.account
-    create_account_score(account=account)
+    create_account_score(account=account, computed_at=datetime(2025, 6, 4, tzinfo=UTC))
     for offset in range(35):
         AccountHealthScoreSnapshot.objects.create(
             account=account,
@@ -137,7 +140,8 @@ def test_account_health_scores_trend_last_30_newest_first(staff_api, member):
 
     trend = response.json()["trend"]
     assert len(trend) == 30
-    assert trend[0] == {"day": "2025-06-04", "score": 34, "band": "red"}
+    assert trend[0] == {"day": "2025-06-04", "score": 75, "band": "green"}
+    assert trend[1] == {"day": "2025-06-03", "score": 33, "band": "red"}
     assert trend[-1] == {"day": "2025-05-06", "score": 5, "band": "red"}
 
 

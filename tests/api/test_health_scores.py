@@ -70,7 +70,9 @@ def test_health_scores_list_fields(staff_api, member):
 
 
 def test_health_scores_trend_last_30_newest_first(staff_api, member):
-    create_health_score(member=member, score=80)
+    create_health_score(
+        member=member, score=80, computed_at=datetime(2025, 6, 4, 8, 0, tzinfo=UTC)
+    )
     first_day = date(2025, 5, 1)
     for offset in range(35):
         HealthScoreSnapshot.objects.create(
@@ -85,7 +87,10 @@ def test_health_scores_trend_last_30_newest_first(staff_api, member):
     trend = response.json()["trend"]
     assert response.status_code == 200
     assert len(trend) == 30
-    assert trend[0] == {"day": "2025-06-04", "score": 34, "band": "red"}
+    # The current score stands for its own day, in place of that day's
+    # snapshot; the others are earlier days' closing scores.
+    assert trend[0] == {"day": "2025-06-04", "score": 80, "band": "green"}
+    assert trend[1] == {"day": "2025-06-03", "score": 33, "band": "red"}
     assert trend[-1] == {"day": "2025-05-06", "score": 5, "band": "red"}
 
 
@@ -108,7 +113,10 @@ def test_health_scores_retrieve_fields(member_api, member):
         "band": "green",
         "components": {"activity": {"value": 12, "score": 60, "weight": 0.6}},
         "computed_at": "2025-06-02T03:00:00Z",
-        "trend": [{"day": "2025-06-01", "score": 82, "band": "green"}],
+        "trend": [
+            {"day": "2025-06-02", "score": 82, "band": "green"},
+            {"day": "2025-06-01", "score": 82, "band": "green"},
+        ],
     }
 
 

@@ -213,7 +213,8 @@ def test_seed_demo_scores_every_member(seeded):
     unscored = Member.objects.filter(health_score__isnull=True)
 
     assert not unscored.exists()
-    assert HealthScoreSnapshot.objects.values("day").distinct().count() == 31
+    # A closing snapshot for each of the 30 past days; today has the current score.
+    assert HealthScoreSnapshot.objects.values("day").distinct().count() == 30
 
 
 def test_seed_demo_second_run_adds_nothing(seeded):

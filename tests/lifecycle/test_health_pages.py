@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from django.db import connection
@@ -123,7 +123,8 @@ def test_account_health_page_shows_score_components_trend_members(staff_client, 
     body = response.content.decode()
     components = response.context["components"]
     assert [c.label for c in components] == ["Activity", "Recency"]
-    assert [s.score for s in response.context["trend"].snapshots] == [72, 71, 70]
+    # Three closing scores, oldest first, then the current score for today.
+    assert [s.score for s in response.context["trend"].snapshots] == [72, 71, 70, 72]
     assert list(response.context["page_obj"]) == [member, unscored]
     assert "<polyline" in body
     assert "Not computed yet" in body
@@ -183,5 +184,7 @@ def test_portal_home_shows_components_and_trend(member_client, member):
         "Activity",
         "Recency",
     ]
-    assert "Daily score from 60 on 1 Jun to 72 on 2 Jun." in body
+    # The last point is the current score, on the day it was computed.
+    today = timezone.now().astimezone(UTC)
+    assert f"Daily score from 60 on 1 Jun to 72 on {today.day} {today:%b}." in body
     assert "<polyline" in body

@@ -584,13 +584,14 @@ def test_account_only_kind_on_member_scorecard_is_skipped(db):
     assert score.score == 100
 
 
-def test_account_snapshot_one_per_day(db):
+def test_account_snapshot_is_the_days_closing_score(db):
     account = factories.AccountFactory()
     now = timezone.now()
 
     refresh_account_health_scores(account_ids=[account.pk], now=now)
     refresh_account_health_scores(account_ids=[account.pk], now=now)
     refresh_account_health_scores(account_ids=[account.pk], now=now + timedelta(days=1))
+    refresh_account_health_scores(account_ids=[account.pk], now=now + timedelta(days=2))
 
     days = list(
         AccountHealthScoreSnapshot.objects.filter(account=account).values_list(
@@ -600,17 +601,20 @@ def test_account_snapshot_one_per_day(db):
     assert days == [(now + timedelta(days=1)).date(), now.date()]
 
 
-def test_member_snapshot_one_per_day(db):
+def test_member_snapshot_is_the_days_closing_score(db):
     member = factories.MemberFactory()
     now = timezone.now()
 
+    refresh_member_health_scores(member_ids=[member.pk], now=now - timedelta(days=2))
+    add_events(member, 20, now=now, days_ago=1)
     refresh_member_health_scores(member_ids=[member.pk], now=now - timedelta(days=1))
-    refresh_member_health_scores(member_ids=[member.pk], now=now)
-    add_events(member, 20, now=now, days_ago=0)
     refresh_member_health_scores(member_ids=[member.pk], now=now)
 
     snapshots = list(member.health_snapshots.values_list("day", "score"))
-    assert snapshots == [(now.date(), 100), ((now - timedelta(days=1)).date(), 0)]
+    assert snapshots == [
+        ((now - timedelta(days=1)).date(), 100),
+        ((now - timedelta(days=2)).date(), 0),
+    ]
 
 
 # Band changes -----------------------------------------------------------------
@@ -873,11 +877,11 @@ def test_member_batch_query_count_constant(db, django_assert_num_queries):
     for member in few + many:
         add_events(member, 20, now=now, days_ago=0)
 
-    # Savepoint, scorecard, row lock, scoring statement, band change events
-    # and the savepoint's release.
-    with django_assert_num_queries(6):
+    # Savepoint, scorecard, row lock, the scoring statement (which records
+    # the band change events too) and the savepoint's release.
+    with django_assert_num_queries(5):
         refresh_member_health_scores(member_ids=[m.pk for m in few], now=now)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         refresh_member_health_scores(member_ids=[m.pk for m in many], now=now)
 
 

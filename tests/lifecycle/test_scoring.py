@@ -91,16 +91,35 @@ def test_refresh_scores_ignores_events_outside_window_and_inactive_kinds(db):
     assert HealthScore.objects.get(member=member).score == 0
 
 
-def test_refresh_scores_writes_one_snapshot_per_day(db):
+def test_refresh_on_the_same_day_writes_no_snapshot(db):
     member = factories.MemberFactory()
 
     refresh_member_health_scores(member_ids=[member.pk])
     _events(member, 20, days_ago=0)
     refresh_member_health_scores(member_ids=[member.pk])
 
+    assert not HealthScoreSnapshot.objects.filter(member=member).exists()
+
+
+def test_first_refresh_of_a_day_stores_the_previous_days_last_score(db):
+    member = factories.MemberFactory()
+    morning = (timezone.now() - timedelta(days=1)).replace(hour=9, minute=0)
+    factories.ActivityEventFactory.create_batch(
+        20, member=member, occurred_at=morning + timedelta(hours=1)
+    )
+
+    refresh_member_health_scores(member_ids=[member.pk], now=morning)
+    assert HealthScore.objects.get(member=member).score == 0
+    refresh_member_health_scores(
+        member_ids=[member.pk], now=morning.replace(hour=23, minute=59)
+    )
+    refresh_member_health_scores(member_ids=[member.pk])
+    refresh_member_health_scores(member_ids=[member.pk])
+
     snapshots = list(HealthScoreSnapshot.objects.filter(member=member))
-    assert len(snapshots) == 1
-    assert snapshots[0].score == 100
+    assert [(s.day, s.score, s.band) for s in snapshots] == [
+        (morning.date(), 100, "green")
+    ]
 
 
 def test_refresh_scores_records_band_change_event(db):

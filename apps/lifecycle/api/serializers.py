@@ -249,7 +249,8 @@ class HealthScoreSerializer(serializers.ModelSerializer):
 
 class HealthScoreDetailSerializer(HealthScoreSerializer):
     trend = serializers.SerializerMethodField(
-        help_text=f"The last {TREND_DAYS} daily snapshots, newest first."
+        help_text=f"The last {TREND_DAYS} daily scores, newest first: the "
+        "current score, then the closing score of each earlier day."
     )
 
     class Meta(HealthScoreSerializer.Meta):
@@ -258,7 +259,9 @@ class HealthScoreDetailSerializer(HealthScoreSerializer):
 
     @extend_schema_field(HealthScoreSnapshotSerializer(many=True))
     def get_trend(self, score: HealthScore) -> list:
-        snapshots = list_score_trend(member=score.member, days=TREND_DAYS)
+        snapshots = list_score_trend(
+            member=score.member, current=score, days=TREND_DAYS
+        )
         return HealthScoreSnapshotSerializer(snapshots, many=True).data
 
 
@@ -278,7 +281,8 @@ class AccountHealthScoreSerializer(serializers.ModelSerializer):
 
 class AccountHealthScoreDetailSerializer(AccountHealthScoreSerializer):
     trend = serializers.SerializerMethodField(
-        help_text=f"The last {TREND_DAYS} daily snapshots, newest first."
+        help_text=f"The last {TREND_DAYS} daily scores, newest first: the "
+        "current score, then the closing score of each earlier day."
     )
 
     class Meta(AccountHealthScoreSerializer.Meta):
@@ -287,5 +291,7 @@ class AccountHealthScoreDetailSerializer(AccountHealthScoreSerializer):
 
     @extend_schema_field(AccountHealthScoreSnapshotSerializer(many=True))
     def get_trend(self, score: AccountHealthScore) -> list:
-        snapshots = list_account_score_trend(account=score.account, days=TREND_DAYS)
+        snapshots = list_account_score_trend(
+            account=score.account, current=score, days=TREND_DAYS
+        )
         return AccountHealthScoreSnapshotSerializer(snapshots, many=True).data

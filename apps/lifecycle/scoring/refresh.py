@@ -14,6 +14,7 @@ from apps.lifecycle.horizon import MAX_TRANSACTION_AGE, read_commit_horizon
 from apps.lifecycle.models import ActivityEvent
 from apps.lifecycle.scoring.measures import get_scorecard_spec
 from apps.lifecycle.scoring.statements import (
+    BAND_CHANGED_KIND,
     EVENTS,
     LEVEL_TABLES,
     build_lock_statement,
@@ -22,7 +23,6 @@ from apps.lifecycle.scoring.statements import (
 
 logger = logging.getLogger(__name__)
 
-BAND_CHANGED_KIND = "lifecycle.health_band_changed"
 # A score older than this is recomputed even without new events, because
 # time alone changes measures such as days since activity. It is a little
 # over a day so that the nightly full pass, not the incremental one, rescores
@@ -70,28 +70,24 @@ def _id_array(ids: list[int]) -> str:
 
 
 def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
-    """Record member band changes as events and call the subscribed handlers."""
+    """Call the handlers of the band changes the refresh statement stored.
+
+    The statement has already recorded each member change as a
+    `lifecycle.health_band_changed` event; its kind handlers get the events,
+    loaded in one query when any handler is subscribed.
+    """
     if not changes:
         return
-    event_ids: dict[int, int] = {}
-    if level == "member":
-        events = ActivityEvent.objects.bulk_create(
-            ActivityEvent(
-                member_id=subject_id,
-                account_id=account_id,
-                kind=BAND_CHANGED_KIND,
-                occurred_at=now,
-                properties={"from": previous, "to": band, "score": score},
-            )
-            for subject_id, account_id, previous, band, score in changes
-        )
-        event_ids = {event.member_id: event.pk for event in events}
-        for event in events:
-            for handler in registry.list_handlers(BAND_CHANGED_KIND):
+    event_ids = [event_id for *_, event_id in changes if event_id is not None]
+    kind_handlers = registry.list_handlers(BAND_CHANGED_KIND)
+    if event_ids and kind_handlers:
+        for event in ActivityEvent.objects.filter(pk__in=event_ids).order_by("pk"):
+            for handler in kind_handlers:
                 handler(event)
-        _evaluate_play_triggers(list(event_ids.values()))
+    if event_ids:
+        _evaluate_play_triggers(event_ids)
 
-    for subject_id, account_id, previous, band, score in changes:
+    for subject_id, account_id, previous, band, score, event_id in changes:
         change = registry.BandChange(
             level=level,
             subject_id=subject_id,
@@ -100,7 +96,7 @@ def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
             band=band,
             score=score,
             changed_at=now,
-            event_id=event_ids.get(subject_id),
+            event_id=event_id,
         )
         for handler in registry.list_band_change_handlers():
             handler(change)
@@ -157,16 +153,22 @@ def _stale_sql(level: str) -> str:
     # before that column existed fall back to computed_at less the longest
     # transaction the horizon waits for. New subjects have ids above every
     # scored one, which an index finds at once. An older subject left without
-    # a score waits for the next full pass.
+    # a score waits for the next full pass. The new events are grouped by
+    # subject first, so each subject's score is looked up once, however many
+    # events it has.
     return f"""
         SELECT id FROM (
-            SELECT e.{tables.event_subject} AS id
-            FROM {EVENTS} e
-            JOIN {tables.scores} h ON h.{subject} = e.{tables.event_subject}
-            WHERE e.recorded_at >= %(events_since)s
-              AND e.recorded_at >= coalesce(
-                  h.events_read_until, h.computed_at - %(max_age)s::interval)
-              AND NOT (e.kind = ANY(%(inactive_kinds)s::text[]))
+            SELECT e.id
+            FROM (
+                SELECT {tables.event_subject} AS id, max(recorded_at) AS last_recorded
+                FROM {EVENTS}
+                WHERE recorded_at >= %(events_since)s
+                  AND NOT (kind = ANY(%(inactive_kinds)s::text[]))
+                GROUP BY {tables.event_subject}
+            ) e
+            JOIN {tables.scores} h ON h.{subject} = e.id
+            WHERE e.last_recorded >= coalesce(
+                h.events_read_until, h.computed_at - %(max_age)s::interval)
             UNION
             SELECT {subject} FROM {tables.scores}
             WHERE computed_at < %(decayed_before)s

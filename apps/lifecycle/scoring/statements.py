@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from apps.lifecycle import registry
@@ -46,6 +46,7 @@ MEMBERS = Member._meta.db_table
 ACCOUNTS = Account._meta.db_table
 SOURCE_PARAMETERS = frozenset({"subject_ids", "since", "now"})
 PARAMETER_PATTERN = re.compile(r"%\((\w+)\)s")
+BAND_CHANGED_KIND = "lifecycle.health_band_changed"
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def build_refresh_statement(
     tables = LEVEL_TABLES[level]
     params: dict = {
         "now": now,
-        "today": now.astimezone(UTC).date(),
+        "today_start": datetime.combine(now.astimezone(UTC).date(), time(), UTC),
         "inactive_kinds": inactive_kinds,
         "green_from": GREEN_FROM,
         "yellow_from": YELLOW_FROM,
@@ -320,6 +321,30 @@ def build_refresh_statement(
     )
     components = ", ".join(_component_sql(m, i) for i, m, _ in used)
 
+    # A member's band change is recorded as an event in the same statement,
+    # one row per change, so that a pass with many changes costs one insert.
+    # Accounts have no event of their own (an event needs a member).
+    if level == "member":
+        params["band_changed_kind"] = BAND_CHANGED_KIND
+        recorded = f"""
+    recorded AS (
+        INSERT INTO {EVENTS}
+            (member_id, account_id, kind, subject_id, occurred_at, campaign_id,
+             play_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+             properties)
+        SELECT subject_id, account_id, %(band_changed_kind)s, '', %(now)s, '', '',
+               '', '', '', '', '',
+               jsonb_build_object('from', previous_band, 'to', band, 'score', score)
+        FROM changes
+        RETURNING id, member_id
+    ),"""
+        event_id = "r.id"
+        event_join = "JOIN recorded r ON r.member_id = c.subject_id"
+    else:
+        recorded = ""
+        event_id = "NULL"
+        event_join = ""
+
     sql = f"""
     WITH subjects AS (
         SELECT s.id AS subject_id, {tables.subject_account} AS account_id
@@ -347,10 +372,15 @@ def build_refresh_statement(
         FROM scored
     ),
     previous AS (
-        SELECT {tables.score_subject} AS subject_id, band
+        SELECT {tables.score_subject} AS subject_id, score, band, computed_at
         FROM {tables.scores}
         WHERE {tables.score_subject} = ANY(%(subject_ids)s::bigint[])
     ),
+    changes AS (
+        SELECT b.subject_id, b.account_id, p.band AS previous_band, b.band, b.score
+        FROM banded b JOIN previous p USING (subject_id)
+        WHERE p.band <> b.band
+    ),{recorded}
     upserted AS (
         INSERT INTO {tables.scores}
             ({tables.score_subject}, score, band, components, computed_at,
@@ -365,10 +395,12 @@ def build_refresh_statement(
                events_read_until = EXCLUDED.events_read_until
         RETURNING 1
     ),
-    snapshot AS (
+    closing AS (
         INSERT INTO {tables.snapshots} AS snapshot
             ({tables.score_subject}, day, score, band)
-        SELECT subject_id, %(today)s, score, band FROM banded
+        SELECT subject_id, (computed_at AT TIME ZONE 'UTC')::date, score, band
+        FROM previous
+        WHERE computed_at < %(today_start)s
         ON CONFLICT ({tables.score_subject}, day) DO UPDATE
            SET score = EXCLUDED.score, band = EXCLUDED.band
            WHERE (snapshot.score, snapshot.band)
@@ -378,10 +410,10 @@ def build_refresh_statement(
            coalesce((
                SELECT jsonb_agg(
                    jsonb_build_array(
-                       b.subject_id, b.account_id, p.band, b.band, b.score)
-                   ORDER BY b.subject_id)
-               FROM banded b JOIN previous p USING (subject_id)
-               WHERE p.band <> b.band
+                       c.subject_id, c.account_id, c.previous_band, c.band, c.score,
+                       {event_id})
+                   ORDER BY c.subject_id)
+               FROM changes c {event_join}
            ), '[]'::jsonb)
     """
     return RefreshStatement(
@@ -400,6 +432,11 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
     The statement also returns the commit horizon, read after the locks are
     held and before the scoring statement takes its snapshot: every event
     recorded before it is visible to that statement.
+
+    It turns just-in-time compilation off for the rest of the transaction.
+    The scoring statement's estimated cost is high enough for PostgreSQL to
+    compile it, which takes longer than running it: about 0.5 s for a batch
+    of 5,000 that runs in 0.15 s without.
     """
     tables = LEVEL_TABLES[level]
     horizon, params = horizon_expression()
@@ -410,7 +447,7 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
     return (
         f"""
         SELECT count(*) FILTER (WHERE locked.one IS NOT NULL), {horizon}
-        FROM (SELECT pg_stat_clear_snapshot()) cleared
+        FROM (SELECT pg_stat_clear_snapshot(), set_config('jit', 'off', true)) cleared
         LEFT JOIN (
             SELECT 1 AS one FROM {tables.scores}
             WHERE {tables.score_subject} = ANY(%(subject_ids)s::bigint[])

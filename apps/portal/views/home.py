@@ -77,7 +77,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "events": events,
             "health_score": health_score,
             "health_components": list_score_components(health_score),
-            "health_trend": get_member_score_trend(member=member),
+            "health_trend": get_member_score_trend(member=member, current=health_score),
             "recognition": panels.get("recognition"),
             "team_paths": (
                 list_account_path_summaries(account=member.account)
