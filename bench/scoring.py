@@ -418,7 +418,7 @@ def explain_member_batch() -> dict[str, float]:
     from apps.lifecycle import registry
     from apps.lifecycle.scoring import get_scorecard_spec, iter_id_batches
     from apps.lifecycle.scoring.statements import (
-        build_lock_statement,
+        build_horizon_statement,
         build_refresh_statement,
     )
 
@@ -430,7 +430,7 @@ def explain_member_batch() -> dict[str, float]:
         inactive_kinds=registry.list_inactive_kind_names(),
     )
     params = {**statement.params, "subject_ids": ids}
-    lock_sql, lock_params = build_lock_statement("member")
+    horizon_sql, horizon_params = build_horizon_statement()
     with transaction.atomic(), connection.cursor() as cursor:
         # As in the nightly pass, the batch's scores are the previous day's,
         # so the statement stores them as that day's closing snapshots.
@@ -440,9 +440,9 @@ def explain_member_batch() -> dict[str, float]:
             "WHERE member_id = ANY(%s)",
             [ids],
         )
-        with stopwatch() as lock:
-            cursor.execute(lock_sql, {**params, **lock_params})
-            params["events_read_until"] = cursor.fetchone()[1]
+        with stopwatch() as horizon:
+            cursor.execute(horizon_sql, horizon_params)
+            params["events_read_until"] = cursor.fetchone()[0]
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, params)
         plan = cursor.fetchone()[0]
         transaction.set_rollback(True)
@@ -463,11 +463,11 @@ def explain_member_batch() -> dict[str, float]:
     banded = total("CTE banded")
     upserted = total("CTE upserted")
     return {
-        "lock the batch's score rows": lock[0] * 1000,
+        "read the commit horizon": horizon[0] * 1000,
         "plan the statement": plan[0]["Planning Time"],
         "read and aggregate the events": find(steps["CTE banded"], "Aggregate"),
         "normalise, weigh and band": banded - find(steps["CTE banded"], "Aggregate"),
-        "build components, upsert scores": upserted - banded,
+        "build components, lock and upsert scores": upserted - banded,
         "store the previous day's closing snapshots": total("CTE closing"),
         "find and record band changes": (
             plan[0]["Execution Time"] - upserted - total("CTE closing")
@@ -577,6 +577,21 @@ def add_new_events(share: float) -> int:
             {"every": every, "remainder": remainder},
         )
         return cursor.fetchone()[0]
+
+
+def decay_check() -> tuple[float, int]:
+    """Time the hourly look for decayed member scores; return seconds and count.
+
+    The listing reads no event here (it starts now), so it times the read
+    of the score table that the look for decayed scores adds.
+    """
+    from django.utils import timezone
+
+    from apps.lifecycle.scoring import list_stale_member_ids
+
+    with stopwatch() as elapsed:
+        found = list_stale_member_ids(events_since=timezone.now(), include_decayed=True)
+    return elapsed[0], len(found)
 
 
 def incremental_member_pass() -> tuple[float, float, int, float]:
@@ -813,6 +828,12 @@ def measure(results: Results, repeats: int) -> None:
         pk__gt=before, kind="lifecycle.health_band_changed"
     ).count()
     share = incremental_wall / full_wall
+    decay_seconds, decayed = decay_check()
+    results.add(
+        "hourly look for decayed scores",
+        f"{decay_seconds * 1000:.1f} ms",
+        f"{decayed:,} found; the incremental passes of the other minutes skip it",
+    )
     results.add(
         "incremental pass, 1 % new events",
         f"{incremental_wall:.3f} s",
@@ -874,13 +895,19 @@ def measure(results: Results, repeats: int) -> None:
 
 
 def purge_bench_queue() -> None:
-    """Delete the bench queue, and the stale listing's time from the cache."""
+    """Delete the bench queue, and the stale listing's times from the cache."""
     from django.core.cache import cache
 
-    from apps.lifecycle.scoring.refresh import _checked_key
+    from apps.lifecycle.scoring.refresh import _checked_key, _decay_checked_key
     from rm6.celery import app as celery_app
 
-    cache.delete_many([_checked_key("member"), _checked_key("account")])
+    cache.delete_many(
+        [
+            _checked_key(level) if is_events else _decay_checked_key(level)
+            for level in ("member", "account")
+            for is_events in (True, False)
+        ]
+    )
 
     with celery_app.connection_for_write() as connection:
         client = connection.default_channel.client

@@ -724,8 +724,9 @@ def test_concurrent_refreshes_record_one_band_change(monkeypatch):
     for thread in threads:
         thread.start()
     first_scored.wait(10)
-    # Give the second refresh time to reach the row lock before the first
-    # commits; without the lock it would compare with the old band.
+    # Give the second refresh time to wait on the first's row lock. Its
+    # horizon is older than the first's, which was open when it was read, so
+    # it leaves the score the first stored, and the change is reported once.
     threading.Event().wait(0.5)
     release_first.set()
     for thread in threads:
@@ -734,6 +735,32 @@ def test_concurrent_refreshes_record_one_band_change(monkeypatch):
     change = ActivityEvent.objects.get(kind=BAND_CHANGED)
     assert errors == []
     assert sent == [{"event_ids": [change.pk]}]
+
+
+def test_refresh_never_replaces_a_score_that_read_further(db):
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    add_events(member, 20, now=timezone.now(), days_ago=0)
+    # As if a concurrent refresh had read up to an hour from now.
+    later = timezone.now() + timedelta(hours=1)
+    HealthScore.objects.filter(member=member).update(events_read_until=later)
+
+    assert refresh_member_health_scores(member_ids=[member.pk]) == 0
+    stored = HealthScore.objects.get(member=member)
+    assert (stored.score, stored.events_read_until) == (0, later)
+    assert not ActivityEvent.objects.filter(kind=BAND_CHANGED).exists()
+
+    HealthScore.objects.filter(member=member).update(
+        events_read_until=timezone.now() - timedelta(minutes=1)
+    )
+    assert refresh_member_health_scores(member_ids=[member.pk]) == 1
+    stored = HealthScore.objects.get(member=member)
+    assert (stored.score, stored.previous_score, stored.previous_band) == (
+        100,
+        0,
+        "red",
+    )
+    assert ActivityEvent.objects.filter(kind=BAND_CHANGED).count() == 1
 
 
 # Staleness ------------------------------------------------------------------
@@ -779,6 +806,30 @@ def test_iter_stale_batches_reads_events_since_last_listing(db, clean_stale_chec
     # with no other transaction open is the database clock's time.
     stored = cache.get(scoring_refresh._checked_key("member"))
     assert now - timedelta(seconds=5) <= stored <= timezone.now()
+
+
+def test_stale_listing_looks_for_decayed_scores_once_an_hour(db):
+    now = timezone.now()
+    decayed = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[decayed.pk], now=now - timedelta(days=2))
+    cache.set(scoring_refresh._checked_key("member"), now - timedelta(minutes=1))
+    cache.set(scoring_refresh._decay_checked_key("member"), now - timedelta(minutes=59))
+
+    assert list(iter_stale_id_batches("member", now=now)) == []
+    assert list_stale_member_ids(now=now, include_decayed=False) == []
+
+    later = now + timedelta(minutes=1)
+    assert list(iter_stale_id_batches("member", now=later)) == [[decayed.pk]]
+    assert cache.get(scoring_refresh._decay_checked_key("member")) == later
+    assert list(iter_stale_id_batches("member", now=later)) == []
+
+
+def test_stale_listing_looks_for_decayed_scores_after_a_cache_flush(db):
+    now = timezone.now()
+    decayed = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[decayed.pk], now=now - timedelta(days=2))
+
+    assert list(iter_stale_id_batches("member", now=now)) == [[decayed.pk]]
 
 
 def test_list_stale_member_ids_pages_by_id(db):

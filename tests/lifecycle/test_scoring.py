@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
@@ -120,6 +121,33 @@ def test_first_refresh_of_a_day_stores_the_previous_days_last_score(db):
     assert [(s.day, s.score, s.band) for s in snapshots] == [
         (morning.date(), 100, "green")
     ]
+
+
+def test_refresh_updates_a_score_without_index_writes(db):
+    """A refresh that keeps the band is a heap-only (HOT) update.
+
+    Every refresh changes computed_at, so an index on it, or on any other
+    column a refresh always changes, would make each update write an entry
+    in every index of the table.
+    """
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated(%(t)s::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated(%(t)s::regclass)",
+            {"t": HealthScore._meta.db_table},
+        )
+        before = cursor.fetchone()
+        refresh_member_health_scores(member_ids=[member.pk])
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated(%(t)s::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated(%(t)s::regclass)",
+            {"t": HealthScore._meta.db_table},
+        )
+        after = cursor.fetchone()
+
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
 def test_refresh_scores_records_band_change_event(db):

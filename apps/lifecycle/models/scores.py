@@ -25,6 +25,16 @@ class HealthScore(models.Model):
     # Every event recorded before this time was read by the refresh that
     # computed the score; later ones make it stale. See apps.lifecycle.horizon.
     events_read_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The score this one replaced, copied under the row lock of the update:
+    # the refresh compares bands with it and, on a new day, stores it as the
+    # earlier day's closing snapshot.
+    previous_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False
+    )
+    previous_band = models.CharField(
+        max_length=10, choices=HealthBand.choices, blank=True, editable=False
+    )
+    previous_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -32,7 +42,12 @@ class HealthScore(models.Model):
                 condition=models.Q(score__lte=100), name="healthscore_score_lte_100"
             ),
         ]
-        indexes = [models.Index(fields=["band"]), models.Index(fields=["computed_at"])]
+        # No index on computed_at or events_read_until, which every refresh
+        # changes: an update that changes no indexed column is a heap-only
+        # (HOT) update, which writes no index entry and, with the free space
+        # the table keeps on each page (fillfactor, set in migration 0009),
+        # stays on its page. See "Incremental pass" in docs/benchmarks.md.
+        indexes = [models.Index(fields=["band"])]
 
     def __str__(self) -> str:
         return f"{self.score} ({self.band})"
@@ -158,8 +173,16 @@ class AccountHealthScore(models.Model):
     band = models.CharField(max_length=10, choices=HealthBand.choices)
     components = models.JSONField(default=dict)
     computed_at = models.DateTimeField()
-    # As on HealthScore: the refresh read every event recorded before this.
+    # As on HealthScore: the refresh read every event recorded before this,
+    # and the previous_* fields hold the score this one replaced.
     events_read_until = models.DateTimeField(null=True, blank=True, editable=False)
+    previous_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False
+    )
+    previous_band = models.CharField(
+        max_length=10, choices=HealthBand.choices, blank=True, editable=False
+    )
+    previous_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -17,7 +17,7 @@ from apps.lifecycle.scoring.statements import (
     BAND_CHANGED_KIND,
     EVENTS,
     LEVEL_TABLES,
-    build_lock_statement,
+    build_horizon_statement,
     build_refresh_statement,
 )
 
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 # over a day so that the nightly full pass, not the incremental one, rescores
 # everyone that pass scored the night before.
 DECAY_INTERVAL = timedelta(hours=25)
+# How often the incremental pass looks for decayed scores. Finding them reads
+# the whole score table, which has no index on computed_at (see HealthScore),
+# and the nightly full pass leaves few or none, so an hourly look suffices.
+DECAY_CHECK_INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 5000
 
 
@@ -45,10 +49,10 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
         return 0
 
     params = {**statement.params, "subject_ids": _id_array(subject_ids)}
-    lock_sql, lock_params = build_lock_statement(level)
+    horizon_sql, horizon_params = build_horizon_statement()
     with connection.cursor() as cursor:
-        cursor.execute(lock_sql, {**params, **lock_params})
-        _, params["events_read_until"] = cursor.fetchone()
+        cursor.execute(horizon_sql, horizon_params)
+        params["events_read_until"] = cursor.fetchone()[0]
         cursor.execute(statement.sql, params)
         scored, changes = cursor.fetchone()
 
@@ -118,10 +122,12 @@ def refresh_member_health_scores(
     """Recompute the scores of the given members; return how many were scored.
 
     A few statements whatever the batch size: the active member scorecard,
-    a row lock on the batch's current scores, then one statement that
-    computes every measure, stores the scores and today's snapshots and
-    returns the band changes. Each change is recorded as a
-    `lifecycle.health_band_changed` event. Ids of deleted members are skipped.
+    the commit horizon, then one statement that computes every measure,
+    stores the scores, records each band change as a
+    `lifecycle.health_band_changed` event, stores the scores it replaced
+    from an earlier day as that day's closing snapshots, and returns the
+    band changes. Ids of deleted members are skipped, and so are members
+    whose stored score read further than this refresh (a concurrent one).
     """
     if not member_ids:
         return 0
@@ -142,7 +148,7 @@ def refresh_account_health_scores(
     return _refresh(level="account", subject_ids=account_ids, now=now or timezone.now())
 
 
-def _stale_sql(level: str) -> str:
+def _stale_sql(level: str, *, include_decayed: bool) -> str:
     tables = LEVEL_TABLES[level]
     subject = tables.score_subject
     # Three reasons make a score stale: an active event its refresh did not
@@ -156,6 +162,12 @@ def _stale_sql(level: str) -> str:
     # a score waits for the next full pass. The new events are grouped by
     # subject first, so each subject's score is looked up once, however many
     # events it has.
+    decayed = f"""
+            SELECT {subject} FROM {tables.scores}
+            WHERE computed_at < %(decayed_before)s
+            UNION"""
+    if not include_decayed:
+        decayed = ""
     return f"""
         SELECT id FROM (
             SELECT e.id
@@ -169,10 +181,7 @@ def _stale_sql(level: str) -> str:
             JOIN {tables.scores} h ON h.{subject} = e.id
             WHERE e.last_recorded >= coalesce(
                 h.events_read_until, h.computed_at - %(max_age)s::interval)
-            UNION
-            SELECT {subject} FROM {tables.scores}
-            WHERE computed_at < %(decayed_before)s
-            UNION
+            UNION{decayed}
             SELECT s.id FROM {tables.subjects} s
             WHERE s.id > (SELECT coalesce(max({subject}), 0) FROM {tables.scores})
         ) stale
@@ -189,6 +198,7 @@ def _list_stale_ids(
     after_id: int,
     limit: int,
     events_since: datetime | None,
+    include_decayed: bool,
 ) -> list[int]:
     now = now or timezone.now()
     decayed_before = now - DECAY_INTERVAL
@@ -204,7 +214,7 @@ def _list_stale_ids(
         # starting workers than the whole query takes without them.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(
-            _stale_sql(level),
+            _stale_sql(level, include_decayed=include_decayed),
             {
                 "events_since": events_since,
                 "decayed_before": decayed_before,
@@ -223,15 +233,22 @@ def list_stale_member_ids(
     after_id: int = 0,
     limit: int = BATCH_SIZE,
     events_since: datetime | None = None,
+    include_decayed: bool = True,
 ) -> list[int]:
     """Return members with no score, active events it did not read, or a decayed one.
 
     Only events recorded at or after `events_since` are read, by default those
     of the last DECAY_INTERVAL. Ids come in ascending order from `after_id`, so
-    a caller can page through.
+    a caller can page through. Without `include_decayed`, scores that are only
+    old are left out, which spares reading the whole score table.
     """
     return _list_stale_ids(
-        "member", now=now, after_id=after_id, limit=limit, events_since=events_since
+        "member",
+        now=now,
+        after_id=after_id,
+        limit=limit,
+        events_since=events_since,
+        include_decayed=include_decayed,
     )
 
 
@@ -241,6 +258,7 @@ def list_stale_account_ids(
     after_id: int = 0,
     limit: int = BATCH_SIZE,
     events_since: datetime | None = None,
+    include_decayed: bool = True,
 ) -> list[int]:
     """Return accounts with no score, new active events of members, or a decayed one.
 
@@ -248,12 +266,21 @@ def list_stale_account_ids(
     no event, so they reach the score with the next decay or full pass.
     """
     return _list_stale_ids(
-        "account", now=now, after_id=after_id, limit=limit, events_since=events_since
+        "account",
+        now=now,
+        after_id=after_id,
+        limit=limit,
+        events_since=events_since,
+        include_decayed=include_decayed,
     )
 
 
 def _checked_key(level: str) -> str:
     return f"lifecycle:scoring:stale-checked:{level}"
+
+
+def _decay_checked_key(level: str) -> str:
+    return f"lifecycle:scoring:decay-checked:{level}"
 
 
 def iter_stale_id_batches(
@@ -265,22 +292,37 @@ def iter_stale_id_batches(
     the cache: every event recorded before it was visible to that listing, so
     this one reads only the events recorded since. Without it, after a cache
     flush for example, the last DECAY_INTERVAL is read.
+
+    Decayed scores are looked for once per DECAY_CHECK_INTERVAL, and whenever
+    the cache has lost the time of the last look.
     """
     list_stale = list_stale_member_ids if level == "member" else list_stale_account_ids
     now = now or timezone.now()
     batch_size = batch_size or BATCH_SIZE
     events_since = cache.get(_checked_key(level))
+    decay_checked_at = cache.get(_decay_checked_key(level))
+    include_decayed = (
+        events_since is None
+        or decay_checked_at is None
+        or decay_checked_at <= now - DECAY_CHECK_INTERVAL
+    )
     horizon = read_commit_horizon()
 
     after_id = 0
     while ids := list_stale(
-        now=now, after_id=after_id, limit=batch_size, events_since=events_since
+        now=now,
+        after_id=after_id,
+        limit=batch_size,
+        events_since=events_since,
+        include_decayed=include_decayed,
     ):
         yield ids
         if len(ids) < batch_size:
             break
         after_id = ids[-1]
     cache.set(_checked_key(level), horizon, timeout=None)
+    if include_decayed:
+        cache.set(_decay_checked_key(level), now, timeout=None)
 
 
 def iter_id_batches(
