@@ -808,7 +808,7 @@ def test_iter_stale_batches_reads_events_since_last_listing(db, clean_stale_chec
     assert now - timedelta(seconds=5) <= stored <= timezone.now()
 
 
-def test_stale_listing_looks_for_decayed_scores_once_an_hour(db):
+def test_decay_look_runs_hourly(db):
     now = timezone.now()
     decayed = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[decayed.pk], now=now - timedelta(days=2))
@@ -824,7 +824,7 @@ def test_stale_listing_looks_for_decayed_scores_once_an_hour(db):
     assert list(iter_stale_id_batches("member", now=later)) == []
 
 
-def test_stale_listing_looks_for_decayed_scores_after_a_cache_flush(db):
+def test_decay_look_after_cache_flush(db):
     now = timezone.now()
     decayed = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[decayed.pk], now=now - timedelta(days=2))
@@ -928,8 +928,8 @@ def test_member_batch_query_count_constant(db, django_assert_num_queries):
     for member in few + many:
         add_events(member, 20, now=now, days_ago=0)
 
-    # Savepoint, scorecard, row lock, the scoring statement (which records
-    # the band change events too) and the savepoint's release.
+    # Savepoint, scorecard, commit horizon, the scoring statement (which
+    # also records the band change events) and the savepoint's release.
     with django_assert_num_queries(5):
         refresh_member_health_scores(member_ids=[m.pk for m in few], now=now)
     with django_assert_num_queries(5):

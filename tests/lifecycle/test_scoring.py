@@ -102,7 +102,7 @@ def test_refresh_on_the_same_day_writes_no_snapshot(db):
     assert not HealthScoreSnapshot.objects.filter(member=member).exists()
 
 
-def test_first_refresh_of_a_day_stores_the_previous_days_last_score(db):
+def test_new_day_stores_closing_snapshot(db):
     member = factories.MemberFactory()
     morning = (timezone.now() - timedelta(days=1)).replace(hour=9, minute=0)
     factories.ActivityEventFactory.create_batch(

@@ -43,10 +43,9 @@ class HealthScore(models.Model):
             ),
         ]
         # No index on computed_at or events_read_until, which every refresh
-        # changes: an update that changes no indexed column is a heap-only
-        # (HOT) update, which writes no index entry and, with the free space
-        # the table keeps on each page (fillfactor, set in migration 0009),
-        # stays on its page. See "Incremental pass" in docs/benchmarks.md.
+        # changes. An update that changes no indexed column is a heap-only
+        # (HOT) update: it writes no index entry, and it stays on its page in
+        # the free space the table keeps (fillfactor, set in migration 0009).
         indexes = [models.Index(fields=["band"])]
 
     def __str__(self) -> str:

@@ -77,8 +77,8 @@ def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
     """Call the handlers of the band changes the refresh statement stored.
 
     The statement has already recorded each member change as a
-    `lifecycle.health_band_changed` event; its kind handlers get the events,
-    loaded in one query when any handler is subscribed.
+    `lifecycle.health_band_changed` event. The handlers of that kind get the
+    events, loaded in one query when any handler is subscribed.
     """
     if not changes:
         return
