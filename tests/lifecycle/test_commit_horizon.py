@@ -128,3 +128,20 @@ def test_horizon_waits_for_open_transaction():
     assert before_insert - timedelta(seconds=1) <= horizon <= timezone.now()
     assert read_commit_horizon() > horizon
     assert horizon >= timezone.now() - MAX_TRANSACTION_AGE
+
+
+def test_recorded_at_index_summarizes_itself(db):
+    """Readers of new events scan every unsummarized BRIN range.
+
+    autosummarize lets autovacuum summarize each range once it fills, so the
+    scanned tail stays short between two VACUUMs of the event table.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class "
+            "WHERE relname = 'activityevent_recorded_brin'"
+        )
+        options = set(cursor.fetchone()[0])
+
+    assert "autosummarize=on" in options
+    assert "pages_per_range=32" in options

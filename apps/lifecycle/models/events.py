@@ -88,7 +88,18 @@ class ActivityEvent(models.Model):
                 name="activityevent_account_cover",
             ),
             BrinIndex(fields=["occurred_at"], name="activityevent_occurred_brin"),
-            BrinIndex(fields=["recorded_at"], name="activityevent_recorded_brin"),
+            # Readers of new events scan every page of the ranges that BRIN
+            # has not summarized yet. autosummarize has autovacuum summarize
+            # each range soon after it fills, where otherwise ranges wait for
+            # the next VACUUM of this large table, and the reads grow with
+            # every event recorded since. Smaller ranges make the partly
+            # filled last range, which every read scans, shorter.
+            BrinIndex(
+                fields=["recorded_at"],
+                name="activityevent_recorded_brin",
+                autosummarize=True,
+                pages_per_range=32,
+            ),
             models.Index(
                 fields=["subject_type"],
                 condition=models.Q(subject_type__isnull=False),
