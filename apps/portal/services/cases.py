@@ -235,7 +235,8 @@ def file_case(
     `attempt_id` is the case-form visit it came from, for deflection, and
     `source_topic` the community question it escalates, which only that
     question's author may escalate, once. Every file is checked before
-    anything is stored, and a failure stores nothing.
+    anything is stored, and a failure stores nothing. Inside a caller's
+    transaction, the files are written when that transaction commits.
     """
     with attachment_transaction() as storage:
         if member.is_deactivated:
