@@ -8,6 +8,7 @@ completion row stays, so it counts again if the lesson is published again.
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import (
@@ -408,18 +409,47 @@ def build_verification_url(
     return settings.SITE_URL.rstrip("/") + path
 
 
-def is_recertification_due(certificate: MemberCertificate, *, now: datetime) -> bool:
+def get_reminder_window_start(
+    *, expires_at: datetime, remind_days_before: int, time_zone: str
+) -> datetime:
+    """Return when the recertification reminder for an expiry becomes due.
+
+    That is RM6_CERTIFICATE_REMINDER_HOUR, local time, on the holder's local
+    calendar day `remind_days_before` days before their local expiry day.
+    DUE_REMINDERS_SQL applies the same rule in the database, so change both
+    together.
+    """
+    zone = ZoneInfo(time_zone)
+    local_expiry_day = expires_at.astimezone(zone).date()
+    reminder_day = local_expiry_day - timedelta(days=remind_days_before)
+    return datetime.combine(
+        reminder_day, time(settings.RM6_CERTIFICATE_REMINDER_HOUR), tzinfo=zone
+    )
+
+
+def is_recertification_due(
+    certificate: MemberCertificate, *, now: datetime, time_zone: str
+) -> bool:
     """Return whether the holder should recertify now.
 
-    That is from `remind_days_before` days before expiry (the reminder window)
-    or once the certificate expired, and never for a revoked one. The window
-    is counted in UTC days, whereas the reminder email counts the holder's
-    local calendar days, so the two may differ by up to a day.
+    That is once the reminder email is due (`get_reminder_window_start`, in
+    the holder's `time_zone`) or once the certificate expired, and never for
+    a revoked one. A certification with `remind_days_before` 0 sends no
+    reminder, so its certificates are due only once expired.
     """
     if certificate.revoked_at is not None:
         return False
-    window = timedelta(days=certificate.certification.remind_days_before)
-    return now >= certificate.expires_at - window
+    if now >= certificate.expires_at:
+        return True
+    remind_days_before = certificate.certification.remind_days_before
+    if remind_days_before <= 0:
+        return False
+    window_start = get_reminder_window_start(
+        expires_at=certificate.expires_at,
+        remind_days_before=remind_days_before,
+        time_zone=time_zone,
+    )
+    return now >= window_start
 
 
 def list_member_certificates(*, member: Member) -> QuerySet[MemberCertificate]:
@@ -476,7 +506,8 @@ def list_active_certifications(*, course: Course) -> list[Certification]:
 # time zone database. A name that Python's zoneinfo accepts but PostgreSQL
 # does not would fail the whole batch with an error.
 # A reminder is due from `reminder_hour` local time on the day that is
-# `remind_days_before` local calendar days before the local expiry date. A
+# `remind_days_before` local calendar days before the local expiry date, the
+# rule that `get_reminder_window_start` applies in Python. A
 # run that comes later the same day, or on a later day before expiry, still
 # sends it. Superseded certificates (the member has a newer unrevoked one
 # of the same certification that expires later) get no reminder.

@@ -5,22 +5,30 @@ extension must name that same type, so a renamed executable is rejected.
 Plain-text formats have no magic bytes: they are accepted by extension
 when the content is valid UTF-8 without NUL bytes. Every file of an upload
 is checked before any is stored, so a rejected upload stores nothing.
+
+Files are written in step with the transaction that creates their rows (see
+`attachment_transaction`): a rolled-back case keeps no file in storage.
 """
 
+import logging
 import os
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import filetype
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 
 from apps.portal.models import Case, CaseAttachment, CaseMessage
 from rm6.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 # Extension, lower case, to the extension `filetype` reports for the content.
 BINARY_TYPES = {
@@ -197,19 +205,93 @@ def check_attachments(
     return checked
 
 
-@contextmanager
-def removing_files_on_error() -> Iterator[list[str]]:
-    """Yield a list of stored names, deleting those files if the block raises.
+def _in_caller_transaction() -> bool:
+    """Return whether an atomic block opened by the caller is active.
 
-    A database rollback does not delete files, so a failed filing removes
-    the files it stored itself.
+    The atomic blocks that Django's TestCase opens around each test are left
+    out, as Django's own check of `durable` blocks leaves them out, so tests
+    see the same behaviour as requests in autocommit.
     """
-    stored: list[str] = []
+    connection = transaction.get_connection()
+    return any(not block._from_testcase for block in connection.atomic_blocks)
+
+
+def _write_after_commit(
+    storage: Storage, attachment_id: int, name: str, content: UploadedFile
+) -> None:
     try:
-        yield stored
+        content.seek(0)
+        stored_name = storage.save(name, content)
+    except Exception:
+        logger.exception(
+            "case attachment write failed after commit: attachment %s",
+            attachment_id,
+        )
+        return
+    if stored_name != name:
+        CaseAttachment.objects.filter(pk=attachment_id).update(file=stored_name)
+
+
+class AttachmentFiles:
+    """Writes of case files, tied to the transaction that creates their rows.
+
+    Outside a caller's transaction, each file is written before its row, and
+    `attachment_transaction` deletes the written files if the transaction
+    raises or fails to commit. A committed row therefore always has its file.
+    Inside a caller's transaction, which may roll back after this service
+    returns, the write waits for that transaction's commit (Django drops
+    on-commit callbacks on rollback), so a rolled-back row leaves no file.
+    """
+
+    def __init__(self, *, write_after_commit: bool) -> None:
+        self.write_after_commit = write_after_commit
+        self.written: list[tuple[Storage, str]] = []
+
+    def save(self, *, attachment: CaseAttachment, name: str, content: UploadedFile):
+        """Store `content` as the file of the unsaved `attachment`, then save it."""
+        content.seek(0)
+        if not self.write_after_commit:
+            attachment.file.save(name, content, save=False)
+            self.written.append((attachment.file.storage, attachment.file.name))
+            attachment.save()
+            return
+
+        # NOTE: the upload must still be readable at commit, which holds when
+        # the caller's transaction ends within the request. A write that fails
+        # after commit is logged and leaves the row without its file.
+        attachment.file.name = attachment.file.field.generate_filename(attachment, name)
+        attachment.save()
+        transaction.on_commit(
+            partial(
+                _write_after_commit,
+                attachment.file.storage,
+                attachment.pk,
+                attachment.file.name,
+                content,
+            )
+        )
+
+    def delete_written(self) -> None:
+        for storage, name in self.written:
+            storage.delete(name)
+        self.written.clear()
+
+
+@contextmanager
+def attachment_transaction() -> Iterator[AttachmentFiles]:
+    """Open an atomic block whose case files never outlive a rollback.
+
+    Django has no on-rollback hook. Writing files only after commit would
+    leave a committed case without a file whenever the write fails, so files
+    are written before commit when this block is the outermost one, and
+    deleted if it raises, commit included.
+    """
+    files = AttachmentFiles(write_after_commit=_in_caller_transaction())
+    try:
+        with transaction.atomic():
+            yield files
     except BaseException:
-        for name in stored:
-            default_storage.delete(name)
+        files.delete_written()
         raise
 
 
@@ -219,12 +301,9 @@ def store_attachments(
     files: list[CheckedFile],
     uploaded_by,
     message: CaseMessage | None = None,
-    stored: list[str],
+    storage: AttachmentFiles,
 ) -> list[CaseAttachment]:
-    """Store checked files under generated names and create their rows.
-
-    Each stored name is appended to `stored`, for `removing_files_on_error`.
-    """
+    """Create the rows of checked files and store them under generated names."""
     attachments = []
     for checked in files:
         attachment = CaseAttachment(
@@ -235,10 +314,7 @@ def store_attachments(
             size=checked.size,
             uploaded_by=uploaded_by,
         )
-        checked.upload.seek(0)
         generated = f"{uuid.uuid4().hex}.{checked.extension}"
-        attachment.file.save(generated, checked.upload, save=False)
-        stored.append(attachment.file.name)
-        attachment.save()
+        storage.save(attachment=attachment, name=generated, content=checked.upload)
         attachments.append(attachment)
     return attachments

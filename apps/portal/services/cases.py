@@ -35,8 +35,8 @@ from apps.portal.selectors.cases import (
     list_member_priorities,
 )
 from apps.portal.services.case_files import (
+    attachment_transaction,
     check_attachments,
-    removing_files_on_error,
     store_attachments,
 )
 from apps.portal.services.deflection import attach_case
@@ -219,7 +219,6 @@ def can_file_cases(member: Member) -> bool:
 # Filing ---------------------------------------------------------------------
 
 
-@transaction.atomic
 def file_case(
     *,
     member: Member,
@@ -236,73 +235,76 @@ def file_case(
     `attempt_id` is the case-form visit it came from, for deflection, and
     `source_topic` the community question it escalates, which only that
     question's author may escalate, once. Every file is checked before
-    anything is stored, and a failure stores nothing.
+    anything is stored, and a failure stores nothing. Inside a caller's
+    transaction, the files are written when that transaction commits.
     """
-    if member.is_deactivated:
-        raise DomainError("A deactivated member cannot file cases.", code="forbidden")
-    if not can_file_cases(member):
-        raise DomainError(NO_ACCOUNT_MESSAGE, code="forbidden")
-    subject = _clean_text(
-        subject, name="subject", label="subject", max_length=SUBJECT_MAX_LENGTH
-    )
-    body = _clean_text(
-        body, name="body", label="description", max_length=BODY_MAX_LENGTH
-    )
-    allowed = list_member_priorities(member)
-    if priority not in allowed:
-        raise DomainError(
-            f"Priority {priority!r} is not available to you. Choose one of: "
-            f"{', '.join(allowed)}.",
-            field="priority",
+    with attachment_transaction() as storage:
+        if member.is_deactivated:
+            raise DomainError(
+                "A deactivated member cannot file cases.", code="forbidden"
+            )
+        if not can_file_cases(member):
+            raise DomainError(NO_ACCOUNT_MESSAGE, code="forbidden")
+        subject = _clean_text(
+            subject, name="subject", label="subject", max_length=SUBJECT_MAX_LENGTH
         )
-    if topic is not None and not topic.is_active:
-        raise DomainError(
-            f"The topic {topic.name!r} is retired; choose another.", field="topic"
+        body = _clean_text(
+            body, name="body", label="description", max_length=BODY_MAX_LENGTH
         )
-    if source_topic is not None and not is_topic_escalatable(
-        topic=source_topic, member=member
-    ):
-        raise DomainError(
-            "Only the author of a question that has had no reply for "
-            f"{settings.RM6_ESCALATION_AFTER_HOURS} hours can turn it into a case.",
-            field="source_topic",
-            code="forbidden",
-        )
-    files = check_attachments(uploads=uploads)
+        allowed = list_member_priorities(member)
+        if priority not in allowed:
+            raise DomainError(
+                f"Priority {priority!r} is not available to you. Choose one of: "
+                f"{', '.join(allowed)}.",
+                field="priority",
+            )
+        if topic is not None and not topic.is_active:
+            raise DomainError(
+                f"The topic {topic.name!r} is retired; choose another.", field="topic"
+            )
+        if source_topic is not None and not is_topic_escalatable(
+            topic=source_topic, member=member
+        ):
+            raise DomainError(
+                "Only the author of a question that has had no reply for "
+                f"{settings.RM6_ESCALATION_AFTER_HOURS} hours can turn it into a case.",
+                field="source_topic",
+                code="forbidden",
+            )
+        files = check_attachments(uploads=uploads)
 
-    now = timezone.now()
-    case = Case(
-        member=member,
-        account_id=member.account_id,
-        topic=topic,
-        subject=subject,
-        body=body,
-        priority=priority,
-        source_topic=source_topic,
-        created_at=now,
-    )
-    _set_due_times(case, now=now)
-    try:
-        with transaction.atomic():
-            case.save()
-    except IntegrityError:
-        raise DomainError(
-            "This question already has a support case; open it from the "
-            "question's page.",
-            field="source_topic",
-            code="conflict",
-        ) from None
-    CaseStatusChange.objects.create(
-        case=case,
-        from_status="",
-        to_status=Status.NEW,
-        changed_by=member.user,
-        changed_at=now,
-    )
-    _update_search_vector(case)
-    with removing_files_on_error() as stored:
+        now = timezone.now()
+        case = Case(
+            member=member,
+            account_id=member.account_id,
+            topic=topic,
+            subject=subject,
+            body=body,
+            priority=priority,
+            source_topic=source_topic,
+            created_at=now,
+        )
+        _set_due_times(case, now=now)
+        try:
+            with transaction.atomic():
+                case.save()
+        except IntegrityError:
+            raise DomainError(
+                "This question already has a support case; open it from the "
+                "question's page.",
+                field="source_topic",
+                code="conflict",
+            ) from None
+        CaseStatusChange.objects.create(
+            case=case,
+            from_status="",
+            to_status=Status.NEW,
+            changed_by=member.user,
+            changed_at=now,
+        )
+        _update_search_vector(case)
         store_attachments(
-            case=case, files=files, uploaded_by=member.user, stored=stored
+            case=case, files=files, uploaded_by=member.user, storage=storage
         )
         attach_case(attempt_id=attempt_id, case=case)
         record_activity(
@@ -317,13 +319,12 @@ def file_case(
                 "source_topic_id": source_topic.pk if source_topic else None,
             },
         )
-    return case
+        return case
 
 
 # Replies -------------------------------------------------------------------
 
 
-@transaction.atomic
 def reply_to_case(
     *,
     case: Case,
@@ -339,30 +340,30 @@ def reply_to_case(
     member's reply on a case that waits on them, or that was solved, opens
     it again and restarts the resolution clock.
     """
-    body = _clean_text(body, name="body", label="reply", max_length=BODY_MAX_LENGTH)
-    is_staff = _is_staff(author)
-    if is_internal and not is_staff:
-        raise DomainError("Only staff can write internal notes.", code="forbidden")
-    case = _lock(case)
-    if case.status == Status.CLOSED:
-        raise DomainError(
-            f"Case #{case.pk} is closed and takes no replies; file a new case.",
-            field="body",
-        )
-    files = check_attachments(uploads=uploads, case=case)
+    with attachment_transaction() as storage:
+        body = _clean_text(body, name="body", label="reply", max_length=BODY_MAX_LENGTH)
+        is_staff = _is_staff(author)
+        if is_internal and not is_staff:
+            raise DomainError("Only staff can write internal notes.", code="forbidden")
+        case = _lock(case)
+        if case.status == Status.CLOSED:
+            raise DomainError(
+                f"Case #{case.pk} is closed and takes no replies; file a new case.",
+                field="body",
+            )
+        files = check_attachments(uploads=uploads, case=case)
 
-    now = timezone.now()
-    visibility = (
-        CaseMessage.Visibility.INTERNAL
-        if is_internal
-        else CaseMessage.Visibility.PUBLIC
-    )
-    message = CaseMessage.objects.create(
-        case=case, author=author, visibility=visibility, body=body
-    )
-    with removing_files_on_error() as stored:
+        now = timezone.now()
+        visibility = (
+            CaseMessage.Visibility.INTERNAL
+            if is_internal
+            else CaseMessage.Visibility.PUBLIC
+        )
+        message = CaseMessage.objects.create(
+            case=case, author=author, visibility=visibility, body=body
+        )
         store_attachments(
-            case=case, files=files, uploaded_by=author, message=message, stored=stored
+            case=case, files=files, uploaded_by=author, message=message, storage=storage
         )
         if is_internal:
             # NOTE: internal notes record no activity event, because events
@@ -373,10 +374,9 @@ def reply_to_case(
             _after_staff_reply(case, author=author, now=now)
         else:
             _after_member_reply(case, author=author, now=now)
-    return message
+        return message
 
 
-@transaction.atomic
 def add_case_attachments(
     *, case: Case, uploaded_by, uploads: Iterable[UploadedFile]
 ) -> list[CaseAttachment]:
@@ -384,22 +384,22 @@ def add_case_attachments(
 
     The caller has checked that `uploaded_by` may see the case.
     """
-    uploads = list(uploads)
-    if not uploads:
-        raise DomainError(
-            "No files were sent; attach at least one.", field="attachments"
-        )
-    case = _lock(case)
-    if case.status == Status.CLOSED:
-        raise DomainError(
-            f"Case #{case.pk} is closed and takes no files; file a new case.",
-            field="attachments",
-        )
-    files = check_attachments(uploads=uploads, case=case)
+    with attachment_transaction() as storage:
+        uploads = list(uploads)
+        if not uploads:
+            raise DomainError(
+                "No files were sent; attach at least one.", field="attachments"
+            )
+        case = _lock(case)
+        if case.status == Status.CLOSED:
+            raise DomainError(
+                f"Case #{case.pk} is closed and takes no files; file a new case.",
+                field="attachments",
+            )
+        files = check_attachments(uploads=uploads, case=case)
 
-    with removing_files_on_error() as stored:
         attachments = store_attachments(
-            case=case, files=files, uploaded_by=uploaded_by, stored=stored
+            case=case, files=files, uploaded_by=uploaded_by, storage=storage
         )
         Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
         record_activity(
@@ -408,7 +408,7 @@ def add_case_attachments(
             subject=case,
             properties={"files": len(attachments), "by_staff": _is_staff(uploaded_by)},
         )
-    return attachments
+        return attachments
 
 
 def _after_staff_reply(case: Case, *, author, now: datetime) -> None:

@@ -329,7 +329,9 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
         {
             "certificate": c,
             "status": get_certificate_status(c, now=now),
-            "is_recertification_due": is_recertification_due(c, now=now),
+            "is_recertification_due": is_recertification_due(
+                c, now=now, time_zone=member.time_zone
+            ),
         }
         for c in page.object_list
     ]
