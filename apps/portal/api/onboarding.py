@@ -160,6 +160,9 @@ class PathPagination(CursorPagination):
 class MyPathListView(GenericAPIView):
     """The paths assigned to the caller, each with its steps and progress."""
 
+    # drf-spectacular reads the model from it. The pages come from
+    # list_member_paths.
+    queryset = OnboardingPath.objects.none()
     pagination_class = PathPagination
     serializer_class = PathProgressSerializer
 
@@ -278,6 +281,9 @@ class AccountProgressView(APIView):
 class AccountMemberPathsView(GenericAPIView):
     """One member's paths and progress, for users who may see the account's."""
 
+    # drf-spectacular reads the model from it. The pages come from
+    # list_member_paths.
+    queryset = OnboardingPath.objects.none()
     pagination_class = PathPagination
     serializer_class = PathProgressSerializer
 
