@@ -1,24 +1,29 @@
-"""Support cases API under /api/v1/portal/cases/.
+"""Support cases API under /api/v1/portal/cases/, and the escalation of a
+community question to a case under /api/v1/portal/questions/.
 
-Every endpoint starts from `visible_cases`, the same rule as the pages: a
-case the user may not see answers 404. Members never receive internal
-notes, their files or the SLA fields, which are staff's.
+Every case endpoint starts from `visible_cases`, the same rule as the pages:
+a case the user may not see gets a 404 response. Members never receive
+internal notes, their files or the SLA fields, which are staff's.
 """
 
 import django_filters
 from django.http import FileResponse
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
+from apps.community.models import Topic
+from apps.community.selectors import access_topic
 from apps.membership.selectors import get_member_for_user
 from apps.portal.models import Case, CaseAttachment, CaseMessage, CaseTopic
 from apps.portal.selectors.cases import (
@@ -148,6 +153,27 @@ class CaseReplyCreateSerializer(serializers.Serializer):
     )
     attachments = serializers.ListField(
         child=serializers.FileField(), required=False, default=list
+    )
+
+
+class QuestionEscalationSerializer(serializers.Serializer):
+    subject = serializers.CharField(
+        required=False, help_text="The case subject; the question's title if left out."
+    )
+    body = serializers.CharField(
+        required=False,
+        help_text="The case description; the question's body and a link to it "
+        "if left out.",
+    )
+    priority = serializers.ChoiceField(
+        choices=Case.Priority.choices, default=Case.Priority.NORMAL
+    )
+    topic = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=CaseTopic.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The slug of the support case topic.",
     )
 
 
@@ -357,8 +383,81 @@ class CaseViewSet(
         return self._case_response(case)
 
 
+class QuestionEscalationView(APIView):
+    """Escalate the caller's unanswered community question to a support case.
+
+    The same rules as the topic page's "Ask support": only the question's
+    author may, once it has had no reply from anyone else for the escalation
+    delay, and a question has one case at most. A repeated request returns
+    that case with 200 instead of filing a second one.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=QuestionEscalationSerializer,
+        responses={
+            201: OpenApiResponse(CaseSerializer, description="The case was filed."),
+            200: OpenApiResponse(
+                CaseSerializer, description="The case filed earlier for the question."
+            ),
+            400: OpenApiResponse(description="Invalid subject, body or priority."),
+            401: OpenApiResponse(description="Not signed in."),
+            403: OpenApiResponse(
+                description="Not the question's author, the question has a reply, "
+                "or it is still within the escalation delay; the detail names "
+                "the reason."
+            ),
+            404: OpenApiResponse(description="No question the caller may read."),
+        },
+        description="Turn an unanswered community question into a support case, "
+        "once. Safe to retry.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        member = get_member_for_user(request.user)
+        if member is None:
+            raise PermissionDenied(NO_MEMBER_MESSAGE)
+        try:
+            question = access_topic(
+                pk=pk, member=member, is_staff=request.user.is_staff
+            )
+        except Topic.DoesNotExist:
+            raise NotFound(f"No question {pk} that you may read.") from None
+        serializer = QuestionEscalationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        url = request.build_absolute_uri(question.get_absolute_url())
+        subject_max_length = Case._meta.get_field("subject").max_length
+        try:
+            case, created = case_services.escalate_question(
+                member=member,
+                topic=question,
+                subject=data.get("subject", question.title[:subject_max_length]),
+                body=data.get(
+                    "body", f"{question.body}\n\nAsked in the community: {url}"
+                ),
+                priority=data["priority"],
+                case_topic=data.get("topic"),
+            )
+        except DomainError as error:
+            if error.code == "forbidden":
+                raise PermissionDenied(error.message) from None
+            raise
+
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(CaseSerializer(case).data, status=code)
+
+
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("cases", CaseViewSet, basename="case")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path(
+        "questions/<int:pk>/escalate/",
+        QuestionEscalationView.as_view(),
+        name="question_escalate",
+    ),
+]

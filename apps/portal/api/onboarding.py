@@ -11,6 +11,7 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,7 +30,9 @@ from apps.portal.selectors.onboarding import (
     list_account_members_for_progress,
     list_account_path_summaries,
     list_member_path_progress,
+    list_member_paths,
     list_member_progress_rows,
+    list_path_progress,
 )
 from apps.portal.services.hubs import record_hub_view
 from apps.portal.services.onboarding import (
@@ -146,19 +149,32 @@ def _require_member(request: Request) -> Member:
     return member
 
 
-class MyPathListView(APIView):
-    """The paths assigned to the caller, each with its steps and progress.
+class PathPagination(CursorPagination):
+    """Cursor pagination in the paths' own order, as the pages list them."""
 
-    NOTE: not paginated. Staff curate the paths, and a member is assigned
-    a handful; the response grows with their number, not with history.
-    """
+    ordering = ("position", "id")
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class MyPathListView(GenericAPIView):
+    """The paths assigned to the caller, each with its steps and progress."""
+
+    # drf-spectacular reads the model from it. The pages come from
+    # list_member_paths.
+    queryset = OnboardingPath.objects.none()
+    pagination_class = PathPagination
+    serializer_class = PathProgressSerializer
 
     @extend_schema(responses=PathProgressSerializer(many=True))
     def get(self, request: Request) -> Response:
         member = _require_member(request)
         sync_member_progress(member=member)
-        paths = list_member_path_progress(member=member)
-        return Response(PathProgressSerializer(paths, many=True).data)
+        page = self.paginate_queryset(list_member_paths(member=member))
+        progress = list_path_progress(member=member, paths=page)
+        return self.get_paginated_response(
+            PathProgressSerializer(progress, many=True).data
+        )
 
 
 class MyPathDetailView(APIView):
@@ -262,7 +278,15 @@ class AccountProgressView(APIView):
         return Response(AccountProgressSerializer(data).data)
 
 
-class AccountMemberPathsView(APIView):
+class AccountMemberPathsView(GenericAPIView):
+    """One member's paths and progress, for users who may see the account's."""
+
+    # drf-spectacular reads the model from it. The pages come from
+    # list_member_paths.
+    queryset = OnboardingPath.objects.none()
+    pagination_class = PathPagination
+    serializer_class = PathProgressSerializer
+
     @extend_schema(responses=PathProgressSerializer(many=True))
     def get(self, request: Request, pk: int, member_id: int) -> Response:
         account = _access_account(request, pk)
@@ -270,8 +294,11 @@ class AccountMemberPathsView(APIView):
             member = get_member_of_account(account=account, member_id=member_id)
         except Member.DoesNotExist:
             raise NotFound(f"No active member {member_id} in this account.") from None
-        paths = list_member_path_progress(member=member)
-        return Response(PathProgressSerializer(paths, many=True).data)
+        page = self.paginate_queryset(list_member_paths(member=member))
+        progress = list_path_progress(member=member, paths=page)
+        return self.get_paginated_response(
+            PathProgressSerializer(progress, many=True).data
+        )
 
 
 class HubPagination(CursorPagination):

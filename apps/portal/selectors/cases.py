@@ -214,25 +214,46 @@ def get_escalation_delay() -> timedelta:
     return timedelta(hours=settings.RM6_ESCALATION_AFTER_HOURS)
 
 
+def get_escalation_rejection_reason(
+    *, topic: Topic, member: Member | None, now: datetime | None = None
+) -> str | None:
+    """Return why the member may not turn the question into a support case now.
+
+    Return None when the member may. Only the question's author may, once
+    the question has been published for the escalation delay with no reply
+    from anyone else. An existing case is checked apart, because a unique
+    constraint enforces one case per question.
+    """
+    now = now or timezone.now()
+    if member is None or topic.author_id != member.pk:
+        return f"Only the author of question {topic.pk} can escalate it to support."
+    if topic.kind != Topic.Kind.QUESTION:
+        return (
+            f"Topic {topic.pk} is a discussion, not a question; only questions "
+            "can be escalated to support."
+        )
+    if topic.is_hidden or topic.deleted_at is not None:
+        return f"Question {topic.pk} is hidden or deleted, so it cannot be escalated."
+    if topic.first_reply_at is not None:
+        return (
+            f"Question {topic.pk} has a reply already, so it cannot be escalated; "
+            "file a new case instead if the reply did not help."
+        )
+    eligible_at = topic.created_at + get_escalation_delay()
+    if eligible_at > now:
+        return (
+            f"Question {topic.pk} can be escalated from {eligible_at.isoformat()}, "
+            f"once it has had no reply for {settings.RM6_ESCALATION_AFTER_HOURS} "
+            "hours."
+        )
+    return None
+
+
 def is_topic_escalatable(
     *, topic: Topic, member: Member | None, now: datetime | None = None
 ) -> bool:
-    """Return whether the member may turn the question into a support case now.
-
-    Only the question's author may, once it has been published for the
-    escalation delay with no reply from anyone else. Whether a case already
-    exists is checked apart, because the unique constraint enforces it.
-    """
-    now = now or timezone.now()
-    return (
-        member is not None
-        and topic.author_id == member.pk
-        and topic.kind == Topic.Kind.QUESTION
-        and topic.first_reply_at is None
-        and not topic.is_hidden
-        and topic.deleted_at is None
-        and topic.created_at <= now - get_escalation_delay()
-    )
+    """Return whether the member may turn the question into a support case now."""
+    return get_escalation_rejection_reason(topic=topic, member=member, now=now) is None
 
 
 @dataclass(frozen=True)

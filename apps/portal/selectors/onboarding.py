@@ -1,10 +1,18 @@
 """Reads of onboarding paths and progress, per member and per account."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    prefetch_related_objects,
+)
 
 from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
@@ -144,19 +152,30 @@ class PathProgress:
         return next((status for status in self.steps if not status.is_done), None)
 
 
-def list_member_path_progress(
-    *, member: Member, path: OnboardingPath | None = None
-) -> list[PathProgress]:
-    """Return the member's assigned paths with their published steps and progress.
+def list_member_paths(*, member: Member) -> QuerySet[OnboardingPath]:
+    """Return the member's assigned paths that have a published step, in order."""
+    has_published_step = Exists(
+        OnboardingStep.objects.filter(path_id=OuterRef("pk"), is_published=True)
+    )
+    return list_applicable_paths(member=member).filter(has_published_step)
 
-    Four queries whatever the number of paths, steps or events. Paths
+
+def list_path_progress(
+    *, member: Member, paths: Sequence[OnboardingPath]
+) -> list[PathProgress]:
+    """Return the member's progress on the given paths, in the given order.
+
+    The published steps, the member's progress on them and their path
+    completions take three queries whatever the number of paths. Paths
     without a published step are left out, because there is nothing to do.
     """
     own_progress = OnboardingProgress.objects.filter(member=member)
     steps = OnboardingStep.objects.filter(is_published=True).prefetch_related(
         Prefetch("progress", queryset=own_progress, to_attr="member_progress")
     )
-    paths = list_applicable_paths(member=member).prefetch_related(
+    paths = list(paths)
+    prefetch_related_objects(
+        paths,
         Prefetch("steps", queryset=steps, to_attr="published_steps"),
         Prefetch(
             "completions",
@@ -164,8 +183,6 @@ def list_member_path_progress(
             to_attr="member_completions",
         ),
     )
-    if path is not None:
-        paths = paths.filter(pk=path.pk)
 
     result = []
     for each in paths:
@@ -178,6 +195,20 @@ def list_member_path_progress(
         completion = next(iter(each.member_completions), None)
         result.append(PathProgress(path=each, steps=statuses, completion=completion))
     return result
+
+
+def list_member_path_progress(
+    *, member: Member, path: OnboardingPath | None = None
+) -> list[PathProgress]:
+    """Return the member's assigned paths with their published steps and progress.
+
+    Four queries whatever the number of paths, steps or events. Paths
+    without a published step are left out, because there is nothing to do.
+    """
+    paths = list_applicable_paths(member=member)
+    if path is not None:
+        paths = paths.filter(pk=path.pk)
+    return list_path_progress(member=member, paths=list(paths))
 
 
 def access_member_path(*, member: Member, slug: str) -> OnboardingPath:

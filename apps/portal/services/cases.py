@@ -6,6 +6,7 @@ minutes left are stored and the due time is cleared. A reply or a status
 change that ends the wait sets a new due time from the minutes left.
 """
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from apps.portal.models import (
     SlaPolicy,
 )
 from apps.portal.selectors.cases import (
+    get_escalation_rejection_reason,
     is_topic_escalatable,
     list_member_priorities,
 )
@@ -46,6 +48,8 @@ from apps.portal.services.sla import (
     load_working_hours,
 )
 from rm6.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 Status = Case.Status
 
@@ -320,6 +324,56 @@ def file_case(
             },
         )
         return case
+
+
+def escalate_question(
+    *,
+    member: Member,
+    topic: Topic,
+    subject: str,
+    body: str,
+    priority: str = Case.Priority.NORMAL,
+    case_topic: CaseTopic | None = None,
+) -> tuple[Case, bool]:
+    """File the support case for a community question, or return the one filed.
+
+    Returns the case and whether this call filed it. A retried or concurrent
+    request gets the same case, because the unique source topic of Case lets
+    one insert win and the other call returns the winner's case. Rejections
+    raise DomainError with code "forbidden" and the reason.
+    """
+    if member.is_deactivated:
+        raise DomainError("A deactivated member cannot file cases.", code="forbidden")
+    reason = get_escalation_rejection_reason(topic=topic, member=member)
+    if reason is not None and topic.author_id != member.pk:
+        raise DomainError(reason, field="source_topic", code="forbidden")
+
+    # The author gets the case filed earlier even when the question has had
+    # a reply since, so that a retry after a lost response succeeds.
+    existing = Case.objects.filter(source_topic_id=topic.pk).first()
+    if existing is not None:
+        return existing, False
+
+    if reason is not None:
+        raise DomainError(reason, field="source_topic", code="forbidden")
+
+    try:
+        case = file_case(
+            member=member,
+            subject=subject,
+            body=body,
+            priority=priority,
+            topic=case_topic,
+            source_topic=topic,
+        )
+    except DomainError as error:
+        if error.code != "conflict":
+            raise
+        # A concurrent request filed the case first and has committed, since
+        # the unique index made this insert wait for it.
+        logger.info("question escalation lost the race: topic %s", topic.pk)
+        return Case.objects.get(source_topic_id=topic.pk), False
+    return case, True
 
 
 # Replies -------------------------------------------------------------------

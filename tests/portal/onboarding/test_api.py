@@ -37,7 +37,7 @@ def test_paths_api_lists_assigned_paths_with_progress():
 
     response = client_for(member.user).get(f"{API}/onboarding/paths/")
 
-    [data] = response.json()
+    [data] = response.json()["results"]
     assert response.status_code == 200
     assert data["slug"] == path.slug
     assert (data["total"], data["done"], data["percent"]) == (2, 1, 50)
@@ -171,7 +171,7 @@ def test_account_member_paths_api_for_staff(account):
     )
 
     assert response.status_code == 200
-    assert response.json()[0]["done"] == 1
+    assert response.json()["results"][0]["done"] == 1
 
 
 def test_hubs_api_lists_published_hubs():
