@@ -1,3 +1,4 @@
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -23,6 +24,7 @@ from apps.portal.models import (
     UseCaseHub,
 )
 from rm6.demo import services
+from rm6.demo.population import Population
 from rm6.demo.simulation import Simulation
 from tests import factories
 
@@ -449,3 +451,72 @@ def test_seed_demo_creates_courses_with_certification(seeded):
     demo_member_email = services.DEMO_SIGN_INS[0][1]
     enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
     assert enrolment.course == basics
+
+
+def test_seed_demo_display_names_unique(seeded):
+    members = list(Member.objects.values_list("display_name", flat=True))
+    staff = [
+        user.get_full_name() for user in get_user_model().objects.filter(is_staff=True)
+    ]
+    names = [name.casefold() for name in members + staff]
+
+    assert len(names) == len(set(names))
+
+
+class RepeatingNames:
+    """Faker stand-in whose every locale draws the same first and last name."""
+
+    def __getitem__(self, locale: str) -> "RepeatingNames":
+        return self
+
+    def first_name(self) -> str:
+        return "Alex"
+
+    def last_name(self) -> str:
+        return "Morgan"
+
+
+def test_population_repeated_names_made_unique():
+    population = Population(
+        rng=random.Random(1),
+        fake=RepeatingNames(),
+        now=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        days=30,
+        sign_in_domain=services.DEMO_EMAIL_DOMAIN,
+        id_prefix=services.DEMO_ID_PREFIX,
+    )
+
+    staff = population.make_staff(account_count=1)
+    accounts = population.make_accounts(count=1, staff_count=len(staff))
+    members = population.make_members(accounts, count=3)
+
+    names = [person.display_name for person in staff + members]
+    assert names == [
+        "Alex Morgan",
+        "Alex A. Morgan",
+        "Alex B. Morgan",
+        "Alex C. Morgan",
+        "Alex D. Morgan",
+    ]
+
+
+def test_population_reserves_demo_admin_name():
+    class DemoAdminNames(RepeatingNames):
+        def first_name(self) -> str:
+            return "Demo"
+
+        def last_name(self) -> str:
+            return "Admin"
+
+    population = Population(
+        rng=random.Random(1),
+        fake=DemoAdminNames(),
+        now=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        days=30,
+        sign_in_domain=services.DEMO_EMAIL_DOMAIN,
+        id_prefix=services.DEMO_ID_PREFIX,
+    )
+
+    first = population.make_staff(account_count=1)[0]
+
+    assert first.display_name == "Demo A. Admin"
