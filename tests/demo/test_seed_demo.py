@@ -17,11 +17,18 @@ from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
+    Case,
     Course,
     CourseEnrolment,
     OnboardingPath,
     OnboardingStep,
+    SlaPolicy,
     UseCaseHub,
+)
+from apps.portal.services.sla import (
+    add_business_minutes,
+    count_business_minutes,
+    load_working_hours,
 )
 from rm6.demo import services
 from rm6.demo.population import Population
@@ -64,6 +71,7 @@ def table_counts() -> dict[str, int]:
         HealthScore,
         HealthScoreSnapshot,
         OnboardingStep,
+        Case,
     ]
     return {model.__name__: model.objects.count() for model in models}
 
@@ -75,6 +83,16 @@ def account_names() -> list[str]:
 @pytest.fixture
 def seeded(db) -> str:
     return seed()
+
+
+# Three days after Christmas, so the oldest demo cases were filed before the
+# holidays of the demo business calendar.
+FIXED_NOW = datetime(2026, 12, 28, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded_at_fixed_time(db):
+    return services.seed_demo_data(**SMALL, seed=2026, now=FIXED_NOW)
 
 
 def test_seed_demo_creates_accounts_and_members(seeded):
@@ -451,6 +469,71 @@ def test_seed_demo_creates_courses_with_certification(seeded):
     demo_member_email = services.DEMO_SIGN_INS[0][1]
     enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
     assert enrolment.course == basics
+
+
+def test_seed_demo_case_due_times_follow_sla(seeded_at_fixed_time):
+    cases = Case.objects.all()
+
+    assert cases.count() == 6
+    for case in cases:
+        policy = SlaPolicy.objects.select_related("calendar").get(
+            priority=case.priority
+        )
+        hours = load_working_hours(policy.calendar)
+        first_due = add_business_minutes(
+            case.created_at, policy.first_response_minutes, hours
+        )
+        resolution_due = add_business_minutes(
+            case.created_at, policy.resolution_minutes, hours
+        )
+        assert case.first_response_due_at == first_due, case.subject
+        if case.status == Case.Status.WAITING:
+            paused_at = case.status_changes.get(to_status="waiting").changed_at
+            assert case.resolution_due_at is None
+            assert case.resolution_minutes_left == count_business_minutes(
+                paused_at, resolution_due, hours
+            )
+        else:
+            assert case.resolution_due_at == resolution_due, case.subject
+            assert case.resolution_minutes_left is None
+
+
+def test_seed_demo_case_due_time_skips_holidays(seeded_at_fixed_time):
+    case = Case.objects.get(subject="Invoice shows the old billing address")
+
+    # Filed on Wednesday 23 December 2026 at 11:00 in Berlin, with 24 working
+    # hours to the first response. They are 6 that day, 8 on the 24th, none on
+    # the 25th, the 26th and the Sunday, 8 on Monday and 2 on Tuesday the 29th.
+    assert case.created_at == datetime(2026, 12, 23, 10, tzinfo=UTC)
+    assert case.first_response_due_at == datetime(2026, 12, 29, 10, tzinfo=UTC)
+
+
+def test_seed_demo_case_breach_flags(seeded_at_fixed_time):
+    # A due time passed before the response, the solution or the seed time
+    # carries a breach flag at that due time.
+    for case in Case.objects.all():
+        responded_by = case.first_responded_at or FIXED_NOW
+        expected = case.first_response_due_at
+        if responded_by <= case.first_response_due_at:
+            expected = None
+        assert case.first_response_breached_at == expected, case.subject
+
+
+def test_seed_demo_late_solution_breached(seeded_at_fixed_time):
+    case = Case.objects.get(subject="CSV export uses the wrong date format")
+
+    assert case.solved_at > case.resolution_due_at
+    assert case.resolution_breached_at == case.resolution_due_at
+
+
+def test_seed_demo_case_due_now_not_breached(seeded_at_fixed_time):
+    # Filed on Thursday 24 December at 19:00 in Berlin, after hours, with two
+    # working hours to the first response, so due at 11:00 on Monday the 28th,
+    # the seed time. The breach sweep flags only due times before now.
+    case = Case.objects.get(subject="API token expired without warning")
+
+    assert case.first_response_due_at == FIXED_NOW
+    assert case.first_response_breached_at is None
 
 
 def test_seed_demo_display_names_unique(seeded):
