@@ -24,7 +24,6 @@ from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
 from apps.portal.models import Article, Case, OnboardingPath, UseCaseHub
 from rm6.demo import writers
-from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.simulation import Simulation
 from rm6.errors import DomainError
 
@@ -142,8 +141,6 @@ def seed_demo_data(
             slug_prefix=DEMO_ID_PREFIX,
             member_email=DEMO_SIGN_INS[0][1],
         )
-
-    seed_demo_articles(staff_email=STAFF_SIGN_IN_EMAIL, slug_prefix=DEMO_ID_PREFIX)
 
     result.seconds = time.monotonic() - started
     logger.info(

@@ -17,9 +17,11 @@ from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
+    Article,
     Case,
     Course,
     CourseEnrolment,
+    HubItem,
     OnboardingPath,
     OnboardingStep,
     SlaPolicy,
@@ -71,6 +73,8 @@ def table_counts() -> dict[str, int]:
         HealthScore,
         HealthScoreSnapshot,
         OnboardingStep,
+        Article,
+        HubItem,
         Case,
     ]
     return {model.__name__: model.objects.count() for model in models}
@@ -469,6 +473,40 @@ def test_seed_demo_creates_courses_with_certification(seeded):
     demo_member_email = services.DEMO_SIGN_INS[0][1]
     enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
     assert enrolment.course == basics
+
+
+def test_seed_demo_hubs_hold_articles_and_courses(seeded):
+    for hub in UseCaseHub.objects.filter(slug__startswith="demo-"):
+        items = HubItem.objects.filter(hub=hub).select_related("content_type")
+        kinds = {item.content_type.model for item in items}
+        assert kinds == {"article", "course", "topic"}, hub.slug
+
+
+def test_seed_demo_reporting_hub_items_in_order(seeded):
+    hub = UseCaseHub.objects.get(slug="demo-reporting-hub")
+    items = list(hub.items.select_related("content_type").order_by("position"))
+    articles = Article.objects.in_bulk(
+        [i.object_id for i in items if i.content_type.model == "article"]
+    )
+    courses = Course.objects.in_bulk(
+        [i.object_id for i in items if i.content_type.model == "course"]
+    )
+
+    assert [item.content_type.model for item in items[:4]] == [
+        "article",
+        "article",
+        "course",
+        "course",
+    ]
+    assert [articles[item.object_id].title for item in items[:2]] == [
+        "Export a report to CSV",
+        "Schedule a dashboard email",
+    ]
+    assert [courses[item.object_id].slug for item in items[2:4]] == [
+        "reporting-basics",
+        "advanced-dashboards",
+    ]
+    assert all(item.content_type.model == "topic" for item in items[4:])
 
 
 def test_seed_demo_case_due_times_follow_sla(seeded_at_fixed_time):
