@@ -102,9 +102,10 @@ def seed_demo_data(
     """Create the demo data set in one transaction, or return None if it exists.
 
     The same seed gives the same companies, people and activity relative to
-    `now`. Rows are written in bulk, so this skips the services, their
+    `now`. Most rows are written in bulk, so this skips the services, their
     handlers and their tasks, and writes what they would have: counters,
-    points for replies to others' topics, and health scores. `progress`
+    points for replies to others' topics, and health scores. Accepted
+    solutions and knowledge articles go through their services. `progress`
     receives a tqdm progress bar, for example sys.stderr.
     """
     started = time.monotonic()

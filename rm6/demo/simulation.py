@@ -68,6 +68,9 @@ class Simulation:
         topics.sort(key=lambda t: t.created_at)
         replies = activity.make_replies(topics, members, events)
         activity.make_views(topics, view_requests, events)
+        # Drawn after everything else, so the activity above does not depend
+        # on which questions end solved.
+        activity.choose_solutions(topics, replies)
         events.sort(key=lambda e: e.occurred_at)
 
         return DemoDataSet(

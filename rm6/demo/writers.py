@@ -36,6 +36,7 @@ from rm6.demo.courses import write_demo_courses
 from rm6.demo.hubs import write_demo_paths_and_hubs
 from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
+from rm6.demo.solutions import write_demo_solutions
 
 # (key used by the simulation, name, visibility, description)
 PUBLIC_SPACES = [
@@ -85,6 +86,7 @@ class SeedResult:
     spaces: int = 0
     topics: int = 0
     replies: int = 0
+    solutions: int = 0
     events: int = 0
     points_entries: int = 0
     arr_values: int = 0
@@ -141,6 +143,7 @@ def write_data_set(
     result.events = _write_events(data, spaces=spaces, bar=bar)
     result.points_entries = _write_reply_points([m.pk for m in data.members])
     bar.update(len(data.replies))
+    result.solutions = write_demo_solutions(data)
     result.onboarding_steps = _write_onboarding_steps()
     result.courses = write_demo_courses(demo_member_email=member_email, now=now)
     seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)

@@ -27,6 +27,7 @@ from apps.portal.models import (
     SlaPolicy,
     UseCaseHub,
 )
+from apps.portal.selectors.suggestions import list_case_suggestions
 from apps.portal.services.sla import (
     add_business_minutes,
     count_business_minutes,
@@ -473,6 +474,68 @@ def test_seed_demo_creates_courses_with_certification(seeded):
     demo_member_email = services.DEMO_SIGN_INS[0][1]
     enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
     assert enrolment.course == basics
+
+
+def test_seed_demo_accepts_solutions(seeded_at_fixed_time):
+    questions = Topic.objects.filter(kind=Topic.Kind.QUESTION)
+    solved = questions.filter(accepted_reply__isnull=False).select_related(
+        "accepted_reply"
+    )
+    answered = questions.filter(replies__isnull=False).distinct()
+
+    assert seeded_at_fixed_time.solutions == solved.count()
+    assert solved.exists()
+    # Some answered questions stay open, as in a real community.
+    assert solved.count() < answered.count()
+    for topic in solved:
+        assert topic.accepted_reply.topic_id == topic.pk
+        assert topic.accepted_reply.author_id != topic.author_id
+        assert topic.accepted_reply.created_at <= topic.solved_at <= FIXED_NOW
+
+
+def test_seed_demo_solution_counters_match(seeded_at_fixed_time):
+    spaces = Space.objects.annotate(
+        actual=Count("topics", filter=Q(topics__accepted_reply__isnull=False))
+    )
+
+    for space in spaces:
+        assert space.solution_count == space.actual, space.name
+
+
+def test_seed_demo_solution_events_at_solved_time(seeded_at_fixed_time):
+    solved = Topic.objects.filter(accepted_reply__isnull=False)
+    events = ActivityEvent.objects.filter(kind="community.solution_accepted")
+    occurred = dict(events.values_list("subject_id", "occurred_at"))
+
+    assert events.count() == solved.count()
+    for topic in solved.select_related("accepted_reply"):
+        reply = topic.accepted_reply
+        assert occurred[str(reply.pk)] == topic.solved_at, topic.pk
+        event = events.get(subject_id=str(reply.pk))
+        assert event.member_id == reply.author_id
+
+
+def test_seed_demo_solution_in_case_suggestions(seeded_at_fixed_time):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+    question = (
+        Topic.objects.filter(
+            kind=Topic.Kind.QUESTION,
+            accepted_reply__isnull=False,
+            space__slug="demo-questions-answers",
+        )
+        .order_by("-pk")
+        .first()
+    )
+    # Solved questions with the same title rank alike, newest first.
+    newest_same_title = (
+        Topic.objects.filter(title=question.title, accepted_reply__isnull=False)
+        .order_by("-pk")
+        .first()
+    )
+
+    answers = list_case_suggestions(member=member, text=question.title)
+
+    assert ("topic", newest_same_title.pk) in [answer.key for answer in answers]
 
 
 def test_seed_demo_hubs_hold_articles_and_courses(seeded):
