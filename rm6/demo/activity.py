@@ -45,6 +45,11 @@ WEEKDAY_FACTORS = [1.0, 1.05, 1.05, 1.0, 0.8, 0.12, 0.1]
 ONBOARDING_DAYS = 14
 VIEW_LOOKBACK = timedelta(days=21)
 ANNOUNCEMENT_EVERY_DAYS = 21
+# The chance that the author of an answered question accepts an answer: high
+# when the author came back to thank the repliers, lower otherwise, so about
+# a third to a half of the answered questions end solved.
+SOLVED_SHARE_AFTER_THANKS = 0.85
+SOLVED_SHARE_WITHOUT_THANKS = 0.35
 
 
 class Activity:
@@ -292,6 +297,52 @@ class Activity:
                 return candidate
         return None
 
+    def choose_solutions(
+        self, topics: list[DemoTopic], replies: list[DemoReply]
+    ) -> None:
+        """Pick the accepted reply of some answered questions, and when.
+
+        Only the question's author accepts here, and only a reply by someone
+        else. An author who thanked the repliers accepts the last answer
+        before the thanks, at the time of the thanks. Otherwise the author
+        accepts one of the answers some hours after it was posted.
+        """
+        rng = self.rng
+        replies_by_topic: dict[int, list[DemoReply]] = {}
+        for reply in replies:
+            replies_by_topic.setdefault(id(reply.topic), []).append(reply)
+
+        for topic in topics:
+            if topic.kind != "question" or topic.author is None:
+                continue
+            thread = sorted(replies_by_topic.get(id(topic), []), key=_reply_time)
+            answers = [r for r in thread if r.author is not topic.author]
+            if not answers:
+                continue
+            thanks = next(
+                (
+                    r
+                    for r in thread
+                    if r.author is topic.author and r.created_at > answers[0].created_at
+                ),
+                None,
+            )
+            if thanks is not None:
+                if rng.random() >= SOLVED_SHARE_AFTER_THANKS:
+                    continue
+                accepted = [r for r in answers if r.created_at < thanks.created_at][-1]
+                solved_at = thanks.created_at
+            else:
+                if rng.random() >= SOLVED_SHARE_WITHOUT_THANKS:
+                    continue
+                accepted = rng.choice(answers)
+                delay = timedelta(hours=rng.lognormvariate(1.0, 1.0))
+                solved_at = min(self.now, accepted.created_at + delay)
+            if not topic.author.is_around(solved_at):
+                continue
+            topic.accepted_reply = accepted
+            topic.solved_at = solved_at
+
     def make_views(
         self,
         topics: list[DemoTopic],
@@ -353,3 +404,7 @@ def _usage(kind: str, rng: random.Random) -> dict:
     if kind == "product.dashboard_created":
         return {"widgets": rng.randint(2, 12)}
     return {}
+
+
+def _reply_time(reply: DemoReply) -> datetime:
+    return reply.created_at

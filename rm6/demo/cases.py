@@ -1,8 +1,9 @@
 """Demo support cases: a business calendar, SLA policies, case topics and a
 few cases of the first account in every status.
 
-Rows are written directly, like the rest of the demo, so the due times are
-set here in round numbers rather than by the SLA arithmetic.
+Rows are written directly, like the rest of the demo, but the due times,
+paused clocks and breach flags come from the portal's SLA arithmetic, so
+they are those a case filed at the same time would have.
 """
 
 import datetime
@@ -18,6 +19,12 @@ from apps.portal.models import (
     CaseStatusChange,
     CaseTopic,
     SlaPolicy,
+)
+from apps.portal.services.sla import (
+    WorkingHours,
+    add_business_minutes,
+    count_business_minutes,
+    load_working_hours,
 )
 from rm6.demo.records import DemoDataSet
 
@@ -64,13 +71,20 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
             "closes_at": datetime.time(17),
         },
     )
-    for month, day in [(12, 25), (12, 26), (1, 1)]:
-        year = now.year if month == 12 else now.year + 1
-        BusinessHoliday.objects.get_or_create(
-            calendar=calendar, date=datetime.date(year, month, day)
-        )
+    # Last year's holidays too, since the oldest demo cases were filed weeks
+    # before `now`.
+    for year in (now.year - 1, now.year):
+        for holiday in [
+            datetime.date(year, 12, 25),
+            datetime.date(year, 12, 26),
+            datetime.date(year + 1, 1, 1),
+        ]:
+            BusinessHoliday.objects.get_or_create(calendar=calendar, date=holiday)
+    policies = {}
     for priority, first_response, resolution in SLA_TARGETS:
-        SlaPolicy.objects.get_or_create(
+        policies[priority], _ = SlaPolicy.objects.select_related(
+            "calendar"
+        ).get_or_create(
             priority=priority,
             defaults={
                 "first_response_minutes": first_response,
@@ -78,6 +92,11 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
                 "calendar": calendar,
             },
         )
+    # An existing policy may use another calendar, so each gets its own hours.
+    working_hours = {
+        priority: load_working_hours(policy.calendar)
+        for priority, policy in policies.items()
+    }
     topics = {
         slug: CaseTopic.objects.get_or_create(slug=slug, defaults={"name": name})[0]
         for name, slug in CASE_TOPICS
@@ -95,7 +114,14 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
     ):
         person = demo_member if index < 4 else rng.choice(colleagues)
         filed_at = now - datetime.timedelta(hours=hours)
-        case = Case.objects.create(
+        # Staff reply and change the status two hours after filing.
+        handled_at = filed_at + datetime.timedelta(hours=2)
+        solved_at = (
+            now - datetime.timedelta(hours=20)
+            if status in ("solved", "closed")
+            else None
+        )
+        case = Case(
             member_id=person.pk,
             account_id=account.pk,
             topic=topics[slug],
@@ -104,28 +130,22 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
             status=status,
             priority=priority,
             created_at=filed_at,
-            first_response_due_at=filed_at + datetime.timedelta(hours=8),
-            resolution_due_at=(
-                None if status == "waiting" else filed_at + datetime.timedelta(days=5)
-            ),
-            resolution_minutes_left=480 if status == "waiting" else None,
-            first_responded_at=(
-                filed_at + datetime.timedelta(hours=2) if replied else None
-            ),
-            first_response_breached_at=(
-                filed_at + datetime.timedelta(hours=8)
-                if not replied and hours > 8
-                else None
-            ),
-            solved_at=now - datetime.timedelta(hours=20)
-            if status in ("solved", "closed")
-            else None,
+            first_responded_at=handled_at if replied else None,
+            solved_at=solved_at,
             closed_at=now - datetime.timedelta(hours=2) if status == "closed" else None,
             csat_score=5 if status == "closed" else None,
             csat_rated_at=now - datetime.timedelta(hours=2)
             if status == "closed"
             else None,
         )
+        _set_sla_times(
+            case,
+            policy=policies[priority],
+            hours=working_hours[priority],
+            paused_at=handled_at if status == "waiting" else None,
+            now=now,
+        )
+        case.save(force_insert=True)
         CaseStatusChange.objects.create(
             case=case,
             to_status="new",
@@ -138,7 +158,7 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
                 from_status="new",
                 to_status=status,
                 changed_by_id=staff_user_id,
-                changed_at=filed_at + datetime.timedelta(hours=2),
+                changed_at=handled_at,
             )
         if replied:
             CaseMessage.objects.create(
@@ -159,3 +179,38 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
         + SearchVector("body", weight="B", config="english")
     )
     return created
+
+
+def _set_sla_times(
+    case: Case,
+    *,
+    policy: SlaPolicy,
+    hours: WorkingHours | None,
+    paused_at: datetime.datetime | None,
+    now: datetime.datetime,
+) -> None:
+    """Set the due times filing gives the case, and the flags the sweep sets.
+
+    A case that went to waiting at `paused_at` keeps the working minutes
+    left at that moment instead of a resolution due time, as the status
+    change stores them. A due time passed before the first response, the
+    solution or `now` carries a breach flag at the due time, where the
+    breach sweep, which runs every minute, would have set it.
+    """
+    filed_at = case.created_at
+    case.first_response_due_at = add_business_minutes(
+        filed_at, policy.first_response_minutes, hours
+    )
+    resolution_due_at = add_business_minutes(filed_at, policy.resolution_minutes, hours)
+
+    responded_by = case.first_responded_at or now
+    if responded_by > case.first_response_due_at:
+        case.first_response_breached_at = case.first_response_due_at
+    if paused_at is not None:
+        case.resolution_minutes_left = count_business_minutes(
+            paused_at, resolution_due_at, hours
+        )
+        return
+    case.resolution_due_at = resolution_due_at
+    if (case.solved_at or now) > resolution_due_at:
+        case.resolution_breached_at = resolution_due_at

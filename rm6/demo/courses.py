@@ -22,6 +22,7 @@ from apps.portal.models import (
 )
 
 BASICS_SLUG = "reporting-basics"
+ADVANCED_SLUG = "advanced-dashboards"
 
 # (module title, [(lesson title, body, video link)])
 BASICS_MODULES = [
@@ -127,7 +128,7 @@ def _write_basics() -> Course:
 
 def _write_advanced(basics: Course) -> Course:
     course, created = Course.objects.get_or_create(
-        slug="advanced-dashboards",
+        slug=ADVANCED_SLUG,
         defaults={
             "title": "Advanced dashboards",
             "summary": "Combine reports into dashboards with alerts.",
@@ -165,9 +166,7 @@ def write_demo_courses(*, demo_member_email: str, now: datetime) -> int:
     The demo member is enrolled in the first course with one lesson done,
     so their course pages show progress from the start.
     """
-    existing = Course.objects.filter(
-        slug__in=[BASICS_SLUG, "advanced-dashboards"]
-    ).count()
+    existing = Course.objects.filter(slug__in=[BASICS_SLUG, ADVANCED_SLUG]).count()
     basics = _write_basics()
     advanced = _write_advanced(basics)
     path, _ = LearningPath.objects.get_or_create(

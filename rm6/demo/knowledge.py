@@ -54,6 +54,11 @@ DEMO_ARTICLES = [
 ]
 
 
+def demo_article_slug(title: str, *, slug_prefix: str) -> str:
+    """Return the slug of the demo article titled `title`."""
+    return f"{slug_prefix}{title.lower().replace(' ', '-')}"[:120]
+
+
 def seed_demo_articles(*, staff_email: str, slug_prefix: str) -> int:
     """Create the demo articles, owned by the demo staff user; return the count."""
     owner = get_user_model().objects.filter(email=staff_email).first()
@@ -68,6 +73,6 @@ def seed_demo_articles(*, staff_email: str, slug_prefix: str) -> int:
                 is_published=True,
             ),
             edited_by=owner,
-            slug=f"{slug_prefix}{title.lower().replace(' ', '-')}"[:120],
+            slug=demo_article_slug(title, slug_prefix=slug_prefix),
         )
     return len(DEMO_ARTICLES)

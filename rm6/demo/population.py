@@ -52,6 +52,11 @@ ROLES = {
 }
 # Share of members by role who agree to be contacted for advocacy asks.
 ADVOCACY_CONSENT_SHARES = {"champion": 0.9, "contributor": 0.3}
+# The name of the demo staff superuser, which no generated person may take.
+RESERVED_NAMES = [("Demo", "Admin")]
+# Fresh names drawn for a person whose name is taken, before the name gets a
+# middle initial instead.
+MAX_NAME_DRAWS = 20
 
 
 class Population:
@@ -75,6 +80,9 @@ class Population:
         self.sign_in_domain = sign_in_domain
         self.id_prefix = id_prefix
         self.used_emails: set[str] = set()
+        self.used_names: set[str] = {
+            _name_key(first, last) for first, last in RESERVED_NAMES
+        }
 
     def _unique_email(self, local: str, domain: str) -> str:
         email = f"{local}@{domain}"
@@ -85,9 +93,30 @@ class Population:
         self.used_emails.add(email)
         return email
 
-    def _person(self, locale: str, domain: str, **fields) -> DemoPerson:
+    def _unique_name(self, locale: str) -> tuple[str, str]:
+        """Return a (first, last) name no other demo person or staff user has.
+
+        Display names identify people in the community and on the staff
+        pages, so two demo people never share one. After MAX_NAME_DRAWS taken
+        names in a row, a middle initial makes the last draw unique.
+        """
         faker = self.fake[locale]
-        first, last = faker.first_name(), faker.last_name()
+        for _ in range(MAX_NAME_DRAWS):
+            first, last = faker.first_name(), faker.last_name()
+            if _name_key(first, last) not in self.used_names:
+                break
+        else:
+            base, number = first, 0
+            while _name_key(first, last) in self.used_names:
+                number += 1
+                # "A." to "Z.", then plain numbers.
+                middle = f"{chr(64 + number)}." if number <= 26 else str(number)
+                first = f"{base} {middle}"
+        self.used_names.add(_name_key(first, last))
+        return first, last
+
+    def _person(self, locale: str, domain: str, **fields) -> DemoPerson:
+        first, last = self._unique_name(locale)
         email = self._unique_email(f"{ascii_word(first)}.{ascii_word(last)}", domain)
         return DemoPerson(email=email, first_name=first, last_name=last, **fields)
 
@@ -321,6 +350,10 @@ class Population:
 
     def _moment_between(self, start: datetime, end: datetime) -> datetime:
         return start + (end - start) * self.rng.random()
+
+
+def _name_key(first: str, last: str) -> str:
+    return " ".join(f"{first} {last}".split()).casefold()
 
 
 def _next_anniversary(start: date, today: date) -> date:

@@ -84,6 +84,9 @@ class DemoTopic:
     created_at: datetime
     last_activity_at: datetime
     reply_count: int = 0
+    # The reply the author accepted as the question's solution, and when.
+    accepted_reply: "DemoReply | None" = None
+    solved_at: datetime | None = None
     pk: int | None = None
 
 

@@ -24,7 +24,6 @@ from apps.lifecycle.models import ActivityEvent
 from apps.membership.models import Account, Member
 from apps.portal.models import Article, Case, OnboardingPath, UseCaseHub
 from rm6.demo import writers
-from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.simulation import Simulation
 from rm6.errors import DomainError
 
@@ -103,9 +102,10 @@ def seed_demo_data(
     """Create the demo data set in one transaction, or return None if it exists.
 
     The same seed gives the same companies, people and activity relative to
-    `now`. Rows are written in bulk, so this skips the services, their
+    `now`. Most rows are written in bulk, so this skips the services, their
     handlers and their tasks, and writes what they would have: counters,
-    points for replies to others' topics, and health scores. `progress`
+    points for replies to others' topics, and health scores. Accepted
+    solutions and knowledge articles go through their services. `progress`
     receives a tqdm progress bar, for example sys.stderr.
     """
     started = time.monotonic()
@@ -142,8 +142,6 @@ def seed_demo_data(
             slug_prefix=DEMO_ID_PREFIX,
             member_email=DEMO_SIGN_INS[0][1],
         )
-
-    seed_demo_articles(staff_email=STAFF_SIGN_IN_EMAIL, slug_prefix=DEMO_ID_PREFIX)
 
     result.seconds = time.monotonic() - started
     logger.info(

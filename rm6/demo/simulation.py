@@ -34,7 +34,10 @@ class Simulation:
         self.now = now
         self.rng = random.Random(seed)
         fake = Faker(LOCALES)
-        fake.seed_instance(seed)
+        # One seed per locale: en_CA and en_AU draw from the en_US name lists,
+        # so with a shared seed they repeat the en_US names in the same order.
+        for locale in LOCALES:
+            fake.seed_locale(locale, f"{seed}:{locale}")
         self.population = Population(
             rng=self.rng,
             fake=fake,
@@ -65,6 +68,9 @@ class Simulation:
         topics.sort(key=lambda t: t.created_at)
         replies = activity.make_replies(topics, members, events)
         activity.make_views(topics, view_requests, events)
+        # Drawn after everything else, so the activity above does not depend
+        # on which questions end solved.
+        activity.choose_solutions(topics, replies)
         events.sort(key=lambda e: e.occurred_at)
 
         return DemoDataSet(

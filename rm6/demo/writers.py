@@ -30,10 +30,13 @@ from apps.membership.models import (
     Member,
 )
 from apps.membership.services import sync_role_groups
-from apps.portal.models import HubItem, OnboardingPath, OnboardingStep, UseCaseHub
+from apps.portal.models import OnboardingPath, OnboardingStep
 from rm6.demo.cases import write_demo_cases
 from rm6.demo.courses import write_demo_courses
+from rm6.demo.hubs import write_demo_paths_and_hubs
+from rm6.demo.knowledge import seed_demo_articles
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
+from rm6.demo.solutions import write_demo_solutions
 
 # (key used by the simulation, name, visibility, description)
 PUBLIC_SPACES = [
@@ -68,46 +71,6 @@ ONBOARDING_STEPS = [
     ("Reply to a peer", "community.reply_posted", "/community/"),
     ("Export your first report", "product.report_exported", ""),
 ]
-# (key, title, summary, keys of the spaces whose busiest topics it lists)
-DEMO_HUBS = [
-    (
-        "reporting-hub",
-        "Reporting and exports",
-        "Build reports your team trusts and get the data out where it is needed.",
-        ["questions", "ideas"],
-    ),
-    (
-        "admin-hub",
-        "Administering your workspace",
-        "Connect your tools, manage people and keep the workspace healthy.",
-        ["integrations", "announcements"],
-    ),
-]
-# (key, title, roles, segments, steps as (title, completion, kind or hub key))
-DEMO_PATHS = [
-    (
-        "admin-setup",
-        "Set up your workspace",
-        [Member.Role.ADMIN],
-        [],
-        [
-            ("Read the administration hub", "visit", "admin-hub"),
-            ("Invite your team", "manual", ""),
-            ("Answer a colleague in the community", "event", "community.reply_posted"),
-        ],
-    ),
-    (
-        "enterprise-rollout",
-        "Enterprise rollout",
-        [],
-        [Account.Segment.ENTERPRISE],
-        [
-            ("Book a kickoff with your success manager", "manual", ""),
-            ("Explore the reporting hub", "visit", "reporting-hub"),
-            ("Export your first report", "event", "product.report_exported"),
-        ],
-    ),
-]
 BATCH_SIZE = 5000
 SCORE_BATCH_SIZE = 2000
 # Daily score snapshots are computed for this many past days, so the score
@@ -123,6 +86,7 @@ class SeedResult:
     spaces: int = 0
     topics: int = 0
     replies: int = 0
+    solutions: int = 0
     events: int = 0
     points_entries: int = 0
     arr_values: int = 0
@@ -179,9 +143,11 @@ def write_data_set(
     result.events = _write_events(data, spaces=spaces, bar=bar)
     result.points_entries = _write_reply_points([m.pk for m in data.members])
     bar.update(len(data.replies))
+    result.solutions = write_demo_solutions(data)
     result.onboarding_steps = _write_onboarding_steps()
     result.courses = write_demo_courses(demo_member_email=member_email, now=now)
-    result.onboarding_steps += _write_onboarding_paths_and_hubs(
+    seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)
+    result.onboarding_steps += write_demo_paths_and_hubs(
         spaces=spaces, slug_prefix=slug_prefix
     )
     result.cases = write_demo_cases(data, now=now)
@@ -506,64 +472,6 @@ def _write_onboarding_steps() -> int:
         for position, (title, kind, url) in enumerate(ONBOARDING_STEPS)
         if kind not in existing
     ]
-    OnboardingStep.objects.bulk_create(steps)
-    return len(steps)
-
-
-def _write_onboarding_paths_and_hubs(
-    *, spaces: dict[str, Space], slug_prefix: str
-) -> int:
-    """Add two use-case hubs of demo topics and two targeted onboarding paths.
-
-    Progress is not written here. The events carry the seed time as
-    recorded_at, so the per-minute sync reads them all when beat and a
-    worker run within a day of seeding, the nightly sync otherwise, and a
-    member's own page view syncs that member at once.
-    """
-    topic_type = ContentType.objects.get_for_model(Topic)
-    hubs = {}
-    for position, (key, title, summary, space_keys) in enumerate(DEMO_HUBS):
-        hub = UseCaseHub.objects.create(
-            title=title,
-            slug=f"{slug_prefix}{key}",
-            summary=summary,
-            body=summary,
-            is_published=True,
-            position=position,
-        )
-        topics = Topic.objects.filter(
-            space__in=[spaces[space_key] for space_key in space_keys]
-        ).order_by("-reply_count", "id")[:6]
-        HubItem.objects.bulk_create(
-            HubItem(hub=hub, content_type=topic_type, object_id=topic.pk, position=n)
-            for n, topic in enumerate(topics)
-        )
-        hubs[key] = hub
-
-    hub_type = ContentType.objects.get_for_model(UseCaseHub)
-    steps = []
-    for path_position, (key, title, roles, segments, path_steps) in enumerate(
-        DEMO_PATHS, start=1
-    ):
-        path = OnboardingPath.objects.create(
-            title=title,
-            slug=f"{slug_prefix}{key}",
-            roles=roles,
-            segments=segments,
-            is_published=True,
-            position=path_position,
-        )
-        for position, (step_title, completion, value) in enumerate(path_steps):
-            step = OnboardingStep(
-                path=path, title=step_title, completion=completion, position=position
-            )
-            if completion == OnboardingStep.Completion.EVENT:
-                step.completion_kind = value
-            elif completion == OnboardingStep.Completion.VISIT:
-                step.target_type = hub_type
-                step.target_id = hubs[value].pk
-                step.url = f"/hubs/{hubs[value].slug}/"
-            steps.append(step)
     OnboardingStep.objects.bulk_create(steps)
     return len(steps)
 

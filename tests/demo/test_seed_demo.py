@@ -1,3 +1,4 @@
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -16,13 +17,24 @@ from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
+    Article,
+    Case,
     Course,
     CourseEnrolment,
+    HubItem,
     OnboardingPath,
     OnboardingStep,
+    SlaPolicy,
     UseCaseHub,
 )
+from apps.portal.selectors.suggestions import list_case_suggestions
+from apps.portal.services.sla import (
+    add_business_minutes,
+    count_business_minutes,
+    load_working_hours,
+)
 from rm6.demo import services
+from rm6.demo.population import Population
 from rm6.demo.simulation import Simulation
 from tests import factories
 
@@ -62,6 +74,9 @@ def table_counts() -> dict[str, int]:
         HealthScore,
         HealthScoreSnapshot,
         OnboardingStep,
+        Article,
+        HubItem,
+        Case,
     ]
     return {model.__name__: model.objects.count() for model in models}
 
@@ -73,6 +88,16 @@ def account_names() -> list[str]:
 @pytest.fixture
 def seeded(db) -> str:
     return seed()
+
+
+# Three days after Christmas, so the oldest demo cases were filed before the
+# holidays of the demo business calendar.
+FIXED_NOW = datetime(2026, 12, 28, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded_at_fixed_time(db):
+    return services.seed_demo_data(**SMALL, seed=2026, now=FIXED_NOW)
 
 
 def test_seed_demo_creates_accounts_and_members(seeded):
@@ -449,3 +474,233 @@ def test_seed_demo_creates_courses_with_certification(seeded):
     demo_member_email = services.DEMO_SIGN_INS[0][1]
     enrolment = CourseEnrolment.objects.get(member__user__email=demo_member_email)
     assert enrolment.course == basics
+
+
+def test_seed_demo_accepts_solutions(seeded_at_fixed_time):
+    questions = Topic.objects.filter(kind=Topic.Kind.QUESTION)
+    solved = questions.filter(accepted_reply__isnull=False).select_related(
+        "accepted_reply"
+    )
+    answered = questions.filter(replies__isnull=False).distinct()
+
+    assert seeded_at_fixed_time.solutions == solved.count()
+    assert solved.exists()
+    # Some answered questions stay open, as in a real community.
+    assert solved.count() < answered.count()
+    for topic in solved:
+        assert topic.accepted_reply.topic_id == topic.pk
+        assert topic.accepted_reply.author_id != topic.author_id
+        assert topic.accepted_reply.created_at <= topic.solved_at <= FIXED_NOW
+
+
+def test_seed_demo_solution_counters_match(seeded_at_fixed_time):
+    spaces = Space.objects.annotate(
+        actual=Count("topics", filter=Q(topics__accepted_reply__isnull=False))
+    )
+
+    for space in spaces:
+        assert space.solution_count == space.actual, space.name
+
+
+def test_seed_demo_solution_events_at_solved_time(seeded_at_fixed_time):
+    solved = Topic.objects.filter(accepted_reply__isnull=False)
+    events = ActivityEvent.objects.filter(kind="community.solution_accepted")
+    occurred = dict(events.values_list("subject_id", "occurred_at"))
+
+    assert events.count() == solved.count()
+    for topic in solved.select_related("accepted_reply"):
+        reply = topic.accepted_reply
+        assert occurred[str(reply.pk)] == topic.solved_at, topic.pk
+        event = events.get(subject_id=str(reply.pk))
+        assert event.member_id == reply.author_id
+
+
+def test_seed_demo_solution_in_case_suggestions(seeded_at_fixed_time):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+    question = (
+        Topic.objects.filter(
+            kind=Topic.Kind.QUESTION,
+            accepted_reply__isnull=False,
+            space__slug="demo-questions-answers",
+        )
+        .order_by("-pk")
+        .first()
+    )
+    # Solved questions with the same title rank alike, newest first.
+    newest_same_title = (
+        Topic.objects.filter(title=question.title, accepted_reply__isnull=False)
+        .order_by("-pk")
+        .first()
+    )
+
+    answers = list_case_suggestions(member=member, text=question.title)
+
+    assert ("topic", newest_same_title.pk) in [answer.key for answer in answers]
+
+
+def test_seed_demo_hubs_hold_articles_and_courses(seeded):
+    for hub in UseCaseHub.objects.filter(slug__startswith="demo-"):
+        items = HubItem.objects.filter(hub=hub).select_related("content_type")
+        kinds = {item.content_type.model for item in items}
+        assert kinds == {"article", "course", "topic"}, hub.slug
+
+
+def test_seed_demo_reporting_hub_items_in_order(seeded):
+    hub = UseCaseHub.objects.get(slug="demo-reporting-hub")
+    items = list(hub.items.select_related("content_type").order_by("position"))
+    articles = Article.objects.in_bulk(
+        [i.object_id for i in items if i.content_type.model == "article"]
+    )
+    courses = Course.objects.in_bulk(
+        [i.object_id for i in items if i.content_type.model == "course"]
+    )
+
+    assert [item.content_type.model for item in items[:4]] == [
+        "article",
+        "article",
+        "course",
+        "course",
+    ]
+    assert [articles[item.object_id].title for item in items[:2]] == [
+        "Export a report to CSV",
+        "Schedule a dashboard email",
+    ]
+    assert [courses[item.object_id].slug for item in items[2:4]] == [
+        "reporting-basics",
+        "advanced-dashboards",
+    ]
+    assert all(item.content_type.model == "topic" for item in items[4:])
+
+
+def test_seed_demo_case_due_times_follow_sla(seeded_at_fixed_time):
+    cases = Case.objects.all()
+
+    assert cases.count() == 6
+    for case in cases:
+        policy = SlaPolicy.objects.select_related("calendar").get(
+            priority=case.priority
+        )
+        hours = load_working_hours(policy.calendar)
+        first_due = add_business_minutes(
+            case.created_at, policy.first_response_minutes, hours
+        )
+        resolution_due = add_business_minutes(
+            case.created_at, policy.resolution_minutes, hours
+        )
+        assert case.first_response_due_at == first_due, case.subject
+        if case.status == Case.Status.WAITING:
+            paused_at = case.status_changes.get(to_status="waiting").changed_at
+            assert case.resolution_due_at is None
+            assert case.resolution_minutes_left == count_business_minutes(
+                paused_at, resolution_due, hours
+            )
+        else:
+            assert case.resolution_due_at == resolution_due, case.subject
+            assert case.resolution_minutes_left is None
+
+
+def test_seed_demo_case_due_time_skips_holidays(seeded_at_fixed_time):
+    case = Case.objects.get(subject="Invoice shows the old billing address")
+
+    # Filed on Wednesday 23 December 2026 at 11:00 in Berlin, with 24 working
+    # hours to the first response. They are 6 that day, 8 on the 24th, none on
+    # the 25th, the 26th and the Sunday, 8 on Monday and 2 on Tuesday the 29th.
+    assert case.created_at == datetime(2026, 12, 23, 10, tzinfo=UTC)
+    assert case.first_response_due_at == datetime(2026, 12, 29, 10, tzinfo=UTC)
+
+
+def test_seed_demo_case_breach_flags(seeded_at_fixed_time):
+    # A due time passed before the response, the solution or the seed time
+    # carries a breach flag at that due time.
+    for case in Case.objects.all():
+        responded_by = case.first_responded_at or FIXED_NOW
+        expected = case.first_response_due_at
+        if responded_by <= case.first_response_due_at:
+            expected = None
+        assert case.first_response_breached_at == expected, case.subject
+
+
+def test_seed_demo_late_solution_breached(seeded_at_fixed_time):
+    case = Case.objects.get(subject="CSV export uses the wrong date format")
+
+    assert case.solved_at > case.resolution_due_at
+    assert case.resolution_breached_at == case.resolution_due_at
+
+
+def test_seed_demo_case_due_now_not_breached(seeded_at_fixed_time):
+    # Filed on Thursday 24 December at 19:00 in Berlin, after hours, with two
+    # working hours to the first response, so due at 11:00 on Monday the 28th,
+    # the seed time. The breach sweep flags only due times before now.
+    case = Case.objects.get(subject="API token expired without warning")
+
+    assert case.first_response_due_at == FIXED_NOW
+    assert case.first_response_breached_at is None
+
+
+def test_seed_demo_display_names_unique(seeded):
+    members = list(Member.objects.values_list("display_name", flat=True))
+    staff = [
+        user.get_full_name() for user in get_user_model().objects.filter(is_staff=True)
+    ]
+    names = [name.casefold() for name in members + staff]
+
+    assert len(names) == len(set(names))
+
+
+class RepeatingNames:
+    """Faker stand-in whose every locale draws the same first and last name."""
+
+    def __getitem__(self, locale: str) -> "RepeatingNames":
+        return self
+
+    def first_name(self) -> str:
+        return "Alex"
+
+    def last_name(self) -> str:
+        return "Morgan"
+
+
+def test_population_repeated_names_made_unique():
+    population = Population(
+        rng=random.Random(1),
+        fake=RepeatingNames(),
+        now=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        days=30,
+        sign_in_domain=services.DEMO_EMAIL_DOMAIN,
+        id_prefix=services.DEMO_ID_PREFIX,
+    )
+
+    staff = population.make_staff(account_count=1)
+    accounts = population.make_accounts(count=1, staff_count=len(staff))
+    members = population.make_members(accounts, count=3)
+
+    names = [person.display_name for person in staff + members]
+    assert names == [
+        "Alex Morgan",
+        "Alex A. Morgan",
+        "Alex B. Morgan",
+        "Alex C. Morgan",
+        "Alex D. Morgan",
+    ]
+
+
+def test_population_reserves_demo_admin_name():
+    class DemoAdminNames(RepeatingNames):
+        def first_name(self) -> str:
+            return "Demo"
+
+        def last_name(self) -> str:
+            return "Admin"
+
+    population = Population(
+        rng=random.Random(1),
+        fake=DemoAdminNames(),
+        now=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        days=30,
+        sign_in_domain=services.DEMO_EMAIL_DOMAIN,
+        id_prefix=services.DEMO_ID_PREFIX,
+    )
+
+    first = population.make_staff(account_count=1)[0]
+
+    assert first.display_name == "Demo A. Admin"

@@ -8,9 +8,10 @@ from rm6.errors import DomainError
 
 class Command(BaseCommand):
     help = (
-        "Create a demo data set: accounts, members, community spaces, topics and "
-        "replies, a history of activity events, points and health scores, and "
-        "three demo sign-ins. Does nothing when the demo data already exists."
+        "Create a demo data set: accounts, members, community spaces, topics, "
+        "replies and accepted solutions, a history of activity events, points "
+        "and health scores, and three demo sign-ins. Does nothing when the "
+        "demo data already exists."
     )
 
     def add_arguments(self, parser):
@@ -75,7 +76,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Created {result.accounts} accounts, {result.members} members, "
                     f"{result.spaces} spaces, {result.topics} topics, "
-                    f"{result.replies} replies, {result.events} activity events, "
+                    f"{result.replies} replies, {result.solutions} accepted "
+                    f"solutions, {result.events} activity events, "
                     f"{result.points_entries} points entries, {result.consents} "
                     f"consents and {result.arr_values} ARR values in "
                     f"{result.seconds:.1f} s."
