@@ -418,7 +418,7 @@ def explain_member_batch() -> dict[str, float]:
     from apps.lifecycle import registry
     from apps.lifecycle.scoring import get_scorecard_spec, iter_id_batches
     from apps.lifecycle.scoring.statements import (
-        build_horizon_statement,
+        build_lock_statement,
         build_refresh_statement,
     )
 
@@ -430,7 +430,7 @@ def explain_member_batch() -> dict[str, float]:
         inactive_kinds=registry.list_inactive_kind_names(),
     )
     params = {**statement.params, "subject_ids": ids}
-    horizon_sql, horizon_params = build_horizon_statement()
+    lock_sql, lock_params = build_lock_statement("member")
     with transaction.atomic(), connection.cursor() as cursor:
         # As in the nightly pass, the batch's scores are the previous day's,
         # so the statement stores them as that day's closing snapshots.
@@ -440,9 +440,9 @@ def explain_member_batch() -> dict[str, float]:
             "WHERE member_id = ANY(%s)",
             [ids],
         )
-        with stopwatch() as horizon:
-            cursor.execute(horizon_sql, horizon_params)
-            params["events_read_until"] = cursor.fetchone()[0]
+        with stopwatch() as lock:
+            cursor.execute(lock_sql, {**params, **lock_params})
+            params["events_read_until"] = cursor.fetchone()[1]
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, params)
         plan = cursor.fetchone()[0]
         transaction.set_rollback(True)
@@ -463,11 +463,11 @@ def explain_member_batch() -> dict[str, float]:
     banded = total("CTE banded")
     upserted = total("CTE upserted")
     return {
-        "read the commit horizon": horizon[0] * 1000,
+        "lock the batch's score rows": lock[0] * 1000,
         "plan the statement": plan[0]["Planning Time"],
         "read and aggregate the events": find(steps["CTE banded"], "Aggregate"),
         "normalise, weigh and band": banded - find(steps["CTE banded"], "Aggregate"),
-        "build components, lock and upsert scores": upserted - banded,
+        "build components, upsert scores": upserted - banded,
         "store the previous day's closing snapshots": total("CTE closing"),
         "find and record band changes": (
             plan[0]["Execution Time"] - upserted - total("CTE closing")

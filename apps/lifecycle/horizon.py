@@ -58,7 +58,7 @@ def horizon_expression() -> tuple[str, dict]:
     """Return the horizon as a scalar subquery and its parameters.
 
     For use inside another statement that runs before the snapshot of the
-    read it guards, such as the scorer's horizon statement.
+    read it guards, such as the scorer's row lock.
     """
     return f"({HORIZON_SQL})", {"max_age": MAX_TRANSACTION_AGE}
 

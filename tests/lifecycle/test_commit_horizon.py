@@ -88,6 +88,35 @@ def test_late_commit_makes_score_stale():
     assert list_stale_member_ids() == []
 
 
+def test_refreshes_stored_while_transaction_open():
+    """An open transaction holds the horizon back; refreshes still store."""
+    member, other = factories.MemberFactory.create_batch(2)
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    with event_committed_later(other):
+        factories.ActivityEventFactory.create_batch(5, member=member)
+        assert refresh_member_health_scores(member_ids=[member.pk]) == 1
+        first = HealthScore.objects.get(member=member).score
+        factories.ActivityEventFactory.create_batch(10, member=member)
+        assert refresh_member_health_scores(member_ids=[member.pk]) == 1
+        second = HealthScore.objects.get(member=member).score
+
+    assert 0 < first < second
+
+
+def test_event_slightly_ahead_is_scored():
+    """An event a client clock put ahead is read by the refresh, so it counts."""
+    member = factories.MemberFactory()
+    ahead = timezone.now() + timedelta(minutes=4)
+    factories.ActivityEventFactory.create_batch(20, member=member, occurred_at=ahead)
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    score = HealthScore.objects.get(member=member)
+    assert score.components["activity"]["value"] == 20
+    assert score.components["recency"]["value"] == 0
+
+
 def test_late_commit_scored_by_next_pass():
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])

@@ -724,9 +724,9 @@ def test_concurrent_refreshes_record_one_band_change(monkeypatch):
     for thread in threads:
         thread.start()
     first_scored.wait(10)
-    # Give the second refresh time to wait on the first's row lock. Its
-    # horizon is older than the first's, which was open when it was read, so
-    # it leaves the score the first stored, and the change is reported once.
+    # Give the second refresh time to reach the row lock before the first
+    # commits. It then reads the band the first stored, so the change is
+    # reported once; without the lock it would compare with the old band.
     threading.Event().wait(0.5)
     release_first.set()
     for thread in threads:
@@ -737,29 +737,34 @@ def test_concurrent_refreshes_record_one_band_change(monkeypatch):
     assert sent == [{"event_ids": [change.pk]}]
 
 
-def test_refresh_never_replaces_a_score_that_read_further(db):
+def test_refresh_keeps_later_score(db):
+    member = factories.MemberFactory()
+    now = timezone.now()
+    refresh_member_health_scores(member_ids=[member.pk], now=now)
+    add_events(member, 20, now=now, days_ago=2)
+
+    assert (
+        refresh_member_health_scores(
+            member_ids=[member.pk], now=now - timedelta(days=1)
+        )
+        == 0
+    )
+    stored = HealthScore.objects.get(member=member)
+    assert (stored.score, stored.computed_at) == (0, now)
+    assert not member.health_snapshots.exists()
+    assert not ActivityEvent.objects.filter(kind=BAND_CHANGED).exists()
+
+
+def test_refresh_copies_replaced_score(db):
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])
     add_events(member, 20, now=timezone.now(), days_ago=0)
-    # As if a concurrent refresh had read up to an hour from now.
-    later = timezone.now() + timedelta(hours=1)
-    HealthScore.objects.filter(member=member).update(events_read_until=later)
 
-    assert refresh_member_health_scores(member_ids=[member.pk]) == 0
-    stored = HealthScore.objects.get(member=member)
-    assert (stored.score, stored.events_read_until) == (0, later)
-    assert not ActivityEvent.objects.filter(kind=BAND_CHANGED).exists()
-
-    HealthScore.objects.filter(member=member).update(
-        events_read_until=timezone.now() - timedelta(minutes=1)
-    )
     assert refresh_member_health_scores(member_ids=[member.pk]) == 1
+
     stored = HealthScore.objects.get(member=member)
-    assert (stored.score, stored.previous_score, stored.previous_band) == (
-        100,
-        0,
-        "red",
-    )
+    assert (stored.score, stored.band) == (100, "green")
+    assert (stored.previous_score, stored.previous_band) == (0, "red")
     assert ActivityEvent.objects.filter(kind=BAND_CHANGED).count() == 1
 
 

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import PARAMETERS, clean_attribution
-from apps.lifecycle.services import MAX_CLOCK_SKEW
+from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.storable import find_unstorable
 
 # Segment's limit for one message: analytics-python 2.4 drops larger ones.

@@ -1,9 +1,16 @@
+from datetime import timedelta
+
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from apps.membership.models import Account, Member
+
+# Events may arrive a little ahead of the server clock; further ahead is a
+# bug. Ingestion rejects later times, and scoring counts events up to this far
+# ahead of its own clock, so that none it marks as read goes uncounted.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class ActivityEvent(models.Model):

@@ -17,7 +17,7 @@ from apps.lifecycle.scoring.statements import (
     BAND_CHANGED_KIND,
     EVENTS,
     LEVEL_TABLES,
-    build_horizon_statement,
+    build_lock_statement,
     build_refresh_statement,
 )
 
@@ -49,10 +49,10 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
         return 0
 
     params = {**statement.params, "subject_ids": _id_array(subject_ids)}
-    horizon_sql, horizon_params = build_horizon_statement()
+    lock_sql, lock_params = build_lock_statement(level)
     with connection.cursor() as cursor:
-        cursor.execute(horizon_sql, horizon_params)
-        params["events_read_until"] = cursor.fetchone()[0]
+        cursor.execute(lock_sql, {**params, **lock_params})
+        _, params["events_read_until"] = cursor.fetchone()
         cursor.execute(statement.sql, params)
         scored, changes = cursor.fetchone()
 
@@ -122,12 +122,12 @@ def refresh_member_health_scores(
     """Recompute the scores of the given members; return how many were scored.
 
     A few statements whatever the batch size: the active member scorecard,
-    the commit horizon, then one statement that computes every measure,
-    stores the scores, records each band change as a
-    `lifecycle.health_band_changed` event, stores the scores it replaced
-    from an earlier day as that day's closing snapshots, and returns the
-    band changes. Ids of deleted members are skipped, and so are members
-    whose stored score read further than this refresh (a concurrent one).
+    a row lock on the batch's current scores with the commit horizon, then
+    one statement that computes every measure, stores the scores, records
+    each band change as a `lifecycle.health_band_changed` event, stores the
+    scores it replaced from an earlier day as that day's closing snapshots,
+    and returns the band changes. Ids of deleted members are skipped, and so
+    are members whose stored score was computed for a later time than `now`.
     """
     if not member_ids:
         return 0

@@ -28,6 +28,7 @@ from apps.lifecycle.models import (
     HealthScore,
     HealthScoreSnapshot,
 )
+from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.scoring.measures import (
     ACCOUNT_ONLY_KINDS,
     COUNT_MEASURE_KINDS,
@@ -150,7 +151,7 @@ def _active_share_sql(index: int) -> str:
                    SELECT 1 FROM {EVENTS} e
                    WHERE e.member_id = m.id
                      AND e.occurred_at >= %(since_{index})s
-                     AND e.occurred_at <= %(now)s
+                     AND e.occurred_at <= %(events_until)s
                      AND NOT (e.kind = ANY(%(inactive_kinds)s::text[]))
                )) / count(*) AS value
         FROM {MEMBERS} m
@@ -189,8 +190,8 @@ def _event_aggregate_sql(
         condition = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
         if measure.kind == Kind.DAYS_SINCE_ACTIVITY:
             columns.append(
-                f"extract(epoch FROM %(now)s - max(e.occurred_at){condition})"
-                f" / 86400.0 AS raw_{index}"
+                f"greatest(0.0, extract(epoch FROM %(now)s"
+                f" - max(e.occurred_at){condition}) / 86400.0) AS raw_{index}"
             )
         else:
             columns.append(f"count(*){condition} AS raw_{index}")
@@ -198,7 +199,7 @@ def _event_aggregate_sql(
     where = [
         f"e.{tables.event_subject} = ANY(%(subject_ids)s::bigint[])",
         "e.occurred_at >= %(events_since)s",
-        "e.occurred_at <= %(now)s",
+        "e.occurred_at <= %(events_until)s",
     ]
     if is_filter_shared:
         where.append(common_filter)
@@ -237,7 +238,8 @@ def build_refresh_statement(
     """Return the statement that scores a batch with `scorecard`, or None.
 
     The statement takes the batch as %(subject_ids)s and the commit horizon
-    that the horizon statement returned as %(events_read_until)s. Measures
+    that the lock statement returned as %(events_read_until)s. A stored score
+    computed for a later time than `now` is left as it is. Measures
     that cannot be computed, such as a kind whose source app registered
     nothing, are logged and left out of the score. Return None when no
     measure is left.
@@ -246,6 +248,9 @@ def build_refresh_statement(
     tables = LEVEL_TABLES[level]
     params: dict = {
         "now": now,
+        # Events a client clock put slightly ahead are counted as activity
+        # now: the refresh marks them as read, so it must not leave them out.
+        "events_until": now + MAX_CLOCK_SKEW,
         "today_start": datetime.combine(now.astimezone(UTC).date(), time(), UTC),
         "inactive_kinds": inactive_kinds,
         "green_from": GREEN_FROM,
@@ -380,7 +385,6 @@ def build_refresh_statement(
         SELECT subject_id, score, band, jsonb_build_object({components}), %(now)s,
                %(events_read_until)s::timestamptz, ''
         FROM banded
-        ORDER BY subject_id
         ON CONFLICT ({tables.score_subject}) DO UPDATE
            SET score = EXCLUDED.score, band = EXCLUDED.band,
                components = EXCLUDED.components,
@@ -389,8 +393,7 @@ def build_refresh_statement(
                previous_score = stored.score,
                previous_band = stored.band,
                previous_computed_at = stored.computed_at
-           WHERE stored.events_read_until IS NULL
-              OR stored.events_read_until < EXCLUDED.events_read_until
+           WHERE stored.computed_at <= EXCLUDED.computed_at
         RETURNING {tables.score_subject} AS subject_id, score, band,
                   previous_score, previous_band, previous_computed_at
     ),
@@ -426,31 +429,40 @@ def build_refresh_statement(
     )
 
 
-def build_horizon_statement() -> tuple[str, dict]:
-    """Return SQL that reads the commit horizon for a refresh, and its params.
+def build_lock_statement(level: str) -> tuple[str, dict]:
+    """Return SQL that locks a batch's current score rows in id order, and params.
 
-    Run it before the scoring statement, which takes its snapshot when it
-    starts: every event recorded before the horizon is visible to it. The
-    scoring statement stores the horizon as the scores' `events_read_until`
-    and updates a score only when it read further than the stored one, so a
-    refresh whose snapshot is older than a concurrent one's never replaces
-    the newer score. Under the row locks of that update, it compares bands
-    with the score it replaces, so two workers scoring the same subject
-    report a band change once. Rows are updated in id order, which keeps
+    Two workers scoring the same subject then run one after the other. In
+    PostgreSQL's default isolation (read committed) the scoring statement
+    takes its snapshot when it starts, after the locks, so the second worker
+    reads everything the first one stored and read. Locking in id order keeps
     overlapping batches from deadlocking on each other.
 
-    The statement also turns just-in-time compilation off for the rest of
-    the transaction. The scoring statement's estimated cost is high enough
-    for PostgreSQL to compile it, which takes longer than running it: about
-    0.5 s for a batch of 5,000 that runs in 0.15 s without.
+    The statement also returns the commit horizon, read after the locks are
+    held and before the scoring statement takes its snapshot: every event
+    recorded before it is visible to that statement.
+
+    It turns just-in-time compilation off for the rest of the transaction.
+    The scoring statement's estimated cost is high enough for PostgreSQL to
+    compile it, which takes longer than running it: about 0.5 s for a batch
+    of 5,000 that runs in 0.15 s without.
     """
+    tables = LEVEL_TABLES[level]
     horizon, params = horizon_expression()
-    # pg_stat_clear_snapshot() drops the session's cached copy of
+    # The horizon is an uncorrelated subquery of the result, so PostgreSQL
+    # evaluates it once the aggregate has read every row. That is after the
+    # locks, and after `cleared` has dropped the session's cached copy of
     # pg_stat_activity, which an enclosing transaction may have read earlier.
     return (
         f"""
-        SELECT {horizon}
+        SELECT count(*) FILTER (WHERE locked.one IS NOT NULL), {horizon}
         FROM (SELECT pg_stat_clear_snapshot(), set_config('jit', 'off', true)) cleared
+        LEFT JOIN (
+            SELECT 1 AS one FROM {tables.scores}
+            WHERE {tables.score_subject} = ANY(%(subject_ids)s::bigint[])
+            ORDER BY {tables.score_subject}
+            FOR UPDATE
+        ) locked ON true
     """,
         params,
     )
