@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.lifecycle import registry
+from apps.lifecycle.admin_scoring import SCORE_REFRESH_FIELDS
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.admin import ReadOnlyAdmin
 from apps.membership.models import Account
@@ -65,7 +66,9 @@ class HealthScoreAdmin(MemberScoreAdmin):
     list_display = ["member", "account", "score", "band", "computed_at"]
     # Lowest scores first: the members who need attention.
     ordering = ["score", "pk"]
-    date_hierarchy = "computed_at"
+    # No date hierarchy on computed_at: the column has no index (each refresh
+    # changes it), so the hierarchy's date range would scan every score.
+    readonly_fields = SCORE_REFRESH_FIELDS
 
 
 @admin.register(HealthScoreSnapshot)

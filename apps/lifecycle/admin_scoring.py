@@ -203,6 +203,16 @@ class ScorecardAdmin(admin.ModelAdmin):
             )
 
 
+# Fields the scorer writes and forms leave out (editable=False), shown on a
+# score's page so staff can see what the last refresh read and replaced.
+SCORE_REFRESH_FIELDS = [
+    "events_read_until",
+    "previous_score",
+    "previous_band",
+    "previous_computed_at",
+]
+
+
 @admin.register(AccountHealthScore)
 class AccountHealthScoreAdmin(ReadOnlyAdmin):
     list_display = ["account", "score", "band", "computed_at"]
@@ -211,6 +221,7 @@ class AccountHealthScoreAdmin(ReadOnlyAdmin):
     search_fields = ["account__name"]
     # Lowest scores first: the accounts that need attention.
     ordering = ["score", "pk"]
+    readonly_fields = SCORE_REFRESH_FIELDS
 
 
 @admin.register(AccountHealthScoreSnapshot)

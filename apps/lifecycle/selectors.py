@@ -52,10 +52,11 @@ def _trend_points(current, snapshots: QuerySet, days: int) -> list:
 def list_score_trend(
     *, member: Member, current: HealthScore | None, days: int = 30
 ) -> list[HealthScoreSnapshot]:
-    """Return the member's daily scores, newest first, for the last `days` days.
+    """Return at most `days` of the member's daily scores, newest first.
 
     The first point is `current`, the member's score now, when given; the
-    others are the closing scores of earlier days.
+    others are the closing scores of earlier days. Days without a score
+    have no point, so the points may span more than `days` days.
     """
     snapshots = HealthScoreSnapshot.objects.filter(member=member).order_by("-day")
     return _trend_points(current, snapshots, days)
@@ -206,7 +207,7 @@ def list_score_components(
 def get_member_score_trend(
     *, member: Member, current: HealthScore | None, days: int = TREND_DAYS
 ) -> ScoreTrend:
-    """Return the member's last `days` daily scores, in one query."""
+    """Return at most `days` of the member's daily scores, in one query."""
     return ScoreTrend(
         list(reversed(list_score_trend(member=member, current=current, days=days)))
     )
@@ -268,7 +269,7 @@ def list_account_score_trend(
 def get_account_score_trend(
     *, account: Account, current: AccountHealthScore | None, days: int = TREND_DAYS
 ) -> ScoreTrend:
-    """Return the account's last `days` daily scores, in one query."""
+    """Return at most `days` of the account's daily scores, in one query."""
     return ScoreTrend(
         list(
             reversed(

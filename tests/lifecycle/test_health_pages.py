@@ -187,4 +187,15 @@ def test_portal_home_shows_components_and_trend(member_client, member):
     # The last point is the current score, on the day it was computed.
     today = timezone.now().astimezone(UTC)
     assert f"Daily score from 60 on 1 Jun to 72 on {today.day} {today:%b}." in body
+    assert f"3 daily scores, 1 Jun to {today.day} {today:%b}." in body
+
+
+def test_portal_home_trend_of_one_day(member_client, member):
+    score_member(member, 35)
+
+    body = member_client.get("/").content.decode()
+
+    today = timezone.now().astimezone(UTC)
+    assert f"Score 35 on {today.day} {today:%b}." in body
+    assert "1 daily score." in body
     assert "<polyline" in body

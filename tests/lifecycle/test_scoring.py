@@ -150,6 +150,33 @@ def test_refresh_updates_a_score_without_index_writes(db):
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("member_ids", "message"),
+    [
+        (["abc"], "invalid member id 'abc'"),
+        ([None], "invalid member id None"),
+        ([True], "invalid member id True"),
+        ([0], "invalid member id 0"),
+        ([2**63], f"invalid member id {2**63}"),
+    ],
+)
+def test_refresh_rejects_bad_ids(db, member_ids, message):
+    with pytest.raises(ValueError, match=message):
+        refresh_member_health_scores(member_ids=member_ids)
+
+    assert not HealthScore.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "now", [timezone.now().date(), timezone.now().replace(tzinfo=None), "today"]
+)
+def test_refresh_rejects_bad_now(db, now):
+    member = factories.MemberFactory()
+
+    with pytest.raises(ValueError, match="pass a timezone-aware datetime"):
+        refresh_member_health_scores(member_ids=[member.pk], now=now)
+
+
 def test_refresh_scores_records_band_change_event(db):
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])

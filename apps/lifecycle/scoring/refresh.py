@@ -35,7 +35,27 @@ DECAY_CHECK_INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 5000
 
 
+MAX_ID = 2**63 - 1
+
+
+def _check_input(*, level: str, subject_ids: list[int], now: datetime) -> None:
+    """Raise ValueError naming the first id or time the refresh cannot use."""
+    if not isinstance(now, datetime) or timezone.is_naive(now):
+        raise ValueError(
+            f"invalid now {now!r}: pass a timezone-aware datetime, such as "
+            "django.utils.timezone.now()"
+        )
+    for subject_id in subject_ids:
+        is_whole = isinstance(subject_id, int) and not isinstance(subject_id, bool)
+        if not is_whole or not 1 <= subject_id <= MAX_ID:
+            raise ValueError(
+                f"invalid {level} id {subject_id!r}: ids are whole numbers "
+                f"from 1 to {MAX_ID}"
+            )
+
+
 def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
+    _check_input(level=level, subject_ids=subject_ids, now=now)
     scorecard = get_scorecard_spec(level)
     statement = build_refresh_statement(
         scorecard, now=now, inactive_kinds=registry.list_inactive_kind_names()
@@ -70,7 +90,7 @@ def _id_array(ids: list[int]) -> str:
     parameter in Python at each place, which costs more than the SQL itself
     for a batch of thousands, while it quotes a string in C.
     """
-    return "{" + ",".join(str(int(i)) for i in sorted(set(ids))) + "}"
+    return "{" + ",".join(str(i) for i in sorted(set(ids))) + "}"
 
 
 def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
