@@ -68,6 +68,8 @@ class Activity:
         self.start = now - timedelta(days=days)
         self.first_account = first_account
         self.zones: dict[str, ZoneInfo] = {}
+        # Titles of member topics so far, which later topics avoid repeating.
+        self.topic_titles: set[str] = set()
 
     def _day_factor(self, day: date) -> float:
         factor = WEEKDAY_FACTORS[day.weekday()]
@@ -167,7 +169,7 @@ class Activity:
             spaces = [s for s in TOPIC_SPACES if s[0] != "team"]
         space_key = weighted(self.rng, spaces)
         kind = weighted(self.rng, TOPIC_KINDS[space_key])
-        title, body = content.topic_text(space_key, self.rng)
+        title, body = content.topic_text(space_key, self.rng, taken=self.topic_titles)
         topic = DemoTopic(space_key, person, kind, title, body, posted, posted)
         topics.append(topic)
 

@@ -237,6 +237,58 @@ OWN_TOPIC_REPLIES = [
 ]
 
 
+VERSIONS = [f"{major}.{minor}" for major in (4, 5) for minor in range(10)]
+
+TEAMS = [
+    "finance",
+    "sales",
+    "marketing",
+    "support",
+    "operations",
+    "product",
+    "HR",
+    "engineering",
+    "customer success",
+    "leadership",
+    "data",
+    "partner",
+]
+
+REGIONS = ["EMEA", "APAC", "North America", "LATAM", "Nordics", "DACH", "UK", "ANZ"]
+
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+# A topic title is drawn again up to this many times while it repeats an
+# earlier title of the same simulation. The last draw is kept even if it
+# repeats, so a very long history still ends.
+TITLE_DRAWS = 20
+
+
+def _question_detail(rng: random.Random) -> str:
+    """Return a phrase that places a question in a version, team, tool or region."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f"on version {rng.choice(VERSIONS)}"
+    if kind == 1:
+        return f"for the {rng.choice(TEAMS)} team"
+    if kind == 2:
+        return f"with {rng.choice(TOOLS)} data"
+    return f"in our {rng.choice(REGIONS)} workspace"
+
+
 def _fill(template: str, rng: random.Random) -> str:
     feature = rng.choice(FEATURES)
     return template.format(
@@ -272,8 +324,24 @@ def company_names(count: int, rng: random.Random) -> list[str]:
     return names
 
 
-def topic_text(space_key: str, rng: random.Random) -> tuple[str, str]:
-    """Return a plausible (title, body) for a topic in the demo space `space_key`."""
+def topic_text(
+    space_key: str, rng: random.Random, *, taken: set[str] | None = None
+) -> tuple[str, str]:
+    """Return a plausible (title, body) for a topic in the demo space `space_key`.
+
+    With `taken`, draw again while the title is in it (at most TITLE_DRAWS
+    times), then add the title to it, so titles seldom repeat.
+    """
+    for _ in range(TITLE_DRAWS):
+        title, body = _draw_topic_text(space_key, rng)
+        if taken is None or title not in taken:
+            break
+    if taken is not None:
+        taken.add(title)
+    return title, body
+
+
+def _draw_topic_text(space_key: str, rng: random.Random) -> tuple[str, str]:
     if space_key == "ideas":
         title = rng.choice(IDEAS)
         body = _fill(
@@ -283,27 +351,29 @@ def topic_text(space_key: str, rng: random.Random) -> tuple[str, str]:
         )
     elif space_key == "integrations":
         tool = rng.choice(TOOLS)
+        detail = _question_detail(rng)
         title = rng.choice(
             [
-                f"{tool} connector: {rng.choice(PROBLEMS)}",
-                f"Syncing {tool} fields into our reports",
-                f"How do you map {tool} accounts to workspaces?",
+                f"{tool} connector: {rng.choice(PROBLEMS)} {detail}",
+                f"Syncing {tool} fields into our reports {detail}",
+                f"How do you map {tool} accounts to workspaces {detail}?",
             ]
         )
         body = _fill(rng.choice(CONTEXT_SENTENCES), rng)
     elif space_key == "team":
-        title = rng.choice(TEAM_TOPICS)
+        title = f"{rng.choice(TEAM_TOPICS)} ({rng.choice(MONTHS)})"
         body = "Let's agree on this here before the next team meeting."
     elif space_key == "announcements":
         title = rng.choice(ANNOUNCEMENTS)
         body = "Read the details below, and reply here with questions."
     else:
+        detail = _question_detail(rng)
         title = rng.choice(
             [
-                f"How do I {rng.choice(TASKS)}?",
-                f"Is there a way to {rng.choice(TASKS)}?",
-                f"{rng.choice(FEATURES)}: {rng.choice(PROBLEMS)}",
-                f"Best practice to {rng.choice(TASKS)}?",
+                f"How do I {rng.choice(TASKS)} {detail}?",
+                f"Is there a way to {rng.choice(TASKS)} {detail}?",
+                f"{rng.choice(FEATURES)}: {rng.choice(PROBLEMS)} {detail}",
+                f"Best practice to {rng.choice(TASKS)} {detail}?",
             ]
         )
         sentences = rng.sample(CONTEXT_SENTENCES, k=2)

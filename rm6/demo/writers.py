@@ -35,6 +35,7 @@ from rm6.demo.cases import write_demo_cases
 from rm6.demo.courses import write_demo_courses
 from rm6.demo.hubs import write_demo_paths_and_hubs
 from rm6.demo.knowledge import seed_demo_articles
+from rm6.demo.member_stats import write_member_stats
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 from rm6.demo.solutions import write_demo_solutions
 
@@ -144,6 +145,7 @@ def write_data_set(
     result.points_entries = _write_reply_points([m.pk for m in data.members])
     bar.update(len(data.replies))
     result.solutions = write_demo_solutions(data)
+    write_member_stats([m.pk for m in data.members])
     result.onboarding_steps = _write_onboarding_steps()
     result.courses = write_demo_courses(demo_member_email=member_email, now=now)
     seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)

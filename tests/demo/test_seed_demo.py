@@ -13,7 +13,7 @@ from django.db.models import Count, F, Max, Q
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
-from apps.community.models import Reply, Space, Topic
+from apps.community.models import MemberStats, Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
@@ -69,6 +69,7 @@ def table_counts() -> dict[str, int]:
         Space,
         Topic,
         Reply,
+        MemberStats,
         ActivityEvent,
         PointsEntry,
         HealthScore,
