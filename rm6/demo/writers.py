@@ -21,7 +21,10 @@ from tqdm import tqdm
 from apps.advocacy.services import REPLY_POINTS
 from apps.community.models import Reply, Space, Topic
 from apps.lifecycle.models import ActivityEvent
-from apps.lifecycle.scoring import refresh_member_health_scores
+from apps.lifecycle.scoring import (
+    refresh_account_health_scores,
+    refresh_member_health_scores,
+)
 from apps.membership.models import (
     Account,
     AccountArr,
@@ -154,6 +157,7 @@ def write_data_set(
     )
     result.cases = write_demo_cases(data, now=now)
     _score_members([m.pk for m in data.members], now=now, bar=bar)
+    _score_accounts([a.pk for a in data.accounts], now=now)
     return result
 
 
@@ -476,6 +480,15 @@ def _write_onboarding_steps() -> int:
     ]
     OnboardingStep.objects.bulk_create(steps)
     return len(steps)
+
+
+def _score_accounts(account_ids: list[int], *, now: datetime) -> None:
+    # The same days as the members, so account pages show a trend at once
+    # rather than waiting for the workers' first account pass.
+    for days_ago in [*range(SCORE_HISTORY_DAYS, 0, -1), 0]:
+        refresh_account_health_scores(
+            account_ids=account_ids, now=now - timedelta(days=days_ago)
+        )
 
 
 def _score_members(member_ids: list[int], *, now: datetime, bar: tqdm) -> None:

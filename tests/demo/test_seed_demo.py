@@ -14,7 +14,12 @@ from django.db.models import Count, F, Max, Q
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
 from apps.community.models import MemberStats, Reply, Space, Topic
-from apps.lifecycle.models import ActivityEvent, HealthScore, HealthScoreSnapshot
+from apps.lifecycle.models import (
+    AccountHealthScoreSnapshot,
+    ActivityEvent,
+    HealthScore,
+    HealthScoreSnapshot,
+)
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
     Article,
@@ -241,6 +246,12 @@ def test_seed_demo_scores_every_member(seeded):
     assert not unscored.exists()
     # A closing snapshot for each of the 30 past days; today has the current score.
     assert HealthScoreSnapshot.objects.values("day").distinct().count() == 30
+
+
+def test_seed_demo_scores_every_account(seeded):
+    assert not Account.objects.filter(health_score__isnull=True).exists()
+    days = AccountHealthScoreSnapshot.objects.values("day").distinct()
+    assert days.count() == 30
 
 
 def test_seed_demo_second_run_adds_nothing(seeded):
