@@ -105,7 +105,9 @@ def write_demo_cases(data: DemoDataSet, *, now: datetime.datetime) -> int:
     account = data.accounts[0]
     # Seeded by the account, so the same demo data set picks the same filers.
     rng = random.Random(account.external_id)
-    demo_member = next(p for p in data.members if p.has_demo_password)
+    demo_member = next(
+        p for p in data.members if p.has_demo_password and p.role == "member"
+    )
     colleagues = [p for p in data.members if p.account is account] or [demo_member]
     staff_user_id = data.staff[account.owner_index].user_pk
     created = 0

@@ -237,9 +237,13 @@ class Population:
 
         # The first account's admin posts the announcements, so has been
         # around since before the history starts.
+        # It is also the demo's account admin sign-in, who sees the account's
+        # health page and its members' onboarding.
         announcer = members[0]
         announcer.joined_at = self.start - timedelta(days=300)
         announcer.churn_at = announcer.decline_at = None
+        announcer.email = f"account-admin@{self.sign_in_domain}"
+        announcer.has_demo_password = True
 
         # Its second and third members are the demo sign-ins: a new plain
         # member and a long-standing, very active champion.

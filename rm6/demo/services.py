@@ -37,6 +37,7 @@ DEMO_SIGN_INS = [
     ("Member of the first account", f"member@{DEMO_EMAIL_DOMAIN}"),
     ("Champion of the first account", f"champion@{DEMO_EMAIL_DOMAIN}"),
     ("Staff superuser (admin site)", f"admin@{DEMO_EMAIL_DOMAIN}"),
+    ("Account admin of the first account", f"account-admin@{DEMO_EMAIL_DOMAIN}"),
 ]
 STAFF_SIGN_IN_EMAIL = DEMO_SIGN_INS[2][1]
 
