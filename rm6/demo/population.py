@@ -237,8 +237,8 @@ class Population:
 
         # The first account's admin posts the announcements, so has been
         # around since before the history starts.
-        # It is also the demo's account admin sign-in, who sees the account's
-        # health page and its members' onboarding.
+        # It is also the demo's account admin sign-in, who may open the
+        # account's health page and its members' onboarding.
         announcer = members[0]
         announcer.joined_at = self.start - timedelta(days=300)
         announcer.churn_at = announcer.decline_at = None

@@ -89,7 +89,7 @@ def test_late_commit_makes_score_stale():
 
 
 def test_refreshes_stored_while_transaction_open():
-    """An open transaction holds the horizon back; refreshes still store."""
+    """An open transaction keeps the horizon still, and refreshes still store."""
     member, other = factories.MemberFactory.create_batch(2)
     refresh_member_health_scores(member_ids=[member.pk])
 

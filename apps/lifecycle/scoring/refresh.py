@@ -143,11 +143,12 @@ def refresh_member_health_scores(
 
     A few statements whatever the batch size: the active member scorecard,
     a row lock on the batch's current scores with the commit horizon, then
-    one statement that computes every measure, stores the scores, records
-    each band change as a `lifecycle.health_band_changed` event, stores the
-    scores it replaced from an earlier day as that day's closing snapshots,
-    and returns the band changes. Ids of deleted members are skipped, and so
-    are members whose stored score was computed for a later time than `now`.
+    one statement that computes every measure and stores the scores. That
+    statement also records each band change as a
+    `lifecycle.health_band_changed` event, and stores each score it replaced
+    from an earlier day as that day's closing snapshot. Ids of deleted
+    members are skipped, and so are members whose stored score was computed
+    for a later time than `now`.
     """
     if not member_ids:
         return 0
