@@ -392,8 +392,32 @@ def _write_replies(data: DemoDataSet, *, bar: tqdm) -> int:
     Reply.objects.bulk_create(rows, batch_size=BATCH_SIZE)
     for reply, row in zip(data.replies, rows, strict=True):
         reply.pk = row.pk
+    _write_first_reply_times(sorted({reply.topic.pk for reply in data.replies}))
     bar.update(len(rows))
     return len(rows)
+
+
+def _write_first_reply_times(topic_ids: list[int]) -> None:
+    # post_reply sets first_reply_at on the first reply by someone other than
+    # the topic's author. Escalation, the unanswered list and the escalation
+    # offers read it, so bulk-written replies must set it too.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Topic._meta.db_table} AS topic
+            SET first_reply_at = first.created_at
+            FROM (
+                SELECT reply.topic_id, min(reply.created_at) AS created_at
+                FROM {Reply._meta.db_table} AS reply
+                JOIN {Topic._meta.db_table} AS replied ON replied.id = reply.topic_id
+                WHERE reply.topic_id = ANY(%s)
+                  AND reply.author_id IS DISTINCT FROM replied.author_id
+                GROUP BY reply.topic_id
+            ) AS first
+            WHERE topic.id = first.topic_id
+            """,
+            [topic_ids],
+        )
 
 
 def _write_events(data: DemoDataSet, *, spaces: dict[str, Space], bar: tqdm) -> int:

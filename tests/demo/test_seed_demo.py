@@ -9,7 +9,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Min, Q
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
@@ -32,6 +32,7 @@ from apps.portal.models import (
     SlaPolicy,
     UseCaseHub,
 )
+from apps.portal.selectors.cases import is_topic_escalatable
 from apps.portal.selectors.suggestions import list_case_suggestions
 from apps.portal.services.sla import (
     add_business_minutes,
@@ -560,6 +561,30 @@ def test_seed_demo_solution_in_case_suggestions(seeded_at_fixed_time):
     answers = list_case_suggestions(member=member, text=question.title)
 
     assert ("topic", newest_same_title.pk) in [answer.key for answer in answers]
+
+
+def test_seed_demo_first_reply_times(seeded):
+    """Each topic's first_reply_at is its first reply by someone else."""
+    first_by_others = {
+        row["topic_id"]: row["first"]
+        for row in Reply.objects.exclude(author_id=F("topic__author_id"))
+        .values("topic_id")
+        .annotate(first=Min("created_at"))
+    }
+    stored = dict(Topic.objects.values_list("pk", "first_reply_at"))
+
+    assert first_by_others
+    assert {pk: at for pk, at in stored.items() if at is not None} == first_by_others
+
+
+def test_seed_demo_answered_question_not_escalatable(seeded):
+    question = (
+        Topic.objects.filter(kind=Topic.Kind.QUESTION, first_reply_at__isnull=False)
+        .select_related("author")
+        .first()
+    )
+
+    assert not is_topic_escalatable(topic=question, member=question.author)
 
 
 def test_seed_demo_hubs_hold_articles_and_courses(seeded):
