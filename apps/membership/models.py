@@ -1,3 +1,4 @@
+import functools
 import zoneinfo
 
 from django.conf import settings
@@ -5,9 +6,20 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 
+# "localtime" names the host's zone, which Python and PostgreSQL may read
+# differently, and "Factory" is a placeholder zone: neither is a place.
+NON_PLACE_TIME_ZONES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def list_time_zone_names() -> frozenset[str]:
+    """Return the IANA time zone names a member, account or event may use."""
+    # available_timezones() reads the time zone database from disk each call.
+    return frozenset(zoneinfo.available_timezones()) - NON_PLACE_TIME_ZONES
+
 
 def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in list_time_zone_names():
         raise ValidationError(
             "%(value)s is not a known IANA time zone; use a name such as "
             "Europe/Paris or America/New_York.",

@@ -1,5 +1,3 @@
-import zoneinfo
-
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -12,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.membership.exports import build_member_export
 from apps.membership.forms import DeleteAccountForm, ProfileForm, add_domain_error
-from apps.membership.models import Member
+from apps.membership.models import Member, list_time_zone_names
 from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.profiles import get_public_profile
 from apps.membership.selectors.roles import has_capability
@@ -51,7 +49,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
     context = {
         "member": member,
         "form": form,
-        "time_zones": sorted(zoneinfo.available_timezones()),
+        "time_zones": sorted(list_time_zone_names()),
     }
     return render(request, "membership/profile_edit.html", context)
 

@@ -3,6 +3,7 @@ import json
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from apps.membership.models import (
     ConsentGrant,
     ConsentPurpose,
     Member,
+    validate_time_zone,
 )
 from apps.membership.services.profiles import delete_member_account
 from apps.membership.services.roles import sync_role_groups
@@ -133,6 +135,24 @@ def test_profile_edit_invalid_time_zone_message(member_client, member):
         "Invalid time zone 'Mars/Olympus_Mons': use an IANA time zone name "
         "such as Europe/Paris or America/New_York."
     ]
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory"])
+def test_profile_edit_host_time_zone_rejected(member_client, member, name):
+    response = member_client.post(PROFILE_EDIT_URL, profile_form_data(time_zone=name))
+
+    assert response.context["form"].errors["time_zone"] == [
+        f"Invalid time zone {name!r}: use an IANA time zone name "
+        "such as Europe/Paris or America/New_York."
+    ]
+    member.refresh_from_db()
+    assert member.time_zone == "UTC"
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory"])
+def test_model_time_zone_validator_rejects(name):
+    with pytest.raises(ValidationError):
+        validate_time_zone(name)
 
 
 def test_profile_edit_invalid_time_zone_changes_nothing(member_client, member):

@@ -10,7 +10,6 @@ concurrent changes cannot close a cycle between them. Code that writes
 both checks.
 """
 
-import functools
 import re
 import zoneinfo
 from collections.abc import Collection, Iterable
@@ -28,6 +27,7 @@ from apps.membership.models import (
     AccountArr,
     AuditEntry,
     Member,
+    list_time_zone_names,
 )
 from apps.membership.selectors.accounts import (
     get_account_by_external_id,
@@ -125,14 +125,8 @@ def lock_accounts() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNT_LOCK_KEY])
 
 
-@functools.cache
-def _time_zone_names() -> frozenset[str]:
-    # available_timezones() reads the time zone database from disk each call.
-    return frozenset(zoneinfo.available_timezones())
-
-
 def is_valid_time_zone(name: str) -> bool:
-    return name in _time_zone_names()
+    return name in list_time_zone_names()
 
 
 def check_time_zone(name: str, *, field: str = "time_zone") -> None:

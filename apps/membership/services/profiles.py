@@ -1,5 +1,4 @@
 import logging
-import zoneinfo
 
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
@@ -8,7 +7,12 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from apps.membership.models import AuditEntry, ConsentGrant, Member
+from apps.membership.models import (
+    AuditEntry,
+    ConsentGrant,
+    Member,
+    list_time_zone_names,
+)
 from apps.membership.names import validate_display_name
 from apps.membership.selectors.profiles import (
     DEACTIVATED_MEMBER_NAME,
@@ -49,7 +53,7 @@ def _clean_text(value: str, *, field: str) -> str:
 
 def _clean_time_zone(value: str) -> str:
     value = value.strip()
-    if value not in zoneinfo.available_timezones():
+    if value not in list_time_zone_names():
         raise DomainError(
             f"Invalid time zone {value!r}: use an IANA time zone name such as "
             "Europe/Paris or America/New_York.",
