@@ -228,9 +228,12 @@ def get_escalation_rejection_reason(
     if member is None or topic.author_id != member.pk:
         return f"Only the author of question {topic.pk} can escalate it to support."
     if topic.kind != Topic.Kind.QUESTION:
+        article = (
+            "an" if topic.kind in {Topic.Kind.IDEA, Topic.Kind.ANNOUNCEMENT} else "a"
+        )
         return (
-            f"Topic {topic.pk} is a discussion, not a question; only questions "
-            "can be escalated to support."
+            f"Topic {topic.pk} is {article} {topic.get_kind_display().lower()}, "
+            "not a question; only questions can be escalated to support."
         )
     if topic.is_hidden or topic.deleted_at is not None:
         return f"Question {topic.pk} is hidden or deleted, so it cannot be escalated."

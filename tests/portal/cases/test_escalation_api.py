@@ -232,6 +232,19 @@ def test_escalate_api_discussion_forbidden(filer):
     assert Case.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [(Topic.Kind.IDEA, "an idea"), (Topic.Kind.ANNOUNCEMENT, "an announcement")],
+)
+def test_escalate_api_names_topic_kind(filer, kind, words):
+    topic = ask(filer, hours_ago=HOURS + 1, kind=kind)
+
+    response = escalate(filer.user, topic.pk)
+
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith(f"Topic {topic.pk} is {words}, not")
+
+
 def test_escalate_api_member_without_account_forbidden(db):
     pending = factories.MemberFactory(account=None)
     topic = ask(pending, hours_ago=HOURS + 1)
