@@ -5,7 +5,7 @@ the demo data is deleted, like the onboarding steps. Seeding again finds
 them by slug and adds nothing.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apps.membership.models import Member
 from apps.portal.models import (
@@ -20,6 +20,7 @@ from apps.portal.models import (
     QuizChoice,
     QuizQuestion,
 )
+from apps.portal.services.courses import complete_lesson, enrol_member, submit_quiz
 
 BASICS_SLUG = "reporting-basics"
 ADVANCED_SLUG = "advanced-dashboards"
@@ -160,11 +161,44 @@ def _write_advanced(basics: Course) -> Course:
     return course
 
 
-def write_demo_courses(*, demo_member_email: str, now: datetime) -> int:
+# The champion earned the certification this long ago. It is valid for 365
+# days and reminds 30 days before, so its renewal is due in the demo.
+CHAMPION_CERTIFIED_DAYS_AGO = 345
+
+
+def _certify_champion(member: Member, *, course: Course, now: datetime) -> None:
+    """Take the course and pass its quiz as the champion, through the services.
+
+    The services record the events, complete the course and issue the
+    certificate, as when a member does it on the course pages.
+    """
+    if CourseEnrolment.objects.filter(member=member, course=course).exists():
+        return
+    when = now - timedelta(days=CHAMPION_CERTIFIED_DAYS_AGO)
+    enrol_member(member=member, course=course, now=when)
+    lessons = Lesson.objects.filter(module__course=course, is_published=True).order_by(
+        "module__position", "position"
+    )
+    for lesson in lessons:
+        complete_lesson(member=member, lesson=lesson, now=when)
+    for quiz in Quiz.objects.filter(course=course):
+        answers = {
+            str(question.pk): [
+                choice.pk for choice in question.choices.all() if choice.is_correct
+            ]
+            for question in quiz.questions.prefetch_related("choices")
+        }
+        submit_quiz(member=member, quiz=quiz, answers=answers, now=when)
+
+
+def write_demo_courses(
+    *, demo_member_email: str, now: datetime, champion_email: str = ""
+) -> int:
     """Create the demo courses and a learning path; return how many courses are new.
 
     The demo member is enrolled in the first course with one lesson done,
-    so their course pages show progress from the start.
+    so their course pages show progress from the start. The champion passed
+    it 345 days ago, so their certificate is due for renewal.
     """
     existing = Course.objects.filter(slug__in=[BASICS_SLUG, ADVANCED_SLUG]).count()
     basics = _write_basics()
@@ -196,4 +230,7 @@ def write_demo_courses(*, demo_member_email: str, now: datetime) -> int:
             LessonCompletion.objects.create(
                 enrolment=enrolment, lesson=first_lesson, completed_at=now
             )
+    champion = Member.objects.filter(user__email=champion_email).first()
+    if champion is not None:
+        _certify_champion(champion, course=basics, now=now)
     return 2 - existing

@@ -150,7 +150,13 @@ def write_data_set(
     result.solutions = write_demo_solutions(data)
     write_member_stats([m.pk for m in data.members])
     result.onboarding_steps = _write_onboarding_steps()
-    result.courses = write_demo_courses(demo_member_email=member_email, now=now)
+    champion_email = next(
+        (p.email for p in data.members if p.role == "champion" and p.has_demo_password),
+        "",
+    )
+    result.courses = write_demo_courses(
+        demo_member_email=member_email, now=now, champion_email=champion_email
+    )
     seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)
     result.onboarding_steps += write_demo_paths_and_hubs(
         spaces=spaces, slug_prefix=slug_prefix

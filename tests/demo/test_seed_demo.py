@@ -10,6 +10,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
@@ -27,6 +28,7 @@ from apps.portal.models import (
     Course,
     CourseEnrolment,
     HubItem,
+    MemberCertificate,
     OnboardingPath,
     OnboardingStep,
     SlaPolicy,
@@ -182,7 +184,11 @@ def test_seed_demo_creates_targeted_paths_and_hubs(seeded):
 
 def test_seed_demo_events_within_history(seeded):
     now = datetime.now(UTC)
+    # The champion's certificate is dated before the history on purpose, so
+    # that it is due for renewal; see rm6/demo/courses.py.
+    champion_course = Q(member__user__email=CHAMPION_EMAIL, kind__startswith="portal.")
     events = ActivityEvent.objects.exclude(kind="lifecycle.health_band_changed")
+    events = events.exclude(champion_course)
 
     assert not events.filter(occurred_at__gt=now).exists()
     assert not events.filter(occurred_at__lt=now - timedelta(days=31)).exists()
@@ -585,6 +591,20 @@ def test_seed_demo_answered_question_not_escalatable(seeded):
     )
 
     assert not is_topic_escalatable(topic=question, member=question.author)
+
+
+def test_seed_demo_champion_certificate_due(seeded):
+    champion = Member.objects.get(user__email=CHAMPION_EMAIL)
+    certificate = MemberCertificate.objects.get(member=champion)
+    now = timezone.now()
+    window = timedelta(days=certificate.certification.remind_days_before)
+
+    assert certificate.revoked_at is None
+    assert now < certificate.expires_at < now + window
+    assert CourseEnrolment.objects.get(member=champion).completed_at is not None
+    assert ActivityEvent.objects.filter(
+        member=champion, kind="portal.certificate_issued"
+    ).exists()
 
 
 def test_seed_demo_hubs_hold_articles_and_courses(seeded):
