@@ -57,6 +57,12 @@ RESERVED_NAMES = [("Demo", "Admin")]
 # Fresh names drawn for a person whose name is taken, before the name gets a
 # middle initial instead.
 MAX_NAME_DRAWS = 20
+# One account in six, from the fourth on, is at risk: most of its people
+# stopped, and the rest slowed down, 35 to 60 days before the seed. The first
+# account, whose people the demo signs in as, never is.
+AT_RISK_EVERY = 6
+AT_RISK_OFFSET = 3
+AT_RISK_CHURN_SHARE = 0.75
 
 
 class Population:
@@ -160,6 +166,7 @@ class Population:
                     owner_index=rng.randrange(staff_count),
                     time_zone=rng.choice(zones),
                     locale=locale,
+                    is_at_risk=index % AT_RISK_EVERY == AT_RISK_OFFSET,
                 )
             )
             self._set_arr_history(accounts[-1], today)
@@ -289,6 +296,19 @@ class Population:
             person.churn_at = self.now - timedelta(days=rng.uniform(45, 80))
         elif roll < 0.15 and tenure > timedelta(days=60):
             person.decline_at = self.now - timedelta(days=rng.uniform(30, 75))
+        if person.account is not None and person.account.is_at_risk:
+            self._set_at_risk_habits(person)
+
+    def _set_at_risk_habits(self, person: DemoPerson) -> None:
+        # A generator of its own, seeded by the member, so that the at-risk
+        # accounts leave every other member's simulated history as it was.
+        rng = random.Random(person.external_id)
+        if rng.random() < AT_RISK_CHURN_SHARE:
+            person.churn_at = self.now - timedelta(days=rng.uniform(35, 60))
+            person.decline_at = None
+        else:
+            person.churn_at = None
+            person.decline_at = self.now - timedelta(days=rng.uniform(35, 60))
 
     def set_consents(self, person: DemoPerson) -> None:
         """Give the member the consents that people of their role tend to give.

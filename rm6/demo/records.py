@@ -22,6 +22,9 @@ class DemoAccount:
     locale: str
     # (effective_on, ARR) at the contract start and each renewal since.
     arr_history: list[tuple[date, Decimal]] = field(default_factory=list)
+    # Most of its people went quiet a month or two ago, so its health score
+    # is low: the accounts a customer-success team would act on.
+    is_at_risk: bool = False
     pk: int | None = None
 
 

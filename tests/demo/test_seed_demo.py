@@ -16,6 +16,7 @@ from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
 from apps.community.models import MemberStats, Reply, Space, Topic
 from apps.lifecycle.models import (
+    AccountHealthScore,
     AccountHealthScoreSnapshot,
     ActivityEvent,
     HealthScore,
@@ -254,6 +255,16 @@ def test_seed_demo_scores_every_member(seeded):
     assert not unscored.exists()
     # A closing snapshot for each of the 30 past days; today has the current score.
     assert HealthScoreSnapshot.objects.values("day").distinct().count() == 30
+
+
+def test_seed_demo_at_risk_account_scores_low(db):
+    # The fourth account is the first at-risk one.
+    seed(accounts=4, members=30)
+    at_risk = AccountHealthScore.objects.get(account__external_id="demo-a00004")
+    healthy = AccountHealthScore.objects.get(account__external_id="demo-a00001")
+
+    assert at_risk.band in {"red", "yellow"}
+    assert at_risk.score < healthy.score
 
 
 def test_seed_demo_scores_every_account(seeded):
