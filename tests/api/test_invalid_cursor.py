@@ -33,6 +33,7 @@ BAD_POSITIONS = [
 LIST_PATHS = [
     "portal/onboarding/paths/",
     "portal/onboarding/accounts/{account}/members/{member}/",
+    "portal/hubs/",
     "portal/courses/",
     "portal/cases/",
     "portal/articles/",
