@@ -11,7 +11,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +36,7 @@ from apps.community.services.engagement import unvote, vote
 from apps.community.services.questions import accept_solution, unaccept_solution
 from apps.membership.models import Member
 from rm6.errors import DomainError
+from rm6.pagination import CursorPagination
 
 NO_MEMBER_MESSAGE = (
     "Posting needs a member profile, and this user has none; create a member "

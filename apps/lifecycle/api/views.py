@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -36,6 +35,7 @@ from apps.lifecycle.selectors import (
 )
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
+from rm6.pagination import CursorPagination
 
 logger = logging.getLogger(__name__)
 

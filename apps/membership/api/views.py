@@ -13,7 +13,6 @@ from drf_spectacular.utils import (
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +32,7 @@ from apps.membership.selectors.accounts import list_account_arr_history
 from apps.membership.services.accounts import create_account, upsert_account
 from apps.membership.services.members import upsert_member
 from rm6.errors import DomainError
+from rm6.pagination import CursorPagination
 
 logger = logging.getLogger(__name__)
 

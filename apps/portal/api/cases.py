@@ -14,7 +14,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -34,6 +33,7 @@ from apps.portal.selectors.cases import (
 )
 from apps.portal.services import cases as case_services
 from rm6.errors import DomainError
+from rm6.pagination import CursorPagination
 
 NO_MEMBER_MESSAGE = (
     "Filing a case needs a member profile, and this user has none; create a "

@@ -14,7 +14,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,6 +42,7 @@ from apps.portal.selectors.courses import (
 )
 from apps.portal.services.courses import complete_lesson, enrol_member, submit_quiz
 from rm6.errors import DomainError
+from rm6.pagination import CursorPagination
 
 NO_MEMBER_MESSAGE = (
     "Taking courses needs a member profile, and this user has none; create a "

@@ -11,7 +11,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +23,7 @@ from apps.portal.selectors.gaps import list_content_gaps
 from apps.portal.selectors.knowledge import list_visible_articles, search_articles
 from apps.portal.services.gaps import update_content_gap
 from apps.portal.services.knowledge import give_article_feedback
+from rm6.pagination import CursorPagination
 
 
 class IdCursorPagination(CursorPagination):

@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +39,7 @@ from apps.portal.services.onboarding import (
     mark_step_undone,
     sync_member_progress,
 )
+from rm6.pagination import CursorPagination
 
 NO_MEMBER_MESSAGE = (
     "Onboarding paths belong to members, and this user has none; staff read "

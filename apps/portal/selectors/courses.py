@@ -428,16 +428,24 @@ def get_reminder_window_start(
 
 
 def is_recertification_due(
-    certificate: MemberCertificate, *, now: datetime, time_zone: str
+    certificate: MemberCertificate,
+    *,
+    now: datetime,
+    time_zone: str,
+    is_superseded: bool,
 ) -> bool:
     """Return whether the holder should recertify now.
 
     That is once the reminder email is due (`get_reminder_window_start`, in
     the holder's `time_zone`) or once the certificate expired, and never for
-    a revoked one. A certification with `remind_days_before` 0 sends no
-    reminder, so its certificates are due only once expired.
+    a revoked or superseded one. Pass `is_superseded` from the annotation of
+    `list_member_certificates`, which applies the rule of DUE_REMINDERS_SQL. A
+    certification with `remind_days_before` 0 sends no reminder, so its
+    certificates are due only once expired.
     """
     if certificate.revoked_at is not None:
+        return False
+    if is_superseded:
         return False
     if now >= certificate.expires_at:
         return True
@@ -452,10 +460,32 @@ def is_recertification_due(
     return now >= window_start
 
 
+def build_newer_certificate_exists() -> Exists:
+    """Build the Exists that is true when a newer certificate supersedes one.
+
+    Newer means of the same member and certification, not revoked, and
+    expiring later, as in the NOT EXISTS clause of DUE_REMINDERS_SQL.
+    """
+    return Exists(
+        MemberCertificate.objects.filter(
+            member_id=OuterRef("member_id"),
+            certification_id=OuterRef("certification_id"),
+            revoked_at__isnull=True,
+            expires_at__gt=OuterRef("expires_at"),
+        )
+    )
+
+
 def list_member_certificates(*, member: Member) -> QuerySet[MemberCertificate]:
+    """Return the member's certificates, newest first.
+
+    Annotation: `is_superseded`, true when a newer certificate of the same
+    certification replaces one (`build_newer_certificate_exists`).
+    """
     return (
         MemberCertificate.objects.filter(member=member)
         .select_related("certification__course")
+        .annotate(is_superseded=build_newer_certificate_exists())
         .order_by("-issued_at", "-pk")
     )
 
@@ -510,7 +540,8 @@ def list_active_certifications(*, course: Course) -> list[Certification]:
 # rule that `get_reminder_window_start` applies in Python. A
 # run that comes later the same day, or on a later day before expiry, still
 # sends it. Superseded certificates (the member has a newer unrevoked one
-# of the same certification that expires later) get no reminder.
+# of the same certification that expires later) get no reminder, the rule
+# that `build_newer_certificate_exists` applies in the ORM.
 DUE_REMINDERS_SQL = f"""
     SELECT c.id
     FROM {MemberCertificate._meta.db_table} c

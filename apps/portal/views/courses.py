@@ -330,7 +330,10 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
             "certificate": c,
             "status": get_certificate_status(c, now=now),
             "is_recertification_due": is_recertification_due(
-                c, now=now, time_zone=member.time_zone
+                c,
+                now=now,
+                time_zone=member.time_zone,
+                is_superseded=c.is_superseded,
             ),
         }
         for c in page.object_list

@@ -91,8 +91,18 @@ def test_recertification_due_from_window_start(db, zone, expires_at, before, sta
         expires_at=expires_at, time_zone=zone, remind_days_before=7
     )
 
-    assert is_recertification_due(certificate, now=before, time_zone=zone) is False
-    assert is_recertification_due(certificate, now=start, time_zone=zone) is True
+    assert (
+        is_recertification_due(
+            certificate, now=before, time_zone=zone, is_superseded=False
+        )
+        is False
+    )
+    assert (
+        is_recertification_due(
+            certificate, now=start, time_zone=zone, is_superseded=False
+        )
+        is True
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +119,7 @@ def test_recertification_due_once_expired(db):
     certificate = make_certificate(expires_at=utc(2027, 6, 20, 12))
 
     assert is_recertification_due(
-        certificate, now=utc(2027, 6, 20, 12), time_zone="UTC"
+        certificate, now=utc(2027, 6, 20, 12), time_zone="UTC", is_superseded=False
     )
 
 
@@ -119,10 +129,10 @@ def test_recertification_not_due_when_revoked(db):
     )
 
     assert not is_recertification_due(
-        certificate, now=utc(2027, 6, 19), time_zone="UTC"
+        certificate, now=utc(2027, 6, 19), time_zone="UTC", is_superseded=False
     )
     assert not is_recertification_due(
-        certificate, now=utc(2027, 6, 21), time_zone="UTC"
+        certificate, now=utc(2027, 6, 21), time_zone="UTC", is_superseded=False
     )
 
 
@@ -132,10 +142,10 @@ def test_recertification_without_reminder_due_at_expiry(db):
     )
 
     assert not is_recertification_due(
-        certificate, now=utc(2027, 6, 20, 11, 59), time_zone="UTC"
+        certificate, now=utc(2027, 6, 20, 11, 59), time_zone="UTC", is_superseded=False
     )
     assert is_recertification_due(
-        certificate, now=utc(2027, 6, 20, 12), time_zone="UTC"
+        certificate, now=utc(2027, 6, 20, 12), time_zone="UTC", is_superseded=False
     )
 
 
