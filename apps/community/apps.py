@@ -8,6 +8,7 @@ class CommunityConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.community.selectors import export_member_data
+        from apps.community.selectors.engagement import get_profile_stats
         from apps.community.selectors.subscriptions import (
             filter_visible_event_ids,
             filter_visible_reply_ids,
@@ -19,6 +20,7 @@ class CommunityConfig(AppConfig):
         from apps.lifecycle.registry import register_kind
         from apps.membership.exports import register_export_section
         from apps.membership.merge import register_merge_handler
+        from apps.membership.panels import register_profile_section
 
         register_kind("community.question_posted", "A member asked a question.")
         register_kind(
@@ -66,3 +68,4 @@ class CommunityConfig(AppConfig):
             )
         register_export_section("community", export_member_data)
         register_merge_handler("community", move_merged_member_posts)
+        register_profile_section("community", get_profile_stats)

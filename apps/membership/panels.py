@@ -1,9 +1,9 @@
-"""Summaries that other apps add to a member's home page.
+"""Summaries that other apps add to a member's home page and public profile.
 
 Membership imports no other app, and the portal that draws the home page
-may not import advocacy, so an app that owns something the home page shows
-(points and badges, for example) registers a builder from its
-`AppConfig.ready`. The portal calls each one with the member.
+may not import advocacy, so an app that owns something these pages show
+(points and badges, community counters) registers a builder from its
+`AppConfig.ready`. The page calls each one with the member.
 """
 
 from collections.abc import Callable
@@ -15,30 +15,65 @@ from apps.membership.models import Member
 # when there is nothing to show. It should run a fixed number of queries.
 PanelBuilder = Callable[[Member], dict[str, Any] | None]
 
-_builders: dict[str, PanelBuilder] = {}
+
+class PanelRegistry:
+    """Builders of the summaries one page shows, by name."""
+
+    def __init__(self, page: str) -> None:
+        self.page = page
+        self._builders: dict[str, PanelBuilder] = {}
+
+    def register(self, name: str, build: PanelBuilder) -> None:
+        """Add the summary `name`, built by `build(member)`, to the page.
+
+        Registering the same function twice under a name is a no-op, so a
+        repeated `ready()` does no harm. A different function under a taken
+        name raises ValueError.
+        """
+        registered = self._builders.get(name)
+        if registered is not None and registered is not build:
+            raise ValueError(
+                f"The {self.page} panel {name!r} is already registered by "
+                f"{registered.__module__}.{registered.__qualname__}; "
+                "choose another name."
+            )
+        self._builders[name] = build
+
+    def build(self, member: Member) -> dict[str, dict[str, Any]]:
+        """Return each registered panel's data by name, leaving out empty ones."""
+        panels = {}
+        for name in sorted(self._builders):
+            data = self._builders[name](member)
+            if data is not None:
+                panels[name] = data
+        return panels
+
+
+_home = PanelRegistry("home")
+# A profile section's dict names its template under "template"; the profile
+# page includes it with the dict as `section`.
+_profile = PanelRegistry("profile")
 
 
 def register_home_panel(name: str, build: PanelBuilder) -> None:
-    """Add the summary `name`, built by `build(member)`, to every member's home.
-
-    Registering the same function twice under a name is a no-op, so a
-    repeated `ready()` does no harm. A different function under a taken
-    name raises ValueError.
-    """
-    registered = _builders.get(name)
-    if registered is not None and registered is not build:
-        raise ValueError(
-            f"The home panel {name!r} is already registered by "
-            f"{registered.__module__}.{registered.__qualname__}; choose another name."
-        )
-    _builders[name] = build
+    """Add the summary `name`, built by `build(member)`, to every member's home."""
+    _home.register(name, build)
 
 
 def build_home_panels(member: Member) -> dict[str, dict[str, Any]]:
-    """Return each registered panel's data by name, leaving out empty ones."""
-    panels = {}
-    for name in sorted(_builders):
-        data = _builders[name](member)
-        if data is not None:
-            panels[name] = data
-    return panels
+    """Return each registered home panel's data by name, leaving out empty ones."""
+    return _home.build(member)
+
+
+def register_profile_section(name: str, build: PanelBuilder) -> None:
+    """Add the section `name`, built by `build(member)`, to public profiles.
+
+    The profile shows sections only for members who let others see their
+    activity.
+    """
+    _profile.register(name, build)
+
+
+def build_profile_sections(member: Member) -> dict[str, dict[str, Any]]:
+    """Return each registered profile section's data by name, leaving out empty ones."""
+    return _profile.build(member)

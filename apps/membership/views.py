@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.membership.exports import build_member_export
 from apps.membership.forms import DeleteAccountForm, ProfileForm, add_domain_error
 from apps.membership.models import Member, list_time_zone_names
+from apps.membership.panels import build_profile_sections
 from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.profiles import get_public_profile
 from apps.membership.selectors.roles import has_capability
@@ -67,8 +68,10 @@ def profile(request: HttpRequest, pk: int) -> HttpResponse:
     if member.merged_into_id is not None and member.anonymised_at is None:
         return redirect("membership:profile", pk=member.merged_into_id)
 
+    profile = get_public_profile(member=member)
     context = {
-        "profile": get_public_profile(member=member),
+        "profile": profile,
+        "sections": build_profile_sections(member) if profile.shows_activity else {},
         "is_own_profile": member.user_id == request.user.pk,
     }
     return render(request, "membership/profile.html", context)

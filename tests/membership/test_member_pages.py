@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import award_points
-from apps.community.models import Space, Topic
+from apps.community.models import MemberStats, Space, Topic
 from apps.lifecycle.models import ActivityEvent
 from apps.lifecycle.selectors import EXPORT_EVENT_LIMIT
 from apps.membership.models import (
@@ -252,6 +252,37 @@ def test_public_profile_switch_off_hides_field(viewer_client, member, switch, te
     html = viewer_client.get(profile_url(member)).content.decode()
 
     assert text not in html
+
+
+def test_public_profile_shows_community_counters(viewer_client, member):
+    Member.objects.filter(pk=member.pk).update(show_activity=True)
+    MemberStats.objects.create(
+        member=member, topic_count=3, reply_count=7, solution_count=2, trust_level=2
+    )
+
+    html = viewer_client.get(profile_url(member)).content.decode()
+
+    assert "In the community" in html
+    assert "Trust level: Member" in html
+    assert "<dt>Replies</dt><dd>7</dd>" in html
+    assert "<dt>Accepted solutions</dt><dd>2</dd>" in html
+
+
+def test_public_profile_counters_follow_activity_switch(viewer_client, member):
+    Member.objects.filter(pk=member.pk).update(show_activity=False)
+    MemberStats.objects.create(member=member, reply_count=7)
+
+    html = viewer_client.get(profile_url(member)).content.decode()
+
+    assert "In the community" not in html
+
+
+def test_public_profile_no_counters_without_posts(viewer_client, member):
+    Member.objects.filter(pk=member.pk).update(show_activity=True)
+
+    html = viewer_client.get(profile_url(member)).content.decode()
+
+    assert "In the community" not in html
 
 
 def test_public_profile_hides_email(viewer_client, member):

@@ -185,8 +185,18 @@ class MemberStats(models.Model):
     reply_count = models.PositiveIntegerField(default=0)
     solution_count = models.PositiveIntegerField(default=0)
     kudos_received = models.PositiveIntegerField(default=0)
+
+    class TrustLevel(models.IntegerChoices):
+        NEW = 0, "New"
+        BASIC = 1, "Basic"
+        MEMBER = 2, "Member"
+        REGULAR = 3, "Regular"
+        LEADER = 4, "Leader"
+
     trust_level = models.PositiveSmallIntegerField(
-        default=0, help_text="0 new, 1 basic, 2 member, 3 regular, 4 leader."
+        default=0,
+        choices=TrustLevel.choices,
+        help_text="0 new, 1 basic, 2 member, 3 regular, 4 leader.",
     )
 
     class Meta:

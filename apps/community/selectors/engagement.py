@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.db.models import BooleanField, IntegerField, Q, Value
 
-from apps.community.models import Kudos, Reply, Topic, Vote
+from apps.community.models import Kudos, MemberStats, Reply, Topic, Vote
 from apps.membership.models import Member
 
 
@@ -53,3 +53,26 @@ def mark_viewer_reactions(
             post.viewer_has_kudos = True
         else:
             post.viewer_vote = value
+
+
+def get_profile_stats(member: Member) -> dict | None:
+    """Return the member's community counters for their public profile, or None.
+
+    One query. A member who never posted and received nothing has no section.
+    """
+    stats = MemberStats.objects.filter(member=member).first()
+    if stats is None:
+        return None
+    counters = [
+        ("Topics", stats.topic_count),
+        ("Replies", stats.reply_count),
+        ("Accepted solutions", stats.solution_count),
+        ("Kudos received", stats.kudos_received),
+    ]
+    if not any(value for _, value in counters) and stats.trust_level == 0:
+        return None
+    return {
+        "template": "community/_profile_stats.html",
+        "counters": counters,
+        "trust_level": stats.get_trust_level_display(),
+    }
