@@ -162,8 +162,8 @@ class QuestionEscalationSerializer(serializers.Serializer):
     )
     body = serializers.CharField(
         required=False,
-        help_text="The case description; the question's body and a link to it "
-        "if left out.",
+        help_text="The case description. If left out, the question's body, cut "
+        "with an ellipsis to fit the case limit, and a link to the question.",
     )
     priority = serializers.ChoiceField(
         choices=Case.Priority.choices, default=Case.Priority.NORMAL
@@ -447,7 +447,10 @@ class QuestionEscalationView(APIView):
                 topic=question,
                 subject=data.get("subject", question.title[:subject_max_length]),
                 body=data.get(
-                    "body", f"{question.body}\n\nAsked in the community: {url}"
+                    "body",
+                    case_services.build_escalation_body(
+                        question_body=question.body, url=url
+                    ),
                 ),
                 priority=data["priority"],
                 case_topic=data.get("topic"),

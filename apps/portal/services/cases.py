@@ -388,6 +388,21 @@ def get_or_file_case(
         return case, True
 
 
+def build_escalation_body(*, question_body: str, url: str) -> str:
+    """Return a case description from a community question's text and link.
+
+    A question may be as long as a case description, so the text is cut
+    with an ellipsis where needed to keep the whole link within
+    BODY_MAX_LENGTH.
+    """
+    link = f"\n\nAsked in the community: {url}"
+    room = BODY_MAX_LENGTH - len(link)
+    text = question_body.strip()
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "\u2026"
+    return text + link
+
+
 def escalate_question(
     *,
     member: Member,

@@ -189,7 +189,9 @@ def case_new(request: HttpRequest) -> HttpResponse:
                 "subject": source_topic.title[
                     : Case._meta.get_field("subject").max_length
                 ],
-                "body": f"{source_topic.body}\n\nAsked in the community: {url}",
+                "body": case_services.build_escalation_body(
+                    question_body=source_topic.body, url=url
+                ),
             }
         form = CaseForm(initial=initial, priorities=priorities)
     return render(
