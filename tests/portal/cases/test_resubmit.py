@@ -1,17 +1,21 @@
 """A resubmitted case form files one case per attempt, never a 500."""
 
+import datetime
 import threading
 
 import pytest
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.community.models import Topic
 from apps.lifecycle.models import ActivityEvent
 from apps.portal.models import Case, CaseAttempt
 from apps.portal.services.cases import file_case, get_or_file_case
 from apps.portal.services.deflection import start_attempt
+from tests import factories
 from tests.portal.cases.conftest import png
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,6 +65,27 @@ def test_form_resubmit_says_case_was_filed(client, filer):
     assert f"Case #{case.pk} was already filed from this form." in (
         response.content.decode()
     )
+
+
+def test_escalation_form_resubmit_redirects_to_case(client, filer, settings):
+    settings.RM6_ESCALATION_AFTER_HOURS = 24
+    topic = factories.TopicFactory(
+        author=filer,
+        kind=Topic.Kind.QUESTION,
+        created_at=timezone.now() - datetime.timedelta(hours=25),
+    )
+    client.force_login(filer.user)
+    client.get(reverse("portal:case_new"), {"topic": topic.pk})
+    attempt = CaseAttempt.objects.get(member=filer)
+    data = form_data(attempt) | {"source_topic": topic.pk}
+
+    responses = [client.post(reverse("portal:case_new"), data) for _ in range(2)]
+
+    case = Case.objects.get()
+    detail_url = reverse("portal:case_detail", kwargs={"pk": case.pk})
+    assert [r.status_code for r in responses] == [302, 302]
+    assert [r.url for r in responses] == [detail_url] * 2
+    assert case.source_topic_id == topic.pk
 
 
 def test_form_concurrent_resubmits_file_one_case(filer):
