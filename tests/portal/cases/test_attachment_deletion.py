@@ -96,3 +96,13 @@ def test_file_kept_until_outer_transaction_commits(case, media_root):
         assert stored_files(media_root) == before
 
     assert stored_files(media_root) == set()
+
+
+def test_admin_case_delete_removes_files(admin_client, case, media_root):
+    response = admin_client.post(
+        f"/admin/portal/case/{case.pk}/delete/", {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert Case.objects.filter(pk=case.pk).exists() is False
+    assert stored_files(media_root) == set()
