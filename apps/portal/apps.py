@@ -13,5 +13,15 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from apps.portal import receivers
+        from apps.portal.models import CaseAttachment
+
         for area in HOOK_AREAS:
             import_module(f"apps.portal.hooks.{area}").connect()
+        post_delete.connect(
+            receivers.delete_case_attachment_file,
+            sender=CaseAttachment,
+            dispatch_uid="portal.delete_case_attachment_file",
+        )

@@ -162,8 +162,8 @@ class QuestionEscalationSerializer(serializers.Serializer):
     )
     body = serializers.CharField(
         required=False,
-        help_text="The case description; the question's body and a link to it "
-        "if left out.",
+        help_text="The case description. If left out, the question's body, cut "
+        "with an ellipsis to fit the case limit, and a link to the question.",
     )
     priority = serializers.ChoiceField(
         choices=Case.Priority.choices, default=Case.Priority.NORMAL
@@ -239,7 +239,18 @@ class CaseViewSet(
         )
         return Response(serializer.data, status=code)
 
-    @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
+    @extend_schema(
+        request=CaseCreateSerializer,
+        responses={
+            201: OpenApiResponse(CaseSerializer, description="The case was filed."),
+            200: OpenApiResponse(
+                CaseSerializer,
+                description="The case filed earlier from the same attempt.",
+            ),
+        },
+        description="File a case. A retry with the same attempt returns the "
+        "case filed from it with 200 instead of filing a second one.",
+    )
     def create(self, request: Request) -> Response:
         member = get_member_for_user(request.user)
         if member is None:
@@ -248,7 +259,7 @@ class CaseViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         uploads = request.FILES.getlist("attachments") or data["attachments"]
-        case = case_services.file_case(
+        case, created = case_services.get_or_file_case(
             member=member,
             subject=data["subject"],
             body=data["body"],
@@ -257,7 +268,8 @@ class CaseViewSet(
             uploads=uploads,
             attempt_id=data.get("attempt"),
         )
-        return self._case_response(case, code=status.HTTP_201_CREATED)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return self._case_response(case, code=code)
 
     @extend_schema(
         methods=["GET"],
@@ -435,7 +447,10 @@ class QuestionEscalationView(APIView):
                 topic=question,
                 subject=data.get("subject", question.title[:subject_max_length]),
                 body=data.get(
-                    "body", f"{question.body}\n\nAsked in the community: {url}"
+                    "body",
+                    case_services.build_escalation_body(
+                        question_body=question.body, url=url
+                    ),
                 ),
                 priority=data["priority"],
                 case_topic=data.get("topic"),

@@ -318,3 +318,28 @@ def store_attachments(
         storage.save(attachment=attachment, name=generated, content=checked.upload)
         attachments.append(attachment)
     return attachments
+
+
+def _delete_stored_file(storage: Storage, name: str, attachment_id: int) -> None:
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.exception(
+            "case attachment file delete failed: attachment %s", attachment_id
+        )
+
+
+def delete_attachment_file(*, attachment: CaseAttachment, using: str) -> None:
+    """Delete a deleted attachment row's file once the deletion commits.
+
+    A rolled-back deletion keeps both the row and its file, because Django
+    drops on-commit callbacks on rollback. Outside a transaction the file
+    goes at once.
+    """
+    name = attachment.file.name
+    if not name:
+        return
+    transaction.on_commit(
+        partial(_delete_stored_file, attachment.file.storage, name, attachment.pk),
+        using=using,
+    )

@@ -41,7 +41,7 @@ from apps.portal.services.case_files import (
     check_attachments,
     store_attachments,
 )
-from apps.portal.services.deflection import attach_case
+from apps.portal.services.deflection import attach_case, get_own_attempt
 from apps.portal.services.sla import (
     add_business_minutes,
     count_business_minutes,
@@ -223,6 +223,19 @@ def can_file_cases(member: Member) -> bool:
 # Filing ---------------------------------------------------------------------
 
 
+def get_case_filed_from_attempt(*, member: Member, attempt_id) -> Case | None:
+    """Return the member's case filed from the case form visit `attempt_id`.
+
+    The id may come straight from a form, so a value that is not a number
+    gives None.
+    """
+    try:
+        attempt_id = int(attempt_id)
+    except (TypeError, ValueError):
+        return None
+    return Case.objects.filter(attempt_id=attempt_id, member_id=member.pk).first()
+
+
 def file_case(
     *,
     member: Member,
@@ -234,13 +247,44 @@ def file_case(
     attempt_id: int | None = None,
     source_topic: Topic | None = None,
 ) -> Case:
+    """File a member's case, or return the one filed from the same attempt.
+
+    The arguments and rules are those of `get_or_file_case`.
+    """
+    case, _ = get_or_file_case(
+        member=member,
+        subject=subject,
+        body=body,
+        priority=priority,
+        topic=topic,
+        uploads=uploads,
+        attempt_id=attempt_id,
+        source_topic=source_topic,
+    )
+    return case
+
+
+def get_or_file_case(
+    *,
+    member: Member,
+    subject: str,
+    body: str,
+    priority: str = Case.Priority.NORMAL,
+    topic: CaseTopic | None = None,
+    uploads: Iterable[UploadedFile] = (),
+    attempt_id: int | None = None,
+    source_topic: Topic | None = None,
+) -> tuple[Case, bool]:
     """File a member's case with its SLA due times and attachments.
 
-    `attempt_id` is the case-form visit it came from, for deflection, and
-    `source_topic` the community question it escalates, which only that
-    question's author may escalate, once. Every file is checked before
-    anything is stored, and a failure stores nothing. Inside a caller's
-    transaction, the files are written when that transaction commits.
+    Returns the case and whether this call filed it. `attempt_id` is the
+    case-form visit it came from, for deflection. An attempt files one case:
+    a resubmitted form, sequential or concurrent, gets the case already
+    filed from it and stores none of its files. `source_topic` is the
+    community question it escalates, which only that question's author may
+    escalate, once. Every file is checked before anything is stored, and a
+    failure stores nothing. Inside a caller's transaction, the files are
+    written when that transaction commits.
     """
     with attachment_transaction() as storage:
         if member.is_deactivated:
@@ -276,10 +320,12 @@ def file_case(
                 code="forbidden",
             )
         files = check_attachments(uploads=uploads)
+        attempt = get_own_attempt(attempt_id=attempt_id, member=member)
 
         now = timezone.now()
         case = Case(
             member=member,
+            attempt=attempt,
             account_id=member.account_id,
             topic=topic,
             subject=subject,
@@ -293,6 +339,22 @@ def file_case(
             with transaction.atomic():
                 case.save()
         except IntegrityError:
+            # Another request filed a case with the same attempt or source
+            # topic first and has committed, since the unique index made this
+            # insert wait for it.
+            if attempt is not None:
+                filed = get_case_filed_from_attempt(
+                    member=member, attempt_id=attempt.pk
+                )
+                if filed is not None:
+                    logger.info(
+                        "case form resubmitted: attempt %s, case %s",
+                        attempt.pk,
+                        filed.pk,
+                    )
+                    return filed, False
+            if source_topic is None:
+                raise
             raise DomainError(
                 "This question already has a support case; open it from the "
                 "question's page.",
@@ -310,7 +372,7 @@ def file_case(
         store_attachments(
             case=case, files=files, uploaded_by=member.user, storage=storage
         )
-        attach_case(attempt_id=attempt_id, case=case)
+        attach_case(attempt_id=attempt.pk if attempt else None, case=case)
         record_activity(
             member=member,
             kind="portal.case_filed",
@@ -323,7 +385,22 @@ def file_case(
                 "source_topic_id": source_topic.pk if source_topic else None,
             },
         )
-        return case
+        return case, True
+
+
+def build_escalation_body(*, question_body: str, url: str) -> str:
+    """Return a case description from a community question's text and link.
+
+    A question may be as long as a case description, so the text is cut
+    with an ellipsis where needed to keep the whole link within
+    BODY_MAX_LENGTH.
+    """
+    link = f"\n\nAsked in the community: {url}"
+    room = BODY_MAX_LENGTH - len(link)
+    text = question_body.strip()
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "\u2026"
+    return text + link
 
 
 def escalate_question(

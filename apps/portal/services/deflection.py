@@ -59,16 +59,27 @@ def start_attempt(*, member: Member, attribution: dict | None = None) -> CaseAtt
     return attempt
 
 
+def get_own_attempt(*, attempt_id: int | None, member: Member) -> CaseAttempt | None:
+    """Return the member's attempt with that id, or None.
+
+    A tampered form that names another member's attempt gets None, so its
+    case is filed without an attempt and changes no one else's deflection.
+    """
+    if attempt_id is None:
+        return None
+    return CaseAttempt.objects.filter(pk=attempt_id, member_id=member.pk).first()
+
+
 def attach_case(*, attempt_id: int | None, case: Case) -> CaseAttempt | None:
     """Tie a newly filed case to the attempt of the form it came from.
 
-    Call it inside the transaction that files the case. A case filed within
-    the 24-hour window makes the attempt not deflected. A case filed later,
-    from a form left open that long, finds the attempt already settled by
-    the window and leaves a deflected outcome as it is. An attempt of
-    another member, or one that already has a case, is left alone and None
-    is returned, so a tampered or resubmitted form never rewrites another
-    attempt.
+    Call it inside the transaction that files the case, which may have
+    inserted the case with its attempt already. A case filed within the
+    24-hour window makes the attempt not deflected. A case filed later, from
+    a form left open that long, finds the attempt already settled by the
+    window and leaves a deflected outcome as it is. An attempt of another
+    member, or one that has another case, is left alone and None is
+    returned, so a tampered form never rewrites another attempt.
     """
     if attempt_id is None:
         return None
@@ -76,7 +87,8 @@ def attach_case(*, attempt_id: int | None, case: Case) -> CaseAttempt | None:
     # side PostgreSQL refuses to lock.
     attempt = (
         CaseAttempt.objects.select_for_update(of=("self",))
-        .filter(pk=attempt_id, member_id=case.member_id, case__isnull=True)
+        .filter(pk=attempt_id, member_id=case.member_id)
+        .filter(Q(case__isnull=True) | Q(case=case))
         .first()
     )
     if attempt is None:
@@ -91,8 +103,9 @@ def attach_case(*, attempt_id: int | None, case: Case) -> CaseAttempt | None:
     if case.topic_id and attempt.topic_id is None:
         attempt.topic_id = case.topic_id
     attempt.save(update_fields=["outcome", "classified_at", "topic"])
-    case.attempt = attempt
-    case.save(update_fields=["attempt"])
+    if case.attempt_id != attempt.pk:
+        case.attempt = attempt
+        case.save(update_fields=["attempt"])
     return attempt
 
 

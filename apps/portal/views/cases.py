@@ -133,6 +133,17 @@ def case_new(request: HttpRequest) -> HttpResponse:
             {"no_account_message": case_services.NO_ACCOUNT_MESSAGE},
             status=403 if request.method == "POST" else 200,
         )
+    if request.method == "POST":
+        # A resubmitted form goes to the case it filed, even when the
+        # question it escalated can no longer be escalated.
+        filed = case_services.get_case_filed_from_attempt(
+            member=member, attempt_id=request.POST.get("attempt")
+        )
+        if filed is not None:
+            messages.info(
+                request, f"Case #{filed.pk} was already filed from this form."
+            )
+            return redirect("portal:case_detail", pk=filed.pk)
     source_topic = None
     topic_id = request.POST.get("source_topic") or request.GET.get("topic")
     if topic_id:
@@ -149,7 +160,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                case = case_services.file_case(
+                case, created = case_services.get_or_file_case(
                     member=member,
                     subject=data["subject"],
                     body=data["body"],
@@ -162,7 +173,12 @@ def case_new(request: HttpRequest) -> HttpResponse:
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, f"Case #{case.pk} is filed.")
+                if created:
+                    messages.success(request, f"Case #{case.pk} is filed.")
+                else:
+                    messages.info(
+                        request, f"Case #{case.pk} was already filed from this form."
+                    )
                 return redirect("portal:case_detail", pk=case.pk)
     else:
         attempt = start_attempt(member=member)
@@ -173,7 +189,9 @@ def case_new(request: HttpRequest) -> HttpResponse:
                 "subject": source_topic.title[
                     : Case._meta.get_field("subject").max_length
                 ],
-                "body": f"{source_topic.body}\n\nAsked in the community: {url}",
+                "body": case_services.build_escalation_body(
+                    question_body=source_topic.body, url=url
+                ),
             }
         form = CaseForm(initial=initial, priorities=priorities)
     return render(
