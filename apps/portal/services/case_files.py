@@ -176,10 +176,13 @@ def check_attachments(
                 code="invalid_attachment",
             )
         if upload.size > max_bytes:
+            size, limit = format_bytes(upload.size), format_bytes(max_bytes)
+            if size == limit:
+                # Just over the limit rounds to it; exact bytes show the gap.
+                size, limit = f"{upload.size:,} bytes", f"{max_bytes:,} bytes"
             raise DomainError(
-                f"{name} is {format_bytes(upload.size)}, over the limit of "
-                f"{format_bytes(max_bytes)} per file. Attach a smaller file, "
-                "or compress it.",
+                f"{name} is {size}, over the limit of {limit} per file. "
+                "Attach a smaller file, or compress it.",
                 field="attachments",
                 code="invalid_attachment",
             )

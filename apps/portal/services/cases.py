@@ -236,6 +236,19 @@ def get_case_filed_from_attempt(*, member: Member, attempt_id) -> Case | None:
     return Case.objects.filter(attempt_id=attempt_id, member_id=member.pk).first()
 
 
+def get_case_escalating_topic(*, member: Member, topic_id) -> Case | None:
+    """Return the case that escalated the question `topic_id`, if `member` filed it.
+
+    The id may come straight from a query string, so a value that is not a
+    number gives None. Another member's case is never returned.
+    """
+    try:
+        topic_id = int(topic_id)
+    except (TypeError, ValueError):
+        return None
+    return Case.objects.filter(source_topic_id=topic_id, member_id=member.pk).first()
+
+
 def file_case(
     *,
     member: Member,

@@ -63,8 +63,8 @@ class CaseForm(forms.Form):
     )
     priority = forms.ChoiceField(initial=Case.Priority.NORMAL)
     attachments = MultipleFileField(
-        help_text="Screenshots, logs or exports: PDF, images, ZIP, Office files, "
-        ".txt, .csv or .log."
+        help_text="Screenshots, logs or exports: PDF, images (PNG, JPEG, GIF, "
+        "WebP), ZIP, Word (.docx), Excel (.xlsx), .txt, .csv or .log."
     )
     attempt = forms.IntegerField(required=False, widget=forms.HiddenInput)
 

@@ -147,6 +147,15 @@ def case_new(request: HttpRequest) -> HttpResponse:
     source_topic = None
     topic_id = request.POST.get("source_topic") or request.GET.get("topic")
     if topic_id:
+        escalated = case_services.get_case_escalating_topic(
+            member=member, topic_id=topic_id
+        )
+        if escalated is not None:
+            messages.info(
+                request,
+                f"This question is already with support as case #{escalated.pk}.",
+            )
+            return redirect("portal:case_detail", pk=escalated.pk)
         try:
             source_topic = access_escalatable_topic(
                 topic_id=int(topic_id), member=member

@@ -54,6 +54,16 @@ def test_file_over_size_limit_rejected(filer, limits, media_root):
     assert stored_files(media_root) == []
 
 
+def test_file_just_over_limit_shows_bytes(filer, limits, media_root):
+    with pytest.raises(DomainError) as error:
+        file_with(filer, png("edge.png", size=1025))
+
+    assert error.value.message == (
+        "edge.png is 1,025 bytes, over the limit of 1,024 bytes per file. "
+        "Attach a smaller file, or compress it."
+    )
+
+
 def test_files_over_case_total_rejected(filer, limits, media_root):
     with pytest.raises(DomainError) as error:
         file_with(filer, png("a.png", 1000), png("b.png", 1000), png("c.png", 1000))

@@ -127,6 +127,29 @@ def test_posting_escalation_sets_source_topic(client, filer):
     assert f"case #{case.pk}" in html
 
 
+def test_case_form_for_escalated_question_goes_to_case(client, filer):
+    topic = ask(filer, hours_ago=HOURS + 1)
+    case = file_case(member=filer, subject="Stuck", body="Still", source_topic=topic)
+    client.force_login(filer.user)
+
+    response = client.get(reverse("portal:case_new"), {"topic": topic.pk}, follow=True)
+
+    assert response.redirect_chain == [
+        (reverse("portal:case_detail", kwargs={"pk": case.pk}), 302)
+    ]
+    assert f"already with support as case #{case.pk}" in response.content.decode()
+
+
+def test_case_form_for_others_escalated_question_not_found(client, filer, colleague):
+    topic = ask(filer, hours_ago=HOURS + 1)
+    file_case(member=filer, subject="Stuck", body="Still", source_topic=topic)
+    client.force_login(colleague.user)
+
+    response = client.get(reverse("portal:case_new"), {"topic": topic.pk})
+
+    assert response.status_code == 404
+
+
 def test_one_case_per_question(filer):
     topic = ask(filer, hours_ago=HOURS + 1)
     file_case(member=filer, subject="S", body="B", source_topic=topic)
