@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -45,6 +45,11 @@ def case_suggestions(request: HttpRequest) -> HttpResponse:
     Only the member whose attempt the `attempt` parameter names may use it;
     every answer shown is recorded against that attempt.
     """
+    if not request.GET.get("attempt", "").strip():
+        return HttpResponseBadRequest(
+            "The attempt parameter is missing: the new-case page sends it with "
+            "each request for suggestions."
+        )
     attempt = access_attempt(attempt_id=request.GET.get("attempt"), user=request.user)
     if attempt is None:
         raise PermissionDenied(

@@ -175,6 +175,14 @@ def test_suggestions_view_rejects_bad_attempt_id(member_client):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("params", [{"q": "export"}, {"q": "export", "attempt": " "}])
+def test_suggestions_view_missing_attempt(member_client, params):
+    response = member_client.get(URL, params)
+
+    assert response.status_code == 400
+    assert "The attempt parameter is missing" in response.content.decode()
+
+
 def test_suggestions_view_requires_sign_in(client, attempt):
     response = client.get(URL, {"q": "export", "attempt": attempt.pk})
 
