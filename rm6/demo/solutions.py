@@ -1,9 +1,11 @@
-"""Accepted solutions of demo questions, written through the community service.
+"""Accepted solutions of demo questions, written through the community services.
 
 `accept_solution` keeps the space and member solution counters and records
 the `community.solution_accepted` event, as when a member accepts an answer
-in the community. It stamps the present time, so the simulated acceptance
-time then replaces it on the topic and on the event.
+in the community. The question's author also gives the accepted reply kudos
+through `give_kudos`, which counts it on the reply and records the
+`community.kudos_given` event. Both stamp the present time, so the simulated
+acceptance time then replaces it on the topic, the kudos and the events.
 """
 
 from django.contrib.auth import get_user_model
@@ -11,7 +13,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 from apps.community.models import Reply, Topic
+from apps.community.services.engagement import give_kudos
 from apps.community.services.questions import accept_solution
+from apps.membership.models import Member
 from rm6.demo.records import DemoDataSet
 
 
@@ -28,6 +32,14 @@ def write_demo_solutions(data: DemoDataSet) -> int:
             reply=Reply(pk=topic.accepted_reply.pk),
             actor_user=users[topic.author.user_pk],
         )
+
+    authors = Member.objects.in_bulk([t.author.pk for t in solved])
+    replies = Reply.objects.select_related("topic__space").in_bulk(
+        [t.accepted_reply.pk for t in solved]
+    )
+    for topic in solved:
+        reply = replies[topic.accepted_reply.pk]
+        give_kudos(member=authors[topic.author.pk], post=reply)
 
     topic_ids = [topic.pk for topic in solved]
     reply_ids = [str(topic.accepted_reply.pk) for topic in solved]
@@ -46,10 +58,18 @@ def write_demo_solutions(data: DemoDataSet) -> int:
             """
             UPDATE lifecycle_activityevent AS e SET occurred_at = solved.solved_at
             FROM unnest(%s::text[], %s::timestamptz[]) AS solved(reply_id, solved_at)
-            WHERE e.kind = 'community.solution_accepted'
+            WHERE e.kind IN ('community.solution_accepted', 'community.kudos_given')
               AND e.subject_type_id = %s
               AND e.subject_id = solved.reply_id
             """,
             [reply_ids, solved_times, reply_type.pk],
+        )
+        cursor.execute(
+            """
+            UPDATE community_kudos AS k SET created_at = solved.solved_at
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS solved(reply_id, solved_at)
+            WHERE k.reply_id = solved.reply_id
+            """,
+            [[topic.accepted_reply.pk for topic in solved], solved_times],
         )
     return len(solved)

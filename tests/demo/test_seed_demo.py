@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
-from apps.community.models import MemberStats, Reply, Space, Topic
+from apps.community.models import Kudos, MemberStats, Reply, Space, Topic
 from apps.lifecycle.models import (
     AccountHealthScore,
     AccountHealthScoreSnapshot,
@@ -578,6 +578,19 @@ def test_seed_demo_solution_in_case_suggestions(seeded_at_fixed_time):
     answers = list_case_suggestions(member=member, text=question.title)
 
     assert ("topic", newest_same_title.pk) in [answer.key for answer in answers]
+
+
+def test_seed_demo_solutions_get_kudos(seeded):
+    solved = Topic.objects.filter(accepted_reply__isnull=False).select_related(
+        "accepted_reply"
+    )
+
+    assert solved.exists()
+    for topic in solved:
+        kudos = Kudos.objects.get(reply=topic.accepted_reply)
+        assert kudos.member_id == topic.author_id
+        assert kudos.created_at == topic.solved_at
+        assert topic.accepted_reply.kudos_count == 1
 
 
 def test_seed_demo_first_reply_times(seeded):
