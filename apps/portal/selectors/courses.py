@@ -460,18 +460,30 @@ def is_recertification_due(
     return now >= window_start
 
 
-def build_newer_certificate_exists() -> Exists:
-    """Build the Exists that is true when a newer certificate supersedes one.
+def _list_newer_certificates(
+    *, member_id, certification_id, expires_at
+) -> QuerySet[MemberCertificate]:
+    """Return the certificates that supersede one with these values.
 
     Newer means of the same member and certification, not revoked, and
-    expiring later, as in the NOT EXISTS clause of DUE_REMINDERS_SQL.
+    expiring later, as in the NOT EXISTS clause of DUE_REMINDERS_SQL. The
+    values may be OuterRef expressions, for use in a subquery.
     """
+    return MemberCertificate.objects.filter(
+        member_id=member_id,
+        certification_id=certification_id,
+        revoked_at__isnull=True,
+        expires_at__gt=expires_at,
+    )
+
+
+def build_newer_certificate_exists() -> Exists:
+    """Build the Exists that is true when a newer certificate supersedes one."""
     return Exists(
-        MemberCertificate.objects.filter(
+        _list_newer_certificates(
             member_id=OuterRef("member_id"),
             certification_id=OuterRef("certification_id"),
-            revoked_at__isnull=True,
-            expires_at__gt=OuterRef("expires_at"),
+            expires_at=OuterRef("expires_at"),
         )
     )
 
@@ -586,16 +598,12 @@ DUE_EXPIRIES_SQL = f"""
 
 def has_newer_certificate(*, certificate: MemberCertificate) -> bool:
     """Return whether the holder has a later-expiring unrevoked one of its kind."""
-    return (
-        MemberCertificate.objects.filter(
-            member_id=certificate.member_id,
-            certification_id=certificate.certification_id,
-            revoked_at__isnull=True,
-            expires_at__gt=certificate.expires_at,
-        )
-        .exclude(pk=certificate.pk)
-        .exists()
-    )
+    # A certificate never expires after itself, so it is never its own newer one.
+    return _list_newer_certificates(
+        member_id=certificate.member_id,
+        certification_id=certificate.certification_id,
+        expires_at=certificate.expires_at,
+    ).exists()
 
 
 # Course completion % --------------------------------------------------------------
