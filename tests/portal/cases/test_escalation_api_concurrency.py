@@ -4,7 +4,7 @@ import datetime
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -13,6 +13,7 @@ from apps.lifecycle.models import ActivityEvent
 from apps.portal.models import Case
 from apps.portal.services.cases import escalate_question, file_case
 from tests import factories
+from tests.portal.cases.racing import race_against_held_insert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,42 +72,19 @@ def test_escalate_question_losing_insert_returns_winner(question):
     `escalate_question` finds no case, tries its own insert, and gets the
     unique violation once the other transaction commits.
     """
-    inserted = threading.Event()
-    release = threading.Event()
-    winner: list[Case] = []
-    errors: list = []
-
-    def insert_and_hold():
-        try:
-            with transaction.atomic():
-                winner.append(
-                    file_case(
-                        member=question.author,
-                        subject="First",
-                        body="B",
-                        source_topic=question,
-                    )
-                )
-                inserted.set()
-                release.wait(timeout=10)
-        except Exception as error:  # reported by the assert below
-            errors.append(error)
-        finally:
-            inserted.set()
-            connection.close()
-
-    holder = threading.Thread(target=insert_and_hold)
-    holder.start()
-    assert inserted.wait(timeout=10)
-    threading.Timer(0.5, release.set).start()
-
-    case, created = escalate_question(
-        member=question.author, topic=question, subject="Second", body="B"
+    winner, case, created = race_against_held_insert(
+        hold=lambda: file_case(
+            member=question.author,
+            subject="First",
+            body="B",
+            source_topic=question,
+        ),
+        race=lambda: escalate_question(
+            member=question.author, topic=question, subject="Second", body="B"
+        ),
     )
-    holder.join(timeout=30)
 
-    assert errors == []
     assert created is False
-    assert case.pk == winner[0].pk
+    assert case.pk == winner.pk
     assert case.subject == "First"
     assert Case.objects.count() == 1

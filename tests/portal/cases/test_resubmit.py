@@ -4,7 +4,7 @@ import datetime
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from apps.portal.services.cases import file_case, get_or_file_case
 from apps.portal.services.deflection import start_attempt
 from tests import factories
 from tests.portal.cases.conftest import png
+from tests.portal.cases.racing import race_against_held_insert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,40 +131,17 @@ def test_losing_insert_returns_winner_case(filer):
     second filing gets the unique violation once that transaction commits.
     """
     attempt = start_attempt(member=filer, attribution={})
-    inserted = threading.Event()
-    release = threading.Event()
-    winner: list[Case] = []
-    errors: list = []
-
-    def insert_and_hold():
-        try:
-            with transaction.atomic():
-                winner.append(
-                    file_case(
-                        member=filer, subject="First", body="B", attempt_id=attempt.pk
-                    )
-                )
-                inserted.set()
-                release.wait(timeout=10)
-        except Exception as error:  # reported by the assert below
-            errors.append(error)
-        finally:
-            inserted.set()
-            connection.close()
-
-    holder = threading.Thread(target=insert_and_hold)
-    holder.start()
-    assert inserted.wait(timeout=10)
-    threading.Timer(0.5, release.set).start()
-
-    case, created = get_or_file_case(
-        member=filer, subject="Second", body="B", attempt_id=attempt.pk
+    winner, case, created = race_against_held_insert(
+        hold=lambda: file_case(
+            member=filer, subject="First", body="B", attempt_id=attempt.pk
+        ),
+        race=lambda: get_or_file_case(
+            member=filer, subject="Second", body="B", attempt_id=attempt.pk
+        ),
     )
-    holder.join(timeout=30)
 
-    assert errors == []
     assert created is False
-    assert case.pk == winner[0].pk
+    assert case.pk == winner.pk
     assert case.subject == "First"
     assert Case.objects.count() == 1
 
