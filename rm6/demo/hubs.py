@@ -81,7 +81,7 @@ def write_demo_paths_and_hubs(*, spaces: dict[str, Space], slug_prefix: str) -> 
     The hubs' articles and courses must exist already. Progress is not
     written here. The events carry the seed time as recorded_at, so the
     per-minute sync reads them all when beat and a worker run within a day
-    of seeding, the nightly sync otherwise, and a member's own page view
+    of seeding, and the nightly sync otherwise. A member's own page view
     syncs that member at once.
     """
     hubs = {}

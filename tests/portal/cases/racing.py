@@ -22,13 +22,13 @@ def race_against_held_insert(
     """
     inserted = threading.Event()
     release = threading.Event()
-    held: list[Case] = []
+    held_cases: list[Case] = []
     errors: list[BaseException] = []
 
     def insert_and_hold() -> None:
         try:
             with transaction.atomic():
-                held.append(hold())
+                held_cases.append(hold())
                 inserted.set()
                 release.wait(timeout=WAIT)
         except Exception as error:  # reported by the assert below
@@ -46,4 +46,4 @@ def race_against_held_insert(
     holder.join(timeout=3 * WAIT)
 
     assert errors == []
-    return held[0], case, created
+    return held_cases[0], case, created
