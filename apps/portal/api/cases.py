@@ -247,6 +247,11 @@ class CaseViewSet(
                 CaseSerializer,
                 description="The case filed earlier from the same attempt.",
             ),
+            400: OpenApiResponse(description="Invalid field; the body names it."),
+            403: OpenApiResponse(
+                description="The user has no member profile, or the member no "
+                "customer account yet; the detail names the reason."
+            ),
         },
         description="File a case. A retry with the same attempt returns the "
         "case filed from it with 200 instead of filing a second one.",
@@ -254,20 +259,25 @@ class CaseViewSet(
     def create(self, request: Request) -> Response:
         member = get_member_for_user(request.user)
         if member is None:
-            raise DomainError(NO_MEMBER_MESSAGE, code="forbidden")
+            raise PermissionDenied(NO_MEMBER_MESSAGE)
         serializer = CaseCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         uploads = request.FILES.getlist("attachments") or data["attachments"]
-        case, created = case_services.get_or_file_case(
-            member=member,
-            subject=data["subject"],
-            body=data["body"],
-            priority=data["priority"],
-            topic=data.get("topic"),
-            uploads=uploads,
-            attempt_id=data.get("attempt"),
-        )
+        try:
+            case, created = case_services.get_or_file_case(
+                member=member,
+                subject=data["subject"],
+                body=data["body"],
+                priority=data["priority"],
+                topic=data.get("topic"),
+                uploads=uploads,
+                attempt_id=data.get("attempt"),
+            )
+        except DomainError as error:
+            if error.code == "forbidden":
+                raise PermissionDenied(error.message) from None
+            raise
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return self._case_response(case, code=code)
 

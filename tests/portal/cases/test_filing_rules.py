@@ -61,8 +61,20 @@ def test_api_refused(pending):
 
     response = api.post("/api/v1/portal/cases/", CASE_DATA, format="json")
 
-    assert response.status_code == 400
-    assert response.json()["detail"] == [NO_ACCOUNT_MESSAGE]
+    assert response.status_code == 403
+    assert response.json()["detail"] == NO_ACCOUNT_MESSAGE
+    assert Case.objects.count() == 0
+
+
+def test_api_refuses_user_without_member(db):
+    user = factories.UserFactory()
+    api = APIClient()
+    api.force_login(user)
+
+    response = api.post("/api/v1/portal/cases/", CASE_DATA, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("Filing a case needs a member")
     assert Case.objects.count() == 0
 
 
