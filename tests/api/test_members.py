@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 
 from apps.membership.models import Member
 from tests import factories
@@ -39,6 +40,22 @@ def test_members_list_account_admin_sees_own_account(api_client, member, account
     response = api_client.get(URL)
 
     assert result_ids(response) == [member.pk, account_admin.pk]
+
+
+def test_members_list_deactivated_admin_sees_only_self(
+    api_client, member, account_admin
+):
+    factories.ActivityEventFactory(member=member, account=member.account)
+    account_admin.deactivated_at = timezone.now()
+    account_admin.save(update_fields=["deactivated_at"])
+    api_client.force_login(account_admin.user)
+
+    members = api_client.get(URL)
+    events = api_client.get("/api/v1/events/")
+
+    assert result_ids(members) == [account_admin.pk]
+    assert events.status_code == 200
+    assert {row["member"] for row in events.json()["results"]} <= {account_admin.pk}
 
 
 def test_members_retrieve_fields(staff_api):

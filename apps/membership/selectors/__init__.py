@@ -27,7 +27,9 @@ def list_visible_accounts(*, user) -> QuerySet[Account]:
 def list_visible_members(*, user) -> QuerySet[Member]:
     """Return the members a user may read: all for staff, else only themselves.
 
-    An account admin also sees the members of their own account.
+    An account admin also sees the members of their own account, unless the
+    admin's member is deactivated: staff may have left the user active, and a
+    deactivated admin no longer speaks for the account.
     """
     members = Member.objects.select_related("user", "account")
     if user.is_staff:
@@ -35,7 +37,8 @@ def list_visible_members(*, user) -> QuerySet[Member]:
     member = get_member_for_user(user)
     if member is None:
         return members.none()
-    if member.role == Member.Role.ADMIN and member.account_id is not None:
+    is_admin = member.role == Member.Role.ADMIN and not member.is_deactivated
+    if is_admin and member.account_id is not None:
         return members.filter(account_id=member.account_id)
     return members.filter(pk=member.pk)
 
