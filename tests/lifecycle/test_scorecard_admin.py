@@ -142,6 +142,61 @@ def test_scorecard_admin_rejects_equal_thresholds_and_zero_weight(admin_client):
     assert errors["weight"] == ["The weight must be above 0."]
 
 
+def test_scorecard_admin_rejects_zero_day_window(admin_client):
+    data = scorecard_data({"kind": "event_count", "window_days": "0"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert measure_errors(response)["window_days"] == [
+        "The window (0 days) must be at least 1 day. Enter how many days back "
+        "from now the measure reads."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
+@pytest.mark.parametrize(
+    ("zero_at", "full_at", "field", "message"),
+    [
+        (
+            "-1e308",
+            "1e308",
+            "zero_at",
+            "zero_at -1e+308 is out of range. Enter a value from "
+            "-1,000,000,000 to 1,000,000,000.",
+        ),
+        (
+            "0",
+            "1e10",
+            "full_at",
+            "full_at 1e+10 is out of range. Enter a value from "
+            "-1,000,000,000 to 1,000,000,000.",
+        ),
+        (
+            "0",
+            "1e-320",
+            "full_at",
+            "zero_at (0) and full_at (9.99989e-321) are less than 0.001 apart. "
+            "Move them at least 0.001 apart.",
+        ),
+    ],
+)
+def test_scorecard_admin_rejects_unsafe_thresholds(
+    admin_client, zero_at, full_at, field, message
+):
+    # Saved, the first and last pair would make every refresh of the level
+    # fail with PostgreSQL's "value out of range: overflow".
+    data = scorecard_data(
+        {"kind": "event_count", "zero_at": zero_at, "full_at": full_at}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert measure_errors(response)[field] == [message]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
 def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
     Scorecard.objects.filter(level="member").delete()
     Scorecard.objects.create(name="Current", level="member", is_active=True)

@@ -31,6 +31,7 @@ from apps.lifecycle.scoring import (
     refresh_member_health_scores,
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
+from apps.lifecycle.scoring.measures import MAX_THRESHOLD, MIN_THRESHOLD_GAP
 from apps.lifecycle.tasks import (
     rescore_all_accounts_task,
     rescore_all_members_task,
@@ -187,6 +188,33 @@ def test_event_count_clamps_below_zero_at(db):
 
     assert score.components["a"]["score"] == 0
     assert score.score == 0
+
+
+def test_threshold_bounds_score_without_overflow(db):
+    use_scorecard(
+        "member",
+        {
+            "kind": Kind.EVENT_COUNT,
+            "label": "Wide",
+            "zero_at": -MAX_THRESHOLD,
+            "full_at": MAX_THRESHOLD,
+        },
+        {
+            "kind": Kind.EVENT_COUNT,
+            "label": "Narrow",
+            "zero_at": 0,
+            "full_at": MIN_THRESHOLD_GAP,
+        },
+    )
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 3, now=now)
+
+    score = score_of(member, now)
+
+    assert score.components["wide"]["score"] == 50
+    assert score.components["narrow"]["score"] == 100
+    assert score.score == 75
 
 
 def test_days_since_activity_less_is_better(db):

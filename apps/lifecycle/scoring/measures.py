@@ -19,6 +19,15 @@ Kind = ScorecardMeasure.Kind
 GREEN_FROM = 70
 YELLOW_FROM = 40
 
+# Bounds on a measure's thresholds. The scoring SQL computes
+# (raw - zero_at) * 100 / (full_at - zero_at) in float8, and PostgreSQL
+# raises "value out of range: overflow" when that exceeds about 1.8e308,
+# which fails the whole batch. Within these bounds even a bigint raw value
+# stays far below that, and no count, number of days or percentage that a
+# measure yields comes near them.
+MAX_THRESHOLD = 1_000_000_000
+MIN_THRESHOLD_GAP = 0.001
+
 # Kinds computed from the event table by lifecycle itself, at both levels.
 EVENT_MEASURE_KINDS = frozenset(
     {Kind.EVENT_COUNT, Kind.PRODUCT_USAGE, Kind.DAYS_SINCE_ACTIVITY}
@@ -230,8 +239,28 @@ def list_measure_errors(
                 "product.*.",
             )
 
+    if window_days < 1:
+        add(
+            "window_days",
+            f"The window ({window_days} days) must be at least 1 day. Enter how "
+            "many days back from now the measure reads.",
+        )
+    for field, value in (("zero_at", zero_at), ("full_at", full_at)):
+        if abs(value) > MAX_THRESHOLD:
+            add(
+                field,
+                f"{field} {value:g} is out of range. Enter a value from "
+                f"{-MAX_THRESHOLD:,} to {MAX_THRESHOLD:,}.",
+            )
     if zero_at == full_at:
         add("full_at", "The thresholds must differ: zero_at scores 0, full_at 100.")
+    elif abs(full_at - zero_at) < MIN_THRESHOLD_GAP:
+        add(
+            "full_at",
+            f"zero_at ({zero_at:g}) and full_at ({full_at:g}) are less than "
+            f"{MIN_THRESHOLD_GAP:g} apart. Move them at least "
+            f"{MIN_THRESHOLD_GAP:g} apart.",
+        )
     largest = max(zero_at, full_at)
     if kind == Kind.DAYS_SINCE_ACTIVITY and window_days < largest:
         add(
