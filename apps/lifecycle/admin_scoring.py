@@ -69,7 +69,10 @@ class ScorecardMeasureForm(forms.ModelForm):
     def clean_weight(self) -> Decimal:
         weight = self.cleaned_data["weight"]
         if weight is not None and weight <= 0:
-            raise forms.ValidationError("The weight must be above 0.")
+            raise forms.ValidationError(
+                f"The weight {weight} must be above 0. Enter a positive weight "
+                "such as 1, or delete the measure to leave it out of the score."
+            )
         return weight
 
     def clean(self):

@@ -137,9 +137,14 @@ def test_scorecard_admin_rejects_equal_thresholds_and_zero_weight(admin_client):
 
     errors = measure_errors(response)
     assert errors["full_at"] == [
-        "The thresholds must differ: zero_at scores 0, full_at 100."
+        "zero_at and full_at are both 5, but they must differ: zero_at is the "
+        "value that scores 0 and full_at the value that scores 100. Change one "
+        "of them."
     ]
-    assert errors["weight"] == ["The weight must be above 0."]
+    assert errors["weight"] == [
+        "The weight 0 must be above 0. Enter a positive weight such as 1, or "
+        "delete the measure to leave it out of the score."
+    ]
 
 
 def test_scorecard_admin_rejects_zero_day_window(admin_client):

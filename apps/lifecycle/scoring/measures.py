@@ -253,7 +253,12 @@ def list_measure_errors(
                 f"{-MAX_THRESHOLD:,} to {MAX_THRESHOLD:,}.",
             )
     if zero_at == full_at:
-        add("full_at", "The thresholds must differ: zero_at scores 0, full_at 100.")
+        add(
+            "full_at",
+            f"zero_at and full_at are both {zero_at:g}, but they must differ: "
+            "zero_at is the value that scores 0 and full_at the value that "
+            "scores 100. Change one of them.",
+        )
     elif abs(full_at - zero_at) < MIN_THRESHOLD_GAP:
         add(
             "full_at",
