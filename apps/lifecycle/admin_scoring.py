@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from apps.lifecycle import scoring, tasks
 from apps.lifecycle.models import (
@@ -225,6 +226,10 @@ class AccountHealthScoreAdmin(ReadOnlyAdmin):
     # Lowest scores first: the accounts that need attention.
     ordering = ["score", "pk"]
     readonly_fields = SCORE_REFRESH_FIELDS
+
+    def view_on_site(self, score: AccountHealthScore) -> str:
+        """Return the URL of the account's health page, for View on site."""
+        return reverse("lifecycle:account_health", args=[score.account_id])
 
 
 @admin.register(AccountHealthScoreSnapshot)
