@@ -24,10 +24,18 @@ def list_visible_events(*, user) -> QuerySet[ActivityEvent]:
 
 
 def list_visible_health_scores(*, user) -> QuerySet[HealthScore]:
-    """Return the health scores of the members a user may read."""
+    """Return the health scores of the members a user may read.
+
+    A deactivated member reads none, as for account scores, even while their
+    user is still active. Otherwise a deactivated account admin would keep
+    reading every member score of the account.
+    """
     scores = HealthScore.objects.select_related("member__user", "member__account")
     if user.is_staff:
         return scores
+    member = get_member_for_user(user)
+    if member is None or member.is_deactivated:
+        return scores.none()
     return scores.filter(member__in=list_visible_members(user=user))
 
 

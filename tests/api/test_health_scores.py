@@ -52,6 +52,22 @@ def test_health_scores_list_account_admin_sees_account(
     assert result_ids(response, "member") == [member.pk, account_admin.pk]
 
 
+def test_health_scores_deactivated_admin_sees_none(api_client, member, account_admin):
+    create_health_score(member=member)
+    create_health_score(member=account_admin)
+    # The user stays active, as when staff set is_active back by hand.
+    account_admin.deactivated_at = datetime(2025, 1, 1, tzinfo=UTC)
+    account_admin.save(update_fields=["deactivated_at"])
+    api_client.force_login(account_admin.user)
+
+    listing = api_client.get(URL)
+    detail = api_client.get(f"{URL}{member.pk}/")
+
+    assert listing.status_code == 200
+    assert result_ids(listing, "member") == []
+    assert detail.status_code == 404
+
+
 def test_health_scores_list_fields(staff_api, member):
     computed_at = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)
     create_health_score(member=member, score=55, computed_at=computed_at)
