@@ -22,6 +22,7 @@ from apps.lifecycle.models import (
 from apps.lifecycle.scoring import (
     DEFAULT_ACCOUNT_SCORECARD,
     DEFAULT_MEMBER_SCORECARD,
+    MeasureSpec,
     describe_measure,
     get_scorecard_spec,
     iter_stale_id_batches,
@@ -995,3 +996,35 @@ def test_describe_measure_explains_scale_and_weight():
         "back 30 days at most. 3 or less scores 100 and 30 or more scores 0, "
         "linear between. Weight 0.4 (40 % of the score)."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "description"),
+    [
+        (Kind.COURSE_COMPLETIONS, "Counts courses completed in the last 14 days."),
+        (
+            Kind.OPEN_CASES,
+            "Counts the support cases open now (new, open or waiting on the "
+            "member). The window does not apply.",
+        ),
+        (
+            Kind.ONBOARDING_SHARE,
+            "Share (%) of the published onboarding steps done, ever. The "
+            "window does not apply.",
+        ),
+    ],
+)
+def test_describe_measure_states_window_use(kind, description):
+    measure = MeasureSpec(
+        key="m",
+        kind=kind,
+        label="M",
+        weight=Decimal(1),
+        zero_at=0,
+        full_at=5,
+        window_days=14,
+    )
+
+    text = describe_measure(measure)
+
+    assert text.startswith(description + " ")

@@ -302,7 +302,17 @@ def describe_measure(spec: MeasureSpec, *, total_weight: Decimal | None = None) 
                 f"{spec.window_days} days at most."
             )
         case Kind.ONBOARDING_SHARE:
-            description = "Share (%) of the published onboarding steps done, ever."
+            description = (
+                "Share (%) of the published onboarding steps done, ever. "
+                "The window does not apply."
+            )
+        case Kind.COURSE_COMPLETIONS:
+            description = f"Counts courses completed in {window}."
+        case Kind.OPEN_CASES:
+            description = (
+                "Counts the support cases open now (new, open or waiting on "
+                "the member). The window does not apply."
+            )
         case Kind.ACTIVE_MEMBER_SHARE:
             description = (
                 f"Share (%) of the account's members, deactivated ones excluded, "
