@@ -143,12 +143,38 @@ def test_health_scores_retrieve_other_account_not_found(member_api):
     response = member_api.get(f"{URL}{stranger.pk}/")
 
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No health score found for member {stranger.pk}."
+    }
 
 
 def test_health_scores_retrieve_unscored_member_not_found(staff_api, member):
     response = staff_api.get(f"{URL}{member.pk}/")
 
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"Member {member.pk} has no health score yet. New members are "
+        "scored within minutes and every member every night, so try again later."
+    }
+
+
+def test_health_scores_retrieve_own_unscored_says_not_yet(member_api, member):
+    response = member_api.get(f"{URL}{member.pk}/")
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith(
+        f"Member {member.pk} has no health score yet."
+    )
+
+
+@pytest.mark.parametrize("member_id", ["abc", "٣", "99999999999999999999"])
+def test_health_scores_retrieve_malformed_id_not_found(staff_api, member_id):
+    response = staff_api.get(f"{URL}{member_id}/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No health score found for member {member_id}."
+    }
 
 
 def test_health_scores_filter_band(staff_api, member):
