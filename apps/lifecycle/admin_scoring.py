@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -49,9 +50,25 @@ class ScorecardForm(forms.ModelForm):
         return cleaned
 
 
+class EventKindsField(SimpleArrayField):
+    """Comma-separated event kinds, with empty items dropped.
+
+    SimpleArrayField would reject the empty item that a trailing comma
+    leaves, with "Item 2 in the array did not validate: This field is
+    required.", an error that does not point at the comma.
+    """
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            items = [item for item in value.split(self.delimiter) if item.strip()]
+            value = self.delimiter.join(items)
+        return super().to_python(value)
+
+
 class ScorecardMeasureForm(forms.ModelForm):
     class Meta:
         model = ScorecardMeasure
+        field_classes = {"event_kinds": EventKindsField}
         fields = [
             "position",
             "kind",

@@ -54,6 +54,18 @@ def test_scorecard_admin_saves_valid_scorecard(admin_client):
     assert measure.event_kinds == ["community.reply_posted", "product.*"]
 
 
+def test_scorecard_admin_ignores_empty_event_kinds(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "event_kinds": "product.*, ,membership.signed_in,"}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+    measure = ScorecardMeasure.objects.get(scorecard__name="Engagement")
+    assert measure.event_kinds == ["product.*", "membership.signed_in"]
+
+
 def test_scorecard_admin_rejects_measure_without_source(admin_client, monkeypatch):
     # The portal registers this source at start-up; the test removes it.
     monkeypatch.delitem(registry._measure_sources, "course_completions")
