@@ -121,14 +121,20 @@ class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        if not self.instance.is_active:
-            return
         remaining = [
             form
             for form in self.forms
             if form.has_changed() or form.instance.pk
             if not self._should_delete_form(form)
         ]
+        if len(remaining) > scoring.MAX_MEASURES:
+            raise forms.ValidationError(
+                f"This scorecard has {len(remaining)} measures, but a scorecard "
+                f"can have at most {scoring.MAX_MEASURES}. Delete "
+                f"{len(remaining) - scoring.MAX_MEASURES} of them."
+            )
+        if not self.instance.is_active:
+            return
         if not remaining:
             raise forms.ValidationError(
                 "An active scorecard needs at least one measure. Add one, or "
@@ -154,6 +160,7 @@ class ScorecardMeasureInline(admin.TabularInline):
     form = ScorecardMeasureForm
     formset = ScorecardMeasureFormSet
     extra = 1
+    max_num = scoring.MAX_MEASURES
     ordering = ["position", "id"]
     readonly_fields = ["meaning"]
 

@@ -228,6 +228,23 @@ def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
     assert Scorecard.objects.filter(level="member").count() == 1
 
 
+def test_scorecard_admin_rejects_too_many_measures(admin_client):
+    # Saved, 51 measures would make every refresh of the level fail with
+    # PostgreSQL's "cannot pass more than 100 arguments to a function".
+    measures = [{"kind": "event_count", "label": f"M{n}"} for n in range(51)]
+    data = scorecard_data(*measures)
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == [
+        "This scorecard has 51 measures, but a scorecard can have at most 50. "
+        "Delete 1 of them."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
 def test_scorecard_admin_rejects_active_scorecard_without_measures(admin_client):
     Scorecard.objects.filter(level="member").delete()
     data = scorecard_data(is_active=True)

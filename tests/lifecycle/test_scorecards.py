@@ -32,7 +32,11 @@ from apps.lifecycle.scoring import (
     refresh_member_health_scores,
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
-from apps.lifecycle.scoring.measures import MAX_THRESHOLD, MIN_THRESHOLD_GAP
+from apps.lifecycle.scoring.measures import (
+    MAX_MEASURES,
+    MAX_THRESHOLD,
+    MIN_THRESHOLD_GAP,
+)
 from apps.lifecycle.tasks import (
     rescore_all_accounts_task,
     rescore_all_members_task,
@@ -216,6 +220,23 @@ def test_threshold_bounds_score_without_overflow(db):
     assert score.components["wide"]["score"] == 50
     assert score.components["narrow"]["score"] == 100
     assert score.score == 75
+
+
+def test_scorecard_of_max_measures_scores(db):
+    measures = [
+        {"kind": Kind.EVENT_COUNT, "label": f"M{n}", "zero_at": 0, "full_at": 4}
+        for n in range(MAX_MEASURES)
+    ]
+    use_scorecard("member", *measures)
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 2, now=now)
+
+    score = score_of(member, now)
+
+    assert len(score.components) == MAX_MEASURES
+    assert score.components[f"m{MAX_MEASURES - 1}"]["score"] == 50
+    assert score.score == 50
 
 
 def test_days_since_activity_less_is_better(db):

@@ -27,6 +27,12 @@ YELLOW_FROM = 40
 # measure yields comes near them.
 MAX_THRESHOLD = 1_000_000_000
 MIN_THRESHOLD_GAP = 0.001
+# The maximum number of measures in a scorecard. The scoring SQL builds a
+# score's components with one jsonb_build_object call of two arguments per
+# measure, and PostgreSQL takes at most 100 arguments per call
+# (max_function_args, 100 unless the server was built with another
+# FUNC_MAX_ARGS).
+MAX_MEASURES = 50
 
 # Kinds computed from the event table by lifecycle itself, at both levels.
 EVENT_MEASURE_KINDS = frozenset(
