@@ -9,8 +9,10 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from apps.lifecycle import scoring, tasks
 from apps.lifecycle.models import (
@@ -48,9 +50,25 @@ class ScorecardForm(forms.ModelForm):
         return cleaned
 
 
+class EventKindsField(SimpleArrayField):
+    """Comma-separated event kinds, with empty items dropped.
+
+    SimpleArrayField would reject the empty item that a trailing comma
+    leaves, with "Item 2 in the array did not validate: This field is
+    required.", an error that does not point at the comma.
+    """
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            items = [item for item in value.split(self.delimiter) if item.strip()]
+            value = self.delimiter.join(items)
+        return super().to_python(value)
+
+
 class ScorecardMeasureForm(forms.ModelForm):
     class Meta:
         model = ScorecardMeasure
+        field_classes = {"event_kinds": EventKindsField}
         fields = [
             "position",
             "kind",
@@ -69,7 +87,10 @@ class ScorecardMeasureForm(forms.ModelForm):
     def clean_weight(self) -> Decimal:
         weight = self.cleaned_data["weight"]
         if weight is not None and weight <= 0:
-            raise forms.ValidationError("The weight must be above 0.")
+            raise forms.ValidationError(
+                f"The weight {weight} must be above 0. Enter a positive weight "
+                "such as 1, or delete the measure to leave it out of the score."
+            )
         return weight
 
     def clean(self):
@@ -100,14 +121,20 @@ class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        if not self.instance.is_active:
-            return
         remaining = [
             form
             for form in self.forms
             if form.has_changed() or form.instance.pk
             if not self._should_delete_form(form)
         ]
+        if len(remaining) > scoring.MAX_MEASURES:
+            raise forms.ValidationError(
+                f"This scorecard has {len(remaining)} measures, but a scorecard "
+                f"can have at most {scoring.MAX_MEASURES}. Delete "
+                f"{len(remaining) - scoring.MAX_MEASURES} of them."
+            )
+        if not self.instance.is_active:
+            return
         if not remaining:
             raise forms.ValidationError(
                 "An active scorecard needs at least one measure. Add one, or "
@@ -133,6 +160,7 @@ class ScorecardMeasureInline(admin.TabularInline):
     form = ScorecardMeasureForm
     formset = ScorecardMeasureFormSet
     extra = 1
+    max_num = scoring.MAX_MEASURES
     ordering = ["position", "id"]
     readonly_fields = ["meaning"]
 
@@ -222,6 +250,10 @@ class AccountHealthScoreAdmin(ReadOnlyAdmin):
     # Lowest scores first: the accounts that need attention.
     ordering = ["score", "pk"]
     readonly_fields = SCORE_REFRESH_FIELDS
+
+    def view_on_site(self, score: AccountHealthScore) -> str:
+        """Return the URL of the account's health page, for View on site."""
+        return reverse("lifecycle:account_health", args=[score.account_id])
 
 
 @admin.register(AccountHealthScoreSnapshot)

@@ -23,12 +23,27 @@ def list_visible_events(*, user) -> QuerySet[ActivityEvent]:
     return events.filter(member__in=list_visible_members(user=user))
 
 
+def list_members_with_visible_score(*, user) -> QuerySet[Member]:
+    """Return the members whose health score a user may read, scored or not.
+
+    A deactivated member reads none, as for account scores, even while their
+    user is still active. Otherwise a deactivated account admin would keep
+    reading every member score of the account.
+    """
+    if user.is_staff:
+        return Member.objects.all()
+    member = get_member_for_user(user)
+    if member is None or member.is_deactivated:
+        return Member.objects.none()
+    return list_visible_members(user=user)
+
+
 def list_visible_health_scores(*, user) -> QuerySet[HealthScore]:
     """Return the health scores of the members a user may read."""
     scores = HealthScore.objects.select_related("member__user", "member__account")
     if user.is_staff:
         return scores
-    return scores.filter(member__in=list_visible_members(user=user))
+    return scores.filter(member__in=list_members_with_visible_score(user=user))
 
 
 def get_health_score(*, member: Member) -> HealthScore | None:

@@ -163,6 +163,22 @@ def test_account_health_scores_member_own_not_found(member_api, member):
     response = member_api.get(f"{URL}{member.account_id}/")
 
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No health score found for account {member.account_id}."
+    }
+
+
+def test_account_health_scores_unscored_own_says_not_yet(api_client, account_admin):
+    api_client.force_login(account_admin.user)
+
+    response = api_client.get(f"{URL}{account_admin.account_id}/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"Account {account_admin.account_id} has no health score yet. "
+        "New accounts are scored within minutes and every account every night, "
+        "so try again later."
+    }
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])

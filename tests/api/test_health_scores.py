@@ -52,6 +52,22 @@ def test_health_scores_list_account_admin_sees_account(
     assert result_ids(response, "member") == [member.pk, account_admin.pk]
 
 
+def test_health_scores_deactivated_admin_sees_none(api_client, member, account_admin):
+    create_health_score(member=member)
+    create_health_score(member=account_admin)
+    # The user stays active, as when staff set is_active back by hand.
+    account_admin.deactivated_at = datetime(2025, 1, 1, tzinfo=UTC)
+    account_admin.save(update_fields=["deactivated_at"])
+    api_client.force_login(account_admin.user)
+
+    listing = api_client.get(URL)
+    detail = api_client.get(f"{URL}{member.pk}/")
+
+    assert listing.status_code == 200
+    assert result_ids(listing, "member") == []
+    assert detail.status_code == 404
+
+
 def test_health_scores_list_fields(staff_api, member):
     computed_at = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)
     create_health_score(member=member, score=55, computed_at=computed_at)
@@ -127,12 +143,38 @@ def test_health_scores_retrieve_other_account_not_found(member_api):
     response = member_api.get(f"{URL}{stranger.pk}/")
 
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No health score found for member {stranger.pk}."
+    }
 
 
 def test_health_scores_retrieve_unscored_member_not_found(staff_api, member):
     response = staff_api.get(f"{URL}{member.pk}/")
 
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"Member {member.pk} has no health score yet. New members are "
+        "scored within minutes and every member every night, so try again later."
+    }
+
+
+def test_health_scores_retrieve_own_unscored_says_not_yet(member_api, member):
+    response = member_api.get(f"{URL}{member.pk}/")
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith(
+        f"Member {member.pk} has no health score yet."
+    )
+
+
+@pytest.mark.parametrize("member_id", ["abc", "٣", "99999999999999999999"])
+def test_health_scores_retrieve_malformed_id_not_found(staff_api, member_id):
+    response = staff_api.get(f"{URL}{member_id}/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No health score found for member {member_id}."
+    }
 
 
 def test_health_scores_filter_band(staff_api, member):

@@ -199,3 +199,42 @@ def test_portal_home_trend_of_one_day(member_client, member):
     assert f"Score 35 on {today.day} {today:%b}." in body
     assert "1 daily score." in body
     assert "<polyline" in body
+
+
+def test_staff_home_links_managed_account_health(staff_client, staff_user):
+    account = factories.AccountFactory(owner=staff_user)
+
+    response = staff_client.get("/")
+
+    assert response.status_code == 200
+    assert f'href="{url_for(account)}"' in response.content.decode()
+
+
+def test_account_admin_home_links_account_health(client, member):
+    admin = factories.MemberFactory(account=member.account, role=Member.Role.ADMIN)
+    client.force_login(admin.user)
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert f'href="{url_for(member.account)}"' in response.content.decode()
+
+
+def test_member_home_has_no_account_health_link(member_client, member):
+    response = member_client.get("/")
+
+    assert response.status_code == 200
+    assert url_for(member.account) not in response.content.decode()
+
+
+def test_account_score_admin_links_health_page(admin_client, member):
+    score_account(member.account)
+
+    response = admin_client.get(
+        f"/admin/lifecycle/accounthealthscore/{member.account.pk}/change/"
+    )
+
+    assert response.status_code == 200
+    assert "View on site" in response.content.decode()
+    assert response.context["has_absolute_url"] is True
+    assert response.context["absolute_url"] == url_for(member.account)

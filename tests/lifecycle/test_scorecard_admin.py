@@ -54,6 +54,18 @@ def test_scorecard_admin_saves_valid_scorecard(admin_client):
     assert measure.event_kinds == ["community.reply_posted", "product.*"]
 
 
+def test_scorecard_admin_ignores_empty_event_kinds(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "event_kinds": "product.*, ,membership.signed_in,"}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+    measure = ScorecardMeasure.objects.get(scorecard__name="Engagement")
+    assert measure.event_kinds == ["product.*", "membership.signed_in"]
+
+
 def test_scorecard_admin_rejects_measure_without_source(admin_client, monkeypatch):
     # The portal registers this source at start-up; the test removes it.
     monkeypatch.delitem(registry._measure_sources, "course_completions")
@@ -137,9 +149,69 @@ def test_scorecard_admin_rejects_equal_thresholds_and_zero_weight(admin_client):
 
     errors = measure_errors(response)
     assert errors["full_at"] == [
-        "The thresholds must differ: zero_at scores 0, full_at 100."
+        "zero_at and full_at are both 5, but they must differ: zero_at is the "
+        "value that scores 0 and full_at the value that scores 100. Change one "
+        "of them."
     ]
-    assert errors["weight"] == ["The weight must be above 0."]
+    assert errors["weight"] == [
+        "The weight 0 must be above 0. Enter a positive weight such as 1, or "
+        "delete the measure to leave it out of the score."
+    ]
+
+
+def test_scorecard_admin_rejects_zero_day_window(admin_client):
+    data = scorecard_data({"kind": "event_count", "window_days": "0"})
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert measure_errors(response)["window_days"] == [
+        "The window (0 days) must be at least 1 day. Enter how many days back "
+        "from now the measure reads."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
+@pytest.mark.parametrize(
+    ("zero_at", "full_at", "field", "message"),
+    [
+        (
+            "-1e308",
+            "1e308",
+            "zero_at",
+            "zero_at -1e+308 is out of range. Enter a value from "
+            "-1,000,000,000 to 1,000,000,000.",
+        ),
+        (
+            "0",
+            "1e10",
+            "full_at",
+            "full_at 1e+10 is out of range. Enter a value from "
+            "-1,000,000,000 to 1,000,000,000.",
+        ),
+        (
+            "0",
+            "1e-320",
+            "full_at",
+            "zero_at (0) and full_at (9.99989e-321) are less than 0.001 apart. "
+            "Move them at least 0.001 apart.",
+        ),
+    ],
+)
+def test_scorecard_admin_rejects_unsafe_thresholds(
+    admin_client, zero_at, full_at, field, message
+):
+    # Saved, the first and last pair would make every refresh of the level
+    # fail with PostgreSQL's "value out of range: overflow".
+    data = scorecard_data(
+        {"kind": "event_count", "zero_at": zero_at, "full_at": full_at}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert measure_errors(response)[field] == [message]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
 
 
 def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
@@ -154,6 +226,23 @@ def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
         "level can be. Deactivate it first."
     ]
     assert Scorecard.objects.filter(level="member").count() == 1
+
+
+def test_scorecard_admin_rejects_too_many_measures(admin_client):
+    # Saved, 51 measures would make every refresh of the level fail with
+    # PostgreSQL's "cannot pass more than 100 arguments to a function".
+    measures = [{"kind": "event_count", "label": f"M{n}"} for n in range(51)]
+    data = scorecard_data(*measures)
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == [
+        "This scorecard has 51 measures, but a scorecard can have at most 50. "
+        "Delete 1 of them."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
 
 
 def test_scorecard_admin_rejects_active_scorecard_without_measures(admin_client):

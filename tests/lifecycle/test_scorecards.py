@@ -22,6 +22,7 @@ from apps.lifecycle.models import (
 from apps.lifecycle.scoring import (
     DEFAULT_ACCOUNT_SCORECARD,
     DEFAULT_MEMBER_SCORECARD,
+    MeasureSpec,
     describe_measure,
     get_scorecard_spec,
     iter_stale_id_batches,
@@ -31,6 +32,11 @@ from apps.lifecycle.scoring import (
     refresh_member_health_scores,
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
+from apps.lifecycle.scoring.measures import (
+    MAX_MEASURES,
+    MAX_THRESHOLD,
+    MIN_THRESHOLD_GAP,
+)
 from apps.lifecycle.tasks import (
     rescore_all_accounts_task,
     rescore_all_members_task,
@@ -187,6 +193,50 @@ def test_event_count_clamps_below_zero_at(db):
 
     assert score.components["a"]["score"] == 0
     assert score.score == 0
+
+
+def test_threshold_bounds_score_without_overflow(db):
+    use_scorecard(
+        "member",
+        {
+            "kind": Kind.EVENT_COUNT,
+            "label": "Wide",
+            "zero_at": -MAX_THRESHOLD,
+            "full_at": MAX_THRESHOLD,
+        },
+        {
+            "kind": Kind.EVENT_COUNT,
+            "label": "Narrow",
+            "zero_at": 0,
+            "full_at": MIN_THRESHOLD_GAP,
+        },
+    )
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 3, now=now)
+
+    score = score_of(member, now)
+
+    assert score.components["wide"]["score"] == 50
+    assert score.components["narrow"]["score"] == 100
+    assert score.score == 75
+
+
+def test_scorecard_of_max_measures_scores(db):
+    measures = [
+        {"kind": Kind.EVENT_COUNT, "label": f"M{n}", "zero_at": 0, "full_at": 4}
+        for n in range(MAX_MEASURES)
+    ]
+    use_scorecard("member", *measures)
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 2, now=now)
+
+    score = score_of(member, now)
+
+    assert len(score.components) == MAX_MEASURES
+    assert score.components[f"m{MAX_MEASURES - 1}"]["score"] == 50
+    assert score.score == 50
 
 
 def test_days_since_activity_less_is_better(db):
@@ -967,3 +1017,35 @@ def test_describe_measure_explains_scale_and_weight():
         "back 30 days at most. 3 or less scores 100 and 30 or more scores 0, "
         "linear between. Weight 0.4 (40 % of the score)."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "description"),
+    [
+        (Kind.COURSE_COMPLETIONS, "Counts courses completed in the last 14 days."),
+        (
+            Kind.OPEN_CASES,
+            "Counts the support cases open now (new, open or waiting on the "
+            "member). The window does not apply.",
+        ),
+        (
+            Kind.ONBOARDING_SHARE,
+            "Share (%) of the published onboarding steps done, ever. The "
+            "window does not apply.",
+        ),
+    ],
+)
+def test_describe_measure_states_window_use(kind, description):
+    measure = MeasureSpec(
+        key="m",
+        kind=kind,
+        label="M",
+        weight=Decimal(1),
+        zero_at=0,
+        full_at=5,
+        window_days=14,
+    )
+
+    text = describe_measure(measure)
+
+    assert text.startswith(description + " ")

@@ -1,6 +1,9 @@
 import logging
+from typing import NoReturn
 
 import django_filters
+from django.db.models import QuerySet
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -10,7 +13,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -28,7 +31,10 @@ from apps.lifecycle.api.serializers import (
     format_ingest_error,
 )
 from apps.lifecycle.models import AccountHealthScore, ActivityEvent, HealthScore
+from apps.lifecycle.scoring.refresh import MAX_ID
 from apps.lifecycle.selectors import (
+    list_accounts_with_visible_health,
+    list_members_with_visible_score,
     list_visible_account_health_scores,
     list_visible_events,
     list_visible_health_scores,
@@ -159,6 +165,28 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+def _raise_score_not_found(
+    subject: str, subject_id: str, visible: QuerySet
+) -> NoReturn:
+    """Raise NotFound, saying whether a subject in `visible` has no score yet.
+
+    A subject the user may not read gets the same message as one that does
+    not exist.
+    """
+    is_whole = subject_id.isascii() and subject_id.isdigit()
+    if (
+        is_whole
+        and int(subject_id) <= MAX_ID
+        and visible.filter(pk=subject_id).exists()
+    ):
+        raise NotFound(
+            f"{subject.capitalize()} {subject_id} has no health score yet. "
+            f"New {subject}s are scored within minutes and every {subject} "
+            "every night, so try again later."
+        )
+    raise NotFound(f"No health score found for {subject} {subject_id}.")
+
+
 @extend_schema_view(
     retrieve=extend_schema(
         parameters=[
@@ -180,6 +208,16 @@ class HealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return list_visible_health_scores(user=self.request.user)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            _raise_score_not_found(
+                "member",
+                self.kwargs[self.lookup_url_kwarg],
+                list_members_with_visible_score(user=self.request.user),
+            )
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -218,6 +256,16 @@ class AccountHealthScoreViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return list_visible_account_health_scores(user=self.request.user)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            _raise_score_not_found(
+                "account",
+                self.kwargs[self.lookup_url_kwarg],
+                list_accounts_with_visible_health(user=self.request.user),
+            )
 
     def get_serializer_class(self):
         if self.action == "retrieve":

@@ -9,6 +9,7 @@ and `refresh` for the batches, band changes and staleness.
 from apps.lifecycle.scoring.measures import (
     DEFAULT_ACCOUNT_SCORECARD,
     DEFAULT_MEMBER_SCORECARD,
+    MAX_MEASURES,
     MeasureSpec,
     ScorecardSpec,
     band_for,
@@ -32,6 +33,7 @@ __all__ = [
     "DECAY_INTERVAL",
     "DEFAULT_ACCOUNT_SCORECARD",
     "DEFAULT_MEMBER_SCORECARD",
+    "MAX_MEASURES",
     "MeasureSpec",
     "ScorecardSpec",
     "band_for",

@@ -19,6 +19,21 @@ Kind = ScorecardMeasure.Kind
 GREEN_FROM = 70
 YELLOW_FROM = 40
 
+# Bounds on a measure's thresholds. The scoring SQL computes
+# (raw - zero_at) * 100 / (full_at - zero_at) in float8, and PostgreSQL
+# raises "value out of range: overflow" when that exceeds about 1.8e308,
+# which fails the whole batch. Within these bounds even a bigint raw value
+# stays far below that, and no count, number of days or percentage that a
+# measure yields comes near them.
+MAX_THRESHOLD = 1_000_000_000
+MIN_THRESHOLD_GAP = 0.001
+# The maximum number of measures in a scorecard. The scoring SQL builds a
+# score's components with one jsonb_build_object call of two arguments per
+# measure, and PostgreSQL takes at most 100 arguments per call
+# (max_function_args, 100 unless the server was built with another
+# FUNC_MAX_ARGS).
+MAX_MEASURES = 50
+
 # Kinds computed from the event table by lifecycle itself, at both levels.
 EVENT_MEASURE_KINDS = frozenset(
     {Kind.EVENT_COUNT, Kind.PRODUCT_USAGE, Kind.DAYS_SINCE_ACTIVITY}
@@ -230,8 +245,33 @@ def list_measure_errors(
                 "product.*.",
             )
 
+    if window_days < 1:
+        add(
+            "window_days",
+            f"The window ({window_days} days) must be at least 1 day. Enter how "
+            "many days back from now the measure reads.",
+        )
+    for field, value in (("zero_at", zero_at), ("full_at", full_at)):
+        if abs(value) > MAX_THRESHOLD:
+            add(
+                field,
+                f"{field} {value:g} is out of range. Enter a value from "
+                f"{-MAX_THRESHOLD:,} to {MAX_THRESHOLD:,}.",
+            )
     if zero_at == full_at:
-        add("full_at", "The thresholds must differ: zero_at scores 0, full_at 100.")
+        add(
+            "full_at",
+            f"zero_at and full_at are both {zero_at:g}, but they must differ: "
+            "zero_at is the value that scores 0 and full_at the value that "
+            "scores 100. Change one of them.",
+        )
+    elif abs(full_at - zero_at) < MIN_THRESHOLD_GAP:
+        add(
+            "full_at",
+            f"zero_at ({zero_at:g}) and full_at ({full_at:g}) are less than "
+            f"{MIN_THRESHOLD_GAP:g} apart. Move them at least "
+            f"{MIN_THRESHOLD_GAP:g} apart.",
+        )
     largest = max(zero_at, full_at)
     if kind == Kind.DAYS_SINCE_ACTIVITY and window_days < largest:
         add(
@@ -268,7 +308,17 @@ def describe_measure(spec: MeasureSpec, *, total_weight: Decimal | None = None) 
                 f"{spec.window_days} days at most."
             )
         case Kind.ONBOARDING_SHARE:
-            description = "Share (%) of the published onboarding steps done, ever."
+            description = (
+                "Share (%) of the published onboarding steps done, ever. "
+                "The window does not apply."
+            )
+        case Kind.COURSE_COMPLETIONS:
+            description = f"Counts courses completed in {window}."
+        case Kind.OPEN_CASES:
+            description = (
+                "Counts the support cases open now (new, open or waiting on "
+                "the member). The window does not apply."
+            )
         case Kind.ACTIVE_MEMBER_SHARE:
             description = (
                 f"Share (%) of the account's members, deactivated ones excluded, "
