@@ -31,6 +31,12 @@ from rm6.errors import DomainError
 PREVIEW_TEMPLATE = "admin/lifecycle/play/preview.html"
 WAIT_ACTION = "wait"
 Trigger = Play.Trigger
+# Upper bounds on the play's hour and day counts. The runner and the schedule
+# queries add them to the current date, and far larger values overflow
+# Python's datetime and PostgreSQL's timestamp, which fails every run.
+MAX_TRIGGER_HOURS = 24 * 365
+MAX_TRIGGER_DAYS = 3650
+MAX_WAIT_HOURS = 24 * 3650
 
 
 def _action_choices(current: str = "") -> list[tuple[str, str]]:
@@ -88,6 +94,14 @@ class PlayForm(forms.ModelForm):
         if self.cleaned_data.get(field) not in (None, ""):
             self.add_error(field, message)
 
+    def _check_range(self, field: str, unit: str, minimum: int, maximum: int) -> None:
+        value = self.cleaned_data.get(field)
+        if value is not None and not minimum <= value <= maximum:
+            self.add_error(
+                field,
+                f"{value} {unit} is out of range: enter {minimum} to {maximum} {unit}.",
+            )
+
     def _clean_event_kind(self, trigger: str) -> None:
         kind = self.cleaned_data.get("trigger_event_kind", "")
         if trigger not in CONFIGURED_KIND_TRIGGERS:
@@ -115,12 +129,16 @@ class PlayForm(forms.ModelForm):
             self._require(
                 "trigger_hours", "Set after how many hours a question counts."
             )
+            self._check_range("trigger_hours", "hours", 1, MAX_TRIGGER_HOURS)
         else:
             self._forbid(
                 "trigger_hours", "Only unanswered-question triggers take hours."
             )
         if trigger in (Trigger.STAGNANT_ACCOUNT, Trigger.RENEWAL_WINDOW):
             self._require("trigger_days", "Set the number of days.")
+            # A renewal window of 0 days opens on the renewal date itself.
+            min_days = 0 if trigger == Trigger.RENEWAL_WINDOW else 1
+            self._check_range("trigger_days", "days", min_days, MAX_TRIGGER_DAYS)
         else:
             self._forbid(
                 "trigger_days",
@@ -178,8 +196,15 @@ class PlayStepForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         is_wait = cleaned.get("action") == WAIT_ACTION
-        if is_wait and not cleaned.get("wait_hours"):
+        wait_hours = cleaned.get("wait_hours")
+        if is_wait and not wait_hours:
             self.add_error("wait_hours", "A wait step needs wait hours above 0.")
+        elif is_wait and wait_hours > MAX_WAIT_HOURS:
+            self.add_error(
+                "wait_hours",
+                f"A wait of {wait_hours} hours is too long: enter at most "
+                f"{MAX_WAIT_HOURS} hours (ten years).",
+            )
         if not is_wait and cleaned.get("wait_hours") is not None:
             self.add_error("wait_hours", "Only wait steps take wait hours.")
         action = get_action(cleaned.get("action") or "")

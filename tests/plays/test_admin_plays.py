@@ -120,6 +120,51 @@ def test_play_add_creates_draft_with_steps(admin_client):
             "holdout_percent",
             "Ensure this value is less than or equal to 90.",
         ),
+        (
+            {
+                "trigger": "unanswered_question",
+                "trigger_event_kind": "",
+                "trigger_hours": "2147483647",
+            },
+            "trigger_hours",
+            "2147483647 hours is out of range: enter 1 to 8760 hours.",
+        ),
+        (
+            {
+                "trigger": "unanswered_question",
+                "trigger_event_kind": "",
+                "trigger_hours": "0",
+            },
+            "trigger_hours",
+            "0 hours is out of range: enter 1 to 8760 hours.",
+        ),
+        (
+            {
+                "trigger": "stagnant_account",
+                "trigger_event_kind": "",
+                "trigger_days": "2147483647",
+            },
+            "trigger_days",
+            "2147483647 days is out of range: enter 1 to 3650 days.",
+        ),
+        (
+            {
+                "trigger": "stagnant_account",
+                "trigger_event_kind": "",
+                "trigger_days": "0",
+            },
+            "trigger_days",
+            "0 days is out of range: enter 1 to 3650 days.",
+        ),
+        (
+            {
+                "trigger": "renewal_window",
+                "trigger_event_kind": "",
+                "trigger_days": "3651",
+            },
+            "trigger_days",
+            "3651 days is out of range: enter 0 to 3650 days.",
+        ),
     ],
     ids=[
         "kind-missing",
@@ -130,6 +175,11 @@ def test_play_add_creates_draft_with_steps(admin_client):
         "days-missing",
         "band-unknown",
         "holdout-over-90",
+        "hours-too-many",
+        "hours-zero",
+        "stagnant-days-too-many",
+        "stagnant-days-zero",
+        "renewal-days-too-many",
     ],
 )
 def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, message):
@@ -154,6 +204,12 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             "Only wait steps take wait hours.",
         ),
         (
+            {"steps-0-action": "wait", "steps-0-wait_hours": "2147483647"},
+            "wait_hours",
+            "A wait of 2147483647 hours is too long: enter at most 87600 hours "
+            "(ten years).",
+        ),
+        (
             {"steps-0-consent_purpose": "newsletter"},
             "consent_purpose",
             "No active consent purpose has the key 'newsletter'; add it under "
@@ -170,7 +226,14 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             'Enter a JSON object, for example {"points": 10}.',
         ),
     ],
-    ids=["wait-hours-missing", "wait-hours-not-taken", "purpose", "action", "config"],
+    ids=[
+        "wait-hours-missing",
+        "wait-hours-not-taken",
+        "wait-hours-too-many",
+        "purpose",
+        "action",
+        "config",
+    ],
 )
 def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
     response = admin_client.post(ADD_URL, _play_form(**overrides))
@@ -178,6 +241,16 @@ def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
     assert response.status_code == 200
     assert _step_errors(response)[field] == [message]
     assert not Play.objects.exists()
+
+
+def test_play_add_accepts_zero_renewal_days(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(trigger="renewal_window", trigger_event_kind="", trigger_days="0"),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().trigger_days == 0
 
 
 def test_play_add_accepts_active_consent_purpose(admin_client):
