@@ -536,8 +536,14 @@ def test_play_change_page_links_preview(admin_client):
         (
             "csm_task",
             {"title": "Call", "due_in_days": "3"},
-            "due_in_days: due_in_days '3' is invalid: use a whole number of days, "
-            "0 or more, or leave it out for no due date.",
+            "due_in_days: due_in_days '3' is invalid: use a whole number of days "
+            "from 0 to 3650, or leave it out for no due date.",
+        ),
+        (
+            "csm_task",
+            {"title": "Call", "due_in_days": 99999999999},
+            "due_in_days: due_in_days 99999999999 is invalid: use a whole number "
+            "of days from 0 to 3650, or leave it out for no due date.",
         ),
         (
             "webhook",
@@ -546,7 +552,7 @@ def test_play_change_page_links_preview(admin_client):
             "set it to the id of one listed under Webhook endpoints.",
         ),
     ],
-    ids=["missing", "unknown", "template", "days", "endpoint"],
+    ids=["missing", "unknown", "template", "days", "days-too-many", "endpoint"],
 )
 def test_play_add_rejects_invalid_step_config(admin_client, action, config, message):
     response = admin_client.post(

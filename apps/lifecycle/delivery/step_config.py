@@ -8,6 +8,7 @@ a config can change, or an endpoint be deleted, after the step was saved.
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 
 from apps.lifecycle.delivery.content import _get_engine
+from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
 from apps.lifecycle.models import WebhookEndpoint
 
 ConfigErrors = list[tuple[str, str]]
@@ -82,14 +83,12 @@ def check_csm_task_config(config: dict) -> ConfigErrors:
         *_check_template(config, "description", required=False),
     ]
     days = config.get("due_in_days")
-    if days is not None and (
-        isinstance(days, bool) or not isinstance(days, int) or days < 0
-    ):
+    if days is not None and not is_valid_due_in_days(days):
         errors.append(
             (
                 "due_in_days",
-                f"due_in_days {days!r} is invalid: use a whole number of days, "
-                "0 or more, or leave it out for no due date.",
+                f"due_in_days {days!r} is invalid: use a whole number of days "
+                f"from 0 to {MAX_DUE_IN_DAYS}, or leave it out for no due date.",
             )
         )
     return errors
