@@ -417,6 +417,16 @@ class FatigueCapForm(forms.ModelForm):
             "channel"
         ].help_text = "The channel of the actions this cap counts, across all plays."
 
+    def clean_period_days(self) -> int:
+        # The database constraint would reject 0 too, but with a message
+        # that names only the constraint.
+        days = self.cleaned_data["period_days"]
+        if days < 1:
+            raise forms.ValidationError(
+                f"A period of {days} days counts no touches: enter 1 day or more."
+            )
+        return days
+
 
 @admin.register(FatigueCap)
 class FatigueCapAdmin(admin.ModelAdmin):

@@ -457,6 +457,19 @@ def test_fatigue_cap_add_offers_registered_channels(admin_client):
     assert FatigueCap.objects.get().channel == "test"
 
 
+def test_fatigue_cap_add_rejects_zero_days(admin_client):
+    response = admin_client.post(
+        "/admin/lifecycle/fatiguecap/add/",
+        {"channel": "test", "max_touches": "2", "period_days": "0"},
+    )
+
+    assert response.status_code == 200
+    assert _form_errors(response)["period_days"] == [
+        "A period of 0 days counts no touches: enter 1 day or more."
+    ]
+    assert not FatigueCap.objects.exists()
+
+
 def _make_rows(count: int) -> None:
     for _ in range(count):
         member = factories.MemberFactory()
