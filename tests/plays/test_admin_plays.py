@@ -547,6 +547,13 @@ def test_play_change_page_links_preview(admin_client):
             "'if'. Looking for one of: elif, else, endif. Fix its tags.",
         ),
         (
+            "email",
+            {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"},
+            "consent_purpose: No active consent purpose has the key 'newsletter': "
+            "add it under Consent purposes, or remove consent_purpose to use "
+            "marketing_email.",
+        ),
+        (
             "csm_task",
             {"title": "Call", "due_in_days": "3"},
             "due_in_days: due_in_days '3' is invalid: use a whole number of days "
@@ -565,7 +572,15 @@ def test_play_change_page_links_preview(admin_client):
             "set it to the id of one listed under Webhook endpoints.",
         ),
     ],
-    ids=["missing", "unknown", "template", "days", "days-too-many", "endpoint"],
+    ids=[
+        "missing",
+        "unknown",
+        "template",
+        "purpose",
+        "days",
+        "days-too-many",
+        "endpoint",
+    ],
 )
 def test_play_add_rejects_invalid_step_config(admin_client, action, config, message):
     response = admin_client.post(
@@ -576,6 +591,19 @@ def test_play_add_rejects_invalid_step_config(admin_client, action, config, mess
     assert response.status_code == 200
     assert message in _step_errors(response)["config"]
     assert not Play.objects.exists()
+
+
+def test_play_add_accepts_email_consent_purpose(admin_client):
+    ConsentPurpose.objects.create(key="newsletter", name="News", description="-")
+    config = {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(**{"steps-0-action": "email", "steps-0-config": json.dumps(config)}),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().steps.get().config == config
 
 
 def test_play_add_accepts_valid_step_config(admin_client):

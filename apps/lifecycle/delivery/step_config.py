@@ -10,6 +10,7 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from apps.lifecycle.delivery.content import _get_engine
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
 from apps.lifecycle.models import WebhookEndpoint
+from apps.membership.models import ConsentPurpose
 
 ConfigErrors = list[tuple[str, str]]
 
@@ -66,6 +67,21 @@ def check_email_config(config: dict) -> ConfigErrors:
         *_check_text(config, "url"),
         *_check_text(config, "consent_purpose"),
     ]
+    purpose_key = config.get("consent_purpose")
+    if (
+        isinstance(purpose_key, str)
+        and purpose_key
+        and not ConsentPurpose.objects.filter(key=purpose_key, is_active=True).exists()
+    ):
+        # The handler would skip every member for lack of this consent.
+        errors.append(
+            (
+                "consent_purpose",
+                f"No active consent purpose has the key {purpose_key!r}: add it "
+                "under Consent purposes, or remove consent_purpose to use "
+                "marketing_email.",
+            )
+        )
     links = config.get("links")
     if links is not None and not (
         isinstance(links, dict) and all(isinstance(v, str) for v in links.values())
