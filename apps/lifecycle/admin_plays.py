@@ -37,6 +37,9 @@ Trigger = Play.Trigger
 MAX_TRIGGER_HOURS = 24 * 365
 MAX_TRIGGER_DAYS = 3650
 MAX_WAIT_HOURS = 24 * 3650
+# The runner stores the position after the current step in a smallint, so
+# a step at 32767 could never finish. Plays have a handful of steps.
+MAX_STEP_POSITION = 1000
 
 
 def _action_choices(current: str = "") -> list[tuple[str, str]]:
@@ -165,6 +168,15 @@ class PlayStepForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = _action_choices(self.instance.action or "")
+
+    def clean_position(self) -> int:
+        position = self.cleaned_data["position"]
+        if position is not None and position > MAX_STEP_POSITION:
+            raise forms.ValidationError(
+                f"Position {position} is too high: use a position from 0 to "
+                f"{MAX_STEP_POSITION}."
+            )
+        return position
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"]

@@ -210,6 +210,11 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             "(ten years).",
         ),
         (
+            {"steps-0-position": "32767"},
+            "position",
+            "Position 32767 is too high: use a position from 0 to 1000.",
+        ),
+        (
             {"steps-0-consent_purpose": "newsletter"},
             "consent_purpose",
             "No active consent purpose has the key 'newsletter'; add it under "
@@ -230,6 +235,7 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
         "wait-hours-missing",
         "wait-hours-not-taken",
         "wait-hours-too-many",
+        "position-too-high",
         "purpose",
         "action",
         "config",
