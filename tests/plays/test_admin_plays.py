@@ -8,7 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.models import Enrolment, FatigueCap, Play, StepRun, Touch
+from apps.lifecycle.models import (
+    Enrolment,
+    FatigueCap,
+    Play,
+    StepRun,
+    Touch,
+    WebhookEndpoint,
+)
 from apps.lifecycle.plays.runner import run_enrolment
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
 from apps.membership.models import AuditEntry, ConsentPurpose
@@ -596,6 +603,30 @@ def test_play_add_rejects_invalid_step_config(admin_client, action, config, mess
 
     assert response.status_code == 200
     assert message in _step_errors(response)["config"]
+    assert not Play.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "event_kind", ["play\r\nX-Injected: 1", "play welcome", "p" * 101]
+)
+def test_play_add_rejects_webhook_event_kind(admin_client, event_kind):
+    endpoint = WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", secret="whsec_test"
+    )
+    config = {"endpoint_id": endpoint.pk, "event_kind": event_kind}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(
+            **{"steps-0-action": "webhook", "steps-0-config": json.dumps(config)}
+        ),
+    )
+
+    assert response.status_code == 200
+    assert _step_errors(response)["config"] == [
+        f"event_kind: event_kind {event_kind!r} is invalid: use up to 100 letters, "
+        'digits and . _ : - characters, for example "play.welcome".'
+    ]
     assert not Play.objects.exists()
 
 

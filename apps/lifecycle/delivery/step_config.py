@@ -5,14 +5,21 @@ valid. The handlers check the same things again when the step runs, because
 a config can change, or an endpoint be deleted, after the step was saved.
 """
 
+import re
+
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 
 from apps.lifecycle.delivery.content import _get_engine
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
-from apps.lifecycle.models import WebhookEndpoint
+from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.membership.models import ConsentPurpose
 
 ConfigErrors = list[tuple[str, str]]
+
+# A webhook's event kind is sent in the X-RM6-Event header and stored in
+# WebhookDelivery.event_kind, so it must be a short single-line token.
+WEBHOOK_EVENT_KIND_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
+WEBHOOK_EVENT_KIND_MAX_LENGTH = WebhookDelivery._meta.get_field("event_kind").max_length
 
 
 def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
@@ -125,6 +132,18 @@ def check_webhook_config(config: dict) -> ConfigErrors:
                 "set it to the id of one listed under Webhook endpoints.",
             )
         )
+    event_kind = config.get("event_kind")
+    if isinstance(event_kind, str) and event_kind:
+        is_token = WEBHOOK_EVENT_KIND_PATTERN.fullmatch(event_kind) is not None
+        if not is_token or len(event_kind) > WEBHOOK_EVENT_KIND_MAX_LENGTH:
+            errors.append(
+                (
+                    "event_kind",
+                    f"event_kind {event_kind!r} is invalid: use up to "
+                    f"{WEBHOOK_EVENT_KIND_MAX_LENGTH} letters, digits and . _ : - "
+                    'characters, for example "play.welcome".',
+                )
+            )
     data = config.get("data")
     if data is not None and not isinstance(data, dict):
         errors.append(("data", f'"data" must be a JSON object, not {data!r}.'))
