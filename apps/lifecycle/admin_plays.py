@@ -40,6 +40,8 @@ MAX_WAIT_HOURS = 24 * 3650
 # The runner stores the position after the current step in a smallint, so
 # a step at 32767 could never finish. Plays have a handful of steps.
 MAX_STEP_POSITION = 1000
+# The model's validator and check constraint enforce the same maximum.
+MAX_HOLDOUT_PERCENT = 90
 
 
 def _action_choices(current: str = "") -> list[tuple[str, str]]:
@@ -67,6 +69,13 @@ class PlayForm(forms.ModelForm):
         Member.LifecycleStage.choices, "Lifecycle stages"
     )
     audience_bands = _multiple_choice(HealthBand.choices, "Health bands")
+    # Declared here so that clean_holdout_percent, not the model field's
+    # generic validators, words the range error.
+    holdout_percent = forms.IntegerField(
+        label="Holdout percent",
+        initial=0,
+        help_text=Play._meta.get_field("holdout_percent").help_text,
+    )
 
     class Meta:
         model = Play
@@ -120,6 +129,16 @@ class PlayForm(forms.ModelForm):
                 f"Unknown event kind {kind!r}: use a registered kind such as "
                 "membership.signed_in, or a product.<feature> kind.",
             )
+
+    def clean_holdout_percent(self) -> int:
+        percent = self.cleaned_data["holdout_percent"]
+        if not 0 <= percent <= MAX_HOLDOUT_PERCENT:
+            raise forms.ValidationError(
+                f"A holdout of {percent}% is out of range: enter 0 to "
+                f"{MAX_HOLDOUT_PERCENT}, so that at least "
+                f"{100 - MAX_HOLDOUT_PERCENT}% of the audience gets the play."
+            )
+        return percent
 
     def clean(self):
         cleaned = super().clean()

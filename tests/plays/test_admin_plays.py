@@ -125,7 +125,20 @@ def test_play_add_creates_draft_with_steps(admin_client):
         (
             {"holdout_percent": "95"},
             "holdout_percent",
-            "Ensure this value is less than or equal to 90.",
+            "A holdout of 95% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
+        ),
+        (
+            {"holdout_percent": "100"},
+            "holdout_percent",
+            "A holdout of 100% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
+        ),
+        (
+            {"holdout_percent": "-1"},
+            "holdout_percent",
+            "A holdout of -1% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
         ),
         (
             {
@@ -182,6 +195,8 @@ def test_play_add_creates_draft_with_steps(admin_client):
         "days-missing",
         "band-unknown",
         "holdout-over-90",
+        "holdout-100",
+        "holdout-negative",
         "hours-too-many",
         "hours-zero",
         "stagnant-days-too-many",
