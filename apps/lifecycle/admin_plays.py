@@ -339,12 +339,17 @@ class PlayAdmin(admin.ModelAdmin):
         if request.method == "POST":
             if not can_activate:
                 raise PermissionDenied
+            was_active = play.status == Play.Status.ACTIVE
             try:
                 activate_play(play=play, actor=request.user)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                self.message_user(request, f"Activated the play {play.name}.")
+                if was_active:
+                    message = f"The play {play.name} was already active."
+                else:
+                    message = f"Activated the play {play.name}."
+                self.message_user(request, message)
                 change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
                 return HttpResponseRedirect(change_url)
 

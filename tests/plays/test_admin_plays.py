@@ -374,6 +374,21 @@ def test_play_preview_post_activates(admin_client, admin_user):
     assert audit.details == {"play_id": play.play_id}
 
 
+def test_play_preview_post_when_active_changes_nothing(admin_client):
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+    activated_at = play.activated_at
+
+    response = admin_client.post(_preview_url(play), follow=True)
+
+    play.refresh_from_db()
+    assert play.activated_at == activated_at
+    assert [str(m) for m in response.context["messages"]] == [
+        f"The play {play.name} was already active."
+    ]
+    assert not AuditEntry.objects.exists()
+
+
 def test_play_preview_post_without_steps_stays_draft(admin_client):
     play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
 
