@@ -186,7 +186,13 @@ class PlayStepForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = _action_choices(self.instance.action or "")
+        # The empty first choice keeps the blank extra row unchanged when it
+        # is submitted untouched. Without it, browsers submit the first
+        # action, and the row fails with "This field is required."
+        self.fields["action"].choices = [
+            ("", "---------"),
+            *_action_choices(self.instance.action or ""),
+        ]
 
     def clean_position(self) -> int:
         position = self.cleaned_data["position"]

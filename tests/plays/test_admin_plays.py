@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -210,6 +211,29 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
     assert response.status_code == 200
     assert _form_errors(response)[field] == [message]
     assert not Play.objects.exists()
+
+
+def test_play_add_ignores_untouched_extra_step(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    # A browser submits the option a select shows first when no one picks one.
+    first_option = re.search(
+        r'<select name="steps-0-action"[^>]*>\s*<option value="([^"]*)"', page
+    )
+    untouched_row = {
+        "steps-TOTAL_FORMS": "2",
+        "steps-1-position": "",
+        "steps-1-action": first_option.group(1),
+        "steps-1-wait_hours": "",
+        "steps-1-consent_purpose": "",
+        "steps-1-config": "{}",
+        "initial-steps-1-config": "{}",
+    }
+
+    response = admin_client.post(ADD_URL, _play_form(**untouched_row))
+
+    assert response.status_code == 302
+    steps = Play.objects.get().steps.values_list("action", flat=True)
+    assert list(steps) == ["test_touch"]
 
 
 @pytest.mark.parametrize(
