@@ -1,7 +1,9 @@
 """Admin for delivery: CSM tasks, webhook endpoints and the delivery log."""
 
 import json
+from urllib.parse import urlsplit
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -70,6 +72,40 @@ def _render_secrets(
     return response
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    # A URL typed without a scheme is read as https, as Django 6 does.
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "event_kinds", "is_active"]
+
+    def clean_url(self) -> str:
+        """Accept only URLs that the webhook sender can POST to.
+
+        Django's URL field also accepts ftp:// and ports above 65535, and
+        every delivery to such a URL fails until it is given up.
+        """
+        url = self.cleaned_data["url"]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise forms.ValidationError(
+                f"The URL {url!r} uses the scheme {parts.scheme!r}, but webhooks "
+                "are sent as HTTP POST requests: use an https:// URL."
+            )
+        try:
+            # `port` is None when the URL has none, and raises above 65535.
+            is_valid_port = parts.port != 0
+        except ValueError:
+            is_valid_port = False
+        if not is_valid_port:
+            raise forms.ValidationError(
+                f"The URL {url!r} has an invalid port: use a port from 1 to "
+                "65535, or leave it out."
+            )
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     """Endpoints; the signing secret is shown once, when it is made.
@@ -78,6 +114,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     stays out of screenshots and shared screens. Staff who lose it rotate it.
     """
 
+    form = WebhookEndpointForm
     list_display = ["name", "url", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "url"]
@@ -93,12 +130,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             "Set, and hidden after it was shown once. Use the action "
             '"Rotate secrets" in the list to replace it.'
         )
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if db_field.name == "url":
-            # A URL typed without a scheme is read as https, as Django 6 does.
-            kwargs["assume_scheme"] = "https"
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj: WebhookEndpoint, form, change: bool) -> None:
         if not change:

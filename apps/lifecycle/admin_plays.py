@@ -31,6 +31,17 @@ from rm6.errors import DomainError
 PREVIEW_TEMPLATE = "admin/lifecycle/play/preview.html"
 WAIT_ACTION = "wait"
 Trigger = Play.Trigger
+# Upper bounds on the play's hour and day counts. The runner and the schedule
+# queries add them to the current date, and far larger values overflow
+# Python's datetime and PostgreSQL's timestamp, which fails every run.
+MAX_TRIGGER_HOURS = 24 * 365
+MAX_TRIGGER_DAYS = 3650
+MAX_WAIT_HOURS = 24 * 3650
+# The runner stores the position after the current step in a smallint, so
+# a step at 32767 could never finish. Plays have a handful of steps.
+MAX_STEP_POSITION = 1000
+# The model's validator and check constraint enforce the same maximum.
+MAX_HOLDOUT_PERCENT = 90
 
 
 def _action_choices(current: str = "") -> list[tuple[str, str]]:
@@ -58,6 +69,13 @@ class PlayForm(forms.ModelForm):
         Member.LifecycleStage.choices, "Lifecycle stages"
     )
     audience_bands = _multiple_choice(HealthBand.choices, "Health bands")
+    # Declared here so that clean_holdout_percent, not the model field's
+    # generic validators, words the range error.
+    holdout_percent = forms.IntegerField(
+        label="Holdout percent",
+        initial=0,
+        help_text=Play._meta.get_field("holdout_percent").help_text,
+    )
 
     class Meta:
         model = Play
@@ -88,6 +106,14 @@ class PlayForm(forms.ModelForm):
         if self.cleaned_data.get(field) not in (None, ""):
             self.add_error(field, message)
 
+    def _check_range(self, field: str, unit: str, minimum: int, maximum: int) -> None:
+        value = self.cleaned_data.get(field)
+        if value is not None and not minimum <= value <= maximum:
+            self.add_error(
+                field,
+                f"{value} {unit} is out of range: enter {minimum} to {maximum} {unit}.",
+            )
+
     def _clean_event_kind(self, trigger: str) -> None:
         kind = self.cleaned_data.get("trigger_event_kind", "")
         if trigger not in CONFIGURED_KIND_TRIGGERS:
@@ -104,6 +130,16 @@ class PlayForm(forms.ModelForm):
                 "membership.signed_in, or a product.<feature> kind.",
             )
 
+    def clean_holdout_percent(self) -> int:
+        percent = self.cleaned_data["holdout_percent"]
+        if not 0 <= percent <= MAX_HOLDOUT_PERCENT:
+            raise forms.ValidationError(
+                f"A holdout of {percent}% is out of range: enter 0 to "
+                f"{MAX_HOLDOUT_PERCENT}, so that at least "
+                f"{100 - MAX_HOLDOUT_PERCENT}% of the audience gets the play."
+            )
+        return percent
+
     def clean(self):
         cleaned = super().clean()
         trigger = cleaned.get("trigger")
@@ -115,12 +151,16 @@ class PlayForm(forms.ModelForm):
             self._require(
                 "trigger_hours", "Set after how many hours a question counts."
             )
+            self._check_range("trigger_hours", "hours", 1, MAX_TRIGGER_HOURS)
         else:
             self._forbid(
                 "trigger_hours", "Only unanswered-question triggers take hours."
             )
         if trigger in (Trigger.STAGNANT_ACCOUNT, Trigger.RENEWAL_WINDOW):
             self._require("trigger_days", "Set the number of days.")
+            # A renewal window of 0 days opens on the renewal date itself.
+            min_days = 0 if trigger == Trigger.RENEWAL_WINDOW else 1
+            self._check_range("trigger_days", "days", min_days, MAX_TRIGGER_DAYS)
         else:
             self._forbid(
                 "trigger_days",
@@ -146,7 +186,22 @@ class PlayStepForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = _action_choices(self.instance.action or "")
+        # The empty first choice keeps the blank extra row unchanged when it
+        # is submitted untouched. Without it, browsers submit the first
+        # action, and the row fails with "This field is required."
+        self.fields["action"].choices = [
+            ("", "---------"),
+            *_action_choices(self.instance.action or ""),
+        ]
+
+    def clean_position(self) -> int:
+        position = self.cleaned_data["position"]
+        if position is not None and position > MAX_STEP_POSITION:
+            raise forms.ValidationError(
+                f"Position {position} is too high: use a position from 0 to "
+                f"{MAX_STEP_POSITION}."
+            )
+        return position
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"]
@@ -178,8 +233,15 @@ class PlayStepForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         is_wait = cleaned.get("action") == WAIT_ACTION
-        if is_wait and not cleaned.get("wait_hours"):
+        wait_hours = cleaned.get("wait_hours")
+        if is_wait and not wait_hours:
             self.add_error("wait_hours", "A wait step needs wait hours above 0.")
+        elif is_wait and wait_hours > MAX_WAIT_HOURS:
+            self.add_error(
+                "wait_hours",
+                f"A wait of {wait_hours} hours is too long: enter at most "
+                f"{MAX_WAIT_HOURS} hours (ten years).",
+            )
         if not is_wait and cleaned.get("wait_hours") is not None:
             self.add_error("wait_hours", "Only wait steps take wait hours.")
         action = get_action(cleaned.get("action") or "")
@@ -283,12 +345,17 @@ class PlayAdmin(admin.ModelAdmin):
         if request.method == "POST":
             if not can_activate:
                 raise PermissionDenied
+            was_active = play.status == Play.Status.ACTIVE
             try:
                 activate_play(play=play, actor=request.user)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                self.message_user(request, f"Activated the play {play.name}.")
+                if was_active:
+                    message = f"The play {play.name} was already active."
+                else:
+                    message = f"Activated the play {play.name}."
+                self.message_user(request, message)
                 change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
                 return HttpResponseRedirect(change_url)
 
@@ -391,6 +458,16 @@ class FatigueCapForm(forms.ModelForm):
         self.fields[
             "channel"
         ].help_text = "The channel of the actions this cap counts, across all plays."
+
+    def clean_period_days(self) -> int:
+        # The database constraint would reject 0 too, but with a message
+        # that names only the constraint.
+        days = self.cleaned_data["period_days"]
+        if days < 1:
+            raise forms.ValidationError(
+                f"A period of {days} days counts no touches: enter 1 day or more."
+            )
+        return days
 
 
 @admin.register(FatigueCap)

@@ -23,4 +23,6 @@ def is_authentic(secret: str, headers, body: bytes) -> bool:
         return False
     signed = timestamp.encode() + b"." + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest("sha256=" + digest, signature)
+    # Compare bytes: compare_digest raises TypeError on non-ASCII strings.
+    expected = ("sha256=" + digest).encode()
+    return hmac.compare_digest(expected, signature.encode())

@@ -41,6 +41,47 @@ def test_endpoint_add_shows_secret_once(admin_client):
     assert "no-store" in response["Cache-Control"]
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "ftp://crm.example.com/hooks",
+            "The URL 'ftp://crm.example.com/hooks' uses the scheme 'ftp', but "
+            "webhooks are sent as HTTP POST requests: use an https:// URL.",
+        ),
+        (
+            "https://crm.example.com:99999/hooks",
+            "The URL 'https://crm.example.com:99999/hooks' has an invalid port: use "
+            "a port from 1 to 65535, or leave it out.",
+        ),
+        (
+            "https://crm.example.com:0/hooks",
+            "The URL 'https://crm.example.com:0/hooks' has an invalid port: use "
+            "a port from 1 to 65535, or leave it out.",
+        ),
+    ],
+    ids=["ftp", "port-too-high", "port-zero"],
+)
+def test_endpoint_add_rejects_unusable_url(admin_client, url, message):
+    response = admin_client.post(
+        reverse("admin:lifecycle_webhookendpoint_add"),
+        {"name": "CRM", "url": url, "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["url"] == [message]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_endpoint_add_reads_bare_host_as_https(admin_client):
+    admin_client.post(
+        reverse("admin:lifecycle_webhookendpoint_add"),
+        {"name": "CRM", "url": "crm.example.com/hooks", "is_active": "on"},
+    )
+
+    assert WebhookEndpoint.objects.get().url == "https://crm.example.com/hooks"
+
+
 def test_endpoint_secret_hidden_after_add(admin_client, saved_endpoint):
     changelist = admin_client.get(ENDPOINTS_URL)
     change = admin_client.get(

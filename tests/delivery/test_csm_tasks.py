@@ -101,7 +101,7 @@ def test_csm_task_skipped_without_account(make_context):
     assert str(skipped.value) == "member has no account yet, so no CSM owns them"
 
 
-@pytest.mark.parametrize("days", [-1, "3", 1.5, True])
+@pytest.mark.parametrize("days", [-1, "3", 1.5, True, 3651, 99999999999])
 def test_csm_task_invalid_due_in_days(make_context, days):
     ctx = make_context("csm_task", {"title": "T", "due_in_days": days})
 

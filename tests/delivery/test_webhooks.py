@@ -93,6 +93,24 @@ def test_verify_signature(secret, timestamp, body, now, expected):
 
 
 @pytest.mark.parametrize(
+    "signature", ["sha256=ü", "sha256=\u00e9" * 40, None], ids=["short", "long", "none"]
+)
+def test_verify_signature_rejects_non_ascii(signature):
+    is_valid = verify_signature(
+        "whsec_example", "1700000000", "BODY", signature, now=1700000010
+    )
+
+    assert is_valid is False
+
+
+def test_documented_recipe_rejects_non_ascii_signature():
+    timestamp = str(int(time.time()))
+    headers = {"X-RM6-Timestamp": timestamp, "X-RM6-Signature": "sha256=ü"}
+
+    assert not is_authentic(WEBHOOK_SECRET, headers, b"BODY")
+
+
+@pytest.mark.parametrize(
     ("attempts", "delay"),
     [
         (1, timedelta(minutes=1)),

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -8,7 +9,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.models import Enrolment, FatigueCap, Play, StepRun, Touch
+from apps.lifecycle.models import (
+    Enrolment,
+    FatigueCap,
+    Play,
+    StepRun,
+    Touch,
+    WebhookEndpoint,
+)
 from apps.lifecycle.plays.runner import run_enrolment
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
 from apps.membership.models import AuditEntry, ConsentPurpose
@@ -118,7 +126,65 @@ def test_play_add_creates_draft_with_steps(admin_client):
         (
             {"holdout_percent": "95"},
             "holdout_percent",
-            "Ensure this value is less than or equal to 90.",
+            "A holdout of 95% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
+        ),
+        (
+            {"holdout_percent": "100"},
+            "holdout_percent",
+            "A holdout of 100% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
+        ),
+        (
+            {"holdout_percent": "-1"},
+            "holdout_percent",
+            "A holdout of -1% is out of range: enter 0 to 90, so that at least "
+            "10% of the audience gets the play.",
+        ),
+        (
+            {
+                "trigger": "unanswered_question",
+                "trigger_event_kind": "",
+                "trigger_hours": "2147483647",
+            },
+            "trigger_hours",
+            "2147483647 hours is out of range: enter 1 to 8760 hours.",
+        ),
+        (
+            {
+                "trigger": "unanswered_question",
+                "trigger_event_kind": "",
+                "trigger_hours": "0",
+            },
+            "trigger_hours",
+            "0 hours is out of range: enter 1 to 8760 hours.",
+        ),
+        (
+            {
+                "trigger": "stagnant_account",
+                "trigger_event_kind": "",
+                "trigger_days": "2147483647",
+            },
+            "trigger_days",
+            "2147483647 days is out of range: enter 1 to 3650 days.",
+        ),
+        (
+            {
+                "trigger": "stagnant_account",
+                "trigger_event_kind": "",
+                "trigger_days": "0",
+            },
+            "trigger_days",
+            "0 days is out of range: enter 1 to 3650 days.",
+        ),
+        (
+            {
+                "trigger": "renewal_window",
+                "trigger_event_kind": "",
+                "trigger_days": "3651",
+            },
+            "trigger_days",
+            "3651 days is out of range: enter 0 to 3650 days.",
         ),
     ],
     ids=[
@@ -130,6 +196,13 @@ def test_play_add_creates_draft_with_steps(admin_client):
         "days-missing",
         "band-unknown",
         "holdout-over-90",
+        "holdout-100",
+        "holdout-negative",
+        "hours-too-many",
+        "hours-zero",
+        "stagnant-days-too-many",
+        "stagnant-days-zero",
+        "renewal-days-too-many",
     ],
 )
 def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, message):
@@ -138,6 +211,29 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
     assert response.status_code == 200
     assert _form_errors(response)[field] == [message]
     assert not Play.objects.exists()
+
+
+def test_play_add_ignores_untouched_extra_step(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    # A browser submits the option a select shows first when no one picks one.
+    first_option = re.search(
+        r'<select name="steps-0-action"[^>]*>\s*<option value="([^"]*)"', page
+    )
+    untouched_row = {
+        "steps-TOTAL_FORMS": "2",
+        "steps-1-position": "",
+        "steps-1-action": first_option.group(1),
+        "steps-1-wait_hours": "",
+        "steps-1-consent_purpose": "",
+        "steps-1-config": "{}",
+        "initial-steps-1-config": "{}",
+    }
+
+    response = admin_client.post(ADD_URL, _play_form(**untouched_row))
+
+    assert response.status_code == 302
+    steps = Play.objects.get().steps.values_list("action", flat=True)
+    assert list(steps) == ["test_touch"]
 
 
 @pytest.mark.parametrize(
@@ -152,6 +248,17 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             {"steps-0-wait_hours": "4"},
             "wait_hours",
             "Only wait steps take wait hours.",
+        ),
+        (
+            {"steps-0-action": "wait", "steps-0-wait_hours": "2147483647"},
+            "wait_hours",
+            "A wait of 2147483647 hours is too long: enter at most 87600 hours "
+            "(ten years).",
+        ),
+        (
+            {"steps-0-position": "32767"},
+            "position",
+            "Position 32767 is too high: use a position from 0 to 1000.",
         ),
         (
             {"steps-0-consent_purpose": "newsletter"},
@@ -170,7 +277,15 @@ def test_play_add_rejects_invalid_trigger(admin_client, overrides, field, messag
             'Enter a JSON object, for example {"points": 10}.',
         ),
     ],
-    ids=["wait-hours-missing", "wait-hours-not-taken", "purpose", "action", "config"],
+    ids=[
+        "wait-hours-missing",
+        "wait-hours-not-taken",
+        "wait-hours-too-many",
+        "position-too-high",
+        "purpose",
+        "action",
+        "config",
+    ],
 )
 def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
     response = admin_client.post(ADD_URL, _play_form(**overrides))
@@ -178,6 +293,16 @@ def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
     assert response.status_code == 200
     assert _step_errors(response)[field] == [message]
     assert not Play.objects.exists()
+
+
+def test_play_add_accepts_zero_renewal_days(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(trigger="renewal_window", trigger_event_kind="", trigger_days="0"),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().trigger_days == 0
 
 
 def test_play_add_accepts_active_consent_purpose(admin_client):
@@ -271,6 +396,21 @@ def test_play_preview_post_activates(admin_client, admin_user):
     audit = AuditEntry.objects.get(action="play.activated")
     assert audit.actor == admin_user
     assert audit.details == {"play_id": play.play_id}
+
+
+def test_play_preview_post_when_active_changes_nothing(admin_client):
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+    activated_at = play.activated_at
+
+    response = admin_client.post(_preview_url(play), follow=True)
+
+    play.refresh_from_db()
+    assert play.activated_at == activated_at
+    assert [str(m) for m in response.context["messages"]] == [
+        f"The play {play.name} was already active."
+    ]
+    assert not AuditEntry.objects.exists()
 
 
 def test_play_preview_post_without_steps_stays_draft(admin_client):
@@ -384,6 +524,19 @@ def test_fatigue_cap_add_offers_registered_channels(admin_client):
     assert FatigueCap.objects.get().channel == "test"
 
 
+def test_fatigue_cap_add_rejects_zero_days(admin_client):
+    response = admin_client.post(
+        "/admin/lifecycle/fatiguecap/add/",
+        {"channel": "test", "max_touches": "2", "period_days": "0"},
+    )
+
+    assert response.status_code == 200
+    assert _form_errors(response)["period_days"] == [
+        "A period of 0 days counts no touches: enter 1 day or more."
+    ]
+    assert not FatigueCap.objects.exists()
+
+
 def _make_rows(count: int) -> None:
     for _ in range(count):
         member = factories.MemberFactory()
@@ -461,10 +614,23 @@ def test_play_change_page_links_preview(admin_client):
             "'if'. Looking for one of: elif, else, endif. Fix its tags.",
         ),
         (
+            "email",
+            {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"},
+            "consent_purpose: No active consent purpose has the key 'newsletter': "
+            "add it under Consent purposes, or remove consent_purpose to use "
+            "marketing_email.",
+        ),
+        (
             "csm_task",
             {"title": "Call", "due_in_days": "3"},
-            "due_in_days: due_in_days '3' is invalid: use a whole number of days, "
-            "0 or more, or leave it out for no due date.",
+            "due_in_days: due_in_days '3' is invalid: use a whole number of days "
+            "from 0 to 3650, or leave it out for no due date.",
+        ),
+        (
+            "csm_task",
+            {"title": "Call", "due_in_days": 99999999999},
+            "due_in_days: due_in_days 99999999999 is invalid: use a whole number "
+            "of days from 0 to 3650, or leave it out for no due date.",
         ),
         (
             "webhook",
@@ -473,7 +639,15 @@ def test_play_change_page_links_preview(admin_client):
             "set it to the id of one listed under Webhook endpoints.",
         ),
     ],
-    ids=["missing", "unknown", "template", "days", "endpoint"],
+    ids=[
+        "missing",
+        "unknown",
+        "template",
+        "purpose",
+        "days",
+        "days-too-many",
+        "endpoint",
+    ],
 )
 def test_play_add_rejects_invalid_step_config(admin_client, action, config, message):
     response = admin_client.post(
@@ -484,6 +658,43 @@ def test_play_add_rejects_invalid_step_config(admin_client, action, config, mess
     assert response.status_code == 200
     assert message in _step_errors(response)["config"]
     assert not Play.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "event_kind", ["play\r\nX-Injected: 1", "play welcome", "p" * 101]
+)
+def test_play_add_rejects_webhook_event_kind(admin_client, event_kind):
+    endpoint = WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", secret="whsec_test"
+    )
+    config = {"endpoint_id": endpoint.pk, "event_kind": event_kind}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(
+            **{"steps-0-action": "webhook", "steps-0-config": json.dumps(config)}
+        ),
+    )
+
+    assert response.status_code == 200
+    assert _step_errors(response)["config"] == [
+        f"event_kind: event_kind {event_kind!r} is invalid: use up to 100 letters, "
+        'digits and . _ : - characters, for example "play.welcome".'
+    ]
+    assert not Play.objects.exists()
+
+
+def test_play_add_accepts_email_consent_purpose(admin_client):
+    ConsentPurpose.objects.create(key="newsletter", name="News", description="-")
+    config = {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(**{"steps-0-action": "email", "steps-0-config": json.dumps(config)}),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().steps.get().config == config
 
 
 def test_play_add_accepts_valid_step_config(admin_client):

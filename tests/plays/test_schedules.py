@@ -234,3 +234,30 @@ def test_scheduled_triggers_skip_inactive_plays():
     assert created == 1
     assert len(_enrolled(active)) == 1
     assert _enrolled(paused) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scheduled_triggers_survive_failing_play(caplog):
+    # Admin rejects these day counts, but a row saved without the form makes
+    # PostgreSQL raise "timestamp out of range" (stagnant) and Python's date
+    # arithmetic raise OverflowError (renewal).
+    stagnant = _account_play(Play.Trigger.STAGNANT_ACCOUNT, 2**31 - 1)
+    renewal = _account_play(Play.Trigger.RENEWAL_WINDOW, 2**31 - 1)
+    working = _account_play(Play.Trigger.RENEWAL_WINDOW, 10)
+    factories.AccountFactory(time_zone="UTC", renewal_date=date(2026, 4, 1))
+
+    created = evaluate_scheduled_triggers(now=_utc(2026, 3, 25, 12))
+
+    assert created == 1
+    assert len(_enrolled(working)) == 1
+    assert _enrolled(stagnant) == []
+    assert _enrolled(renewal) == []
+    failures = [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("play schedule evaluation failed")
+    ]
+    assert failures == [
+        f"play schedule evaluation failed: play {stagnant.play_id}",
+        f"play schedule evaluation failed: play {renewal.play_id}",
+    ]

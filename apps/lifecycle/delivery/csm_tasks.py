@@ -17,17 +17,27 @@ from rm6.errors import DomainError
 
 TITLE_MAX_LENGTH = CsmTask._meta.get_field("title").max_length
 CLOSED_STATUSES = (CsmTask.Status.DONE, CsmTask.Status.DISMISSED)
+# Far larger values overflow the date arithmetic when the step runs.
+MAX_DUE_IN_DAYS = 3650
+
+
+def is_valid_due_in_days(days: object) -> bool:
+    """Return whether a step config's `due_in_days` is a usable day count."""
+    if isinstance(days, bool) or not isinstance(days, int):
+        return False
+    return 0 <= days <= MAX_DUE_IN_DAYS
 
 
 def _get_due_on(step, account: Account):
     days = step.config.get("due_in_days")
     if days is None:
         return None
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+    if not is_valid_due_in_days(days):
         raise DomainError(
             f"The csm_task step at position {step.position} of play "
             f"{step.play.play_id!r} has due_in_days {days!r}; use a whole "
-            "number of days, 0 or more, or leave it out for no due date.",
+            f"number of days from 0 to {MAX_DUE_IN_DAYS}, or leave it out for "
+            "no due date.",
             field="due_in_days",
             code="invalid_step_config",
         )

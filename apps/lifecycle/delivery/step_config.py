@@ -5,12 +5,21 @@ valid. The handlers check the same things again when the step runs, because
 a config can change, or an endpoint be deleted, after the step was saved.
 """
 
+import re
+
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 
 from apps.lifecycle.delivery.content import _get_engine
-from apps.lifecycle.models import WebhookEndpoint
+from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
+from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
+from apps.membership.models import ConsentPurpose
 
 ConfigErrors = list[tuple[str, str]]
+
+# A webhook's event kind is sent in the X-RM6-Event header and stored in
+# WebhookDelivery.event_kind, so it must be a short single-line token.
+WEBHOOK_EVENT_KIND_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
+WEBHOOK_EVENT_KIND_MAX_LENGTH = WebhookDelivery._meta.get_field("event_kind").max_length
 
 
 def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
@@ -65,6 +74,21 @@ def check_email_config(config: dict) -> ConfigErrors:
         *_check_text(config, "url"),
         *_check_text(config, "consent_purpose"),
     ]
+    purpose_key = config.get("consent_purpose")
+    if (
+        isinstance(purpose_key, str)
+        and purpose_key
+        and not ConsentPurpose.objects.filter(key=purpose_key, is_active=True).exists()
+    ):
+        # The handler would skip every member for lack of this consent.
+        errors.append(
+            (
+                "consent_purpose",
+                f"No active consent purpose has the key {purpose_key!r}: add it "
+                "under Consent purposes, or remove consent_purpose to use "
+                "marketing_email.",
+            )
+        )
     links = config.get("links")
     if links is not None and not (
         isinstance(links, dict) and all(isinstance(v, str) for v in links.values())
@@ -82,14 +106,12 @@ def check_csm_task_config(config: dict) -> ConfigErrors:
         *_check_template(config, "description", required=False),
     ]
     days = config.get("due_in_days")
-    if days is not None and (
-        isinstance(days, bool) or not isinstance(days, int) or days < 0
-    ):
+    if days is not None and not is_valid_due_in_days(days):
         errors.append(
             (
                 "due_in_days",
-                f"due_in_days {days!r} is invalid: use a whole number of days, "
-                "0 or more, or leave it out for no due date.",
+                f"due_in_days {days!r} is invalid: use a whole number of days "
+                f"from 0 to {MAX_DUE_IN_DAYS}, or leave it out for no due date.",
             )
         )
     return errors
@@ -110,6 +132,18 @@ def check_webhook_config(config: dict) -> ConfigErrors:
                 "set it to the id of one listed under Webhook endpoints.",
             )
         )
+    event_kind = config.get("event_kind")
+    if isinstance(event_kind, str) and event_kind:
+        is_token = WEBHOOK_EVENT_KIND_PATTERN.fullmatch(event_kind) is not None
+        if not is_token or len(event_kind) > WEBHOOK_EVENT_KIND_MAX_LENGTH:
+            errors.append(
+                (
+                    "event_kind",
+                    f"event_kind {event_kind!r} is invalid: use up to "
+                    f"{WEBHOOK_EVENT_KIND_MAX_LENGTH} letters, digits and . _ : - "
+                    'characters, for example "play.welcome".',
+                )
+            )
     data = config.get("data")
     if data is not None and not isinstance(data, dict):
         errors.append(("data", f'"data" must be a JSON object, not {data!r}.'))

@@ -128,8 +128,12 @@ def verify_signature(
     now = time.time() if now is None else now
     if abs(now - sent_at) > tolerance_seconds:
         return False
+    if not isinstance(signature, str):
+        return False
     expected = compute_signature(secret, timestamp, body)
-    return hmac.compare_digest(expected, signature)
+    # Compare bytes, because compare_digest raises TypeError on a non-ASCII
+    # str, and the signature header is untrusted input.
+    return hmac.compare_digest(expected.encode(), signature.encode())
 
 
 def get_retry_delay(attempts: int) -> timedelta | None:

@@ -13,10 +13,11 @@ A member-level play with an account trigger (stagnant account, renewal
 window) enrols the matching members of each selected account.
 """
 
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import (
     DateField,
     DateTimeField,
@@ -36,6 +37,8 @@ from apps.lifecycle.models import ActivityEvent, Enrolment, Play
 from apps.lifecycle.plays.audience import list_audience_accounts, list_audience_members
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
 from apps.membership.models import Account
+
+logger = logging.getLogger(__name__)
 
 Trigger = Play.Trigger
 
@@ -275,14 +278,27 @@ def evaluate_play_schedule(*, play: Play, now: datetime | None = None) -> int:
 
 
 def evaluate_scheduled_triggers(*, now: datetime | None = None) -> int:
-    """Evaluate every active play with a schedule trigger; return enrolments made."""
+    """Evaluate every active play with a schedule trigger; return enrolments made.
+
+    A play whose evaluation fails is logged and skipped, so the other plays
+    still run. A transient database error is raised instead, because the
+    connection may be unusable.
+    """
     now = now or timezone.now()
     plays = Play.objects.filter(
         status=Play.Status.ACTIVE,
         activated_at__isnull=False,
         trigger__in=SCHEDULE_TRIGGERS,
     ).order_by("pk")
-    return sum(evaluate_play_schedule(play=play, now=now) for play in plays)
+    created = 0
+    for play in plays:
+        try:
+            created += evaluate_play_schedule(play=play, now=now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("play schedule evaluation failed: play %s", play.play_id)
+    return created
 
 
 def count_new_schedule_subjects(*, play: Play, now: datetime) -> int:
