@@ -16,6 +16,9 @@ class AdvocacyConfig(AppConfig):
         from apps.advocacy.services import (
             award_play_badge,
             award_play_points,
+            check_ask_config,
+            check_badge_config,
+            check_points_config,
             move_merged_member_points,
             send_play_advocacy_ask,
         )
@@ -44,13 +47,24 @@ class AdvocacyConfig(AppConfig):
         register_export_section("advocacy", export_member_advocacy)
         register_merge_handler("advocacy", move_merged_member_points)
         register_home_panel("recognition", get_home_recognition)
-        register_action("points", award_play_points, label="Award points")
+        register_action(
+            "points",
+            award_play_points,
+            label="Award points",
+            check_config=check_points_config,
+        )
         # A badge is recognition, not an outbound touch, so no fatigue cap
         # counts it. Asks count against the caps set on the advocacy_ask channel.
-        register_action("badge", award_play_badge, label="Award a badge")
+        register_action(
+            "badge",
+            award_play_badge,
+            label="Award a badge",
+            check_config=check_badge_config,
+        )
         register_action(
             "advocacy_ask",
             send_play_advocacy_ask,
             label="Send an advocacy ask",
             channel="advocacy_ask",
+            check_config=check_ask_config,
         )

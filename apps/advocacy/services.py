@@ -97,6 +97,33 @@ def _move_merged_member_badges_and_asks(
     return {"asks_moved": asks, "badges_moved": badges}
 
 
+# A play step awards at most this many points, up or down, so that a typing
+# slip in admin cannot swamp the leaderboard or overflow a member's total.
+MAX_PLAY_POINTS = 100_000
+MAX_ASK_DUE_IN_DAYS = 3650
+
+
+def _raise_config_errors(errors: list[tuple[str, str]]) -> None:
+    if errors:
+        raise DomainError(errors[0][1], field="config")
+
+
+def check_points_config(config: dict) -> list[tuple[str, str]]:
+    """Return what is wrong with a points step's config, as (key, message) pairs."""
+    points = config.get("points")
+    is_whole = isinstance(points, int) and not isinstance(points, bool)
+    if not is_whole or points == 0 or abs(points) > MAX_PLAY_POINTS:
+        return [
+            (
+                "points",
+                f"Invalid points {points!r} in the step config; set "
+                f'{{"points": <whole number from -{MAX_PLAY_POINTS:,} to '
+                f"{MAX_PLAY_POINTS:,}, not 0>}}.",
+            )
+        ]
+    return []
+
+
 def award_play_points(context: ActionContext) -> ActionResult:
     """Award the points a play step sets in its config, once per step run.
 
@@ -111,13 +138,8 @@ def award_play_points(context: ActionContext) -> ActionResult:
     member = context.member
     if member is None:
         raise ActionSkipped("points need a member; this enrolment is for an account")
-    points = context.step.config.get("points")
-    if isinstance(points, bool) or not isinstance(points, int) or points == 0:
-        raise DomainError(
-            f"Invalid points {points!r} in the step config; set "
-            '{"points": <non-zero integer>}.',
-            field="config",
-        )
+    _raise_config_errors(check_points_config(context.step.config))
+    points = context.step.config["points"]
 
     reason = f"play:{context.play.play_id}"
     note = f"Play step run {context.step_run.pk}."
@@ -344,6 +366,20 @@ def complete_ask(*, ask: AdvocacyAsk, staff_user) -> AdvocacyAsk:
     return ask
 
 
+def check_badge_config(config: dict) -> list[tuple[str, str]]:
+    """Return what is wrong with a badge step's config, as (key, message) pairs."""
+    slug = config.get("badge")
+    if not isinstance(slug, str) or not Badge.objects.filter(slug=slug).exists():
+        return [
+            (
+                "badge",
+                f"Unknown badge {slug!r} in the step config; set "
+                '{"badge": "<slug>"} to the slug of a badge in admin.',
+            )
+        ]
+    return []
+
+
 def award_play_badge(context: ActionContext) -> ActionResult:
     """Award the badge a play step names in its config: {"badge": "<slug>"}.
 
@@ -353,14 +389,8 @@ def award_play_badge(context: ActionContext) -> ActionResult:
     member = context.member
     if member is None:
         raise ActionSkipped("a badge needs a member; this enrolment is for an account")
-    slug = context.step.config.get("badge")
-    badge = Badge.objects.filter(slug=slug).first() if isinstance(slug, str) else None
-    if badge is None:
-        raise DomainError(
-            f"Unknown badge {slug!r} in the step config; set "
-            '{"badge": "<slug>"} to the slug of a badge in admin.',
-            field="config",
-        )
+    _raise_config_errors(check_badge_config(context.step.config))
+    badge = Badge.objects.get(slug=context.step.config["badge"])
 
     award, created = award_badge(
         member=member,
@@ -376,33 +406,45 @@ def award_play_badge(context: ActionContext) -> ActionResult:
     )
 
 
-def _parse_ask_config(config: dict) -> tuple[str, str, int | None]:
+def check_ask_config(config: dict) -> list[tuple[str, str]]:
+    """Return what is wrong with an advocacy ask step's config, as (key, message)."""
+    errors = []
     kind = config.get("kind")
-    message = config.get("message")
-    due_in_days = config.get("due_in_days")
     if kind not in AdvocacyAsk.Kind.values:
-        raise DomainError(
-            f"Invalid ask kind {kind!r} in the step config; set "
-            f'"kind" to one of {", ".join(AdvocacyAsk.Kind.values)}.',
-            field="config",
+        errors.append(
+            (
+                "kind",
+                f"Invalid ask kind {kind!r} in the step config; set "
+                f'"kind" to one of {", ".join(AdvocacyAsk.Kind.values)}.',
+            )
         )
+    message = config.get("message")
     if not isinstance(message, str) or not message.strip():
-        raise DomainError(
-            'Missing "message" in the step config; set it to the text the member '
-            "reads with the ask.",
-            field="config",
+        errors.append(
+            (
+                "message",
+                'Missing "message" in the step config; set it to the text the '
+                "member reads with the ask.",
+            )
         )
+    due_in_days = config.get("due_in_days")
+    is_whole = isinstance(due_in_days, int) and not isinstance(due_in_days, bool)
     if due_in_days is not None and (
-        isinstance(due_in_days, bool)
-        or not isinstance(due_in_days, int)
-        or due_in_days < 1
+        not is_whole or not 1 <= due_in_days <= MAX_ASK_DUE_IN_DAYS
     ):
-        raise DomainError(
-            f'Invalid "due_in_days" {due_in_days!r} in the step config; set a '
-            "positive number of days or leave it out.",
-            field="config",
+        errors.append(
+            (
+                "due_in_days",
+                f'Invalid "due_in_days" {due_in_days!r} in the step config; set a '
+                f"number of days from 1 to {MAX_ASK_DUE_IN_DAYS} or leave it out.",
+            )
         )
-    return kind, message, due_in_days
+    return errors
+
+
+def _parse_ask_config(config: dict) -> tuple[str, str, int | None]:
+    _raise_config_errors(check_ask_config(config))
+    return config["kind"], config["message"], config.get("due_in_days")
 
 
 def send_play_advocacy_ask(context: ActionContext) -> ActionResult:

@@ -483,5 +483,5 @@ def test_points_step_with_invalid_config_fails():
     enrolment.refresh_from_db()
     assert enrolment.last_error == (
         "step 1 (points) failed: Invalid points 'ten' in the step config; "
-        'set {"points": <non-zero integer>}.'
+        'set {"points": <whole number from -100,000 to 100,000, not 0>}.'
     )
