@@ -11,7 +11,9 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
+from apps.lifecycle.admin_scoring import EventKindsField
 from apps.lifecycle.delivery.csm_tasks import close_csm_task
+from apps.lifecycle.delivery.event_webhooks import get_event_kind_error
 from apps.lifecycle.delivery.webhooks import (
     generate_webhook_secret,
     retry_webhook_deliveries,
@@ -79,6 +81,15 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["name", "url", "event_kinds", "is_active"]
+        field_classes = {"event_kinds": EventKindsField}
+
+    def clean_event_kinds(self) -> list[str]:
+        """Reject kinds and prefixes that no app registered."""
+        names = [name.strip() for name in self.cleaned_data["event_kinds"]]
+        errors = [error for name in names if (error := get_event_kind_error(name))]
+        if errors:
+            raise forms.ValidationError(errors)
+        return names
 
     def clean_url(self) -> str:
         """Accept only URLs that the webhook sender can POST to.

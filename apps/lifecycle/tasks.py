@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from apps.lifecycle import scoring
-from apps.lifecycle.delivery import webhooks
+from apps.lifecycle.delivery import event_webhooks, webhooks
 from apps.lifecycle.plays import runner, schedules, triggers
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,12 @@ def retry_webhooks_task() -> int:
     if queued:
         logger.info("due webhook deliveries queued: %d", queued)
     return queued
+
+
+@shared_task(name="lifecycle.sweep_event_webhooks")
+def sweep_event_webhooks_task() -> int:
+    """Create and send the webhook deliveries of the events recorded lately."""
+    return event_webhooks.sweep_event_webhooks()
 
 
 @shared_task(

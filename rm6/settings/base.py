@@ -272,6 +272,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.sweep_event_triggers",
         "schedule": timedelta(seconds=15),
     },
+    # Events reach the webhook endpoints subscribed to their kinds within
+    # this interval.
+    "sweep-event-webhooks": {
+        "task": "lifecycle.sweep_event_webhooks",
+        "schedule": timedelta(seconds=15),
+    },
     "expire-overdue-advocacy-asks": {
         "task": "advocacy.expire_overdue_asks",
         "schedule": timedelta(hours=1),

@@ -187,7 +187,7 @@ def create_webhook_delivery(
     return delivery, created
 
 
-def _describe_member(member) -> dict | None:
+def describe_member(member) -> dict | None:
     if member is None:
         return None
     return {
@@ -198,7 +198,7 @@ def _describe_member(member) -> dict | None:
     }
 
 
-def _describe_account(account) -> dict | None:
+def describe_account(account) -> dict | None:
     if account is None:
         return None
     return {"id": account.pk, "name": account.name, "external_id": account.external_id}
@@ -220,8 +220,8 @@ def build_step_payload(ctx: ActionContext, *, event_kind: str) -> dict:
         "step": {"position": step.position, "action": step.action},
         "enrolment": {"id": enrolment.pk, "occurrence_key": enrolment.occurrence_key},
         "subject": enrolment.subject_key,
-        "member": _describe_member(ctx.member),
-        "account": _describe_account(account),
+        "member": describe_member(ctx.member),
+        "account": describe_account(account),
         "data": step.config.get("data") or {},
     }
 

@@ -106,7 +106,9 @@ class WebhookEndpoint(models.Model):
         models.CharField(max_length=100),
         blank=True,
         default=list,
-        help_text="Event kinds delivered outside plays; empty for plays only.",
+        help_text="Event kinds sent to this endpoint as they are recorded, such "
+        "as community.reply_posted, or prefixes such as community.*. Leave empty "
+        "to receive only the webhooks of play steps.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

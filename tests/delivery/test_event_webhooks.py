@@ -1,0 +1,196 @@
+"""Endpoints subscribed to event kinds receive those events as they are recorded."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.urls import reverse
+
+from apps.lifecycle.delivery.event_webhooks import (
+    SWEPT_UNTIL_KEY,
+    is_event_kind_subscribed,
+    sweep_event_webhooks,
+)
+from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
+from apps.lifecycle.services import record_activity
+from apps.lifecycle.tasks import deliver_webhook_task
+from tests import factories
+from tests.delivery.conftest import WEBHOOK_SECRET
+
+pytestmark = pytest.mark.django_db
+ADD_URL = reverse("admin:lifecycle_webhookendpoint_add")
+
+
+@pytest.fixture(autouse=True)
+def fresh_sweep_position():
+    cache.delete(SWEPT_UNTIL_KEY)
+    yield
+    cache.delete(SWEPT_UNTIL_KEY)
+
+
+@pytest.fixture
+def subscriber(webhook_receiver):
+    return WebhookEndpoint.objects.create(
+        name="Warehouse",
+        url=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+        event_kinds=["community.reply_posted", "portal.*"],
+    )
+
+
+@pytest.fixture
+def member(db):
+    account = factories.AccountFactory(name="Acme Corp", external_id="acc-1")
+    return factories.MemberFactory(account=account, display_name="Robin")
+
+
+def test_sweep_delivers_subscribed_event_signed(
+    subscriber, member, webhook_receiver, queued_deliveries
+):
+    event = record_activity(
+        member=member,
+        kind="community.reply_posted",
+        properties={"topic_id": 7},
+        attribution={"campaign_id": "q3", "utm_source": "newsletter"},
+    )
+
+    created = sweep_event_webhooks()
+    for message in queued_deliveries:
+        deliver_webhook_task(**message)
+
+    delivery = WebhookDelivery.objects.get()
+    request = webhook_receiver.requests[0]
+    payload = request["payload"]
+    assert created == 1
+    assert delivery.status == WebhookDelivery.Status.DELIVERED
+    assert len(webhook_receiver.requests) == 1
+    assert request["is_signature_valid"]
+    assert request["headers"]["X-RM6-Event"] == "community.reply_posted"
+    assert request["headers"]["X-RM6-Delivery"] == (
+        f"event:{event.pk}:endpoint:{subscriber.pk}"
+    )
+    assert payload["event_id"] == event.pk
+    assert payload["member"]["id"] == member.pk
+    assert payload["account"]["external_id"] == "acc-1"
+    assert payload["properties"] == {"topic_id": 7}
+    assert payload["attribution"]["campaign_id"] == "q3"
+    assert payload["attribution"]["utm_source"] == "newsletter"
+
+
+def test_sweep_twice_creates_one_delivery(subscriber, member, queued_deliveries):
+    record_activity(member=member, kind="community.reply_posted")
+
+    first = sweep_event_webhooks()
+    cache.delete(SWEPT_UNTIL_KEY)
+    second = sweep_event_webhooks()
+
+    assert first == 1
+    assert second == 0
+    assert WebhookDelivery.objects.count() == 1
+    assert len(queued_deliveries) == 1
+
+
+def test_sweep_matches_prefix_and_skips_others(subscriber, member, queued_deliveries):
+    record_activity(member=member, kind="portal.case_filed")
+    record_activity(member=member, kind="community.topic_viewed")
+
+    created = sweep_event_webhooks()
+
+    assert created == 1
+    assert list(WebhookDelivery.objects.values_list("event_kind", flat=True)) == [
+        "portal.case_filed"
+    ]
+
+
+def test_sweep_skips_inactive_endpoint(subscriber, member, queued_deliveries):
+    subscriber.is_active = False
+    subscriber.save(update_fields=["is_active"])
+    record_activity(member=member, kind="community.reply_posted")
+
+    created = sweep_event_webhooks()
+
+    assert created == 0
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_sweep_skips_events_before_endpoint(subscriber, member, queued_deliveries):
+    event = record_activity(member=member, kind="community.reply_posted")
+    WebhookEndpoint.objects.filter(pk=subscriber.pk).update(
+        created_at=event.recorded_at + timedelta(seconds=1)
+    )
+
+    created = sweep_event_webhooks()
+
+    assert created == 0
+
+
+def test_sweep_reads_from_stored_position(subscriber, member, queued_deliveries):
+    record_activity(member=member, kind="community.reply_posted")
+    sweep_event_webhooks()
+
+    record_activity(member=member, kind="community.reply_posted")
+    created = sweep_event_webhooks()
+
+    assert created == 1
+    assert WebhookDelivery.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("patterns", "kind", "expected"),
+    [
+        (["community.reply_posted"], "community.reply_posted", True),
+        (["community.reply_posted"], "community.reply_posted_twice", False),
+        (["community.*"], "community.reply_posted", True),
+        (["community.*"], "communityx.reply_posted", False),
+        ([], "community.reply_posted", False),
+    ],
+)
+def test_event_kind_subscription(patterns, kind, expected):
+    assert is_event_kind_subscribed(patterns, kind) is expected
+
+
+def test_admin_rejects_unknown_event_kind(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": "community.reply_posted,nope.nothing,zzz.*",
+            "is_active": "on",
+        },
+    )
+
+    errors = response.context["adminform"].form.errors["event_kinds"]
+    assert response.status_code == 200
+    assert (
+        "'nope.nothing' is not a registered event kind or prefix. Use a kind such "
+        "as community.reply_posted, or a prefix such as community.*."
+    ) in errors
+    assert any("'zzz.*'" in error for error in errors)
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_admin_saves_kinds_and_prefixes(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": "community.reply_posted,,portal.*",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.get().event_kinds == [
+        "community.reply_posted",
+        "portal.*",
+    ]
+
+
+def test_event_webhook_sweep_in_beat_schedule():
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-event-webhooks"]
+
+    assert entry["task"] == "lifecycle.sweep_event_webhooks"
+    assert entry["schedule"] == timedelta(seconds=15)
