@@ -46,6 +46,19 @@ def list_visible_health_scores(*, user) -> QuerySet[HealthScore]:
     return scores.filter(member__in=list_members_with_visible_score(user=user))
 
 
+def access_member_health(*, user, member_id: int) -> Member:
+    """Return the member whose health the user may read, with user and account.
+
+    Raise Member.DoesNotExist otherwise, so callers return 404 whether the
+    member exists or not.
+    """
+    return (
+        list_members_with_visible_score(user=user)
+        .select_related("user", "account")
+        .get(pk=member_id)
+    )
+
+
 def get_health_score(*, member: Member) -> HealthScore | None:
     return HealthScore.objects.filter(member=member).first()
 

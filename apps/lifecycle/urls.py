@@ -6,4 +6,5 @@ app_name = "lifecycle"
 
 urlpatterns = [
     path("accounts/<int:pk>/health/", views.account_health, name="account_health"),
+    path("members/<int:pk>/health/", views.member_health, name="member_health"),
 ]

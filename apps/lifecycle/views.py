@@ -6,12 +6,16 @@ from django.views.decorators.http import require_GET
 
 from apps.lifecycle.selectors import (
     access_account_health,
+    access_member_health,
     get_account_health_score,
     get_account_score_trend,
+    get_health_score,
+    get_member_score_trend,
     list_account_member_scores,
+    list_accounts_with_visible_health,
     list_score_components,
 )
-from apps.membership.models import Account
+from apps.membership.models import Account, Member
 
 MEMBERS_PER_PAGE = 50
 
@@ -42,5 +46,38 @@ def account_health(request: HttpRequest, pk: int) -> HttpResponse:
             "components": list_score_components(score),
             "trend": get_account_score_trend(account=account, current=score),
             "page_obj": page,
+        },
+    )
+
+
+@login_required
+@require_GET
+def member_health(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show a member's health score, its components and its daily trend.
+
+    Staff, the admins of the member's account and the member may open it, and
+    anyone else gets a 404. A fixed number of queries.
+    """
+    try:
+        member = access_member_health(user=request.user, member_id=pk)
+    except Member.DoesNotExist:
+        raise Http404(f"No member {pk} whose health you may see.") from None
+
+    score = get_health_score(member=member)
+    can_see_account = (
+        member.account_id is not None
+        and list_accounts_with_visible_health(user=request.user)
+        .filter(pk=member.account_id)
+        .exists()
+    )
+    return render(
+        request,
+        "lifecycle/member_health.html",
+        {
+            "member": member,
+            "health_score": score,
+            "components": list_score_components(score),
+            "trend": get_member_score_trend(member=member, current=score),
+            "can_see_account": can_see_account,
         },
     )

@@ -238,3 +238,119 @@ def test_account_score_admin_links_health_page(admin_client, member):
     assert "View on site" in response.content.decode()
     assert response.context["has_absolute_url"] is True
     assert response.context["absolute_url"] == url_for(member.account)
+
+
+def member_url(member) -> str:
+    return f"/lifecycle/members/{member.pk}/health/"
+
+
+def score_member_with_trend(member, score: int = 64) -> None:
+    score_member(member, score)
+    for offset in range(1, 4):
+        HealthScoreSnapshot.objects.create(
+            member=member,
+            day=timezone.now().astimezone(UTC).date() - timedelta(days=offset),
+            score=score - offset,
+            band=band_for(score - offset),
+        )
+
+
+def test_member_health_page_shows_score_components_trend(staff_client, member):
+    score_member_with_trend(member)
+
+    response = staff_client.get(member_url(member))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert [c.label for c in response.context["components"]] == [
+        "Activity",
+        "Recency",
+    ]
+    assert [s.score for s in response.context["trend"].snapshots] == [61, 62, 63, 64]
+    assert "<polyline" in body
+    assert f'href="/lifecycle/accounts/{member.account_id}/health/"' in body
+
+
+def test_member_health_page_member_sees_own(member_client, member):
+    score_member(member, 64)
+
+    response = member_client.get(member_url(member))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "/lifecycle/accounts/" not in body
+
+
+def test_member_health_page_colleague_not_found(member_client, member):
+    colleague = factories.MemberFactory(account=member.account)
+
+    response = member_client.get(member_url(colleague))
+
+    assert response.status_code == 404
+    assert response.context["exception"] == (
+        f"No member {colleague.pk} whose health you may see."
+    )
+
+
+def test_member_health_page_account_admin(client, member):
+    admin = factories.MemberFactory(account=member.account, role=Member.Role.ADMIN)
+    outsider = factories.MemberFactory()
+    client.force_login(admin.user)
+
+    own_account = client.get(member_url(member))
+    other_account = client.get(member_url(outsider))
+
+    assert own_account.status_code == 200
+    assert other_account.status_code == 404
+
+
+def test_member_health_page_deactivated_admin_not_found(client, member):
+    admin = factories.MemberFactory(
+        account=member.account,
+        role=Member.Role.ADMIN,
+        deactivated_at=timezone.now(),
+    )
+    client.force_login(admin.user)
+
+    response = client.get(member_url(member))
+
+    assert response.status_code == 404
+
+
+def test_member_health_page_anonymous_redirected(client, member):
+    response = client.get(member_url(member))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_member_health_page_unscored(staff_client, member):
+    response = staff_client.get(member_url(member))
+
+    assert response.status_code == 200
+    assert "Member scores are computed every few minutes" in (response.content.decode())
+
+
+def test_member_health_page_query_count_fixed(staff_client, member):
+    score_member(member, 50)
+    url = member_url(member)
+    staff_client.get(url)
+    queries_for_one_day = count_queries(staff_client, url)
+    score_member_with_trend(factories.MemberFactory(account=member.account))
+    HealthScoreSnapshot.objects.bulk_create(
+        HealthScoreSnapshot(
+            member=member,
+            day=timezone.now().astimezone(UTC).date() - timedelta(days=offset),
+            score=40,
+            band=band_for(40),
+        )
+        for offset in range(1, 40)
+    )
+
+    assert count_queries(staff_client, url) == queries_for_one_day
+
+
+def test_account_health_page_links_member_pages(staff_client, member):
+    response = staff_client.get(url_for(member.account))
+
+    assert f'href="{member_url(member)}"' in response.content.decode()
