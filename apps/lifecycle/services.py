@@ -1,6 +1,6 @@
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import current_attribution
 from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
-from apps.lifecycle.models.events import MAX_CLOCK_SKEW
+from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
@@ -28,9 +28,6 @@ ATTRIBUTION_FIELDS = (
     "utm_term",
     "utm_content",
 )
-# No product this hub serves recorded activity before this; earlier times are
-# a client's zero value or a unit mistake (seconds read as milliseconds).
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _check_kind(kind: str) -> None:

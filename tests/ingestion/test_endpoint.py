@@ -574,6 +574,35 @@ def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields
     assert HeldUsageEvent.objects.count() == 0
 
 
+def test_out_of_range_time_skipped_as_invalid(client, segment_source, dana):
+    # The clock-skew correction of this message leaves the range of datetime.
+    message = track(
+        "m-1",
+        timestamp=None,
+        originalTimestamp="0001-01-01T00:00:00Z",
+        sentAt="9999-12-31T23:59:59Z",
+    )
+    del message["timestamp"]
+
+    response = post_json(
+        client, "/v1/batch", {"batch": [message]}, write_key=segment_source.write_key
+    )
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert not ActivityEvent.objects.exists()
+
+
+def test_time_before_2000_skipped_without_holding(client, segment_source):
+    message = track("m-1", user_id="u-unknown", timestamp="1970-01-01T00:00:00Z")
+
+    response = post_batch(client, segment_source.write_key, [message])
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert not HeldUsageEvent.objects.exists()
+
+
 def test_deeply_nested_body_rejected(client, segment_source):
     data = b'{"batch": ' + b'{"x": ' * 50000 + b"1" + b"}" * 50000 + b"}"
 

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import PARAMETERS, clean_attribution
-from apps.lifecycle.models.events import MAX_CLOCK_SKEW
+from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.storable import find_unstorable
 
 # Segment's limit for one message: analytics-python 2.4 drops larger ones.
@@ -283,7 +283,9 @@ def _occurred_at(message: dict) -> datetime:
     sentAt, when sentAt is known. Without either, the action happened when
     the message arrived. A time more than MAX_CLOCK_SKEW after arrival is
     replaced by the arrival time, so a device clock running ahead does not
-    lose its events.
+    lose its events. A time before EARLIEST_OCCURRED_AT, which
+    `ingest_events` rejects, and a correction past the range of datetime
+    are invalid.
     """
     received_at = _parse_time(message.get("receivedAt"))
     if message.get("timestamp") is not None:
@@ -291,11 +293,17 @@ def _occurred_at(message: dict) -> datetime:
     elif message.get("originalTimestamp") is not None:
         occurred_at = _parse_time(message["originalTimestamp"])
         if message.get("sentAt") is not None:
-            occurred_at += received_at - _parse_time(message["sentAt"])
+            skew = received_at - _parse_time(message["sentAt"])
+            try:
+                occurred_at += skew
+            except OverflowError:
+                raise InvalidMessage("invalid_timestamp") from None
     else:
         occurred_at = received_at
     if occurred_at > received_at + MAX_CLOCK_SKEW:
         return received_at
+    if occurred_at < EARLIEST_OCCURRED_AT:
+        raise InvalidMessage("invalid_timestamp")
     return occurred_at
 
 
