@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -28,6 +28,8 @@ ATTRIBUTION_FIELDS = (
     "utm_term",
     "utm_content",
 )
+# Rows per INSERT statement of a batch.
+INSERT_BATCH_SIZE = 1000
 
 
 def _check_kind(kind: str) -> None:
@@ -70,6 +72,29 @@ def record_activity(
     return that event and do nothing else. Without `attribution`, the event
     takes that of the running request's visit.
     """
+    event, _created = _record_activity(
+        member=member,
+        kind=kind,
+        subject=subject,
+        occurred_at=occurred_at,
+        properties=properties,
+        attribution=attribution,
+        idempotency_key=idempotency_key,
+    )
+    return event
+
+
+def _record_activity(
+    *,
+    member: Member,
+    kind: str,
+    subject: Model | None,
+    occurred_at: datetime | None,
+    properties: dict | None,
+    attribution: dict | None,
+    idempotency_key: str | None,
+) -> tuple[ActivityEvent, bool]:
+    """Record one event as `record_activity` does; return it and whether it is new."""
     _check_kind(kind)
     attribution = current_attribution() if attribution is None else attribution
     attribution = {
@@ -97,13 +122,13 @@ def record_activity(
                 idempotency_key=idempotency_key, defaults=values
             )
             if not created:
-                return event
+                return event, False
         else:
             event = ActivityEvent.objects.create(**values)
 
         for handler in registry.list_handlers(kind):
             handler(event)
-    return event
+    return event, True
 
 
 @dataclass
@@ -231,34 +256,32 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
         )
     )
     fresh = [e for e in events if e.idempotency_key not in seen]
-    result = IngestResult(created=len(fresh), duplicates=len(events) - len(fresh))
 
     # Kinds with subscribed handlers go through record_activity one by one so
     # that their handlers run; the rest are inserted in bulk. A key inserted
     # by a concurrent batch since the check above is skipped by the unique
-    # constraint (ON CONFLICT DO NOTHING), never stored twice.
+    # constraint, never stored twice, and counts as a duplicate here.
     bulk = [e for e in fresh if not registry.list_handlers(e.kind)]
-    # Rows without a key cannot conflict, so their insert returns their ids.
-    # The ids of keyed rows are read back by key, for the play triggers.
     unkeyed = [e for e in bulk if not e.idempotency_key]
-    keyed = [e for e in bulk if e.idempotency_key]
     ActivityEvent.objects.bulk_create(unkeyed, batch_size=1000)
-    ActivityEvent.objects.bulk_create(keyed, ignore_conflicts=True, batch_size=1000)
     event_ids = [e.pk for e in unkeyed]
-    event_ids += ActivityEvent.objects.filter(
-        idempotency_key__in=[e.idempotency_key for e in keyed]
-    ).values_list("pk", flat=True)
+    event_ids += _insert_keyed_events([e for e in bulk if e.idempotency_key])
     for event in fresh:
         if registry.list_handlers(event.kind):
-            recorded = record_activity(
+            recorded, created = _record_activity(
                 member=event.member,
                 kind=event.kind,
+                subject=None,
                 occurred_at=event.occurred_at,
                 properties=event.properties,
                 idempotency_key=event.idempotency_key,
                 attribution={f: getattr(event, f) for f in ATTRIBUTION_FIELDS},
             )
-            event_ids.append(recorded.pk)
+            if created:
+                event_ids.append(recorded.pk)
+    result = IngestResult(
+        created=len(event_ids), duplicates=len(events) - len(event_ids)
+    )
 
     # Unlike record_activity, a batch sends its messages: one per batch, not
     # per event, and integrations expect their events to act at once. The
@@ -270,6 +293,42 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
         "events ingested: %d created, %d duplicates", result.created, result.duplicates
     )
     return result
+
+
+def _insert_keyed_events(events: list[ActivityEvent]) -> list[int]:
+    """Insert events that have idempotency keys and return the new rows' ids.
+
+    A key already stored, by a concurrent batch too, is skipped. Django's
+    `bulk_create(ignore_conflicts=True)` returns no ids on PostgreSQL, so
+    this runs INSERT ... ON CONFLICT DO NOTHING RETURNING itself: only the
+    rows this call inserted come back, which keeps the created count and the
+    play triggers to this batch's own events.
+    """
+    fields = [
+        field
+        for field in ActivityEvent._meta.concrete_fields
+        if not field.primary_key and field.name != "recorded_at"
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids = []
+    for start in range(0, len(events), INSERT_BATCH_SIZE):
+        chunk = events[start : start + INSERT_BATCH_SIZE]
+        params = [
+            field.get_db_prep_save(getattr(event, field.attname), connection)
+            for event in chunk
+            for field in fields
+        ]
+        sql = (
+            f"INSERT INTO {quote(ActivityEvent._meta.db_table)} ({columns}) "
+            f"VALUES {', '.join([row_placeholders] * len(chunk))} "
+            "ON CONFLICT DO NOTHING RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 @transaction.atomic

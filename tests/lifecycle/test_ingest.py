@@ -155,3 +155,75 @@ def test_ingest_events_matches_email_stored_with_capitals(db):
 
     assert result.created == 1
     assert ActivityEvent.objects.get().member_id == member.pk
+
+
+def _wait_for_lock_wait(timeout: float = 10) -> bool:
+    """Return True once a connection to this database waits for a lock."""
+    import time
+
+    from django.db import connections
+
+    with connections["default"].cursor() as cursor:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_events_concurrent_retry_counts_duplicates():
+    import threading
+
+    from django.db import connection, transaction
+
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"race-{i}") for i in range(20)]
+    first_inserted = threading.Event()
+    commit_first = threading.Event()
+    results = {}
+    errors = []
+
+    def send_first():
+        try:
+            with transaction.atomic():
+                results["first"] = ingest_events(rows=rows)
+                first_inserted.set()
+                commit_first.wait(timeout=30)
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            first_inserted.set()
+            connection.close()
+
+    def send_second():
+        try:
+            results["second"] = ingest_events(rows=rows)
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=send_first)
+    first.start()
+    first_inserted.wait(timeout=30)
+    # The second batch checks its keys while the first is not yet committed,
+    # then waits on the first's uncommitted rows in its insert.
+    second = threading.Thread(target=send_second)
+    second.start()
+    waited = _wait_for_lock_wait()
+    commit_first.set()
+    first.join()
+    second.join()
+
+    assert errors == []
+    assert waited
+    assert results["first"].created == 20
+    assert results["second"].created == 0
+    assert results["second"].duplicates == 20
+    assert ActivityEvent.objects.filter(member=member).count() == 20
