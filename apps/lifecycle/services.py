@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.attribution import current_attribution
+from apps.lifecycle.attribution import current_attribution_for
 from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
 from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch as play_dispatch
@@ -70,7 +70,8 @@ def record_activity(
     A message per event cost more than the insert itself; see the Scoring
     section of docs/benchmarks.md. With an idempotency key already recorded,
     return that event and do nothing else. Without `attribution`, the event
-    takes that of the running request's visit.
+    takes that of the running request's visit when `member` is the signed-in
+    user's member.
     """
     event, _created = _record_activity(
         member=member,
@@ -96,7 +97,8 @@ def _record_activity(
 ) -> tuple[ActivityEvent, bool]:
     """Record one event as `record_activity` does; return it and whether it is new."""
     _check_kind(kind)
-    attribution = current_attribution() if attribution is None else attribution
+    if attribution is None:
+        attribution = current_attribution_for(user_id=member.user_id)
     attribution = {
         k: v for k, v in (attribution or {}).items() if k in ATTRIBUTION_FIELDS
     }
