@@ -28,6 +28,12 @@ ATTRIBUTION_FIELDS = (
     "utm_term",
     "utm_content",
 )
+# The row field that names a member, by the kind of key `_member_key` returns.
+MEMBER_KEY_FIELDS = {
+    "id": "member_id",
+    "email": "member_email",
+    "external_id": "member_external_id",
+}
 # Rows per INSERT statement of a batch.
 INSERT_BATCH_SIZE = 1000
 
@@ -195,6 +201,9 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
     """
     now = now or timezone.now()
     members = _resolve_members(rows)
+    families = " or ".join(
+        kind.name for kind in registry.list_kinds() if kind.name.endswith(".*")
+    )
     errors: dict[int, list[str]] = {}
     keys_in_batch: set[str] = set()
     events: list[ActivityEvent] = []
@@ -208,9 +217,17 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 "missing member: give member_id, member_email or member_external_id"
             )
         elif member is None:
-            row_errors.append(f"member not found: {key[0]} {key[1]!r}")
+            row_errors.append(
+                f"member not found: no member has {MEMBER_KEY_FIELDS[key[0]]} "
+                f"{key[1]!r}; check the value, or create the member first with "
+                "PUT /api/v1/members/by-external-id/<external_id>/"
+            )
         if registry.get_kind(row.get("kind", "")) is None:
-            row_errors.append(f"unknown event kind {row.get('kind')!r}")
+            row_errors.append(
+                f"unknown event kind {row.get('kind')!r}; send a registered kind, "
+                f"or name product usage under {families}, for example "
+                "product.report_exported"
+            )
         occurred_at = row.get("occurred_at")
         if occurred_at is not None and occurred_at > now + MAX_CLOCK_SKEW:
             row_errors.append(

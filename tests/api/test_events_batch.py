@@ -12,6 +12,15 @@ INVALID_ROWS = (
     "row_errors and send the batch again."
 )
 
+UNKNOWN_KIND_FIX = (
+    "; send a registered kind, or name product usage under product.*, for "
+    "example product.report_exported"
+)
+MEMBER_NOT_FOUND_FIX = (
+    "; check the value, or create the member first with "
+    "PUT /api/v1/members/by-external-id/<external_id>/"
+)
+
 pytestmark = pytest.mark.django_db
 
 
@@ -232,7 +241,7 @@ def test_batch_unknown_kind_rejected(staff_api, member):
     assert response.status_code == 400
     assert response.json() == {
         "detail": INVALID_ROWS.format(count=1),
-        "row_errors": {"1": ["unknown event kind 'nope.thing'"]},
+        "row_errors": {"1": ["unknown event kind 'nope.thing'" + UNKNOWN_KIND_FIX]},
     }
     assert ActivityEvent.objects.count() == 0
 
@@ -245,7 +254,10 @@ def test_batch_unknown_member_email_rejected(staff_api, member):
 
     assert response.status_code == 400
     assert response.json()["row_errors"] == {
-        "1": ["member not found: email 'ghost@nowhere.test'"]
+        "1": [
+            "member not found: no member has member_email 'ghost@nowhere.test'"
+            + MEMBER_NOT_FOUND_FIX
+        ]
     }
     assert ActivityEvent.objects.count() == 0
 
@@ -254,7 +266,10 @@ def test_batch_unknown_member_id_rejected(staff_api, member):
     response = post_batch(staff_api, [make_row(member, member_id=member.pk + 1000)])
 
     assert response.json()["row_errors"] == {
-        "0": [f"member not found: id '{member.pk + 1000}'"]
+        "0": [
+            f"member not found: no member has member_id '{member.pk + 1000}'"
+            + MEMBER_NOT_FOUND_FIX
+        ]
     }
 
 

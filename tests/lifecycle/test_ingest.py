@@ -65,8 +65,15 @@ def test_ingest_events_invalid_row_writes_nothing(db):
         ingest_events(rows=rows)
 
     assert caught.value.row_errors == {
-        1: ["unknown event kind 'not a kind'"],
-        2: ["member not found: email 'ghost@nowhere.test'"],
+        1: [
+            "unknown event kind 'not a kind'; send a registered kind, or name "
+            "product usage under product.*, for example product.report_exported"
+        ],
+        2: [
+            "member not found: no member has member_email 'ghost@nowhere.test'; "
+            "check the value, or create the member first with "
+            "PUT /api/v1/members/by-external-id/<external_id>/"
+        ],
     }
     assert ActivityEvent.objects.count() == 0
 
