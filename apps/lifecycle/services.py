@@ -34,6 +34,9 @@ MEMBER_KEY_FIELDS = {
     "email": "member_email",
     "external_id": "member_external_id",
 }
+# Merged members are followed to the member they were merged into, through at
+# most this many merges.
+MAX_MERGE_HOPS = 5
 # Rows per INSERT statement of a batch.
 INSERT_BATCH_SIZE = 1000
 
@@ -157,6 +160,20 @@ class IngestError(DomainError):
         self.row_errors = row_errors
 
 
+def get_surviving_member(member: Member) -> Member:
+    """Return the member that `member` was merged into, through merges, or itself.
+
+    A merged member stays, deactivated, with its email and possibly its
+    external ID, so integrations may still name it. Its new events belong
+    to the survivor, where its old ones were moved.
+    """
+    for _ in range(MAX_MERGE_HOPS):
+        if member.merged_into_id is None:
+            break
+        member = member.merged_into
+    return member
+
+
 def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
     ids = {int(r["member_id"]) for r in rows if r.get("member_id")}
     emails = {r["member_email"].strip().lower() for r in rows if r.get("member_email")}
@@ -165,17 +182,18 @@ def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
     }
     found: dict[tuple[str, str], Member] = {}
     members = (
-        Member.objects.select_related("user")
+        Member.objects.select_related("user", "merged_into")
         .annotate(email_lower=Lower("user__email"))
         .filter(
             Q(pk__in=ids) | Q(email_lower__in=emails) | Q(external_id__in=external_ids)
         )
     )
     for member in members:
-        found[("id", str(member.pk))] = member
-        found[("email", member.user.email.lower())] = member
+        survivor = get_surviving_member(member)
+        found[("id", str(member.pk))] = survivor
+        found[("email", member.user.email.lower())] = survivor
         if member.external_id:
-            found[("external_id", member.external_id)] = member
+            found[("external_id", member.external_id)] = survivor
     return found
 
 

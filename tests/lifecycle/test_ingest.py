@@ -234,3 +234,24 @@ def test_ingest_events_concurrent_retry_counts_duplicates():
     assert results["second"].created == 0
     assert results["second"].duplicates == 20
     assert ActivityEvent.objects.filter(member=member).count() == 20
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("member_id", None),
+        ("member_email", "old@acme.test"),
+        ("member_external_id", "crm-old"),
+    ],
+)
+def test_ingest_events_merged_member_goes_to_survivor(db, field, value):
+    survivor = factories.MemberFactory()
+    duplicate = factories.MemberFactory(
+        user__email="old@acme.test", external_id="crm-old", merged_into=survivor
+    )
+    row = {**_row(duplicate), "member_id": None, field: value or duplicate.pk}
+
+    result = ingest_events(rows=[row])
+
+    assert result.created == 1
+    assert ActivityEvent.objects.get().member_id == survivor.pk

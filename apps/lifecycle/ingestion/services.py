@@ -24,7 +24,12 @@ from apps.lifecycle.ingestion.messages import (
     parse_message,
 )
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
-from apps.lifecycle.services import IngestError, IngestResult, ingest_events
+from apps.lifecycle.services import (
+    IngestError,
+    IngestResult,
+    get_surviving_member,
+    ingest_events,
+)
 from apps.membership.models import AuditEntry, Member
 from rm6.errors import DomainError
 
@@ -33,9 +38,6 @@ logger = logging.getLogger(__name__)
 EVENT_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_EVENT_PREFIX_LENGTH = 50
 MAX_EXTERNAL_ID_LENGTH = 100
-# Merged members are followed to the member they were merged into, through at
-# most this many merges.
-MAX_MERGE_HOPS = 5
 
 
 @dataclass
@@ -328,18 +330,10 @@ class _MemberIndex:
         member = self.by_external_id.get(user_id) if user_id else None
         if member is None and email:
             member = self.by_email.get(email)
-        return None if member is None else _surviving_member(member)
+        return None if member is None else get_surviving_member(member)
 
     def add_external_id(self, member: Member, external_id: str) -> None:
         self.by_external_id[external_id] = member
-
-
-def _surviving_member(member: Member) -> Member:
-    for _ in range(MAX_MERGE_HOPS):
-        if member.merged_into_id is None:
-            break
-        member = member.merged_into
-    return member
 
 
 def _parse_messages(
