@@ -173,6 +173,15 @@ def test_occurred_at_out_of_range_rejected(fields):
     assert raised.value.reason == "invalid_timestamp"
 
 
+def test_parse_keeps_product_context_property():
+    message = parse(
+        properties={"context": "dashboard"},
+        context={"library": {"name": "analytics-python", "version": "2.4.0"}},
+    )
+
+    assert message.properties == {"context": "dashboard"}
+
+
 def test_parse_page_records_name_and_category():
     message = parse(type="page", name="Pricing", category="Docs", properties={"a": 1})
 

@@ -255,7 +255,9 @@ def _event_properties(message: dict, properties: dict, context: dict) -> dict:
     page = _object(context.get("page"))
     if isinstance(page.get("path"), str):
         kept["page"] = {"path": page["path"]}
-    if kept:
+    # A property the product itself named "context" is kept as sent, and the
+    # message's context is then left out.
+    if kept and "context" not in properties:
         properties["context"] = kept
     return properties
 
