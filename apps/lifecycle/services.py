@@ -292,7 +292,12 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
             "idempotency_key", flat=True
         )
     )
-    fresh = [e for e in events if e.idempotency_key not in seen]
+    # Keyed rows go in key order, so that two batches sharing keys lock them
+    # in the same order and wait for each other instead of deadlocking.
+    fresh = sorted(
+        (e for e in events if e.idempotency_key not in seen),
+        key=lambda e: e.idempotency_key or "",
+    )
 
     # Kinds with subscribed handlers go through record_activity one by one so
     # that their handlers run; the rest are inserted in bulk. A key inserted

@@ -384,6 +384,41 @@ def test_retried_unknown_message_held_once(client, segment_source):
     assert HeldUsageEvent.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reordered_holds_no_deadlock(segment_source, slow_inserts):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    slow_inserts("lifecycle_heldusageevent", "message_id")
+    messages = [track(f"slow-{i}", user_id="u-9") for i in range(2)]
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            response = post_batch(Client(), segment_source.write_key, batch)
+            statuses.append(response.status_code)
+        except Exception as exc:  # collected so the main thread can assert on it
+            statuses.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=(messages,)),
+        threading.Thread(target=send, args=(messages[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200, 200]
+    assert HeldUsageEvent.objects.count() == 2
+
+
 def test_identify_links_external_id_and_releases_held(client, segment_source):
     erin = factories.MemberFactory(user__email="erin@acme.test")
     post_batch(

@@ -255,3 +255,38 @@ def test_ingest_events_merged_member_goes_to_survivor(db, field, value):
 
     assert result.created == 1
     assert ActivityEvent.objects.get().member_id == survivor.pk
+
+
+def test_ingest_events_concurrent_reordered_batches(slow_inserts):
+    import threading
+
+    from django.db import connection
+
+    slow_inserts("lifecycle_activityevent", "idempotency_key")
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"slow-{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    results = []
+    errors = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            results.append(ingest_events(rows=batch))
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=(rows,)),
+        threading.Thread(target=send, args=(rows[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(result.created for result in results) == [0, 2]
+    assert ActivityEvent.objects.filter(member=member).count() == 2

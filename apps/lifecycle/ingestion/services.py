@@ -493,7 +493,9 @@ def _hold_messages(
     ]
 
     # A concurrent request holding the same message is skipped by the unique
-    # constraint on (source, message_id).
+    # constraint on (source, message_id). Inserting in message ID order makes
+    # two requests sharing messages wait for each other, not deadlock.
+    fresh.sort(key=lambda message: message.message_id)
     HeldUsageEvent.objects.bulk_create(
         [
             HeldUsageEvent(
