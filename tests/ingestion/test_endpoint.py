@@ -282,6 +282,22 @@ def test_invalid_messages_skipped_and_counted(client, segment_source, dana):
     assert response.json()["recorded"] == 1
     assert response.json()["invalid"] == 9
     assert ActivityEvent.objects.get().idempotency_key.endswith(":m-1")
+    reasons = [(error["index"], error["reason"]) for error in response.json()["errors"]]
+    assert reasons == [
+        (1, "not_an_object"),
+        (2, "unknown_type"),
+        (3, "missing_event"),
+        (4, "missing_user_id"),
+        (5, "invalid_timestamp"),
+        (6, "invalid_properties"),
+        (7, "invalid_event_name"),
+        (8, "too_large"),
+        (9, "invalid_message_id"),
+    ]
+    assert response.json()["errors"][4]["message"] == (
+        "timestamp, originalTimestamp or sentAt is not an ISO 8601 time from "
+        "2000 on. Send it as a string such as 2026-03-02T09:30:00.000Z."
+    )
 
 
 def test_repeated_message_in_batch_counted_once(client, segment_source, dana):

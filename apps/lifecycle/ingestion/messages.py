@@ -67,8 +67,52 @@ class InvalidBody(Exception):
     """The request body has the wrong shape, which the message describes."""
 
 
+# The explanation and fix for each InvalidMessage reason, returned in the
+# endpoint's response for skipped messages.
+REASON_MESSAGES = {
+    "not_an_object": "The message is not a JSON object.",
+    "unstorable_text": (
+        "The message contains a NUL character (\\u0000) or an unpaired UTF-16 "
+        "surrogate, which cannot be stored. Remove it."
+    ),
+    "too_large": (
+        f"The message is larger than {MAX_MESSAGE_BYTES} bytes of JSON. Send "
+        "fewer or shorter properties."
+    ),
+    "unknown_type": f"type is missing or not one of {', '.join(MESSAGE_TYPES)}.",
+    "invalid_message_id": (
+        f"messageId is not a string of at most {MAX_MESSAGE_ID_LENGTH} characters."
+    ),
+    "missing_user_id": "The message has no userId or anonymousId. Give one.",
+    "invalid_user_id": (
+        f"userId or anonymousId is not a string or whole number of at most "
+        f"{MAX_PERSON_ID_LENGTH} characters."
+    ),
+    "invalid_context": "context is not a JSON object.",
+    "invalid_traits": "traits is not a JSON object.",
+    "invalid_properties": "properties is not a JSON object.",
+    "missing_event": "The track message has no event name. Give event.",
+    "invalid_event_name": (
+        "The event name has no letters or digits, starts with a digit, or is "
+        f"longer than {MAX_KIND_LENGTH} characters with the source's prefix. "
+        "Rename the event."
+    ),
+    "unregistered_kind": (
+        "No registered kind family covers the source's event prefix. Change "
+        "the prefix in admin to one under a registered family, such as product."
+    ),
+    "invalid_timestamp": (
+        "timestamp, originalTimestamp or sentAt is not an ISO 8601 time from "
+        "2000 on. Send it as a string such as 2026-03-02T09:30:00.000Z."
+    ),
+}
+
+
 class InvalidMessage(Exception):
-    """A message the endpoint skips, with `reason` a short code for counting."""
+    """A message the endpoint skips, with `reason` a short code for counting.
+
+    REASON_MESSAGES explains each code.
+    """
 
     def __init__(self, reason: str):
         super().__init__(reason)

@@ -19,6 +19,7 @@ from apps.lifecycle.ingestion.auth import (
     hash_write_key,
 )
 from apps.lifecycle.ingestion.messages import (
+    REASON_MESSAGES,
     InvalidMessage,
     SegmentMessage,
     parse_message,
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 EVENT_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_EVENT_PREFIX_LENGTH = 50
 MAX_EXTERNAL_ID_LENGTH = 100
+# The response explains at most this many skipped messages of a request.
+MAX_REPORTED_ERRORS = 20
 
 
 @dataclass
@@ -53,10 +56,14 @@ class SegmentResult:
     ignored: int = 0
     invalid: int = 0
     invalid_reasons: Counter = field(default_factory=Counter)
+    # The first MAX_REPORTED_ERRORS skipped messages: index in the request,
+    # reason code and an explanation.
+    errors: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts = asdict(self)
         del counts["invalid_reasons"]
+        del counts["errors"]
         return counts
 
 
@@ -341,11 +348,19 @@ def _parse_messages(
 ) -> list[SegmentMessage]:
     parsed = []
     seen_ids = set()
-    for raw in messages:
+    for position, raw in enumerate(messages):
         try:
             message = parse_message(raw, event_prefix=source.event_prefix)
         except InvalidMessage as error:
             _count_invalid(result, error.reason)
+            if len(result.errors) < MAX_REPORTED_ERRORS:
+                result.errors.append(
+                    {
+                        "index": position,
+                        "reason": error.reason,
+                        "message": REASON_MESSAGES[error.reason],
+                    }
+                )
             continue
         # A client retrying part of a batch may repeat a message in one request.
         if message.message_id in seen_ids:
