@@ -435,6 +435,23 @@ def test_batch_unstorable_text_is_row_error(staff_api, member, escaped_text, mes
     assert ActivityEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_batch_non_finite_number_is_row_error(staff_api, member, number):
+    # DRF rejects the NaN and Infinity tokens, but reads 1e400 as infinity.
+    row = json.dumps(make_row(member, properties={"ratio": "PLACEHOLDER"}))
+    body = '{"events": [' + row.replace('"PLACEHOLDER"', number) + "]}"
+
+    response = staff_api.post(
+        "/api/v1/events/batch/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"]["0"][0].startswith(
+        "properties contains the non-finite number "
+    )
+    assert ActivityEvent.objects.count() == 0
+
+
 def test_batch_time_before_2000_rejected(staff_api, member):
     row = make_row(member, occurred_at="0001-01-01T00:00:00Z")
 

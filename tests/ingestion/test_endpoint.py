@@ -613,8 +613,18 @@ def test_unregistered_prefix_skips_tracks(client, segment_source, dana):
         {"properties": {"note": "a\x00b"}},
         {"properties": {"note": "\ud800"}},
         {"user_id": "u\x00-1"},
+        {"properties": {"ratio": float("nan")}},
+        {"properties": {"ratio": float("-inf")}},
+        {"properties": {"ratio": float("inf")}, "user_id": "u-unknown"},
     ],
-    ids=["nul-property", "surrogate-property", "nul-user-id"],
+    ids=[
+        "nul-property",
+        "surrogate-property",
+        "nul-user-id",
+        "nan-property",
+        "infinity-property",
+        "infinity-held",
+    ],
 )
 def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields):
     response = post_batch(client, segment_source.write_key, [track("m-1", **fields)])

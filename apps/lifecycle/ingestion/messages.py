@@ -72,8 +72,9 @@ class InvalidBody(Exception):
 REASON_MESSAGES = {
     "not_an_object": "The message is not a JSON object.",
     "unstorable_text": (
-        "The message contains a NUL character (\\u0000) or an unpaired UTF-16 "
-        "surrogate, which cannot be stored. Remove it."
+        "The message contains a NUL character (\\u0000), an unpaired UTF-16 "
+        "surrogate, or a non-finite number such as NaN, Infinity or 1e400, "
+        "which cannot be stored. Remove it."
     ),
     "too_large": (
         f"The message is larger than {MAX_MESSAGE_BYTES} bytes of JSON. Send "
