@@ -452,6 +452,20 @@ def test_batch_non_finite_number_is_row_error(staff_api, member, number):
     assert ActivityEvent.objects.count() == 0
 
 
+def test_batch_overflowing_time_names_value(staff_api, member):
+    row = make_row(member, occurred_at="0001-01-01T00:00:00+05:00")
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "occurred_at: Datetime '0001-01-01T00:00:00+05:00' is out of range. "
+            "Send the time the action happened, for example 2025-03-01T08:30:00Z."
+        ]
+    }
+
+
 def test_batch_time_before_2000_rejected(staff_api, member):
     row = make_row(member, occurred_at="0001-01-01T00:00:00Z")
 
