@@ -87,3 +87,40 @@ def member_client(client, member):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def slow_inserts(transactional_db):
+    """Return a function that makes inserts into a table sleep 0.3 s per row.
+
+    `slow_inserts(table, column)` adds a trigger for rows whose `column`
+    starts with "slow-". Two concurrent batches then overlap row by row, as
+    large batches do, which makes lock-order races repeatable.
+    """
+    from django.db import connection
+
+    tables = []
+
+    def install(table: str, column: str) -> None:
+        name = f"test_slow_{table}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                CREATE FUNCTION {name}() RETURNS trigger AS $$
+                BEGIN
+                    IF NEW.{column} LIKE 'slow-%' THEN
+                        PERFORM pg_sleep(0.3);
+                    END IF;
+                    RETURN NEW;
+                END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER {name} BEFORE INSERT ON {table}
+                    FOR EACH ROW EXECUTE FUNCTION {name}();
+                """
+            )
+        tables.append(table)
+
+    yield install
+    with connection.cursor() as cursor:
+        for table in tables:
+            name = f"test_slow_{table}"
+            cursor.execute(f"DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}();")

@@ -12,7 +12,10 @@ with parameters then starts a new attribution, while parameters arriving
 during an attributed visit are ignored: the first touch of a visit wins.
 
 While a request runs, `current_attribution()` returns its visit's values, and
-`record_activity` uses them for events recorded without explicit attribution.
+`record_activity` uses them for events recorded without explicit attribution
+of the signed-in user's own member. An event that the request records for
+another member, such as the author of a reply the visitor accepts, gets none,
+because it does not come from that member's visit.
 """
 
 import time
@@ -44,6 +47,9 @@ CAPTURING_METHODS = ("GET", "HEAD")
 _current: ContextVar[dict[str, str] | None] = ContextVar(
     "lifecycle_attribution", default=None
 )
+_current_request: ContextVar[HttpRequest | None] = ContextVar(
+    "lifecycle_attribution_request", default=None
+)
 
 
 def current_attribution() -> dict[str, str]:
@@ -52,6 +58,20 @@ def current_attribution() -> dict[str, str]:
     Outside a request, in workers and management commands, it is always empty.
     """
     return dict(_current.get() or {})
+
+
+def current_attribution_for(*, user_id: int | None) -> dict[str, str]:
+    """Return the running visit's attribution for an event of `user_id`'s member.
+
+    Inside a request, that is the visit's attribution when `user_id` is the
+    signed-in user, and {} for anyone else.
+    """
+    request = _current_request.get()
+    if request is not None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.pk != user_id:
+            return {}
+    return current_attribution()
 
 
 def clean_attribution(values: Mapping) -> dict[str, str]:
@@ -121,9 +141,11 @@ class AttributionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _current.set(self._visit_attribution(request))
+        request_token = _current_request.set(request)
         try:
             return self.get_response(request)
         finally:
+            _current_request.reset(request_token)
             _current.reset(token)
 
     def _visit_attribution(self, request: HttpRequest) -> dict[str, str]:

@@ -1,17 +1,17 @@
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.attribution import current_attribution
+from apps.lifecycle.attribution import current_attribution_for
 from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
-from apps.lifecycle.models.events import MAX_CLOCK_SKEW
+from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
@@ -28,9 +28,17 @@ ATTRIBUTION_FIELDS = (
     "utm_term",
     "utm_content",
 )
-# No product this hub serves recorded activity before this; earlier times are
-# a client's zero value or a unit mistake (seconds read as milliseconds).
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+# The row field that names a member, by the kind of key `_member_key` returns.
+MEMBER_KEY_FIELDS = {
+    "id": "member_id",
+    "email": "member_email",
+    "external_id": "member_external_id",
+}
+# Merged members are followed to the member they were merged into, through at
+# most this many merges.
+MAX_MERGE_HOPS = 5
+# Rows per INSERT statement of a batch.
+INSERT_BATCH_SIZE = 1000
 
 
 def _check_kind(kind: str) -> None:
@@ -71,10 +79,35 @@ def record_activity(
     A message per event cost more than the insert itself; see the Scoring
     section of docs/benchmarks.md. With an idempotency key already recorded,
     return that event and do nothing else. Without `attribution`, the event
-    takes that of the running request's visit.
+    takes that of the running request's visit when `member` is the signed-in
+    user's member.
     """
+    event, _created = _record_activity(
+        member=member,
+        kind=kind,
+        subject=subject,
+        occurred_at=occurred_at,
+        properties=properties,
+        attribution=attribution,
+        idempotency_key=idempotency_key,
+    )
+    return event
+
+
+def _record_activity(
+    *,
+    member: Member,
+    kind: str,
+    subject: Model | None,
+    occurred_at: datetime | None,
+    properties: dict | None,
+    attribution: dict | None,
+    idempotency_key: str | None,
+) -> tuple[ActivityEvent, bool]:
+    """Record one event as `record_activity` does; return it and whether it is new."""
     _check_kind(kind)
-    attribution = current_attribution() if attribution is None else attribution
+    if attribution is None:
+        attribution = current_attribution_for(user_id=member.user_id)
     attribution = {
         k: v for k, v in (attribution or {}).items() if k in ATTRIBUTION_FIELDS
     }
@@ -100,13 +133,13 @@ def record_activity(
                 idempotency_key=idempotency_key, defaults=values
             )
             if not created:
-                return event
+                return event, False
         else:
             event = ActivityEvent.objects.create(**values)
 
         for handler in registry.list_handlers(kind):
             handler(event)
-    return event
+    return event, True
 
 
 @dataclass
@@ -127,6 +160,20 @@ class IngestError(DomainError):
         self.row_errors = row_errors
 
 
+def get_surviving_member(member: Member) -> Member:
+    """Return the member that `member` was merged into, through merges, or itself.
+
+    A merged member stays, deactivated, with its email and possibly its
+    external ID, so integrations may still name it. Its new events belong
+    to the survivor, where its old ones were moved.
+    """
+    for _ in range(MAX_MERGE_HOPS):
+        if member.merged_into_id is None:
+            break
+        member = member.merged_into
+    return member
+
+
 def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
     ids = {int(r["member_id"]) for r in rows if r.get("member_id")}
     emails = {r["member_email"].strip().lower() for r in rows if r.get("member_email")}
@@ -135,17 +182,18 @@ def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
     }
     found: dict[tuple[str, str], Member] = {}
     members = (
-        Member.objects.select_related("user")
+        Member.objects.select_related("user", "merged_into")
         .annotate(email_lower=Lower("user__email"))
         .filter(
             Q(pk__in=ids) | Q(email_lower__in=emails) | Q(external_id__in=external_ids)
         )
     )
     for member in members:
-        found[("id", str(member.pk))] = member
-        found[("email", member.user.email.lower())] = member
+        survivor = get_surviving_member(member)
+        found[("id", str(member.pk))] = survivor
+        found[("email", member.user.email.lower())] = survivor
         if member.external_id:
-            found[("external_id", member.external_id)] = member
+            found[("external_id", member.external_id)] = survivor
     return found
 
 
@@ -171,6 +219,9 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
     """
     now = now or timezone.now()
     members = _resolve_members(rows)
+    families = " or ".join(
+        kind.name for kind in registry.list_kinds() if kind.name.endswith(".*")
+    )
     errors: dict[int, list[str]] = {}
     keys_in_batch: set[str] = set()
     events: list[ActivityEvent] = []
@@ -184,9 +235,17 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 "missing member: give member_id, member_email or member_external_id"
             )
         elif member is None:
-            row_errors.append(f"member not found: {key[0]} {key[1]!r}")
+            row_errors.append(
+                f"member not found: no member has {MEMBER_KEY_FIELDS[key[0]]} "
+                f"{key[1]!r}; check the value, or create the member first with "
+                "PUT /api/v1/members/by-external-id/<external_id>/"
+            )
         if registry.get_kind(row.get("kind", "")) is None:
-            row_errors.append(f"unknown event kind {row.get('kind')!r}")
+            row_errors.append(
+                f"unknown event kind {row.get('kind')!r}; send a registered kind, "
+                f"or name product usage under {families}, for example "
+                "product.report_exported"
+            )
         occurred_at = row.get("occurred_at")
         if occurred_at is not None and occurred_at > now + MAX_CLOCK_SKEW:
             row_errors.append(
@@ -233,35 +292,38 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
             "idempotency_key", flat=True
         )
     )
-    fresh = [e for e in events if e.idempotency_key not in seen]
-    result = IngestResult(created=len(fresh), duplicates=len(events) - len(fresh))
+    # Keyed rows go in key order, so that two batches sharing keys lock them
+    # in the same order and wait for each other instead of deadlocking.
+    fresh = sorted(
+        (e for e in events if e.idempotency_key not in seen),
+        key=lambda e: e.idempotency_key or "",
+    )
 
     # Kinds with subscribed handlers go through record_activity one by one so
     # that their handlers run; the rest are inserted in bulk. A key inserted
     # by a concurrent batch since the check above is skipped by the unique
-    # constraint (ON CONFLICT DO NOTHING), never stored twice.
+    # constraint, never stored twice, and counts as a duplicate here.
     bulk = [e for e in fresh if not registry.list_handlers(e.kind)]
-    # Rows without a key cannot conflict, so their insert returns their ids.
-    # The ids of keyed rows are read back by key, for the play triggers.
     unkeyed = [e for e in bulk if not e.idempotency_key]
-    keyed = [e for e in bulk if e.idempotency_key]
     ActivityEvent.objects.bulk_create(unkeyed, batch_size=1000)
-    ActivityEvent.objects.bulk_create(keyed, ignore_conflicts=True, batch_size=1000)
     event_ids = [e.pk for e in unkeyed]
-    event_ids += ActivityEvent.objects.filter(
-        idempotency_key__in=[e.idempotency_key for e in keyed]
-    ).values_list("pk", flat=True)
+    event_ids += _insert_keyed_events([e for e in bulk if e.idempotency_key])
     for event in fresh:
         if registry.list_handlers(event.kind):
-            recorded = record_activity(
+            recorded, created = _record_activity(
                 member=event.member,
                 kind=event.kind,
+                subject=None,
                 occurred_at=event.occurred_at,
                 properties=event.properties,
                 idempotency_key=event.idempotency_key,
                 attribution={f: getattr(event, f) for f in ATTRIBUTION_FIELDS},
             )
-            event_ids.append(recorded.pk)
+            if created:
+                event_ids.append(recorded.pk)
+    result = IngestResult(
+        created=len(event_ids), duplicates=len(events) - len(event_ids)
+    )
 
     # Unlike record_activity, a batch sends its messages: one per batch, not
     # per event, and integrations expect their events to act at once. The
@@ -273,6 +335,42 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
         "events ingested: %d created, %d duplicates", result.created, result.duplicates
     )
     return result
+
+
+def _insert_keyed_events(events: list[ActivityEvent]) -> list[int]:
+    """Insert events that have idempotency keys and return the new rows' ids.
+
+    A key already stored, by a concurrent batch too, is skipped. Django's
+    `bulk_create(ignore_conflicts=True)` returns no ids on PostgreSQL, so
+    this runs INSERT ... ON CONFLICT DO NOTHING RETURNING itself: only the
+    rows this call inserted come back, which keeps the created count and the
+    play triggers to this batch's own events.
+    """
+    fields = [
+        field
+        for field in ActivityEvent._meta.concrete_fields
+        if not field.primary_key and field.name != "recorded_at"
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids = []
+    for start in range(0, len(events), INSERT_BATCH_SIZE):
+        chunk = events[start : start + INSERT_BATCH_SIZE]
+        params = [
+            field.get_db_prep_save(getattr(event, field.attname), connection)
+            for event in chunk
+            for field in fields
+        ]
+        sql = (
+            f"INSERT INTO {quote(ActivityEvent._meta.db_table)} ({columns}) "
+            f"VALUES {', '.join([row_placeholders] * len(chunk))} "
+            "ON CONFLICT DO NOTHING RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 @transaction.atomic

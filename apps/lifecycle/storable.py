@@ -1,10 +1,14 @@
 """Checks that decoded JSON can be stored in PostgreSQL text and jsonb.
 
 JSON allows text that PostgreSQL rejects: the NUL character, and unpaired
-UTF-16 surrogates such as "\\ud800". Deep nesting is valid JSON but no
-event property needs it. Ingestion checks each row with this before
+UTF-16 surrogates such as "\\ud800". Python's json module also reads NaN,
+Infinity and numbers too large for a float, such as 1e400, as non-finite
+floats, which jsonb rejects. Deep nesting is valid JSON but no event
+property needs it. Ingestion checks each row with this before
 writing, so bad input gets a row error instead of a server error.
 """
+
+import math
 
 MAX_DEPTH = 32
 
@@ -15,6 +19,12 @@ def find_unstorable(value: object, *, depth: int = 0) -> str | None:
         return f"is nested deeper than {MAX_DEPTH} levels"
     if isinstance(value, str):
         return _check_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return (
+            f"contains the non-finite number {value} (from NaN, Infinity or a "
+            "number too large for a float, such as 1e400), which cannot be "
+            "stored; send a finite number or null"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             problem = _check_text(str(key)) or find_unstorable(item, depth=depth + 1)

@@ -12,6 +12,15 @@ INVALID_ROWS = (
     "row_errors and send the batch again."
 )
 
+UNKNOWN_KIND_FIX = (
+    "; send a registered kind, or name product usage under product.*, for "
+    "example product.report_exported"
+)
+MEMBER_NOT_FOUND_FIX = (
+    "; check the value, or create the member first with "
+    "PUT /api/v1/members/by-external-id/<external_id>/"
+)
+
 pytestmark = pytest.mark.django_db
 
 
@@ -232,7 +241,7 @@ def test_batch_unknown_kind_rejected(staff_api, member):
     assert response.status_code == 400
     assert response.json() == {
         "detail": INVALID_ROWS.format(count=1),
-        "row_errors": {"1": ["unknown event kind 'nope.thing'"]},
+        "row_errors": {"1": ["unknown event kind 'nope.thing'" + UNKNOWN_KIND_FIX]},
     }
     assert ActivityEvent.objects.count() == 0
 
@@ -245,7 +254,10 @@ def test_batch_unknown_member_email_rejected(staff_api, member):
 
     assert response.status_code == 400
     assert response.json()["row_errors"] == {
-        "1": ["member not found: email 'ghost@nowhere.test'"]
+        "1": [
+            "member not found: no member has member_email 'ghost@nowhere.test'"
+            + MEMBER_NOT_FOUND_FIX
+        ]
     }
     assert ActivityEvent.objects.count() == 0
 
@@ -254,7 +266,10 @@ def test_batch_unknown_member_id_rejected(staff_api, member):
     response = post_batch(staff_api, [make_row(member, member_id=member.pk + 1000)])
 
     assert response.json()["row_errors"] == {
-        "0": [f"member not found: id '{member.pk + 1000}'"]
+        "0": [
+            f"member not found: no member has member_id '{member.pk + 1000}'"
+            + MEMBER_NOT_FOUND_FIX
+        ]
     }
 
 
@@ -418,6 +433,37 @@ def test_batch_unstorable_text_is_row_error(staff_api, member, escaped_text, mes
     assert response.status_code == 400
     assert response.json()["row_errors"]["0"][0].startswith(message)
     assert ActivityEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_batch_non_finite_number_is_row_error(staff_api, member, number):
+    # DRF rejects the NaN and Infinity tokens, but reads 1e400 as infinity.
+    row = json.dumps(make_row(member, properties={"ratio": "PLACEHOLDER"}))
+    body = '{"events": [' + row.replace('"PLACEHOLDER"', number) + "]}"
+
+    response = staff_api.post(
+        "/api/v1/events/batch/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"]["0"][0].startswith(
+        "properties contains the non-finite number "
+    )
+    assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_overflowing_time_names_value(staff_api, member):
+    row = make_row(member, occurred_at="0001-01-01T00:00:00+05:00")
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "occurred_at: Datetime '0001-01-01T00:00:00+05:00' is out of range. "
+            "Send the time the action happened, for example 2025-03-01T08:30:00Z."
+        ]
+    }
 
 
 def test_batch_time_before_2000_rejected(staff_api, member):

@@ -52,6 +52,15 @@ def test_add_play_params_keeps_empty_url():
     assert add_play_params("", make_play()) == ""
 
 
+def test_tag_site_links_param_ending_in_play_id(site_url):
+    tagged = tag_site_links("See https://hub.example.com/x?display_id=3", make_play())
+
+    assert tagged == (
+        "See https://hub.example.com/x?display_id=3&play_id=welcome-2025"
+        "&campaign_id=q3-onboarding"
+    )
+
+
 def test_build_play_link_makes_paths_absolute(site_url):
     url = build_play_link("/community/", make_play())
 

@@ -155,6 +155,25 @@ def test_first_touch_of_visit_wins(client, alice, space):
     assert attribution_of(question) == {"utm_source": "newsletter"}
 
 
+def test_events_of_other_members_not_attributed(client, alice, acme, space):
+    question = factories.TopicFactory(space=space, author=alice, kind="question")
+    reply = factories.ReplyFactory(
+        topic=question, author=factories.MemberFactory(account=acme)
+    )
+    client.force_login(alice.user)
+    client.get("/community/?utm_source=newsletter&play_id=welcome")
+
+    response = client.post(
+        reverse("community:solution_accept", kwargs={"pk": question.pk}),
+        {"reply": reply.pk},
+    )
+
+    assert response.status_code == 302
+    accepted = ActivityEvent.objects.get(kind="community.solution_accepted")
+    assert accepted.member == reply.author
+    assert attribution_of(accepted) == {}
+
+
 def test_visit_expires_after_inactivity(client, alice, space):
     client.force_login(alice.user)
     client.get("/community/?utm_source=newsletter")

@@ -282,6 +282,22 @@ def test_invalid_messages_skipped_and_counted(client, segment_source, dana):
     assert response.json()["recorded"] == 1
     assert response.json()["invalid"] == 9
     assert ActivityEvent.objects.get().idempotency_key.endswith(":m-1")
+    reasons = [(error["index"], error["reason"]) for error in response.json()["errors"]]
+    assert reasons == [
+        (1, "not_an_object"),
+        (2, "unknown_type"),
+        (3, "missing_event"),
+        (4, "missing_user_id"),
+        (5, "invalid_timestamp"),
+        (6, "invalid_properties"),
+        (7, "invalid_event_name"),
+        (8, "too_large"),
+        (9, "invalid_message_id"),
+    ]
+    assert response.json()["errors"][4]["message"] == (
+        "timestamp, originalTimestamp or sentAt is not an ISO 8601 time from "
+        "2000 on. Send it as a string such as 2026-03-02T09:30:00.000Z."
+    )
 
 
 def test_repeated_message_in_batch_counted_once(client, segment_source, dana):
@@ -382,6 +398,41 @@ def test_retried_unknown_message_held_once(client, segment_source):
     assert response.json()["held"] == 0
     assert response.json()["duplicates"] == 1
     assert HeldUsageEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reordered_holds_no_deadlock(segment_source, slow_inserts):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    slow_inserts("lifecycle_heldusageevent", "message_id")
+    messages = [track(f"slow-{i}", user_id="u-9") for i in range(2)]
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            response = post_batch(Client(), segment_source.write_key, batch)
+            statuses.append(response.status_code)
+        except Exception as exc:  # collected so the main thread can assert on it
+            statuses.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=(messages,)),
+        threading.Thread(target=send, args=(messages[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200, 200]
+    assert HeldUsageEvent.objects.count() == 2
 
 
 def test_identify_links_external_id_and_releases_held(client, segment_source):
@@ -562,8 +613,18 @@ def test_unregistered_prefix_skips_tracks(client, segment_source, dana):
         {"properties": {"note": "a\x00b"}},
         {"properties": {"note": "\ud800"}},
         {"user_id": "u\x00-1"},
+        {"properties": {"ratio": float("nan")}},
+        {"properties": {"ratio": float("-inf")}},
+        {"properties": {"ratio": float("inf")}, "user_id": "u-unknown"},
     ],
-    ids=["nul-property", "surrogate-property", "nul-user-id"],
+    ids=[
+        "nul-property",
+        "surrogate-property",
+        "nul-user-id",
+        "nan-property",
+        "infinity-property",
+        "infinity-held",
+    ],
 )
 def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields):
     response = post_batch(client, segment_source.write_key, [track("m-1", **fields)])
@@ -572,6 +633,35 @@ def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields
     assert response.json()["invalid"] == 1
     assert ActivityEvent.objects.count() == 0
     assert HeldUsageEvent.objects.count() == 0
+
+
+def test_out_of_range_time_skipped_as_invalid(client, segment_source, dana):
+    # The clock-skew correction of this message leaves the range of datetime.
+    message = track(
+        "m-1",
+        timestamp=None,
+        originalTimestamp="0001-01-01T00:00:00Z",
+        sentAt="9999-12-31T23:59:59Z",
+    )
+    del message["timestamp"]
+
+    response = post_json(
+        client, "/v1/batch", {"batch": [message]}, write_key=segment_source.write_key
+    )
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert not ActivityEvent.objects.exists()
+
+
+def test_time_before_2000_skipped_without_holding(client, segment_source):
+    message = track("m-1", user_id="u-unknown", timestamp="1970-01-01T00:00:00Z")
+
+    response = post_batch(client, segment_source.write_key, [message])
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert not HeldUsageEvent.objects.exists()
 
 
 def test_deeply_nested_body_rejected(client, segment_source):

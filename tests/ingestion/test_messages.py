@@ -157,6 +157,31 @@ def test_occurred_at_invalid_timestamp_rejected(timestamp):
     assert raised.value.reason == "invalid_timestamp"
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"timestamp": "1970-01-01T00:00:00Z"},
+        {"timestamp": "0001-01-01T00:00:00+05:00"},
+        {"originalTimestamp": "1999-12-31T23:59:59Z"},
+        {"originalTimestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T23:59Z"},
+    ],
+)
+def test_occurred_at_out_of_range_rejected(fields):
+    with pytest.raises(InvalidMessage) as raised:
+        parse(**fields)
+
+    assert raised.value.reason == "invalid_timestamp"
+
+
+def test_parse_keeps_product_context_property():
+    message = parse(
+        properties={"context": "dashboard"},
+        context={"library": {"name": "analytics-python", "version": "2.4.0"}},
+    )
+
+    assert message.properties == {"context": "dashboard"}
+
+
 def test_parse_page_records_name_and_category():
     message = parse(type="page", name="Pricing", category="Docs", properties={"a": 1})
 

@@ -65,8 +65,15 @@ def test_ingest_events_invalid_row_writes_nothing(db):
         ingest_events(rows=rows)
 
     assert caught.value.row_errors == {
-        1: ["unknown event kind 'not a kind'"],
-        2: ["member not found: email 'ghost@nowhere.test'"],
+        1: [
+            "unknown event kind 'not a kind'; send a registered kind, or name "
+            "product usage under product.*, for example product.report_exported"
+        ],
+        2: [
+            "member not found: no member has member_email 'ghost@nowhere.test'; "
+            "check the value, or create the member first with "
+            "PUT /api/v1/members/by-external-id/<external_id>/"
+        ],
     }
     assert ActivityEvent.objects.count() == 0
 
@@ -155,3 +162,131 @@ def test_ingest_events_matches_email_stored_with_capitals(db):
 
     assert result.created == 1
     assert ActivityEvent.objects.get().member_id == member.pk
+
+
+def _wait_for_lock_wait(timeout: float = 10) -> bool:
+    """Return True once a connection to this database waits for a lock."""
+    import time
+
+    from django.db import connections
+
+    with connections["default"].cursor() as cursor:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_events_concurrent_retry_counts_duplicates():
+    import threading
+
+    from django.db import connection, transaction
+
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"race-{i}") for i in range(20)]
+    first_inserted = threading.Event()
+    commit_first = threading.Event()
+    results = {}
+    errors = []
+
+    def send_first():
+        try:
+            with transaction.atomic():
+                results["first"] = ingest_events(rows=rows)
+                first_inserted.set()
+                commit_first.wait(timeout=30)
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            first_inserted.set()
+            connection.close()
+
+    def send_second():
+        try:
+            results["second"] = ingest_events(rows=rows)
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=send_first)
+    first.start()
+    first_inserted.wait(timeout=30)
+    # The second batch checks its keys while the first is not yet committed,
+    # then waits on the first's uncommitted rows in its insert.
+    second = threading.Thread(target=send_second)
+    second.start()
+    waited = _wait_for_lock_wait()
+    commit_first.set()
+    first.join()
+    second.join()
+
+    assert errors == []
+    assert waited
+    assert results["first"].created == 20
+    assert results["second"].created == 0
+    assert results["second"].duplicates == 20
+    assert ActivityEvent.objects.filter(member=member).count() == 20
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("member_id", None),
+        ("member_email", "old@acme.test"),
+        ("member_external_id", "crm-old"),
+    ],
+)
+def test_ingest_events_merged_member_goes_to_survivor(db, field, value):
+    survivor = factories.MemberFactory()
+    duplicate = factories.MemberFactory(
+        user__email="old@acme.test", external_id="crm-old", merged_into=survivor
+    )
+    row = {**_row(duplicate), "member_id": None, field: value or duplicate.pk}
+
+    result = ingest_events(rows=[row])
+
+    assert result.created == 1
+    assert ActivityEvent.objects.get().member_id == survivor.pk
+
+
+def test_ingest_events_concurrent_reordered_batches(slow_inserts):
+    import threading
+
+    from django.db import connection
+
+    slow_inserts("lifecycle_activityevent", "idempotency_key")
+    member = factories.MemberFactory()
+    rows = [_row(member, idempotency_key=f"slow-{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    results = []
+    errors = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            results.append(ingest_events(rows=batch))
+        except Exception as exc:  # collected so the main thread can assert on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=(rows,)),
+        threading.Thread(target=send, args=(rows[::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(result.created for result in results) == [0, 2]
+    assert ActivityEvent.objects.filter(member=member).count() == 2

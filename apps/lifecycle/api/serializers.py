@@ -68,6 +68,10 @@ class AwareDateTimeField(serializers.DateTimeField):
             "Datetime {value!r} has no UTC offset. Add one, for example "
             "2025-03-01T09:30:00+01:00 or 2025-03-01T08:30:00Z."
         ),
+        "out_of_range": (
+            "Datetime {value!r} is out of range. Send the time the action "
+            "happened, for example 2025-03-01T08:30:00Z."
+        ),
     }
 
     def to_internal_value(self, value):
@@ -79,7 +83,14 @@ class AwareDateTimeField(serializers.DateTimeField):
                 parsed = None
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive", value=value)
-        return super().to_internal_value(value)
+        try:
+            return super().to_internal_value(value)
+        except serializers.ValidationError as error:
+            # DRF's own message for a time that overflows when converted to
+            # the server's time zone does not show the value.
+            if error.get_codes() == ["overflow"]:
+                self.fail("out_of_range", value=value)
+            raise
 
 
 class EventRowSerializer(serializers.Serializer):

@@ -79,7 +79,8 @@ def tag_site_links(text: str, play: Play) -> str:
     def tag(match: re.Match) -> str:
         url = match.group(0)
         is_site_link = url == site_url or url.startswith(site_url + "/")
-        if not is_site_link or "play_id=" in url:
+        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        if not is_site_link or any(key == "play_id" for key, _ in query):
             return url
         return add_play_params(url, play)
 

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import PARAMETERS, clean_attribution
-from apps.lifecycle.models.events import MAX_CLOCK_SKEW
+from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.storable import find_unstorable
 
 # Segment's limit for one message: analytics-python 2.4 drops larger ones.
@@ -67,8 +67,53 @@ class InvalidBody(Exception):
     """The request body has the wrong shape, which the message describes."""
 
 
+# The explanation and fix for each InvalidMessage reason, returned in the
+# endpoint's response for skipped messages.
+REASON_MESSAGES = {
+    "not_an_object": "The message is not a JSON object.",
+    "unstorable_text": (
+        "The message contains a NUL character (\\u0000), an unpaired UTF-16 "
+        "surrogate, or a non-finite number such as NaN, Infinity or 1e400, "
+        "which cannot be stored. Remove it."
+    ),
+    "too_large": (
+        f"The message is larger than {MAX_MESSAGE_BYTES} bytes of JSON. Send "
+        "fewer or shorter properties."
+    ),
+    "unknown_type": f"type is missing or not one of {', '.join(MESSAGE_TYPES)}.",
+    "invalid_message_id": (
+        f"messageId is not a string of at most {MAX_MESSAGE_ID_LENGTH} characters."
+    ),
+    "missing_user_id": "The message has no userId or anonymousId. Give one.",
+    "invalid_user_id": (
+        f"userId or anonymousId is not a string or whole number of at most "
+        f"{MAX_PERSON_ID_LENGTH} characters."
+    ),
+    "invalid_context": "context is not a JSON object.",
+    "invalid_traits": "traits is not a JSON object.",
+    "invalid_properties": "properties is not a JSON object.",
+    "missing_event": "The track message has no event name. Give event.",
+    "invalid_event_name": (
+        "The event name has no letters or digits, starts with a digit, or is "
+        f"longer than {MAX_KIND_LENGTH} characters with the source's prefix. "
+        "Rename the event."
+    ),
+    "unregistered_kind": (
+        "No registered kind family covers the source's event prefix. Change "
+        "the prefix in admin to one under a registered family, such as product."
+    ),
+    "invalid_timestamp": (
+        "timestamp, originalTimestamp or sentAt is not an ISO 8601 time from "
+        "2000 on. Send it as a string such as 2026-03-02T09:30:00.000Z."
+    ),
+}
+
+
 class InvalidMessage(Exception):
-    """A message the endpoint skips, with `reason` a short code for counting."""
+    """A message the endpoint skips, with `reason` a short code for counting.
+
+    REASON_MESSAGES explains each code.
+    """
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -255,7 +300,9 @@ def _event_properties(message: dict, properties: dict, context: dict) -> dict:
     page = _object(context.get("page"))
     if isinstance(page.get("path"), str):
         kept["page"] = {"path": page["path"]}
-    if kept:
+    # A property the product itself named "context" is kept as sent, and the
+    # message's context is then left out.
+    if kept and "context" not in properties:
         properties["context"] = kept
     return properties
 
@@ -283,7 +330,9 @@ def _occurred_at(message: dict) -> datetime:
     sentAt, when sentAt is known. Without either, the action happened when
     the message arrived. A time more than MAX_CLOCK_SKEW after arrival is
     replaced by the arrival time, so a device clock running ahead does not
-    lose its events.
+    lose its events. A time before EARLIEST_OCCURRED_AT, which
+    `ingest_events` rejects, and a correction past the range of datetime
+    are invalid.
     """
     received_at = _parse_time(message.get("receivedAt"))
     if message.get("timestamp") is not None:
@@ -291,11 +340,17 @@ def _occurred_at(message: dict) -> datetime:
     elif message.get("originalTimestamp") is not None:
         occurred_at = _parse_time(message["originalTimestamp"])
         if message.get("sentAt") is not None:
-            occurred_at += received_at - _parse_time(message["sentAt"])
+            skew = received_at - _parse_time(message["sentAt"])
+            try:
+                occurred_at += skew
+            except OverflowError:
+                raise InvalidMessage("invalid_timestamp") from None
     else:
         occurred_at = received_at
     if occurred_at > received_at + MAX_CLOCK_SKEW:
         return received_at
+    if occurred_at < EARLIEST_OCCURRED_AT:
+        raise InvalidMessage("invalid_timestamp")
     return occurred_at
 
 

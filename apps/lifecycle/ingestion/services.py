@@ -19,12 +19,18 @@ from apps.lifecycle.ingestion.auth import (
     hash_write_key,
 )
 from apps.lifecycle.ingestion.messages import (
+    REASON_MESSAGES,
     InvalidMessage,
     SegmentMessage,
     parse_message,
 )
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
-from apps.lifecycle.services import IngestError, IngestResult, ingest_events
+from apps.lifecycle.services import (
+    IngestError,
+    IngestResult,
+    get_surviving_member,
+    ingest_events,
+)
 from apps.membership.models import AuditEntry, Member
 from rm6.errors import DomainError
 
@@ -33,9 +39,8 @@ logger = logging.getLogger(__name__)
 EVENT_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_EVENT_PREFIX_LENGTH = 50
 MAX_EXTERNAL_ID_LENGTH = 100
-# Merged members are followed to the member they were merged into, through at
-# most this many merges.
-MAX_MERGE_HOPS = 5
+# The response explains at most this many skipped messages of a request.
+MAX_REPORTED_ERRORS = 20
 
 
 @dataclass
@@ -51,10 +56,14 @@ class SegmentResult:
     ignored: int = 0
     invalid: int = 0
     invalid_reasons: Counter = field(default_factory=Counter)
+    # The first MAX_REPORTED_ERRORS skipped messages: index in the request,
+    # reason code and an explanation.
+    errors: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts = asdict(self)
         del counts["invalid_reasons"]
+        del counts["errors"]
         return counts
 
 
@@ -328,18 +337,10 @@ class _MemberIndex:
         member = self.by_external_id.get(user_id) if user_id else None
         if member is None and email:
             member = self.by_email.get(email)
-        return None if member is None else _surviving_member(member)
+        return None if member is None else get_surviving_member(member)
 
     def add_external_id(self, member: Member, external_id: str) -> None:
         self.by_external_id[external_id] = member
-
-
-def _surviving_member(member: Member) -> Member:
-    for _ in range(MAX_MERGE_HOPS):
-        if member.merged_into_id is None:
-            break
-        member = member.merged_into
-    return member
 
 
 def _parse_messages(
@@ -347,11 +348,19 @@ def _parse_messages(
 ) -> list[SegmentMessage]:
     parsed = []
     seen_ids = set()
-    for raw in messages:
+    for position, raw in enumerate(messages):
         try:
             message = parse_message(raw, event_prefix=source.event_prefix)
         except InvalidMessage as error:
             _count_invalid(result, error.reason)
+            if len(result.errors) < MAX_REPORTED_ERRORS:
+                result.errors.append(
+                    {
+                        "index": position,
+                        "reason": error.reason,
+                        "message": REASON_MESSAGES[error.reason],
+                    }
+                )
             continue
         # A client retrying part of a batch may repeat a message in one request.
         if message.message_id in seen_ids:
@@ -499,7 +508,9 @@ def _hold_messages(
     ]
 
     # A concurrent request holding the same message is skipped by the unique
-    # constraint on (source, message_id).
+    # constraint on (source, message_id). Inserting in message ID order makes
+    # two requests sharing messages wait for each other, not deadlock.
+    fresh.sort(key=lambda message: message.message_id)
     HeldUsageEvent.objects.bulk_create(
         [
             HeldUsageEvent(

@@ -2,9 +2,10 @@
 
 Responses follow Segment's tracking API: 200 with `{"success": true}` once the
 request is authenticated and readable, even when single messages in it were
-invalid and skipped. The body adds counts of what the messages became, which
-Segment clients ignore. Errors of the whole request carry `code` and
-`message`, which Segment clients show in their error.
+invalid and skipped. The body adds counts of what the messages became and,
+when messages were skipped, an `errors` list that explains the first ones by
+their index in the request. Segment clients ignore both. Errors of the whole
+request carry `code` and `message`, which Segment clients show in their error.
 """
 
 import json
@@ -91,7 +92,10 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
     result = ingest_segment_messages(
         source=source, messages=messages, received_at=received_at
     )
-    return JsonResponse({"success": True, **result.counts()})
+    body = {"success": True, **result.counts()}
+    if result.errors:
+        body["errors"] = result.errors
+    return JsonResponse(body)
 
 
 def _read_json_body(request: HttpRequest) -> dict:

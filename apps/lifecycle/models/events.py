@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -11,6 +11,9 @@ from apps.membership.models import Account, Member
 # bug. Ingestion rejects later times, and scoring counts events up to this far
 # ahead of its own clock, so that none it marks as read goes uncounted.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# No product this hub serves recorded activity before this; earlier times are
+# a client's zero value or a unit mistake (seconds read as milliseconds).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ActivityEvent(models.Model):
