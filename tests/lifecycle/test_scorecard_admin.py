@@ -121,6 +121,19 @@ def test_scorecard_admin_rejects_unregistered_event_kind(admin_client):
     ]
 
 
+def test_scorecard_admin_rejects_band_change_kind(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "event_kinds": "lifecycle.health_band_changed"}
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert measure_errors(response)["event_kinds"] == [
+        "'lifecycle.health_band_changed' is recorded by scoring itself, so "
+        "counting it would make each band change move the score again. Remove it."
+    ]
+
+
 def test_scorecard_admin_rejects_window_shorter_than_threshold(admin_client):
     data = scorecard_data(
         {

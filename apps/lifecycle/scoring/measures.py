@@ -15,6 +15,9 @@ from apps.lifecycle.models import HealthBand, ScorecardMeasure
 
 Kind = ScorecardMeasure.Kind
 
+# The event kind scoring records when a score moves to another band.
+BAND_CHANGED_KIND = "lifecycle.health_band_changed"
+
 # Bands of a 0-100 score: red below 40, yellow from 40 to 69, green from 70.
 GREEN_FROM = 70
 YELLOW_FROM = 40
@@ -243,6 +246,12 @@ def list_measure_errors(
                 f"{name!r} is not a registered event kind. Use a registered "
                 "kind such as membership.signed_in, or a family such as "
                 "product.*.",
+            )
+        elif name == BAND_CHANGED_KIND:
+            add(
+                "event_kinds",
+                f"{name!r} is recorded by scoring itself, so counting it would "
+                "make each band change move the score again. Remove it.",
             )
 
     if window_days < 1:

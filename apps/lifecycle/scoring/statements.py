@@ -31,6 +31,7 @@ from apps.lifecycle.models import (
 from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.scoring.measures import (
     ACCOUNT_ONLY_KINDS,
+    BAND_CHANGED_KIND,
     COUNT_MEASURE_KINDS,
     EVENT_MEASURE_KINDS,
     GREEN_FROM,
@@ -48,7 +49,6 @@ MEMBERS = Member._meta.db_table
 ACCOUNTS = Account._meta.db_table
 SOURCE_PARAMETERS = frozenset({"subject_ids", "since", "now"})
 PARAMETER_PATTERN = re.compile(r"%\((\w+)\)s")
-BAND_CHANGED_KIND = "lifecycle.health_band_changed"
 
 
 @dataclass(frozen=True)
