@@ -244,6 +244,14 @@ class PlayStepForm(forms.ModelForm):
             )
         if not is_wait and cleaned.get("wait_hours") is not None:
             self.add_error("wait_hours", "Only wait steps take wait hours.")
+        if is_wait and cleaned.get("consent_purpose"):
+            # The runner skips a step for members without the consent, and a
+            # skipped wait would let them reach the next step early.
+            self.add_error(
+                "consent_purpose",
+                "A wait step contacts nobody, so it takes no consent purpose: "
+                "set the purpose on the step that sends the message.",
+            )
         action = get_action(cleaned.get("action") or "")
         config = cleaned.get("config")
         if action and action.check_config and isinstance(config, dict):

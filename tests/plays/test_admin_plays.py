@@ -295,6 +295,28 @@ def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):
     assert not Play.objects.exists()
 
 
+def test_play_add_rejects_consent_purpose_on_wait(admin_client):
+    ConsentPurpose.objects.get_or_create(
+        key="marketing_email",
+        defaults={"name": "Marketing email", "description": "Marketing email"},
+    )
+    form = _play_form(
+        **{
+            "steps-0-action": "wait",
+            "steps-0-wait_hours": "24",
+            "steps-0-consent_purpose": "marketing_email",
+        }
+    )
+
+    response = admin_client.post(ADD_URL, form)
+
+    assert _step_errors(response)["consent_purpose"] == [
+        "A wait step contacts nobody, so it takes no consent purpose: set the "
+        "purpose on the step that sends the message."
+    ]
+    assert not Play.objects.exists()
+
+
 def test_play_add_accepts_zero_renewal_days(admin_client):
     response = admin_client.post(
         ADD_URL,
