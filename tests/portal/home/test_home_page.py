@@ -182,6 +182,22 @@ def test_home_account_admin_sees_team_panel(client):
     assert reverse("portal:onboarding_account", args=[admin.account_id]) in html
 
 
+def test_home_account_admin_links_account_health(client):
+    admin = factories.MemberFactory(role=Member.Role.ADMIN)
+    sync_role_groups(admin)
+    client.force_login(admin.user)
+
+    html = client.get(HOME_URL).content.decode()
+
+    assert reverse("lifecycle:account_health", args=[admin.account_id]) in html
+
+
+def test_home_plain_member_has_no_account_health_link(member_client, member):
+    html = member_client.get(HOME_URL).content.decode()
+
+    assert reverse("lifecycle:account_health", args=[member.account_id]) not in html
+
+
 def test_home_plain_member_has_no_team_panel(member_client):
     assert "Your team's onboarding" not in member_client.get(HOME_URL).content.decode()
 
