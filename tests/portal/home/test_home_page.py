@@ -340,6 +340,25 @@ def test_home_member_awaiting_review_sees_notice(client):
     assert "Your account" not in html
 
 
+def test_home_unconfirmed_sign_up_asked_to_confirm(client):
+    factories.AccountFactory(email_domains=["globex.test"])
+    client.post(
+        "/accounts/signup/",
+        {
+            "email": "hank@globex.test",
+            "password1": "a-long-unusual-passphrase",
+            "password2": "a-long-unusual-passphrase",
+        },
+    )
+
+    html = client.get(HOME_URL).content.decode()
+
+    assert "Confirm your email address." in html
+    assert "hank@globex.test" in html
+    assert reverse("account_email") in html
+    assert "did not match a customer account" not in html
+
+
 def test_home_staff_without_member_sees_staff_landing(client):
     staff = factories.StaffFactory()
     factories.AccountFactory(name="Managed Co", owner=staff)
