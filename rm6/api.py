@@ -1,10 +1,22 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rm6.errors import DomainError
+
+STAFF_ONLY_MESSAGE = (
+    "This endpoint is for staff users. Send a staff user's token, or sign in "
+    "as a staff user."
+)
+
+
+class IsStaffUser(IsAdminUser):
+    """Allow staff users only, and tell anyone else that it takes a staff user."""
+
+    message = STAFF_ONLY_MESSAGE
 
 
 def exception_handler(exc, context):

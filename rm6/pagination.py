@@ -10,6 +10,7 @@ import decimal
 from django.core.exceptions import ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import ValidationError as RequestValidationError
 
 INVALID_CURSOR_MESSAGE = (
     "Invalid cursor: use the next or previous link from a response, or leave "
@@ -39,6 +40,34 @@ class CursorPagination(pagination.CursorPagination):
     """
 
     invalid_cursor_message = INVALID_CURSOR_MESSAGE
+
+    def get_page_size(self, request):
+        """Return the requested page size, capped at `max_page_size` as in DRF.
+
+        Raise a 400 that names the value when it is not a positive whole
+        number, where DRF would silently use the default size.
+        """
+        parameter = self.page_size_query_param
+        raw_size = request.query_params.get(parameter, "") if parameter else ""
+        if raw_size == "":
+            return self.page_size
+        try:
+            size = int(raw_size)
+        except ValueError:
+            size = 0
+        if size < 1:
+            maximum = self.max_page_size or "any larger number"
+            raise RequestValidationError(
+                {
+                    parameter: [
+                        f"Invalid {parameter} {raw_size!r}: use a whole number "
+                        f"from 1 to {maximum}."
+                    ]
+                }
+            )
+        if self.max_page_size:
+            return min(size, self.max_page_size)
+        return size
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

@@ -52,7 +52,7 @@ class Badge(models.Model):
     slug = models.SlugField(
         max_length=80,
         unique=True,
-        help_text='Names the badge in play step configs: {"badge": "<slug>"}.',
+        help_text='Names the badge in play step configs: {"badge": "first-answer"}.',
     )
     description = models.TextField(
         blank=True, default="", help_text="What a member did to earn it."
@@ -78,7 +78,11 @@ class MemberBadge(models.Model):
     badge = models.ForeignKey(Badge, on_delete=models.PROTECT, related_name="awards")
     awarded_at = models.DateTimeField()
     reason = models.CharField(
-        max_length=200, help_text="For example play:<play ID> or the staff note."
+        max_length=200,
+        help_text=(
+            "play: and the play ID when a play awarded it, for example "
+            "play:renewal-advocates; otherwise the staff note."
+        ),
     )
     step_run = models.OneToOneField(
         StepRun,

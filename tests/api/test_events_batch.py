@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from apps.lifecycle.models import ActivityEvent
+from rm6.api import STAFF_ONLY_MESSAGE
 from tests import factories
 
 URL = "/api/v1/events/batch/"
@@ -145,9 +146,7 @@ def test_batch_member_forbidden_writes_nothing(member_api, member):
     response = post_batch(member_api, [make_row(member)])
 
     assert response.status_code == 403
-    assert response.json() == {
-        "detail": "You do not have permission to perform this action."
-    }
+    assert response.json() == {"detail": STAFF_ONLY_MESSAGE}
     assert not ActivityEvent.objects.filter(kind="product.report_exported").exists()
 
 

@@ -61,6 +61,33 @@ def test_topics_list_filters(outsider_api, members_space):
     assert [topic["id"] for topic in response.json()["results"]] == [question.pk]
 
 
+@pytest.mark.parametrize(
+    ("value", "solved_only"),
+    [("true", True), ("1", True), ("false", False), ("0", False)],
+)
+def test_topics_list_solved_filter_values(
+    outsider_api, members_space, value, solved_only
+):
+    unsolved = factories.TopicFactory(space=members_space)
+    solved = factories.TopicFactory(space=members_space)
+    solved.accepted_reply = factories.ReplyFactory(topic=solved)
+    solved.save(update_fields=["accepted_reply"])
+
+    response = outsider_api.get(TOPICS_URL, {"solved": value})
+
+    expected = solved if solved_only else unsolved
+    assert [topic["id"] for topic in response.json()["results"]] == [expected.pk]
+
+
+def test_topics_list_solved_filter_invalid_rejected(outsider_api, members_space):
+    factories.TopicFactory(space=members_space)
+
+    response = outsider_api.get(TOPICS_URL, {"solved": "maybe"})
+
+    assert response.status_code == 400
+    assert response.json() == {"solved": ["Invalid value 'maybe': use true or false."]}
+
+
 def test_topic_retrieve_private_is_404(outsider_api, private_topic):
     response = outsider_api.get(f"{TOPICS_URL}{private_topic.pk}/")
 

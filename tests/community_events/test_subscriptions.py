@@ -16,6 +16,7 @@ from apps.community.tasks import send_daily_digests_task
 from apps.lifecycle.models import Notification
 from apps.membership.models import Member
 from tests import factories
+from tests.community_events.helpers import later_same_utc_day
 
 INSTANT = Member.EmailNotifications.INSTANT
 DAILY = Member.EmailNotifications.DAILY
@@ -250,7 +251,7 @@ def test_digest_sent_once_per_day(
     now = timezone.now() + timedelta(minutes=5)
 
     send_member_digest(member=watcher, now=now)
-    second = send_member_digest(member=watcher, now=now + timedelta(minutes=30))
+    second = send_member_digest(member=watcher, now=later_same_utc_day(now))
 
     assert second is False
     assert len(mailoutbox) == 1

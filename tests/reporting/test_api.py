@@ -1,6 +1,7 @@
 from django.urls import reverse
 
 from apps.portal.models import CaseAttempt
+from rm6.api import STAFF_ONLY_MESSAGE
 from tests import factories
 from tests.reporting.factories import WINDOW, CaseAttemptFactory, build_portal_rows
 
@@ -20,7 +21,7 @@ def test_kpis_api_member_forbidden(api_client, member, portal_rows):
     response = api_client.get(KPIS_URL, WINDOW)
 
     assert response.status_code == 403
-    assert "csat" not in response.json()
+    assert response.json() == {"detail": STAFF_ONLY_MESSAGE}
 
 
 def test_kpis_api_staff_figures(api_client, staff_user, portal_rows):

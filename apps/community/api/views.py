@@ -6,6 +6,8 @@ Lists run a fixed number of queries whatever the page size.
 """
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -56,12 +58,40 @@ class NewestFirstPagination(IdCursorPagination):
     ordering = "-id"
 
 
+class TrueFalseField(forms.NullBooleanField):
+    """A true or false query parameter that rejects any other value.
+
+    Django's NullBooleanField reads an unknown value as "not given", so a
+    typo such as solved=yes would silently return every topic.
+    """
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        text = str(value).strip().lower() if value is not None else ""
+        if text == "":
+            return None
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(
+            "Invalid value %(value)r: use true or false.",
+            code="invalid",
+            params={"value": value},
+        )
+
+
+class TrueFalseFilter(django_filters.BooleanFilter):
+    field_class = TrueFalseField
+
+
 class TopicFilter(django_filters.FilterSet):
     space = django_filters.CharFilter(
         field_name="space__slug", help_text="Only topics in the space with this slug."
     )
     kind = django_filters.ChoiceFilter(choices=Topic.Kind.choices)
-    solved = django_filters.BooleanFilter(
+    solved = TrueFalseFilter(
         field_name="accepted_reply",
         lookup_expr="isnull",
         exclude=True,

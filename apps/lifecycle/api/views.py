@@ -15,7 +15,6 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
 from apps.lifecycle.api.serializers import (
@@ -41,6 +40,7 @@ from apps.lifecycle.selectors import (
 )
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
+from rm6.api import IsStaffUser
 from rm6.pagination import CursorPagination
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=False,
         methods=["post"],
-        permission_classes=[IsAdminUser],
+        permission_classes=[IsStaffUser],
         parser_classes=[JSONParser],
         filter_backends=[],
         pagination_class=None,

@@ -18,7 +18,10 @@ class SegmentSource(models.Model):
     event_prefix = models.CharField(
         max_length=50,
         default="product",
-        help_text="Tracked events become <prefix>.<event name in snake case>.",
+        help_text=(
+            "Tracked events become the prefix, a dot and the event name in snake "
+            "case: with product, Report Exported becomes product.report_exported."
+        ),
     )
     is_active = models.BooleanField(default=True)
     last_received_at = models.DateTimeField(null=True, blank=True)

@@ -173,7 +173,8 @@ class Enrolment(models.Model):
         related_name="enrolments",
     )
     subject_key = models.CharField(
-        max_length=40, help_text='"member:<id>" or "account:<id>".'
+        max_length=40,
+        help_text="member: or account: and the id, for example member:42.",
     )
     occurrence_key = models.CharField(
         max_length=200,

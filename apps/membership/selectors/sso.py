@@ -79,6 +79,13 @@ def has_verified_email(*, user) -> bool:
     ).exists()
 
 
+def has_unconfirmed_email(*, user) -> bool:
+    """Return whether the user's own email address still waits for confirmation."""
+    return EmailAddress.objects.filter(
+        user=user, email__iexact=user.email, verified=False
+    ).exists()
+
+
 def is_sso_required_for_email(*, email: str) -> bool:
     """Return whether an account that lists the email's domain requires SSO."""
     domain = get_email_domain(email)

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -23,6 +23,7 @@ from apps.portal.selectors.gaps import list_content_gaps
 from apps.portal.selectors.knowledge import list_visible_articles, search_articles
 from apps.portal.services.gaps import update_content_gap
 from apps.portal.services.knowledge import give_article_feedback
+from rm6.api import IsStaffUser
 from rm6.pagination import CursorPagination
 
 
@@ -194,7 +195,7 @@ class ContentGapViewSet(
 
     serializer_class = ContentGapSerializer
     pagination_class = IdCursorPagination
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsStaffUser]
     filterset_class = ContentGapFilter
     http_method_names = ["get", "patch", "head", "options"]
 

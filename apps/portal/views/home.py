@@ -10,6 +10,7 @@ from apps.lifecycle.selectors import (
 )
 from apps.membership.panels import build_home_panels
 from apps.membership.selectors import get_member_for_user
+from apps.membership.selectors.sso import has_unconfirmed_email
 from apps.portal.selectors import home as selectors
 from apps.portal.selectors.hubs import get_content_url
 from apps.portal.selectors.onboarding import (
@@ -58,6 +59,9 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "member": member,
             "account": member.account,
+            "is_email_unconfirmed": (
+                member.account_id is None and has_unconfirmed_email(user=request.user)
+            ),
             "layout": layout,
             "headline": selectors.get_home_headline(layout=layout, paths=paths),
             "is_new": is_new,

@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,12 +9,13 @@ from rest_framework.views import APIView
 from apps.reporting.api.serializers import PortalKpisSerializer
 from apps.reporting.selectors.portal import get_portal_kpis
 from apps.reporting.views import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, parse_window
+from rm6.api import IsStaffUser
 
 
 class PortalKpisView(APIView):
     """The portal KPIs of the staff dashboard, for integrations."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsStaffUser]
 
     @extend_schema(
         operation_id="reporting_kpis",

@@ -182,6 +182,22 @@ def test_home_account_admin_sees_team_panel(client):
     assert reverse("portal:onboarding_account", args=[admin.account_id]) in html
 
 
+def test_home_account_admin_links_account_health(client):
+    admin = factories.MemberFactory(role=Member.Role.ADMIN)
+    sync_role_groups(admin)
+    client.force_login(admin.user)
+
+    html = client.get(HOME_URL).content.decode()
+
+    assert reverse("lifecycle:account_health", args=[admin.account_id]) in html
+
+
+def test_home_plain_member_has_no_account_health_link(member_client, member):
+    html = member_client.get(HOME_URL).content.decode()
+
+    assert reverse("lifecycle:account_health", args=[member.account_id]) not in html
+
+
 def test_home_plain_member_has_no_team_panel(member_client):
     assert "Your team's onboarding" not in member_client.get(HOME_URL).content.decode()
 
@@ -322,6 +338,25 @@ def test_home_member_awaiting_review_sees_notice(client):
     assert response.status_code == 200
     assert "Your membership is awaiting review." in html
     assert "Your account" not in html
+
+
+def test_home_unconfirmed_sign_up_asked_to_confirm(client):
+    factories.AccountFactory(email_domains=["globex.test"])
+    client.post(
+        "/accounts/signup/",
+        {
+            "email": "hank@globex.test",
+            "password1": "a-long-unusual-passphrase",
+            "password2": "a-long-unusual-passphrase",
+        },
+    )
+
+    html = client.get(HOME_URL).content.decode()
+
+    assert "Confirm your email address." in html
+    assert "hank@globex.test" in html
+    assert reverse("account_email") in html
+    assert "did not match a customer account" not in html
 
 
 def test_home_staff_without_member_sees_staff_landing(client):

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from apps.community.models import SearchLog
 from apps.portal.models import Article, ArticleFeedback, ContentGap
 from apps.portal.services.gaps import group_content_gaps
+from rm6.api import STAFF_ONLY_MESSAGE
 from tests import factories
 from tests.portal.knowledge.factories import make_article
 
@@ -169,7 +170,9 @@ def gap(db):
 
 
 def test_api_gaps_staff_only(member_api, gap):
-    assert member_api.get(GAPS).status_code == 403
+    listed = member_api.get(GAPS)
+    assert listed.status_code == 403
+    assert listed.json() == {"detail": STAFF_ONLY_MESSAGE}
     response = member_api.patch(
         f"{GAPS}{gap.pk}/", {"status": "dismissed"}, format="json"
     )

@@ -214,6 +214,15 @@ def test_account_progress_visible_to_account_admin(client, account_with_progress
     assert response.status_code == 200
 
 
+def test_account_progress_links_account_health(client, account_with_progress):
+    client.force_login(account_with_progress.owner)
+
+    html = client.get(account_url(account_with_progress)).content.decode()
+
+    health_url = reverse("lifecycle:account_health", args=[account_with_progress.pk])
+    assert f'href="{health_url}"' in html
+
+
 def test_account_progress_refused_to_plain_member(client, account_with_progress):
     member = account_with_progress.members.get(display_name="Bo")
     client.force_login(member.user)
