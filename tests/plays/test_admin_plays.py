@@ -13,6 +13,7 @@ from apps.lifecycle.models import (
     Enrolment,
     FatigueCap,
     Play,
+    PlayStep,
     StepRun,
     Touch,
     WebhookEndpoint,
@@ -770,3 +771,31 @@ def test_play_add_accepts_valid_step_config(admin_client):
 
     assert response.status_code == 302
     assert Play.objects.get().steps.get().config == config
+
+
+def test_play_change_keeps_step_that_has_run(admin_client):
+    play = PlayFactory(play_id="welcome")
+    step = PlayStepFactory(play=play, position=1)
+    [enrolment_id] = enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(occurrence_key="test", member_id=factories.MemberFactory().pk)
+        ],
+    )
+    run_enrolment(enrolment_id=enrolment_id)
+    assert StepRun.objects.filter(step=step).exists()
+    form = _play_form(
+        **{
+            "steps-INITIAL_FORMS": "1",
+            "steps-0-id": str(step.pk),
+            "steps-0-play": str(play.pk),
+            "steps-0-DELETE": "on",
+        }
+    )
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert PlayStep.objects.filter(pk=step.pk).exists()
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "protected related objects: step run" in str(formset.non_form_errors())

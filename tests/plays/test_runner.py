@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import RestrictedError
 from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
@@ -485,3 +486,27 @@ def test_points_step_with_invalid_config_fails():
         "step 1 (points) failed: Invalid points 'ten' in the step config; "
         'set {"points": <whole number from -100,000 to 100,000, not 0>}.'
     )
+
+
+def test_step_with_runs_cannot_be_deleted_alone():
+    play = PlayFactory()
+    step = PlayStepFactory(play=play, position=1)
+    enrolment = _enrol(play, factories.MemberFactory())
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    with pytest.raises(RestrictedError):
+        step.delete()
+
+    assert StepRun.objects.filter(step=step).count() == 1
+
+
+def test_play_deletion_deletes_steps_and_runs():
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+    enrolment = _enrol(play, factories.MemberFactory())
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    play.delete()
+
+    assert not StepRun.objects.exists()
+    assert not Enrolment.objects.exists()

@@ -232,7 +232,9 @@ class StepRun(models.Model):
     enrolment = models.ForeignKey(
         Enrolment, on_delete=models.CASCADE, related_name="step_runs"
     )
-    step = models.ForeignKey(PlayStep, on_delete=models.CASCADE, related_name="runs")
+    # A step that has run keeps its runs, the play's history, so it cannot be
+    # deleted on its own. Deleting the whole play deletes both.
+    step = models.ForeignKey(PlayStep, on_delete=models.RESTRICT, related_name="runs")
     status = models.CharField(max_length=10, choices=Status.choices)
     outcome = models.CharField(max_length=300, blank=True, default="")
     error = models.TextField(blank=True, default="")
