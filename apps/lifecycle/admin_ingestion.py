@@ -23,7 +23,7 @@ from rm6.errors import DomainError
 class SegmentSourceForm(forms.ModelForm):
     class Meta:
         model = SegmentSource
-        fields = ["name", "event_prefix", "is_active"]
+        fields = ["name", "event_prefix", "links_identities", "is_active"]
 
     def clean_event_prefix(self) -> str:
         event_prefix = self.cleaned_data["event_prefix"]
@@ -41,6 +41,7 @@ class SegmentSourceAdmin(admin.ModelAdmin):
         "name",
         "write_key_prefix",
         "event_prefix",
+        "links_identities",
         "is_active",
         "last_received_at",
         "created_at",
@@ -57,10 +58,14 @@ class SegmentSourceAdmin(admin.ModelAdmin):
                 name=obj.name,
                 event_prefix=obj.event_prefix,
                 is_active=obj.is_active,
+                links_identities=obj.links_identities,
             )
             return
         source, write_key = create_segment_source(
-            name=obj.name, event_prefix=obj.event_prefix, is_active=obj.is_active
+            name=obj.name,
+            event_prefix=obj.event_prefix,
+            is_active=obj.is_active,
+            links_identities=obj.links_identities,
         )
         # The admin goes on with `obj` for its log entry and redirect.
         obj.pk = source.pk

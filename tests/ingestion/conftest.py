@@ -25,7 +25,10 @@ def no_rate_limits(settings):
 
 @pytest.fixture
 def segment_source(db):
-    """Return an active product source with its write key as `source.write_key`."""
-    source, write_key = create_segment_source(name="Product")
+    """Return an active server-side product source, its key as `source.write_key`.
+
+    It links identities, as a source whose key stays on the product's servers.
+    """
+    source, write_key = create_segment_source(name="Product", links_identities=True)
     source.write_key = write_key
     return source

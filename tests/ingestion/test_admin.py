@@ -60,6 +60,19 @@ def test_source_add_shows_write_key_once(admin_client, client):
     assert ActivityEvent.objects.get().member == member
 
 
+def test_source_add_and_change_links_identities(admin_client):
+    data = {"name": "Backend", "event_prefix": "product", "is_active": "on"}
+
+    admin_client.post(f"{SOURCES_URL}add/", {**data, "links_identities": "on"})
+    source = SegmentSource.objects.get()
+    linked = source.links_identities
+    admin_client.post(f"{SOURCES_URL}{source.pk}/change/", data)
+    source.refresh_from_db()
+
+    assert linked is True
+    assert source.links_identities is False
+
+
 def test_source_add_unregistered_prefix_rejected(admin_client):
     response = admin_client.post(
         f"{SOURCES_URL}add/",

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from apps.lifecycle.ingestion.services import create_segment_source
 from apps.lifecycle.ingestion.views import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
 from apps.membership.models import AuditEntry
@@ -461,6 +462,27 @@ def test_identify_links_external_id_and_releases_held(client, segment_source):
         "external_id": "u-9",
         "segment_source_id": segment_source.pk,
     }
+
+
+def test_identify_from_client_side_source_links_nothing(client, db):
+    source, write_key = create_segment_source(name="Web app")
+    erin = factories.MemberFactory(user__email="erin@acme.test")
+
+    response = post_batch(
+        client,
+        write_key,
+        [
+            identify("m-1", user_id="u-9", email="erin@acme.test"),
+            track("m-2", user_id="u-9"),
+        ],
+    )
+
+    erin.refresh_from_db()
+    assert not source.links_identities
+    assert response.json()["identified"] == 1
+    assert response.json()["held"] == 1
+    assert erin.external_id == ""
+    assert not AuditEntry.objects.filter(action="member.external_id_linked").exists()
 
 
 def test_identify_releases_anonymous_messages_of_source(client, segment_source):

@@ -43,7 +43,7 @@ def host(live_server) -> str:
 
 @pytest.fixture
 def write_key(transactional_db) -> str:
-    _, key = create_segment_source(name="Product")
+    _, key = create_segment_source(name="Product", links_identities=True)
     return key
 
 

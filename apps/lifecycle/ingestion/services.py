@@ -109,7 +109,11 @@ def check_event_prefix(event_prefix: str) -> None:
 
 @transaction.atomic
 def create_segment_source(
-    *, name: str, event_prefix: str = "product", is_active: bool = True
+    *,
+    name: str,
+    event_prefix: str = "product",
+    is_active: bool = True,
+    links_identities: bool = False,
 ) -> tuple[SegmentSource, str]:
     """Create a source and return it with its write key.
 
@@ -122,6 +126,7 @@ def create_segment_source(
         name=name,
         event_prefix=event_prefix,
         is_active=is_active,
+        links_identities=links_identities,
         write_key_digest=hash_write_key(write_key),
         write_key_prefix=write_key[:WRITE_KEY_PREFIX_LENGTH],
     )
@@ -132,17 +137,28 @@ def create_segment_source(
 
 @transaction.atomic
 def update_segment_source(
-    *, source: SegmentSource, name: str, event_prefix: str, is_active: bool
+    *,
+    source: SegmentSource,
+    name: str,
+    event_prefix: str,
+    is_active: bool,
+    links_identities: bool,
 ) -> SegmentSource:
-    """Change a source's name, event prefix or active flag."""
+    """Change a source's name, event prefix, active flag or identity linking."""
     check_event_prefix(event_prefix)
 
     source.name = name
     source.event_prefix = event_prefix
     source.is_active = is_active
-    source.save(update_fields=["name", "event_prefix", "is_active"])
+    source.links_identities = links_identities
+    source.save(update_fields=["name", "event_prefix", "is_active", "links_identities"])
 
-    logger.info("segment source updated: source=%s active=%s", source.pk, is_active)
+    logger.info(
+        "segment source updated: source=%s active=%s links_identities=%s",
+        source.pk,
+        is_active,
+        links_identities,
+    )
     return source
 
 
@@ -167,8 +183,9 @@ def ingest_segment_messages(
 
     `identify` messages are handled first, so every track message of the
     same batch already matches the member an identify links. An identify names its
-    member by external ID (userId) or email. It sets the member's empty
-    external ID to its userId, then releases the member's held messages.
+    member by external ID (userId) or email. From a source that links
+    identities it sets the member's empty external ID to its userId. Then it
+    releases the member's held messages.
     `track`, `page` and `screen` messages become events of the member whose
     external ID is their userId, else of the member whose email is in their
     context traits. Messages matching no member are held for review. Each
@@ -385,6 +402,14 @@ def _identify(
         return member
     member = index.find(user_id="", email=message.email)
     if member is None or not message.user_id:
+        return member
+    if not source.links_identities:
+        logger.info(
+            "segment identify not linked: source=%s does not link identities, "
+            "member=%s",
+            source.pk,
+            member.pk,
+        )
         return member
     if _link_external_id(
         member=member, external_id=message.user_id, source_id=source.pk, actor=None

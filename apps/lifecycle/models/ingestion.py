@@ -23,6 +23,15 @@ class SegmentSource(models.Model):
             "case: with product, Report Exported becomes product.report_exported."
         ),
     )
+    links_identities = models.BooleanField(
+        default=False,
+        help_text=(
+            "Let this source's identify calls set the empty external ID of the "
+            "member with the traits' email. Turn it on only for a source whose "
+            "write key stays on your servers. A browser or mobile app exposes its "
+            "key, and anyone who has it could tie their user ID to any member."
+        ),
+    )
     is_active = models.BooleanField(default=True)
     last_received_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
