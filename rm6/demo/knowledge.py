@@ -3,8 +3,13 @@ service so each has a first version, a review date and a search vector."""
 
 from django.contrib.auth import get_user_model
 
+from apps.membership.models import Member
 from apps.portal.models import Article
-from apps.portal.services.knowledge import ArticleInput, create_article
+from apps.portal.services.knowledge import (
+    ArticleInput,
+    create_article,
+    give_article_feedback,
+)
 
 # (title, summary, body, audience)
 DEMO_ARTICLES = [
@@ -76,3 +81,32 @@ def seed_demo_articles(*, staff_email: str, slug_prefix: str) -> int:
             slug=demo_article_slug(title, slug_prefix=slug_prefix),
         )
     return len(DEMO_ARTICLES)
+
+
+def seed_demo_article_feedback(*, voter_ids: list[int], slug_prefix: str) -> int:
+    """Answer "was this helpful" on the demo articles; return the answers given.
+
+    Each article gets two to six answers from `voter_ids`, taken in turn. Every
+    fourth article mostly did not help, so that the home page's next article
+    comes from the others. The answers go through the knowledge service, so
+    the article counters and activity events match them.
+    """
+    slugs = [
+        demo_article_slug(title, slug_prefix=slug_prefix) for title, *_ in DEMO_ARTICLES
+    ]
+    articles = Article.objects.in_bulk(slugs, field_name="slug")
+    voters = list(Member.objects.filter(pk__in=voter_ids).order_by("pk"))
+    if not voters:
+        return 0
+    given = 0
+    for index, slug in enumerate(slugs):
+        answers = 2 + (index * 3) % 5
+        is_mostly_helpful = index % 4 != 3
+        for answer in range(answers):
+            voter = voters[(index * 7 + answer) % len(voters)]
+            # A mostly helpful article gets one "no" in four answers; the
+            # others get one "yes", the first.
+            helpful = answer % 4 != 3 if is_mostly_helpful else answer == 0
+            give_article_feedback(article=articles[slug], member=voter, helpful=helpful)
+            given += 1
+    return given

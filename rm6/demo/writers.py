@@ -37,7 +37,7 @@ from apps.portal.models import OnboardingPath, OnboardingStep
 from rm6.demo.cases import write_demo_cases
 from rm6.demo.courses import write_demo_courses
 from rm6.demo.hubs import write_demo_paths_and_hubs
-from rm6.demo.knowledge import seed_demo_articles
+from rm6.demo.knowledge import seed_demo_article_feedback, seed_demo_articles
 from rm6.demo.member_stats import write_member_stats
 from rm6.demo.records import DemoDataSet, DemoEvent, DemoPerson
 from rm6.demo.solutions import write_demo_solutions
@@ -158,6 +158,18 @@ def write_data_set(
         demo_member_email=member_email, now=now, champion_email=champion_email
     )
     seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)
+    # Readers without a sign-in answer, so the demo sign-ins still find a
+    # helpful article they have not read on their home page. Answering is
+    # activity, so readers of at-risk accounts stay out of it.
+    seed_demo_article_feedback(
+        voter_ids=[
+            m.pk
+            for m in data.members
+            if not m.has_demo_password
+            and (m.account is None or not m.account.is_at_risk)
+        ],
+        slug_prefix=slug_prefix,
+    )
     result.onboarding_steps += write_demo_paths_and_hubs(
         spaces=spaces, slug_prefix=slug_prefix
     )

@@ -25,6 +25,7 @@ from apps.lifecycle.models import (
 from apps.membership.models import Account, AccountArr, ConsentGrant, Member
 from apps.portal.models import (
     Article,
+    ArticleFeedback,
     Case,
     Course,
     CourseEnrolment,
@@ -36,6 +37,7 @@ from apps.portal.models import (
     UseCaseHub,
 )
 from apps.portal.selectors.cases import is_topic_escalatable
+from apps.portal.selectors.home import get_next_article
 from apps.portal.selectors.suggestions import list_case_suggestions
 from apps.portal.services.sla import (
     add_business_minutes,
@@ -797,3 +799,24 @@ def test_population_reserves_demo_admin_name():
     first = population.make_staff(account_count=1)[0]
 
     assert first.display_name == "Demo A. Admin"
+
+
+def test_seed_demo_articles_have_feedback(seeded):
+    articles = list(Article.objects.filter(slug__startswith="demo-"))
+    helpful = [a for a in articles if a.helpful_count > a.not_helpful_count]
+    feedback_total = sum(a.helpful_count + a.not_helpful_count for a in articles)
+
+    assert 0 < len(helpful) < len(articles)
+    assert feedback_total == ArticleFeedback.objects.count()
+    assert not ArticleFeedback.objects.filter(
+        member__user__email__endswith="demo.rm6.test"
+    ).exists()
+
+
+def test_seed_demo_member_home_recommends_article(seeded):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+
+    article = get_next_article(member=member)
+
+    assert article is not None
+    assert article.helpful_count > article.not_helpful_count
