@@ -9,6 +9,7 @@ from apps.lifecycle.models import (
     ActivityEvent,
     HealthScore,
     HealthScoreSnapshot,
+    ScorecardMeasure,
 )
 from apps.lifecycle.scoring.measures import GREEN_FROM, YELLOW_FROM
 from apps.membership.models import Account, Member
@@ -205,6 +206,24 @@ class ScoreComponent:
     score: int | None
     weight: float | None
     position: int
+
+    @property
+    def display_value(self) -> str:
+        """Return the raw value with its unit, or "" when it has none."""
+        if self.value is None:
+            return ""
+        value = float(self.value)
+        # Counts are whole; the other measures are stored to one decimal.
+        number = f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+        match self.kind:
+            case ScorecardMeasure.Kind.DAYS_SINCE_ACTIVITY:
+                return "1 day" if value == 1 else f"{number} days"
+            case (
+                ScorecardMeasure.Kind.ONBOARDING_SHARE
+                | ScorecardMeasure.Kind.ACTIVE_MEMBER_SHARE
+            ):
+                return f"{number} %"
+        return number
 
 
 def list_score_components(

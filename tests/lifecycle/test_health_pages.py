@@ -12,6 +12,7 @@ from apps.lifecycle.models import (
     HealthScoreSnapshot,
 )
 from apps.lifecycle.scoring import band_for
+from apps.lifecycle.selectors import ScoreComponent
 from apps.membership.models import Member
 from tests import factories
 
@@ -354,3 +355,31 @@ def test_account_health_page_links_member_pages(staff_client, member):
     response = staff_client.get(url_for(member.account))
 
     assert f'href="{member_url(member)}"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "shown"),
+    [
+        ("days_since_activity", 4.5, "4.5 days"),
+        ("days_since_activity", 1, "1 day"),
+        ("days_since_activity", 0.0, "0 days"),
+        ("onboarding_share", 62.5, "62.5 %"),
+        ("active_member_share", 100, "100 %"),
+        ("event_count", 1234567, "1,234,567"),
+        ("event_count", None, ""),
+    ],
+)
+def test_score_component_value_has_unit(kind, value, shown):
+    component = ScoreComponent(
+        key="k", label="L", kind=kind, value=value, score=0, weight=1.0, position=0
+    )
+
+    assert component.display_value == shown
+
+
+def test_member_health_page_shows_units(staff_client, member):
+    score_member(member, 64)
+
+    body = staff_client.get(member_url(member)).content.decode()
+
+    assert "4.5 days" in body
