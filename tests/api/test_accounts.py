@@ -183,6 +183,17 @@ def test_accounts_filter_renewal_range_inclusive(staff_api):
     assert result_ids(response) == [first_day.pk, last_day.pk]
 
 
+def test_accounts_filter_invalid_renewal_date_rejected(staff_api):
+    response = staff_api.get(URL, {"renewal_after": "31/02/2025"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "renewal_after": [
+            "Invalid date '31/02/2025': use YYYY-MM-DD, for example 2025-06-02."
+        ]
+    }
+
+
 def test_accounts_search_name_ignores_case(staff_api):
     globex = factories.AccountFactory(name="Globex Corporation")
     factories.AccountFactory(name="Initech")

@@ -212,7 +212,12 @@ def test_events_filter_invalid_datetime_rejected(staff_api):
     response = staff_api.get(URL, {"occurred_after": "yesterday"})
 
     assert response.status_code == 400
-    assert response.json() == {"occurred_after": ["Enter a valid date/time."]}
+    assert response.json() == {
+        "occurred_after": [
+            "Invalid date and time 'yesterday': use ISO 8601, for example "
+            "2025-06-02T09:15:00Z."
+        ]
+    }
 
 
 def test_events_list_cursor_pages(staff_api, member):

@@ -41,6 +41,7 @@ from apps.lifecycle.selectors import (
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
 from rm6.api import IsStaffUser
+from rm6.filters import IsoDateTimeFilter
 from rm6.pagination import CursorPagination
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,12 @@ class EventFilter(django_filters.FilterSet):
         lookup_expr="startswith",
         help_text="Only kinds starting with this text, for example product.",
     )
-    occurred_after = django_filters.IsoDateTimeFilter(
+    occurred_after = IsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="gte",
         help_text="Only events at or after this ISO 8601 datetime.",
     )
-    occurred_before = django_filters.IsoDateTimeFilter(
+    occurred_before = IsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         help_text="Only events strictly before this ISO 8601 datetime.",

@@ -32,6 +32,7 @@ from apps.membership.selectors.accounts import list_account_arr_history
 from apps.membership.services.accounts import create_account, upsert_account
 from apps.membership.services.members import upsert_member
 from rm6.errors import DomainError
+from rm6.filters import DateFilter
 from rm6.pagination import CursorPagination
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,12 @@ class AccountNameSearchFilter(filters.SearchFilter):
 
 
 class AccountFilter(django_filters.FilterSet):
-    renewal_after = django_filters.DateFilter(
+    renewal_after = DateFilter(
         field_name="renewal_date",
         lookup_expr="gte",
         help_text="Only accounts renewing on or after this date (YYYY-MM-DD).",
     )
-    renewal_before = django_filters.DateFilter(
+    renewal_before = DateFilter(
         field_name="renewal_date",
         lookup_expr="lte",
         help_text="Only accounts renewing on or before this date (YYYY-MM-DD).",
