@@ -190,7 +190,7 @@ REST_FRAMEWORK = {
     # Token first, so an anonymous request gets 401 with a WWW-Authenticate
     # header instead of the 403 that session authentication gives.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "rm6.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

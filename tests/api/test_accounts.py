@@ -1,6 +1,7 @@
 from datetime import date
 
 import pytest
+from rest_framework.authtoken.models import Token
 
 from apps.membership.models import Account
 from tests import factories
@@ -220,6 +221,20 @@ def test_accounts_list_invalid_token_rejected(api_client):
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
     assert response.json() == {"detail": "Invalid token."}
+
+
+def test_accounts_list_bearer_scheme_explained(api_client, staff_user):
+    token = Token.objects.create(user=staff_user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+
+    response = api_client.get(URL)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {
+        "detail": "The Authorization header uses the Bearer scheme, which this "
+        "API does not read: send 'Authorization: Token <key>' instead."
+    }
 
 
 def test_accounts_list_query_count_fixed(staff_api, django_assert_num_queries):
