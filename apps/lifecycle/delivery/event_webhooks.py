@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.lifecycle import registry
+from apps.lifecycle import attribution, registry
 from apps.lifecycle.delivery.webhooks import (
     describe_account,
     describe_member,
@@ -88,15 +88,7 @@ def build_event_payload(event: ActivityEvent, *, delivery_key: str) -> dict:
         "account": describe_account(event.account),
         "subject": subject,
         "properties": event.properties,
-        "attribution": {
-            "campaign_id": event.campaign_id,
-            "play_id": event.play_id,
-            "utm_source": event.utm_source,
-            "utm_medium": event.utm_medium,
-            "utm_campaign": event.utm_campaign,
-            "utm_term": event.utm_term,
-            "utm_content": event.utm_content,
-        },
+        "attribution": {name: getattr(event, name) for name in attribution.PARAMETERS},
     }
 
 
