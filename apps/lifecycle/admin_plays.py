@@ -285,6 +285,18 @@ class PlayAdmin(admin.ModelAdmin):
     search_fields = ["name", "play_id", "campaign_id"]
     readonly_fields = ["status", "activated_at", "preview_link"]
     actions = ["pause_selected"]
+    # Once a play has run, its links and touches carry its play ID and
+    # campaign, and its holdout group is being measured against the rest.
+    # Changing them would split the play's attribution and bias the holdout
+    # comparison, so they are fixed from the first activation.
+    FIXED_AFTER_ACTIVATION = ["play_id", "campaign_id", "holdout_percent"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.activated_at is not None:
+            fields += self.FIXED_AFTER_ACTIVATION
+        return fields
+
     fieldsets = [
         (
             None,

@@ -799,3 +799,30 @@ def test_play_change_keeps_step_that_has_run(admin_client):
     assert PlayStep.objects.filter(pk=step.pk).exists()
     formset = response.context["inline_admin_formsets"][0].formset
     assert "protected related objects: step run" in str(formset.non_form_errors())
+
+
+def test_play_change_fixes_ids_and_holdout_after_activation(admin_client):
+    play = PlayFactory(play_id="welcome", campaign_id="q3", holdout_percent=10)
+    form = _play_form(play_id="renamed", campaign_id="q4", holdout_percent="50")
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", form)
+
+    play.refresh_from_db()
+    assert response.status_code == 302
+    assert play.play_id == "welcome"
+    assert play.campaign_id == "q3"
+    assert play.holdout_percent == 10
+
+
+def test_play_change_draft_ids_editable(admin_client):
+    play = PlayFactory(
+        status=Play.Status.DRAFT, activated_at=None, play_id="welcome", campaign_id=""
+    )
+    form = _play_form(play_id="renamed", campaign_id="q4", holdout_percent="20")
+
+    admin_client.post(f"{PLAYS_URL}{play.pk}/change/", form)
+
+    play.refresh_from_db()
+    assert play.play_id == "renamed"
+    assert play.campaign_id == "q4"
+    assert play.holdout_percent == 20
