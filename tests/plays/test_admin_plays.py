@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.advocacy.models import Badge
 from apps.lifecycle import registry
 from apps.lifecycle.models import (
     Enrolment,
@@ -719,6 +720,23 @@ def test_play_add_rejects_invalid_step_config(admin_client, action, config, mess
 
     assert response.status_code == 200
     assert any(message in error for error in _step_errors(response)["config"])
+    assert not Play.objects.exists()
+
+
+def test_play_add_rejects_inactive_badge(admin_client):
+    Badge.objects.create(slug="retired", name="Retired", is_active=False)
+    config = {"badge": "retired"}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(**{"steps-0-action": "badge", "steps-0-config": json.dumps(config)}),
+    )
+
+    assert response.status_code == 200
+    assert _step_errors(response)["config"] == [
+        "badge: The badge 'retired' is inactive, and an inactive badge cannot be "
+        "awarded: activate it in admin, or set the slug of an active badge."
+    ]
     assert not Play.objects.exists()
 
 
