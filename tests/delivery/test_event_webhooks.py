@@ -189,6 +189,41 @@ def test_admin_saves_kinds_and_prefixes(admin_client):
     ]
 
 
+def test_admin_accepts_prefix_under_kind_family(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": "product.mobile.*",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.get().event_kinds == ["product.mobile.*"]
+
+
+def test_sweep_matches_prefix_under_kind_family(
+    member, webhook_receiver, queued_deliveries
+):
+    WebhookEndpoint.objects.create(
+        name="Mobile",
+        url=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+        event_kinds=["product.mobile.*"],
+    )
+    record_activity(member=member, kind="product.mobile.report_exported")
+    record_activity(member=member, kind="product.report_exported")
+
+    created = sweep_event_webhooks()
+
+    assert created == 1
+    assert list(WebhookDelivery.objects.values_list("event_kind", flat=True)) == [
+        "product.mobile.report_exported"
+    ]
+
+
 def test_event_webhook_sweep_in_beat_schedule():
     entry = settings.CELERY_BEAT_SCHEDULE["sweep-event-webhooks"]
 
