@@ -15,6 +15,7 @@ from apps.lifecycle.delivery.event_webhooks import (
 from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.lifecycle.services import record_activity
 from apps.lifecycle.tasks import deliver_webhook_task
+from apps.membership.services.profiles import delete_member_account
 from tests import factories
 from tests.delivery.conftest import WEBHOOK_SECRET
 
@@ -222,6 +223,32 @@ def test_sweep_matches_prefix_under_kind_family(
     assert list(WebhookDelivery.objects.values_list("event_kind", flat=True)) == [
         "product.mobile.report_exported"
     ]
+
+
+def test_anonymised_member_left_out_of_pending_payload(
+    subscriber, webhook_receiver, queued_deliveries
+):
+    member = factories.MemberFactory(
+        display_name="Robin Private", external_id="u-881", user__email="robin@a.test"
+    )
+    record_activity(member=member, kind="community.reply_posted")
+    sweep_event_webhooks()
+
+    delete_member_account(member=member, actor=None)
+    for message in queued_deliveries:
+        deliver_webhook_task(**message)
+
+    sent = webhook_receiver.requests[0]
+    stored = WebhookDelivery.objects.get().payload
+    assert sent["payload"]["member"] == {
+        "id": member.pk,
+        "name": "Deleted member",
+        "email": f"deleted-{member.user_id}@invalid",
+        "external_id": "",
+    }
+    assert stored["member"] == sent["payload"]["member"]
+    assert b"robin@a.test" not in sent["body"]
+    assert b"Robin Private" not in sent["body"]
 
 
 def test_event_webhook_sweep_in_beat_schedule():
