@@ -190,6 +190,26 @@ def test_admin_saves_kinds_and_prefixes(admin_client):
     ]
 
 
+def test_admin_drops_repeated_kinds(admin_client):
+    repeated = ",".join(["community.reply_posted", " portal.*"] * 300)
+
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": repeated,
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.get().event_kinds == [
+        "community.reply_posted",
+        "portal.*",
+    ]
+
+
 def test_admin_accepts_prefix_under_kind_family(admin_client):
     response = admin_client.post(
         ADD_URL,
