@@ -369,12 +369,22 @@ def complete_ask(*, ask: AdvocacyAsk, staff_user) -> AdvocacyAsk:
 def check_badge_config(config: dict) -> list[tuple[str, str]]:
     """Return what is wrong with a badge step's config, as (key, message) pairs."""
     slug = config.get("badge")
-    if not isinstance(slug, str) or not Badge.objects.filter(slug=slug).exists():
+    badge = Badge.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if badge is None:
         return [
             (
                 "badge",
                 f"Unknown badge {slug!r} in the step config; set "
                 '{"badge": "<slug>"} to the slug of a badge in admin.',
+            )
+        ]
+    if not badge.is_active:
+        # award_badge rejects an inactive badge, so every run would fail.
+        return [
+            (
+                "badge",
+                f"The badge {slug!r} is inactive, and an inactive badge cannot be "
+                "awarded: activate it in admin, or set the slug of an active badge.",
             )
         ]
     return []

@@ -84,8 +84,10 @@ class WebhookEndpointForm(forms.ModelForm):
         field_classes = {"event_kinds": EventKindsField}
 
     def clean_event_kinds(self) -> list[str]:
-        """Reject kinds and prefixes that no app registered."""
-        names = [name.strip() for name in self.cleaned_data["event_kinds"]]
+        """Reject kinds and prefixes that no app registered, and drop repeats."""
+        names = list(
+            dict.fromkeys(name.strip() for name in self.cleaned_data["event_kinds"])
+        )
         errors = [error for name in names if (error := get_event_kind_error(name))]
         if errors:
             raise forms.ValidationError(errors)

@@ -260,9 +260,35 @@ class PlayStepForm(forms.ModelForm):
         return cleaned
 
 
+class PlayStepFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        """Reject deleting a step that has run, with its run count and the fix.
+
+        StepRun.step is RESTRICT, and without this check admin's own message
+        lists every run of the step, thousands for a busy play.
+        """
+        errors = []
+        for form in self.forms:
+            step = form.instance
+            if step.pk is None or not self._should_delete_form(form):
+                continue
+            runs = StepRun.objects.filter(step=step).count()
+            if runs:
+                errors.append(
+                    f"Step {step.position} ({step.action}) has run for {runs} "
+                    "enrolment(s), and those runs are the play's history, so "
+                    "the step cannot be deleted. Leave the step in place, or "
+                    "pause this play and set up a new play without it."
+                )
+        if errors:
+            raise forms.ValidationError(errors)
+        super().clean()
+
+
 class PlayStepInline(admin.TabularInline):
     model = PlayStep
     form = PlayStepForm
+    formset = PlayStepFormSet
     extra = 1
     ordering = ["position"]
 

@@ -12,11 +12,13 @@ class LifecycleConfig(AppConfig):
         from apps.lifecycle import receivers
         from apps.lifecycle.actions import register_action
         from apps.lifecycle.delivery.handlers import register_delivery_actions
+        from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
         from apps.lifecycle.plays.runner import run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change
         from apps.lifecycle.selectors import export_member_data
         from apps.lifecycle.services import move_merged_member_activity
+        from apps.membership.anonymisation import register_anonymise_handler
         from apps.membership.exports import register_export_section
         from apps.membership.merge import register_merge_handler
 
@@ -33,6 +35,7 @@ class LifecycleConfig(AppConfig):
         )
         register_export_section("activity_events", export_member_data)
         register_merge_handler("lifecycle", move_merged_member_activity)
+        register_anonymise_handler("webhooks", erase_member_from_webhook_payloads)
         register_delivery_actions()
         register_action("wait", run_wait_step, label="Wait")
         subscribe_band_change(dispatch_account_band_change)

@@ -150,7 +150,8 @@ def test_badge_action_inactive_badge_fails_step():
     step_run = enrolment.step_runs.get()
     assert step_run.status == "failed"
     assert step_run.error == (
-        "The badge 'helper' is inactive. Activate it in admin before awarding it."
+        "The badge 'helper' is inactive, and an inactive badge cannot be "
+        "awarded: activate it in admin, or set the slug of an active badge."
     )
 
 

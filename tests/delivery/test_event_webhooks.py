@@ -15,6 +15,7 @@ from apps.lifecycle.delivery.event_webhooks import (
 from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.lifecycle.services import record_activity
 from apps.lifecycle.tasks import deliver_webhook_task
+from apps.membership.services.profiles import delete_member_account
 from tests import factories
 from tests.delivery.conftest import WEBHOOK_SECRET
 
@@ -187,6 +188,87 @@ def test_admin_saves_kinds_and_prefixes(admin_client):
         "community.reply_posted",
         "portal.*",
     ]
+
+
+def test_admin_drops_repeated_kinds(admin_client):
+    repeated = ",".join(["community.reply_posted", " portal.*"] * 300)
+
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": repeated,
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.get().event_kinds == [
+        "community.reply_posted",
+        "portal.*",
+    ]
+
+
+def test_admin_accepts_prefix_under_kind_family(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "name": "Warehouse",
+            "url": "https://warehouse.example.com/hooks",
+            "event_kinds": "product.mobile.*",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.get().event_kinds == ["product.mobile.*"]
+
+
+def test_sweep_matches_prefix_under_kind_family(
+    member, webhook_receiver, queued_deliveries
+):
+    WebhookEndpoint.objects.create(
+        name="Mobile",
+        url=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+        event_kinds=["product.mobile.*"],
+    )
+    record_activity(member=member, kind="product.mobile.report_exported")
+    record_activity(member=member, kind="product.report_exported")
+
+    created = sweep_event_webhooks()
+
+    assert created == 1
+    assert list(WebhookDelivery.objects.values_list("event_kind", flat=True)) == [
+        "product.mobile.report_exported"
+    ]
+
+
+def test_anonymised_member_left_out_of_pending_payload(
+    subscriber, webhook_receiver, queued_deliveries
+):
+    member = factories.MemberFactory(
+        display_name="Robin Private", external_id="u-881", user__email="robin@a.test"
+    )
+    record_activity(member=member, kind="community.reply_posted")
+    sweep_event_webhooks()
+
+    delete_member_account(member=member, actor=None)
+    for message in queued_deliveries:
+        deliver_webhook_task(**message)
+
+    sent = webhook_receiver.requests[0]
+    stored = WebhookDelivery.objects.get().payload
+    assert sent["payload"]["member"] == {
+        "id": member.pk,
+        "name": "Deleted member",
+        "email": f"deleted-{member.user_id}@invalid",
+        "external_id": "",
+    }
+    assert stored["member"] == sent["payload"]["member"]
+    assert b"robin@a.test" not in sent["body"]
+    assert b"Robin Private" not in sent["body"]
 
 
 def test_event_webhook_sweep_in_beat_schedule():

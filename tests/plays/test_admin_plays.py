@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.advocacy.models import Badge
 from apps.lifecycle import registry
 from apps.lifecycle.models import (
     Enrolment,
@@ -722,6 +723,23 @@ def test_play_add_rejects_invalid_step_config(admin_client, action, config, mess
     assert not Play.objects.exists()
 
 
+def test_play_add_rejects_inactive_badge(admin_client):
+    Badge.objects.create(slug="retired", name="Retired", is_active=False)
+    config = {"badge": "retired"}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(**{"steps-0-action": "badge", "steps-0-config": json.dumps(config)}),
+    )
+
+    assert response.status_code == 200
+    assert _step_errors(response)["config"] == [
+        "badge: The badge 'retired' is inactive, and an inactive badge cannot be "
+        "awarded: activate it in admin, or set the slug of an active badge."
+    ]
+    assert not Play.objects.exists()
+
+
 @pytest.mark.parametrize(
     "event_kind", ["play\r\nX-Injected: 1", "play welcome", "p" * 101]
 )
@@ -798,7 +816,39 @@ def test_play_change_keeps_step_that_has_run(admin_client):
     assert response.status_code == 200
     assert PlayStep.objects.filter(pk=step.pk).exists()
     formset = response.context["inline_admin_formsets"][0].formset
-    assert "protected related objects: step run" in str(formset.non_form_errors())
+    assert formset.non_form_errors() == [
+        "Step 1 (test_touch) has run for 1 enrolment(s), and those runs are the "
+        "play's history, so the step cannot be deleted. Leave the step in place, "
+        "or pause this play and set up a new play without it."
+    ]
+
+
+def test_play_change_names_run_count_not_runs(admin_client):
+    play = PlayFactory(play_id="welcome")
+    step = PlayStepFactory(play=play, position=1)
+    candidates = [
+        Candidate(occurrence_key=f"test-{index}", member_id=member.pk)
+        for index, member in enumerate(factories.MemberFactory.create_batch(3))
+    ]
+    for enrolment_id in enrol_subjects(play=play, candidates=candidates):
+        run_enrolment(enrolment_id=enrolment_id)
+    form = _play_form(
+        **{
+            "steps-INITIAL_FORMS": "1",
+            "steps-0-id": str(step.pk),
+            "steps-0-play": str(play.pk),
+            "steps-0-DELETE": "on",
+        }
+    )
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", form)
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    [error] = formset.non_form_errors()
+    assert response.status_code == 200
+    assert "has run for 3 enrolment(s)" in error
+    assert "for enrolment" not in error
+    assert StepRun.objects.filter(step=step).count() == 3
 
 
 def test_play_change_fixes_ids_and_holdout_after_activation(admin_client):

@@ -39,6 +39,10 @@ def get_event_kind_error(name: str) -> str | None:
         prefix = name[:-1]
         if any(kind.name.startswith(prefix) for kind in registry.list_kinds()):
             return None
+        # A prefix under a registered family, such as product.mobile.* under
+        # product.*, names kinds that a Segment source's prefix may record.
+        if registry.get_kind(prefix + "x") is not None:
+            return None
     elif registry.get_kind(name) is not None:
         return None
     return (

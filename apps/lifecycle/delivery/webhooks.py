@@ -204,6 +204,28 @@ def describe_account(account) -> dict | None:
     return {"id": account.pk, "name": account.name, "external_id": account.external_id}
 
 
+def erase_member_from_webhook_payloads(*, member) -> int:
+    """Replace an anonymised member's details in stored webhook payloads.
+
+    Payloads copy the member's name, email and external ID when they are
+    created. Without this, pending deliveries would keep sending them after
+    the member deleted their account, and the delivery log would keep them.
+    Returns how many deliveries changed.
+    """
+    # NOTE: the payload has no index, so this reads every delivery row. An
+    # event sweep that read the member before this transaction commits can
+    # still insert a delivery with the old details.
+    deliveries = list(
+        WebhookDelivery.objects.select_for_update().filter(
+            payload__member__id=member.pk
+        )
+    )
+    for delivery in deliveries:
+        delivery.payload["member"] = describe_member(member)
+    WebhookDelivery.objects.bulk_update(deliveries, ["payload"], batch_size=500)
+    return len(deliveries)
+
+
 def build_step_payload(ctx: ActionContext, *, event_kind: str) -> dict:
     """Return the payload a play's webhook step sends."""
     play, step, enrolment = ctx.play, ctx.step, ctx.enrolment

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from apps.membership.anonymisation import run_anonymise_handlers
 from apps.membership.models import (
     AuditEntry,
     ConsentGrant,
@@ -227,6 +228,7 @@ def delete_member_account(*, member: Member, actor) -> Member:
         member.deactivation_reason = "The member deleted their account."
         update_fields += ["deactivated_at", "deactivation_reason"]
     member.save(update_fields=update_fields)
+    erased = run_anonymise_handlers(member=member)
 
     revoked_source = (
         ConsentGrant.Source.PRIVACY_PAGE
@@ -257,8 +259,9 @@ def delete_member_account(*, member: Member, actor) -> Member:
         details={"requested_by": requested_by, "consents_revoked": len(purpose_keys)},
     )
     logger.info(
-        "member anonymised: member=%s consents_revoked=%s",
+        "member anonymised: member=%s consents_revoked=%s copies_erased=%s",
         member.pk,
         len(purpose_keys),
+        erased,
     )
     return member
