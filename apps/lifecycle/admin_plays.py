@@ -21,6 +21,7 @@ from apps.lifecycle.models import (
     StepRun,
     Touch,
 )
+from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
 from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
 from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
@@ -29,7 +30,6 @@ from apps.membership.models import Account, ConsentPurpose, Member
 from rm6.errors import DomainError
 
 PREVIEW_TEMPLATE = "admin/lifecycle/play/preview.html"
-WAIT_ACTION = "wait"
 Trigger = Play.Trigger
 # Upper bounds on the play's hour and day counts. The runner and the schedule
 # queries add them to the current date, and far larger values overflow

@@ -13,7 +13,7 @@ class LifecycleConfig(AppConfig):
         from apps.lifecycle.actions import register_action
         from apps.lifecycle.delivery.handlers import register_delivery_actions
         from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
-        from apps.lifecycle.plays.runner import run_wait_step
+        from apps.lifecycle.plays.runner import WAIT_ACTION, run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change
         from apps.lifecycle.selectors import export_member_data
@@ -37,7 +37,7 @@ class LifecycleConfig(AppConfig):
         register_merge_handler("lifecycle", move_merged_member_activity)
         register_anonymise_handler("webhooks", erase_member_from_webhook_payloads)
         register_delivery_actions()
-        register_action("wait", run_wait_step, label="Wait")
+        register_action(WAIT_ACTION, run_wait_step, label="Wait")
         subscribe_band_change(dispatch_account_band_change)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"

@@ -510,3 +510,24 @@ def test_play_deletion_deletes_steps_and_runs():
 
     assert not StepRun.objects.exists()
     assert not Enrolment.objects.exists()
+
+
+def test_wait_step_with_consent_purpose_still_waits():
+    play = PlayFactory()
+    PlayStepFactory(
+        play=play,
+        position=1,
+        action="wait",
+        wait_hours=24,
+        consent_purpose="marketing_email",
+    )
+    PlayStepFactory(play=play, position=2)
+    enrolment = _enrol(play, factories.MemberFactory())
+
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    enrolment.refresh_from_db()
+    [(position, status, outcome)] = _outcomes(enrolment)
+    assert (position, status) == (1, StepRun.Status.DONE)
+    assert outcome.startswith("wait 24 h")
+    assert enrolment.next_run_at is not None

@@ -60,6 +60,9 @@ DUE_RUN_SECONDS = 50
 OUTCOME_MAX_LENGTH = StepRun._meta.get_field("outcome").max_length
 
 
+WAIT_ACTION = "wait"
+
+
 def run_wait_step(context: ActionContext) -> ActionResult:
     """Pause the enrolment for the step's `wait_hours`."""
     hours = context.step.wait_hours or 0
@@ -103,7 +106,9 @@ def _close_step_run(step_run: StepRun, status: str, outcome: str, now: datetime)
 def _check_consent(step: PlayStep, member: Member | None, now: datetime) -> str:
     """Return why the step may not run for lack of consent, or ""."""
     purpose = step.consent_purpose
-    if not purpose:
+    # A wait contacts nobody. Admin rejects a purpose on wait steps, but one
+    # saved before that check must not let members skip the wait.
+    if not purpose or step.action == WAIT_ACTION:
         return ""
     if member is None:
         return f"no member to check {purpose} consent for"
