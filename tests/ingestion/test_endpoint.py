@@ -52,6 +52,7 @@ def test_batch_records_track_of_known_member(client, segment_source, dana):
         "duplicates": 0,
         "held": 0,
         "identified": 0,
+        "not_linked": 0,
         "released": 0,
         "ignored": 0,
         "invalid": 0,
@@ -480,6 +481,7 @@ def test_identify_from_client_side_source_links_nothing(client, db):
     erin.refresh_from_db()
     assert not source.links_identities
     assert response.json()["identified"] == 1
+    assert response.json()["not_linked"] == 1
     assert response.json()["held"] == 1
     assert erin.external_id == ""
     assert not AuditEntry.objects.filter(action="member.external_id_linked").exists()

@@ -52,6 +52,9 @@ class SegmentResult:
     duplicates: int = 0
     held: int = 0
     identified: int = 0
+    # Identify messages whose userId the source may not link to the member
+    # found by email, because it does not link identities.
+    not_linked: int = 0
     released: int = 0
     ignored: int = 0
     invalid: int = 0
@@ -204,7 +207,7 @@ def ingest_segment_messages(
 
     releases: dict[int, tuple[Member, set[str]]] = {}
     for message in identifies:
-        member = _identify(message, source=source, index=index)
+        member = _identify(message, source=source, index=index, result=result)
         if member is None:
             continue
         result.identified += 1
@@ -395,7 +398,11 @@ def _count_invalid(result: SegmentResult, reason: str, count: int = 1) -> None:
 
 
 def _identify(
-    message: SegmentMessage, *, source: SegmentSource, index: "_MemberIndex"
+    message: SegmentMessage,
+    *,
+    source: SegmentSource,
+    index: "_MemberIndex",
+    result: SegmentResult,
 ) -> Member | None:
     member = index.find(user_id=message.user_id, email="")
     if member is not None or not message.email:
@@ -404,6 +411,8 @@ def _identify(
     if member is None or not message.user_id:
         return member
     if not source.links_identities:
+        if member.external_id != message.user_id:
+            result.not_linked += 1
         logger.info(
             "segment identify not linked: source=%s does not link identities, "
             "member=%s",
