@@ -833,8 +833,9 @@ def measure(results: Results, repeats: int) -> None:
     parallel = []
     baselines = []
     index_only_baselines = []
-    # Celery starts one worker process per CPU unless told otherwise, and the
-    # baseline's plan runs on as many processes (a leader and its workers).
+    # Celery starts one worker process per CPU unless configured otherwise,
+    # and the baseline's plan runs on as many processes (a leader and its
+    # workers).
     workers = os.cpu_count() or 1
     for _ in range(repeats):
         start_new_day()
