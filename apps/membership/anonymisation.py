@@ -10,6 +10,7 @@ anonymised values, so a handler can copy those values over its own.
 from collections.abc import Callable
 
 from apps.membership.models import Member
+from apps.membership.registries import register_named
 
 # Called as handler(member=...); returns how many rows it changed.
 AnonymiseHandler = Callable[..., int]
@@ -24,13 +25,7 @@ def register_anonymise_handler(name: str, handler: AnonymiseHandler) -> None:
     repeated `ready()` does no harm. A different function under a taken
     name raises ValueError.
     """
-    registered = _handlers.get(name)
-    if registered is not None and registered is not handler:
-        raise ValueError(
-            f"The anonymise handler {name!r} is already registered by "
-            f"{registered.__module__}.{registered.__qualname__}; choose another name."
-        )
-    _handlers[name] = handler
+    register_named(_handlers, label="anonymise handler", name=name, function=handler)
 
 
 def run_anonymise_handlers(*, member: Member) -> dict[str, int]:

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.membership.models import Member
+from apps.membership.registries import register_named
 
 ExportSection = Callable[[Member], Any]
 
@@ -29,13 +30,7 @@ def register_export_section(name: str, build: ExportSection) -> None:
     """
     if name in OWN_SECTIONS:
         raise ValueError(f"The export section {name!r} is membership's own.")
-    registered = _sections.get(name)
-    if registered is not None and registered is not build:
-        raise ValueError(
-            f"The export section {name!r} is already registered by "
-            f"{registered.__module__}.{registered.__qualname__}; choose another name."
-        )
-    _sections[name] = build
+    register_named(_sections, label="export section", name=name, function=build)
 
 
 def list_export_sections() -> list[str]:

@@ -9,6 +9,7 @@ its transaction, with both member rows locked.
 from collections.abc import Callable
 
 from apps.membership.models import Member
+from apps.membership.registries import register_named
 
 # Called as handler(survivor=..., duplicate=...); returns how many rows of
 # each kind it moved, for example {"topics": 3, "replies": 5}.
@@ -29,13 +30,7 @@ def register_merge_handler(name: str, handler: MergeHandler) -> None:
     """
     if name == OWN_HANDLER_NAME:
         raise ValueError(f"The merge handler name {name!r} is membership's own.")
-    registered = _handlers.get(name)
-    if registered is not None and registered is not handler:
-        raise ValueError(
-            f"The merge handler {name!r} is already registered by "
-            f"{registered.__module__}.{registered.__qualname__}; choose another name."
-        )
-    _handlers[name] = handler
+    register_named(_handlers, label="merge handler", name=name, function=handler)
 
 
 def list_merge_handlers() -> list[tuple[str, MergeHandler]]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apps.membership.models import Member
+from apps.membership.registries import register_named
 
 # Called as build(member); returns a dict for the page's template, or None
 # when there is nothing to show. It should run a fixed number of queries.
@@ -30,14 +31,9 @@ class PanelRegistry:
         repeated `ready()` does no harm. A different function under a taken
         name raises ValueError.
         """
-        registered = self._builders.get(name)
-        if registered is not None and registered is not build:
-            raise ValueError(
-                f"The {self.page} panel {name!r} is already registered by "
-                f"{registered.__module__}.{registered.__qualname__}; "
-                "choose another name."
-            )
-        self._builders[name] = build
+        register_named(
+            self._builders, label=f"{self.page} panel", name=name, function=build
+        )
 
     def build(self, member: Member) -> dict[str, dict[str, Any]]:
         """Return each registered panel's data by name, leaving out empty ones."""
