@@ -6,27 +6,32 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
 
-class _IsoDateTimeField(IsoDateTimeField):
+class _ValueNamingMixin:
+    """Replace a form field's invalid-value error with `invalid_message`.
+
+    The message is formatted with the value as `value`.
+    """
+
+    invalid_message = ""
+
     def to_python(self, value):
         try:
             return super().to_python(value)
         except ValidationError:
             raise ValidationError(
-                f"Invalid date and time {value!r}: use ISO 8601, for example "
-                "2025-06-02T09:15:00Z.",
-                code="invalid",
+                self.invalid_message.format(value=value), code="invalid"
             ) from None
 
 
-class _DateField(forms.DateField):
-    def to_python(self, value):
-        try:
-            return super().to_python(value)
-        except ValidationError:
-            raise ValidationError(
-                f"Invalid date {value!r}: use YYYY-MM-DD, for example 2025-06-02.",
-                code="invalid",
-            ) from None
+class _IsoDateTimeField(_ValueNamingMixin, IsoDateTimeField):
+    invalid_message = (
+        "Invalid date and time {value!r}: use ISO 8601, for example "
+        "2025-06-02T09:15:00Z."
+    )
+
+
+class _DateField(_ValueNamingMixin, forms.DateField):
+    invalid_message = "Invalid date {value!r}: use YYYY-MM-DD, for example 2025-06-02."
 
 
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
