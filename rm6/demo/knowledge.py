@@ -84,7 +84,7 @@ def seed_demo_articles(*, staff_email: str, slug_prefix: str) -> int:
 
 
 def seed_demo_article_feedback(*, voter_ids: list[int], slug_prefix: str) -> int:
-    """Answer "was this helpful" on the demo articles; return the answers given.
+    """Record "was this helpful" feedback on the demo articles; return the count.
 
     Each article gets two to six answers from `voter_ids`, taken in turn. Every
     fourth article mostly did not help, so that the home page's next article
@@ -98,7 +98,7 @@ def seed_demo_article_feedback(*, voter_ids: list[int], slug_prefix: str) -> int
     voters = list(Member.objects.filter(pk__in=voter_ids).order_by("pk"))
     if not voters:
         return 0
-    given = 0
+    recorded = 0
     for index, slug in enumerate(slugs):
         answers = 2 + (index * 3) % 5
         is_mostly_helpful = index % 4 != 3
@@ -108,5 +108,5 @@ def seed_demo_article_feedback(*, voter_ids: list[int], slug_prefix: str) -> int
             # others get one "yes", the first.
             helpful = answer % 4 != 3 if is_mostly_helpful else answer == 0
             give_article_feedback(article=articles[slug], member=voter, helpful=helpful)
-            given += 1
-    return given
+            recorded += 1
+    return recorded

@@ -158,9 +158,9 @@ def write_data_set(
         demo_member_email=member_email, now=now, champion_email=champion_email
     )
     seed_demo_articles(staff_email=staff_email, slug_prefix=slug_prefix)
-    # Readers without a sign-in answer, so the demo sign-ins still find a
-    # helpful article they have not read on their home page. Answering is
-    # activity, so readers of at-risk accounts stay out of it.
+    # The feedback comes from readers without a sign-in, so the demo sign-ins
+    # still find a helpful article they have not read on their home page.
+    # Feedback is activity, so readers of at-risk accounts give none.
     seed_demo_article_feedback(
         voter_ids=[
             m.pk

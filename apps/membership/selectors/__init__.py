@@ -27,9 +27,9 @@ def list_visible_accounts(*, user) -> QuerySet[Account]:
 def list_visible_members(*, user) -> QuerySet[Member]:
     """Return the members a user may read: all for staff, else only themselves.
 
-    An account admin also sees the members of their own account, unless the
-    admin's member is deactivated: staff may have left the user active, and a
-    deactivated admin no longer speaks for the account.
+    An account admin also reads the members of their own account, unless the
+    admin's member is deactivated. A deactivated admin no longer acts for the
+    account, even when staff left the user active.
     """
     members = Member.objects.select_related("user", "account")
     if user.is_staff:
