@@ -737,12 +737,7 @@ def test_account_band_change_calls_handlers_without_event(db, clean_handlers):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_refreshes_record_one_band_change(monkeypatch):
-    sent = []
-    monkeypatch.setattr(
-        "apps.lifecycle.tasks.evaluate_event_triggers_task.delay",
-        lambda **kwargs: sent.append(kwargs),
-    )
+def test_concurrent_refreshes_record_one_band_change():
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])
     add_events(member, 20, now=timezone.now(), days_ago=0)
@@ -782,9 +777,8 @@ def test_concurrent_refreshes_record_one_band_change(monkeypatch):
     for thread in threads:
         thread.join(20)
 
-    change = ActivityEvent.objects.get(kind=BAND_CHANGED)
     assert errors == []
-    assert sent == [{"event_ids": [change.pk]}]
+    assert ActivityEvent.objects.filter(kind=BAND_CHANGED).count() == 1
 
 
 def test_refresh_keeps_later_score(db):

@@ -11,6 +11,7 @@ from apps.lifecycle.plays.triggers import (
     sweep_event_triggers,
 )
 from apps.lifecycle.registry import BandChange, list_band_change_handlers
+from apps.lifecycle.scoring import refresh_member_health_scores
 from apps.lifecycle.services import ingest_events, record_activity
 from apps.lifecycle.tasks import (
     evaluate_account_band_change_task,
@@ -243,6 +244,27 @@ def test_sweep_enrols_recent_events_written_without_dispatch():
     assert first == 1
     assert second == 0
     assert _enrolled(play) == [(f"member:{member.pk}", str(recent.pk))]
+
+
+def test_sweep_enrols_band_change_the_scorer_recorded():
+    play = PlayFactory(
+        trigger=Play.Trigger.HEALTH_BAND_CHANGE,
+        trigger_event_kind="",
+        trigger_band="green",
+    )
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    for _ in range(20):
+        _event(member, occurred_at=timezone.now())
+
+    refresh_member_health_scores(member_ids=[member.pk])
+
+    # The refresh sends no message: the sweep finds its band change event.
+    change = ActivityEvent.objects.get(kind="lifecycle.health_band_changed")
+    assert change.properties["to"] == "green"
+    assert _enrolled(play) == []
+    assert sweep_event_triggers() == 1
+    assert _enrolled(play) == [(f"member:{member.pk}", str(change.pk))]
 
 
 def test_sweep_enrols_event_recorded_now_that_occurred_long_ago():

@@ -98,7 +98,9 @@ def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
 
     The statement has already recorded each member change as a
     `lifecycle.health_band_changed` event. The handlers of that kind get the
-    events, loaded in one query when any handler is subscribed.
+    events, loaded in one query when any handler is subscribed. Play triggers
+    find those events with the trigger sweep, as they find the events of
+    record_activity: the pass sends no message of its own for them.
     """
     if not changes:
         return
@@ -108,8 +110,6 @@ def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
         for event in ActivityEvent.objects.filter(pk__in=event_ids).order_by("pk"):
             for handler in kind_handlers:
                 handler(event)
-    if event_ids:
-        _evaluate_play_triggers(event_ids)
 
     for subject_id, account_id, previous, band, score, event_id in changes:
         change = registry.BandChange(
@@ -125,14 +125,6 @@ def _dispatch_band_changes(*, level: str, changes: list, now: datetime) -> None:
         for handler in registry.list_band_change_handlers():
             handler(change)
     logger.info("health bands changed: %d %s(s)", len(changes), level)
-
-
-def _evaluate_play_triggers(event_ids: list[int]) -> None:
-    # Band change events reach play triggers after commit, the way events
-    # recorded through record_activity do.
-    from apps.lifecycle.plays import dispatch
-
-    dispatch.evaluate_triggers_on_commit(event_ids)
 
 
 @transaction.atomic
