@@ -10,6 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -23,6 +24,10 @@ from apps.lifecycle.models import (
 )
 from apps.membership.admin import ReadOnlyAdmin
 
+# The key of the advisory lock that serialises scorecard activations. Any
+# fixed 64-bit number works, as long as nothing else uses it.
+ACTIVATION_LOCK_KEY = 0x726D_365F_7363_6172
+
 
 class ScorecardForm(forms.ModelForm):
     class Meta:
@@ -35,6 +40,13 @@ class ScorecardForm(forms.ModelForm):
         if not cleaned.get("is_active") or not level:
             return cleaned
 
+        # Two admins activating scorecards of one level at once would both
+        # pass the check below, and the second save would then break the
+        # database's one-active rule with an error page. Admin validates and
+        # saves in one transaction, so this lock, held until it commits, makes
+        # the second check wait for the first activation and report it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACTIVATION_LOCK_KEY])
         other = (
             Scorecard.objects.filter(level=level, is_active=True)
             .exclude(pk=self.instance.pk)

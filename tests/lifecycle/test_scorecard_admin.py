@@ -1,6 +1,12 @@
+import threading
+
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
 
 from apps.lifecycle import registry
+from apps.lifecycle.admin_scoring import ScorecardAdmin
 from apps.lifecycle.models import Scorecard, ScorecardMeasure
 
 ADD_URL = "/admin/lifecycle/scorecard/add/"
@@ -239,6 +245,61 @@ def test_scorecard_admin_rejects_second_active_scorecard(admin_client):
         "level can be. Deactivate it first."
     ]
     assert Scorecard.objects.filter(level="member").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_keep_one_active_scorecard(monkeypatch):
+    Scorecard.objects.filter(level="member").delete()
+    admin = get_user_model().objects.create_superuser(
+        "racer", "racer@example.com", "secret-password"
+    )
+    first_saved = threading.Event()
+    release_first = threading.Event()
+    save_related = ScorecardAdmin.save_related
+
+    def held_save_related(self, request, form, formsets, change):
+        save_related(self, request, form, formsets, change)
+        if form.instance.name == "First":
+            first_saved.set()
+            release_first.wait(10)
+
+    monkeypatch.setattr(ScorecardAdmin, "save_related", held_save_related)
+    responses = {}
+    errors = []
+
+    def post(name: str) -> None:
+        try:
+            if name == "Second":
+                first_saved.wait(10)
+            client = Client()
+            client.force_login(admin)
+            data = {**scorecard_data({"kind": "event_count"}, is_active=True)}
+            data["name"] = name
+            responses[name] = client.post(ADD_URL, data)
+        except Exception as exc:  # A thread cannot raise into the test.
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in ("First", "Second")]
+    for thread in threads:
+        thread.start()
+    first_saved.wait(10)
+    # Give the second request time to reach its check before the first commits.
+    threading.Event().wait(0.5)
+    release_first.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert errors == []
+    assert responses["First"].status_code == 302
+    assert responses["Second"].status_code == 200
+    assert responses["Second"].context["adminform"].form.errors["is_active"] == [
+        "The member scorecard “First” is already active, and only one per "
+        "level can be. Deactivate it first."
+    ]
+    active = Scorecard.objects.filter(level="member", is_active=True)
+    assert list(active.values_list("name")) == [("First",)]
 
 
 def test_scorecard_admin_rejects_too_many_measures(admin_client):
