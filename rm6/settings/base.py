@@ -360,6 +360,13 @@ RM6_CASE_ATTACHMENTS_MAX_TOTAL_BYTES = env.int(
 RM6_CASE_ATTACHMENTS_MAX_FILES = env.int("RM6_CASE_ATTACHMENTS_MAX_FILES", default=20)
 RM6_CASE_AUTO_CLOSE_DAYS = env.int("RM6_CASE_AUTO_CLOSE_DAYS", default=7)
 RM6_ESCALATION_AFTER_HOURS = env.int("RM6_ESCALATION_AFTER_HOURS", default=24)
+# The maximum number of messages one Segment source may send per clock minute;
+# 0 turns the limit off. A request over it gets 429 and a Retry-After. Keep it
+# far above one batch (analytics-python sends up to 100 messages per request):
+# a request larger than the cap gets 413, which clients do not retry.
+RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
+    "RM6_SEGMENT_MESSAGES_PER_MINUTE", default=60_000
+)
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,7 @@ from apps.lifecycle.ingestion.auth import (
     get_source_for_write_key,
     read_basic_auth_write_key,
 )
+from apps.lifecycle.ingestion.limits import Rejection, take_allowance
 from apps.lifecycle.ingestion.messages import InvalidBody, expand_body
 from apps.lifecycle.ingestion.services import ingest_segment_messages
 
@@ -35,11 +36,14 @@ MAX_DECOMPRESSED_BYTES = 5 * 1024 * 1024
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 UNAUTHORIZED = RequestError(
@@ -50,8 +54,8 @@ UNAUTHORIZED = RequestError(
 )
 
 
-# NOTE: the endpoint has no rate limit of its own. A client with a valid write
-# key may send as fast as the server accepts, unless the proxy in front limits it.
+# NOTE: requests with a wrong write key are not limited here; each costs one
+# indexed lookup. A proxy in front can limit them by address.
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
@@ -77,6 +81,9 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
             )
         except InvalidBody as error:
             raise RequestError(400, "invalid_request", str(error)) from None
+        rejection = take_allowance(source, len(messages))
+        if rejection is not None:
+            raise _rejected(source.name, len(messages), rejection)
     except RequestError as error:
         logger.info(
             "segment request rejected: status=%s code=%s", error.status, error.code
@@ -87,6 +94,8 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
         )
         if error.status == 401:
             response["WWW-Authenticate"] = 'Basic realm="segment"'
+        if error.retry_after is not None:
+            response["Retry-After"] = str(error.retry_after)
         return response
 
     result = ingest_segment_messages(
@@ -154,6 +163,23 @@ def _gunzip(raw: bytes) -> bytes:
     if not decompressor.eof:
         raise RequestError(400, "invalid_gzip", "The gzip data is truncated.")
     return data
+
+
+def _rejected(source_name: str, count: int, rejection: Rejection) -> RequestError:
+    if rejection.is_too_large:
+        return RequestError(
+            413,
+            "request_too_large",
+            f"The request holds {count} messages, more than the "
+            f"{rejection.limit} a source may send per minute. Send smaller batches.",
+        )
+    return RequestError(
+        429,
+        "rate_limited",
+        f"Source “{source_name}” has sent its {rejection.limit} messages for this "
+        f"minute. Send the request again in {rejection.retry_after} seconds.",
+        retry_after=rejection.retry_after,
+    )
 
 
 def _too_large() -> RequestError:

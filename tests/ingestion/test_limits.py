@@ -1,0 +1,108 @@
+"""The per-source cap on Segment messages per minute."""
+
+import pytest
+
+from apps.lifecycle.ingestion import limits
+from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.models import ActivityEvent
+from tests import factories
+from tests.ingestion.helpers import post_batch, track
+
+# 30 s into a minute, so Retry-After is 30.
+MINUTE_START = 1_800_000_000 // 60 * 60
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [MINUTE_START + 30.0]
+    monkeypatch.setattr(limits, "_now", lambda: now[0])
+    return now
+
+
+@pytest.fixture(autouse=True)
+def dana(db):
+    return factories.MemberFactory(external_id="u-1")
+
+
+def _tracks(start: int, count: int) -> list[dict]:
+    return [track(f"m-{n}") for n in range(start, start + count)]
+
+
+def test_source_over_minute_cap_gets_429(client, segment_source, settings, clock):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 5
+
+    first = post_batch(client, segment_source.write_key, _tracks(0, 3))
+    rejected = post_batch(client, segment_source.write_key, _tracks(3, 3))
+    within = post_batch(client, segment_source.write_key, _tracks(6, 2))
+
+    assert first.status_code == 200
+    assert rejected.status_code == 429
+    assert rejected["Retry-After"] == "30"
+    assert rejected.json() == {
+        "success": False,
+        "code": "rate_limited",
+        "message": "Source “Product” has sent its 5 messages for this minute. "
+        "Send the request again in 30 seconds.",
+    }
+    # The rejected request did not count, so two more fit in the minute.
+    assert within.status_code == 200
+    recorded = ActivityEvent.objects.values_list("idempotency_key", flat=True)
+    assert sorted(key.rsplit(":", 1)[-1] for key in recorded) == [
+        "m-0",
+        "m-1",
+        "m-2",
+        "m-6",
+        "m-7",
+    ]
+
+
+def test_next_minute_resets_count(client, segment_source, settings, clock):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 3
+    assert (
+        post_batch(client, segment_source.write_key, _tracks(0, 3)).status_code == 200
+    )
+    assert (
+        post_batch(client, segment_source.write_key, _tracks(3, 1)).status_code == 429
+    )
+
+    clock[0] += 30
+
+    assert (
+        post_batch(client, segment_source.write_key, _tracks(3, 3)).status_code == 200
+    )
+    assert ActivityEvent.objects.count() == 6
+
+
+def test_sources_count_separately(client, segment_source, settings, clock):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 2
+    _, other_key = create_segment_source(name="Mobile")
+
+    assert (
+        post_batch(client, segment_source.write_key, _tracks(0, 2)).status_code == 200
+    )
+    assert post_batch(client, other_key, _tracks(2, 2)).status_code == 200
+    assert (
+        post_batch(client, segment_source.write_key, _tracks(4, 1)).status_code == 429
+    )
+
+
+def test_request_above_cap_gets_413(client, segment_source, settings, clock):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 2
+
+    response = post_batch(client, segment_source.write_key, _tracks(0, 3))
+
+    assert response.status_code == 413
+    assert response.json()["message"] == (
+        "The request holds 3 messages, more than the 2 a source may send per "
+        "minute. Send smaller batches."
+    )
+    assert not ActivityEvent.objects.exists()
+
+
+def test_zero_cap_turns_limit_off(client, segment_source, settings, clock):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 0
+
+    response = post_batch(client, segment_source.write_key, _tracks(0, 50))
+
+    assert response.status_code == 200
+    assert ActivityEvent.objects.count() == 50
