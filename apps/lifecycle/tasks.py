@@ -7,6 +7,7 @@ from django.db import OperationalError
 
 from apps.lifecycle import scoring
 from apps.lifecycle.delivery import event_webhooks, webhooks
+from apps.lifecycle.ingestion import services as ingestion
 from apps.lifecycle.plays import runner, schedules, triggers
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ def retry_webhooks_task() -> int:
     if queued:
         logger.info("due webhook deliveries queued: %d", queued)
     return queued
+
+
+@shared_task(name="lifecycle.purge_held_usage_events")
+def purge_held_usage_events_task() -> int:
+    """Delete held Segment messages older than the retention."""
+    return ingestion.purge_held_events()
 
 
 @shared_task(name="lifecycle.sweep_event_webhooks")

@@ -278,6 +278,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.sweep_event_webhooks",
         "schedule": timedelta(seconds=15),
     },
+    "purge-held-usage-events": {
+        "task": "lifecycle.purge_held_usage_events",
+        "schedule": crontab(hour=3, minute=15),
+    },
     "expire-overdue-advocacy-asks": {
         "task": "advocacy.expire_overdue_asks",
         "schedule": timedelta(hours=1),
@@ -367,6 +371,9 @@ RM6_ESCALATION_AFTER_HOURS = env.int("RM6_ESCALATION_AFTER_HOURS", default=24)
 RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
     "RM6_SEGMENT_MESSAGES_PER_MINUTE", default=60_000
 )
+# Days a held Segment message (usage of someone who matched no member) is kept
+# after it arrived, whatever staff did with it; 0 keeps it for ever.
+RM6_HELD_USAGE_RETENTION_DAYS = env.int("RM6_HELD_USAGE_RETENTION_DAYS", default=90)
 
 LOGGING = {
     "version": 1,

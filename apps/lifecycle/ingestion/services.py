@@ -5,8 +5,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -520,8 +521,6 @@ def _hold_messages(
     A message already recorded or already held for this source is not held
     again: it is a retry.
     """
-    # NOTE: held messages stay until staff resolve them. Nothing purges old
-    # ones, so a product that sends usage of many non-members fills the table.
     if not messages:
         return 0, 0
     keys = [f"segment:{source.pk}:{message.message_id}" for message in messages]
@@ -593,3 +592,34 @@ def _record_held(
         status=HeldUsageEvent.Status.RECORDED, member=member, resolved_at=now
     )
     return len(recorded_ids)
+
+
+PURGE_BATCH_SIZE = 1000
+
+
+def purge_held_events(*, now: datetime | None = None) -> int:
+    """Delete held messages received longer ago than the retention; return how many.
+
+    Rows go whatever their status. A recorded one has become an event, a
+    discarded one was dropped by staff, and a message still held after that
+    long is usage of someone who never became a member. Its email and IDs are
+    personal data with no use left. RM6_HELD_USAGE_RETENTION_DAYS of 0 keeps
+    every row. Rows go in batches, each in a transaction of its own, so that
+    a large backlog never holds many row locks for long.
+    """
+    days = settings.RM6_HELD_USAGE_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    received_before = (now or timezone.now()) - timedelta(days=days)
+    old = HeldUsageEvent.objects.filter(received_at__lt=received_before)
+    purged = 0
+    while ids := list(
+        old.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH_SIZE]
+    ):
+        deleted, _ = HeldUsageEvent.objects.filter(pk__in=ids).delete()
+        purged += deleted
+    if purged:
+        logger.info(
+            "held usage events purged: %d received before %s", purged, received_before
+        )
+    return purged

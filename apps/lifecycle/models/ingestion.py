@@ -82,6 +82,8 @@ class HeldUsageEvent(models.Model):
         indexes = [
             models.Index(fields=["status", "user_id"]),
             models.Index(fields=["status", "email"]),
+            # For the daily purge, and the changelist's newest-first order.
+            models.Index(fields=["received_at"]),
         ]
 
     def __str__(self) -> str:
