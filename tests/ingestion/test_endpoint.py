@@ -354,6 +354,34 @@ def test_unknown_user_id_falls_back_to_email(client, segment_source, dana):
     assert ActivityEvent.objects.get().member == dana
 
 
+def test_email_user_id_matches_member_by_email(client, segment_source):
+    erin = factories.MemberFactory(external_id="", user__email="erin@acme.test")
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="Erin@Acme.test")]
+    )
+
+    assert response.json()["recorded"] == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
+def test_held_email_user_id_released_on_identify(client, segment_source):
+    post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="erin@acme.test")]
+    )
+    assert HeldUsageEvent.objects.get().email == "erin@acme.test"
+    erin = factories.MemberFactory(external_id="", user__email="erin@acme.test")
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("i-1", user_id="erin@acme.test", email="erin@acme.test")],
+    )
+
+    assert response.json()["released"] == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
 def test_merged_member_events_go_to_survivor(client, segment_source):
     survivor = factories.MemberFactory()
     factories.MemberFactory(external_id="u-old", merged_into=survivor)

@@ -128,7 +128,8 @@ class SegmentMessage:
     message_id: str
     user_id: str
     anonymous_id: str
-    # Lower-cased, and empty when the message has none or an invalid one.
+    # From the traits, else the userId when that is an email address. It is
+    # lower-cased, and empty when the message has no valid one.
     email: str
     # Empty for identify and the ignored types.
     kind: str
@@ -219,7 +220,11 @@ def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
         message_id=message_id,
         user_id=user_id,
         anonymous_id=anonymous_id,
-        email=_email(traits) or _email(_object(context.get("traits"))),
+        email=(
+            _email(traits)
+            or _email(_object(context.get("traits")))
+            or _email({"email": user_id})
+        ),
         kind=kind,
         occurred_at=_occurred_at(message),
         properties=properties,

@@ -192,9 +192,10 @@ def ingest_segment_messages(
     releases the member's held messages.
     `track`, `page` and `screen` messages become events of the member whose
     external ID is their userId, else of the member whose email is in their
-    context traits. Messages matching no member are held for review. Each
-    event's idempotency key is built from the source and messageId, so a
-    retried message counts once. `group` and `alias` are accepted and ignored.
+    context traits or is the userId itself. Messages matching no member are
+    held for review. Each event's idempotency key is built from the source and
+    messageId, so a retried message counts once. `group` and `alias` are
+    accepted and ignored.
     """
     result = SegmentResult(received=len(messages))
     parsed = _parse_messages(messages, source=source, result=result)
