@@ -592,10 +592,10 @@ def test_link_external_id_taken_by_other_member_left_alone(segment_source):
     assert erin.external_id == ""
 
 
-def test_group_and_alias_ignored(client, segment_source):
+def test_group_and_unknown_alias_ignored(client, segment_source):
     messages = [
         {"type": "group", "messageId": "m-1", "userId": "u-1", "groupId": "g-1"},
-        {"type": "alias", "messageId": "m-2", "userId": "u-1", "previousId": "a-1"},
+        {"type": "alias", "messageId": "m-2", "userId": "u-7", "previousId": "a-1"},
     ]
 
     response = post_batch(client, segment_source.write_key, messages)
@@ -603,6 +603,75 @@ def test_group_and_alias_ignored(client, segment_source):
     assert response.status_code == 200
     assert response.json()["ignored"] == 2
     assert not ActivityEvent.objects.exists()
+
+
+def _alias(message_id: str, *, previous_id, user_id="u-1") -> dict:
+    return {
+        "type": "alias",
+        "messageId": message_id,
+        "userId": user_id,
+        "previousId": previous_id,
+    }
+
+
+def test_alias_releases_messages_held_under_previous_id(client, segment_source, dana):
+    held = [
+        track("m-1", user_id="old-1"),
+        track("m-2", user_id=None, anonymousId="anon-1"),
+        track("m-3", user_id="someone-else"),
+    ]
+    post_batch(client, segment_source.write_key, held)
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [_alias("a-1", previous_id="old-1"), _alias("a-2", previous_id="anon-1")],
+    )
+
+    assert response.json()["identified"] == 2
+    assert response.json()["released"] == 2
+    recorded = ActivityEvent.objects.order_by("idempotency_key")
+    assert [event.member for event in recorded] == [dana, dana]
+    remaining = HeldUsageEvent.objects.filter(status=HeldUsageEvent.Status.HELD)
+    assert list(remaining.values_list("message_id", flat=True)) == ["m-3"]
+
+
+def test_alias_in_same_batch_releases_its_messages(client, segment_source, dana):
+    messages = [track("m-1", user_id="old-1"), _alias("a-1", previous_id="old-1")]
+
+    response = post_batch(client, segment_source.write_key, messages)
+
+    assert response.json()["held"] == 1
+    assert response.json()["released"] == 1
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_alias_from_unlinking_source_releases_nothing(client, dana):
+    _, write_key = create_segment_source(name="Web app")
+    post_batch(client, write_key, [track("m-1", user_id="old-1")])
+
+    response = post_batch(client, write_key, [_alias("a-1", previous_id="old-1")])
+
+    assert response.json()["not_linked"] == 1
+    assert response.json()["released"] == 0
+    assert not ActivityEvent.objects.exists()
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.HELD
+
+
+def test_alias_without_previous_id_invalid(client, segment_source, dana):
+    message = {"type": "alias", "messageId": "a-1", "userId": "u-1"}
+
+    response = post_batch(client, segment_source.write_key, [message])
+
+    assert response.json()["invalid"] == 1
+    assert response.json()["errors"] == [
+        {
+            "index": 0,
+            "reason": "invalid_alias",
+            "message": "The alias message needs both previousId and userId. Give "
+            "the ID the person had before as previousId.",
+        }
+    ]
 
 
 def test_event_context_and_attribution(client, segment_source, dana):

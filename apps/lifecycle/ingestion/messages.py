@@ -31,8 +31,8 @@ MAX_KIND_LENGTH = 100
 
 RECORDED_TYPES = ("track", "page", "screen")
 # Accepted so that clients calling them get no error, but nothing is recorded.
-IGNORED_TYPES = ("group", "alias")
-MESSAGE_TYPES = ("identify", *RECORDED_TYPES, *IGNORED_TYPES)
+IGNORED_TYPES = ("group",)
+MESSAGE_TYPES = ("identify", *RECORDED_TYPES, *IGNORED_TYPES, "alias")
 VIEWED_EVENT_NAMES = {"page": "page_viewed", "screen": "screen_viewed"}
 
 # The context kept with an event. IP address, user agent, device, location,
@@ -89,6 +89,10 @@ REASON_MESSAGES = {
         f"userId or anonymousId is not a string or whole number of at most "
         f"{MAX_PERSON_ID_LENGTH} characters."
     ),
+    "invalid_alias": (
+        "The alias message needs both previousId and userId. Give the ID the "
+        "person had before as previousId."
+    ),
     "invalid_context": "context is not a JSON object.",
     "invalid_traits": "traits is not a JSON object.",
     "invalid_properties": "properties is not a JSON object.",
@@ -138,6 +142,8 @@ class SegmentMessage:
     attribution: dict[str, str]
     # The message minus personal context, kept while the message is held.
     stored: dict
+    # An alias message's earlier userId or anonymousId, else empty.
+    previous_id: str = ""
 
     @property
     def is_usage(self) -> bool:
@@ -206,6 +212,11 @@ def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
     anonymous_id = _person_id(message.get("anonymousId"))
     if not user_id and not anonymous_id:
         raise InvalidMessage("missing_user_id")
+    previous_id = ""
+    if message_type == "alias":
+        previous_id = _person_id(message.get("previousId"))
+        if not previous_id or not user_id:
+            raise InvalidMessage("invalid_alias")
     context = _object(message.get("context"), reason="invalid_context")
     traits = _object(message.get("traits"), reason="invalid_traits")
     properties = _object(message.get("properties"), reason="invalid_properties")
@@ -230,6 +241,7 @@ def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
         properties=properties,
         attribution=_attribution(context),
         stored=_stored_message(message, context),
+        previous_id=previous_id,
     )
 
 

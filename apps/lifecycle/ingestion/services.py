@@ -52,9 +52,11 @@ class SegmentResult:
     recorded: int = 0
     duplicates: int = 0
     held: int = 0
+    # Identify and alias messages that named a known member.
     identified: int = 0
     # Identify messages whose userId the source may not link to the member
-    # found by email, because it does not link identities.
+    # found by email, and alias messages, because the source does not link
+    # identities.
     not_linked: int = 0
     released: int = 0
     ignored: int = 0
@@ -194,28 +196,39 @@ def ingest_segment_messages(
     external ID is their userId, else of the member whose email is in their
     context traits or is the userId itself. Messages matching no member are
     held for review. Each event's idempotency key is built from the source and
-    messageId, so a retried message counts once. `group` and `alias` are
-    accepted and ignored.
+    messageId, so a retried message counts once.
+    An `alias` from a source that links identities releases the messages held
+    under its previousId to the member of its userId. `group` is accepted and
+    ignored.
     """
     result = SegmentResult(received=len(messages))
     parsed = _parse_messages(messages, source=source, result=result)
     identifies = [message for message in parsed if message.type == "identify"]
+    aliases = [message for message in parsed if message.type == "alias"]
     usage = [message for message in parsed if message.is_usage]
-    result.ignored = len(parsed) - len(identifies) - len(usage)
+    result.ignored = len(parsed) - len(identifies) - len(aliases) - len(usage)
     index = _MemberIndex(
         user_ids={message.user_id for message in parsed if message.user_id},
         emails={message.email for message in parsed if message.email},
     )
 
-    releases: dict[int, tuple[Member, set[str]]] = {}
+    releases: dict[int, _Release] = {}
     for message in identifies:
         member = _identify(message, source=source, index=index, result=result)
         if member is None:
             continue
         result.identified += 1
-        _, anonymous_ids = releases.setdefault(member.pk, (member, set()))
+        release = releases.setdefault(member.pk, _Release(member))
         if message.anonymous_id:
-            anonymous_ids.add(message.anonymous_id)
+            release.anonymous_ids.add(message.anonymous_id)
+    for message in aliases:
+        member = _alias(message, source=source, index=index, result=result)
+        if member is None:
+            continue
+        result.identified += 1
+        releases.setdefault(member.pk, _Release(member)).previous_ids.add(
+            message.previous_id
+        )
 
     rows = []
     unmatched = []
@@ -233,9 +246,13 @@ def ingest_segment_messages(
     result.held = held
     result.duplicates += already_known
 
-    for member, anonymous_ids in releases.values():
+    for release in releases.values():
         result.released += release_held_events(
-            member=member, source=source, anonymous_ids=anonymous_ids, now=received_at
+            member=release.member,
+            source=source,
+            anonymous_ids=release.anonymous_ids,
+            previous_ids=release.previous_ids,
+            now=received_at,
         )
     SegmentSource.objects.filter(pk=source.pk).update(last_received_at=received_at)
 
@@ -256,6 +273,7 @@ def release_held_events(
     member: Member,
     source: SegmentSource | None = None,
     anonymous_ids: Iterable[str] = (),
+    previous_ids: Iterable[str] = (),
     now: datetime | None = None,
 ) -> int:
     """Record the held messages that now match `member` and return how many.
@@ -263,13 +281,21 @@ def release_held_events(
     A held message matches by the member's external ID or email. With a
     source, it also matches by one of `anonymous_ids` of that source when it
     has no userId, because an identify ties those anonymous IDs to the member.
+    An alias ties `previous_ids` to the member: a held message of the source
+    matches when its userId is one of them, or its anonymousId when it has
+    no userId.
     """
     conditions = Q(email=member.user.email.lower())
     if member.external_id:
         conditions |= Q(user_id=member.external_id)
-    anonymous_ids = [value for value in anonymous_ids if value]
-    if source is not None and anonymous_ids:
-        conditions |= Q(source=source, user_id="", anonymous_id__in=anonymous_ids)
+    anonymous_ids = {value for value in anonymous_ids if value}
+    previous_ids = {value for value in previous_ids if value}
+    if source is not None and previous_ids:
+        conditions |= Q(source=source, user_id__in=previous_ids)
+    if source is not None and anonymous_ids | previous_ids:
+        conditions |= Q(
+            source=source, user_id="", anonymous_id__in=anonymous_ids | previous_ids
+        )
     held_events = list(
         HeldUsageEvent.objects.select_for_update(of=("self",))
         .select_related("source")
@@ -330,6 +356,15 @@ def discard_held_events(*, held_event_ids: list[int]) -> int:
 
     logger.info("held segment messages discarded: count=%d", discarded)
     return discarded
+
+
+@dataclass
+class _Release:
+    """A member identified in a request, with the IDs whose held messages go to it."""
+
+    member: Member
+    anonymous_ids: set[str] = field(default_factory=set)
+    previous_ids: set[str] = field(default_factory=set)
 
 
 class _MemberIndex:
@@ -426,6 +461,35 @@ def _identify(
         member=member, external_id=message.user_id, source_id=source.pk, actor=None
     ):
         index.add_external_id(member, message.user_id)
+    return member
+
+
+def _alias(
+    message: SegmentMessage,
+    *,
+    source: SegmentSource,
+    index: "_MemberIndex",
+    result: SegmentResult,
+) -> Member | None:
+    """Return the member an alias ties its previousId to, or None.
+
+    Only a source that links identities may tie IDs: with a browser's public
+    key, anyone could claim another person's held usage.
+    """
+    # NOTE: the member keeps one external ID, so later messages that still
+    # carry the previousId are held again until staff match them.
+    member = index.find(user_id=message.user_id, email=message.email)
+    if member is None:
+        result.ignored += 1
+        return None
+    if not source.links_identities:
+        result.not_linked += 1
+        logger.info(
+            "segment alias not linked: source=%s does not link identities, member=%s",
+            source.pk,
+            member.pk,
+        )
+        return None
     return member
 
 
