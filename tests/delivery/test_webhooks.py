@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.lifecycle.actions import ActionSkipped
+from apps.lifecycle.delivery import webhooks
 from apps.lifecycle.delivery.webhooks import (
     MAX_ATTEMPTS,
     AttemptResult,
@@ -402,6 +403,25 @@ def test_retry_webhooks_queues_due(endpoint, queued_deliveries):
     assert queued_deliveries == [
         {"delivery_id": due.pk, "claimed_until": due.next_attempt_at.isoformat()}
     ]
+
+
+def test_queue_due_claims_in_batches_up_to_cap(
+    endpoint, queued_deliveries, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "RETRY_BATCH_SIZE", 2)
+    monkeypatch.setattr(webhooks, "MAX_QUEUED_PER_CALL", 5)
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    for index in range(7):
+        make_delivery(endpoint, key=f"test:due-{index}", next_attempt_at=past)
+
+    first = webhooks.queue_due_webhook_deliveries()
+    second = webhooks.queue_due_webhook_deliveries()
+    third = webhooks.queue_due_webhook_deliveries()
+
+    assert (first, second, third) == (5, 2, 0)
+    queued_ids = [call["delivery_id"] for call in queued_deliveries]
+    assert len(queued_ids) == 7
+    assert len(set(queued_ids)) == 7
 
 
 def test_retry_webhooks_in_beat_schedule():

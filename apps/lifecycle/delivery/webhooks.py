@@ -51,6 +51,9 @@ REQUEST_TIMEOUT_SECONDS = 10
 SIGNATURE_TOLERANCE_SECONDS = 300
 RESPONSE_EXCERPT_LENGTH = 500
 RETRY_BATCH_SIZE = 500
+# One call queues at most this many deliveries, which bounds its time while
+# it still sends bursts of subscribed events: 10,000 per event sweep.
+MAX_QUEUED_PER_CALL = 10_000
 DEFAULT_EVENT_KIND = "play.step"
 USER_AGENT = "RM6-Loyalty-Hub-Webhooks/1"
 
@@ -316,11 +319,24 @@ def claim_due_webhook_deliveries(
 
 
 def queue_due_webhook_deliveries(*, now: datetime | None = None) -> int:
-    """Claim the due deliveries and queue one task each; return how many."""
-    delivery_ids, claimed_until = claim_due_webhook_deliveries(now=now)
-    for delivery_id in delivery_ids:
-        _schedule_delivery(delivery_id, claimed_until)
-    return len(delivery_ids)
+    """Claim the due deliveries and queue one task each; return how many.
+
+    Claims go in batches of RETRY_BATCH_SIZE, each committed before its
+    tasks are queued, until none is left or MAX_QUEUED_PER_CALL are queued.
+    The rest waits for the next call, every 15 s from the event sweep and
+    every minute from the retry task.
+    """
+    queued = 0
+    while queued < MAX_QUEUED_PER_CALL:
+        delivery_ids, claimed_until = claim_due_webhook_deliveries(
+            now=now, limit=min(RETRY_BATCH_SIZE, MAX_QUEUED_PER_CALL - queued)
+        )
+        for delivery_id in delivery_ids:
+            _schedule_delivery(delivery_id, claimed_until)
+        queued += len(delivery_ids)
+        if len(delivery_ids) < RETRY_BATCH_SIZE:
+            break
+    return queued
 
 
 @transaction.atomic
