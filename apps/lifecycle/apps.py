@@ -8,11 +8,13 @@ class LifecycleConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
+        from django.core import checks
 
         from apps.lifecycle import receivers
         from apps.lifecycle.actions import register_action
         from apps.lifecycle.delivery.handlers import register_delivery_actions
         from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
+        from apps.lifecycle.ingestion.limits import check_message_cap
         from apps.lifecycle.plays.runner import WAIT_ACTION, run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change
@@ -39,6 +41,7 @@ class LifecycleConfig(AppConfig):
         register_delivery_actions()
         register_action(WAIT_ACTION, run_wait_step, label="Wait")
         subscribe_band_change(dispatch_account_band_change)
+        checks.register(check_message_cap)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"
         )

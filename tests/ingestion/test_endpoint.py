@@ -382,6 +382,18 @@ def test_held_email_user_id_released_on_identify(client, segment_source):
     assert ActivityEvent.objects.get().member == erin
 
 
+def test_email_user_id_identify_not_counted_unlinked(client, db):
+    _, write_key = create_segment_source(name="Web app")
+    factories.MemberFactory(external_id="", user__email="erin@acme.test")
+
+    response = post_batch(
+        client, write_key, [identify("i-1", user_id="Erin@acme.test")]
+    )
+
+    assert response.json()["identified"] == 1
+    assert response.json()["not_linked"] == 0
+
+
 def test_merged_member_events_go_to_survivor(client, segment_source):
     survivor = factories.MemberFactory()
     factories.MemberFactory(external_id="u-old", merged_into=survivor)

@@ -41,8 +41,8 @@ def test_source_over_minute_cap_gets_429(client, segment_source, settings, clock
     assert rejected.json() == {
         "success": False,
         "code": "rate_limited",
-        "message": "Source “Product” has sent its 5 messages for this minute. "
-        "Send the request again in 30 seconds.",
+        "message": "Source “Product” may send 5 messages a minute, and the 3 of "
+        "this request would exceed that. Send the request again in 30 seconds.",
     }
     # The rejected request did not count, so two more fit in the minute.
     assert within.status_code == 200
@@ -106,3 +106,19 @@ def test_zero_cap_turns_limit_off(client, segment_source, settings, clock):
 
     assert response.status_code == 200
     assert ActivityEvent.objects.count() == 50
+
+
+def test_cap_below_a_client_request_warns(settings):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = 50
+
+    [warning] = limits.check_message_cap()
+
+    assert warning.id == "lifecycle.W001"
+    assert "RM6_SEGMENT_MESSAGES_PER_MINUTE is 50" in warning.msg
+
+
+@pytest.mark.parametrize("cap", [0, 500, 60_000])
+def test_usual_caps_do_not_warn(settings, cap):
+    settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = cap
+
+    assert limits.check_message_cap() == []

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import checks
 from django.core.cache import cache
 
 from apps.lifecycle.models import SegmentSource
@@ -19,6 +20,10 @@ from apps.lifecycle.models import SegmentSource
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+# analytics-python 2.4 sends up to 100 messages per request by default. Any
+# cap below this warns at start-up, because a request larger than the cap
+# gets 413, which Segment clients do not retry: its messages are lost.
+SAFE_MINIMUM_CAP = 500
 
 
 def _now() -> float:
@@ -65,3 +70,19 @@ def take_allowance(source: SegmentSource, count: int) -> Rejection | None:
         )
         return None
     return Rejection(limit=limit, retry_after=retry_after, is_too_large=False)
+
+
+def check_message_cap(**kwargs) -> list[checks.CheckMessage]:
+    """Warn when RM6_SEGMENT_MESSAGES_PER_MINUTE could be below one request."""
+    limit = settings.RM6_SEGMENT_MESSAGES_PER_MINUTE
+    if limit <= 0 or limit >= SAFE_MINIMUM_CAP:
+        return []
+    return [
+        checks.Warning(
+            f"RM6_SEGMENT_MESSAGES_PER_MINUTE is {limit}. A Segment client's "
+            "request can carry more messages than that, and such a request "
+            "gets 413, which the client does not retry, so its usage is lost.",
+            hint=f"Set it to {SAFE_MINIMUM_CAP} or more, or to 0 for no limit.",
+            id="lifecycle.W001",
+        )
+    ]

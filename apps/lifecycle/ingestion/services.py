@@ -448,7 +448,9 @@ def _identify(
     if member is None or not message.user_id:
         return member
     if not source.links_identities:
-        if member.external_id != message.user_id:
+        # A userId that is the member's email matches without a link.
+        is_email = message.user_id.strip().lower() == member.user.email.lower()
+        if member.external_id != message.user_id and not is_email:
             result.not_linked += 1
         logger.info(
             "segment identify not linked: source=%s does not link identities, "

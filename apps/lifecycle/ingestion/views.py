@@ -176,8 +176,9 @@ def _rejected(source_name: str, count: int, rejection: Rejection) -> RequestErro
     return RequestError(
         429,
         "rate_limited",
-        f"Source “{source_name}” has sent its {rejection.limit} messages for this "
-        f"minute. Send the request again in {rejection.retry_after} seconds.",
+        f"Source “{source_name}” may send {rejection.limit} messages a minute, "
+        f"and the {count} of this request would exceed that. Send the request "
+        f"again in {rejection.retry_after} seconds.",
         retry_after=rejection.retry_after,
     )
 
