@@ -639,6 +639,25 @@ def test_play_change_page_links_preview(admin_client):
         ),
         (
             "email",
+            {"subject": "Hi {{ member.name }}", "body": "Welcome."},
+            "subject: 'subject' uses member, which this step does not know, so "
+            "it would render empty. Use member_name, account_name, url, links, "
+            "unsubscribe_url.",
+        ),
+        (
+            "in_app",
+            {"title": "{% for x in rows %}{{ x }}{% endfor %}{{ url }}{{ links.a }}"},
+            "title: 'title' uses links, url, which this step does not know, so "
+            "it would render empty. Use member_name, account_name.",
+        ),
+        (
+            "csm_task",
+            {"title": "Call {% if vip %}{{ member_title }}{% endif %}"},
+            "title: 'title' uses member_title, which this step does not know, so "
+            "it would render empty. Use member_name, account_name.",
+        ),
+        (
+            "email",
             {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"},
             "consent_purpose: No active consent purpose has the key 'newsletter': "
             "add it under Consent purposes, or remove consent_purpose to use "
@@ -700,6 +719,9 @@ def test_play_change_page_links_preview(admin_client):
         "missing",
         "unknown",
         "template",
+        "email-variable",
+        "in-app-variable",
+        "task-variable-in-if",
         "purpose",
         "days",
         "days-too-many",

@@ -7,7 +7,14 @@ a config can change, or an endpoint be deleted, after the step was saved.
 
 import re
 
-from django.template import TemplateDoesNotExist, TemplateSyntaxError
+from django.template import (
+    NodeList,
+    TemplateDoesNotExist,
+    TemplateSyntaxError,
+    Variable,
+)
+from django.template.base import VariableNode
+from django.template.defaulttags import ForNode, IfNode, WithNode
 
 from apps.lifecycle.delivery.content import _get_engine
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
@@ -34,7 +41,19 @@ def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
     ]
 
 
-def _check_template(config: dict, name: str, *, required: bool) -> ConfigErrors:
+# The names step templates can use, by action: build_template_context and the
+# handlers fill them. Any other name renders as an empty text.
+MEMBER_VARIABLES = ("member_name", "account_name")
+EMAIL_VARIABLES = (*MEMBER_VARIABLES, "url", "links", "unsubscribe_url")
+
+
+def _check_template(
+    config: dict,
+    name: str,
+    *,
+    required: bool,
+    variables: tuple[str, ...] = MEMBER_VARIABLES,
+) -> ConfigErrors:
     source = config.get(name)
     if source is None or (isinstance(source, str) and not source.strip()):
         if required:
@@ -43,11 +62,49 @@ def _check_template(config: dict, name: str, *, required: bool) -> ConfigErrors:
     if not isinstance(source, str):
         return [(name, f"{name!r} must be a text, not {source!r}.")]
     try:
-        _get_engine().from_string(source)
+        template = _get_engine().from_string(source)
     except (TemplateSyntaxError, TemplateDoesNotExist) as error:
         reason = str(error).rstrip(".")
         return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
+    unknown = sorted(_list_variables(template.nodelist, set(variables)))
+    if unknown:
+        return [
+            (
+                name,
+                f"{name!r} uses {', '.join(unknown)}, which this step does not "
+                f"know, so it would render empty. Use {', '.join(variables)}.",
+            )
+        ]
     return []
+
+
+def _list_variables(nodelist: NodeList, known: set[str]) -> set[str]:
+    """Return the unknown variable names that `{{ … }}` tags in `nodelist` read.
+
+    Names that a `for` or `with` tag sets are known inside it. Names read
+    only in tag arguments, such as an `if` condition, are not checked.
+    """
+    unknown: set[str] = set()
+    for node in nodelist:
+        inner = known
+        if isinstance(node, VariableNode):
+            variable = node.filter_expression.var
+            if isinstance(variable, Variable) and variable.lookups:
+                root = variable.lookups[0]
+                if root not in known:
+                    unknown.add(root)
+        elif isinstance(node, ForNode):
+            inner = known | set(node.loopvars) | {"forloop"}
+        elif isinstance(node, WithNode):
+            inner = known | set(node.extra_context)
+        for attribute in node.child_nodelists:
+            child = getattr(node, attribute, None)
+            if child:
+                unknown |= _list_variables(child, inner)
+        if isinstance(node, IfNode):
+            for _, child in node.conditions_nodelists:
+                unknown |= _list_variables(child, inner)
+    return unknown
 
 
 def _check_text(config: dict, name: str) -> ConfigErrors:
@@ -69,8 +126,8 @@ def check_in_app_config(config: dict) -> ConfigErrors:
 def check_email_config(config: dict) -> ConfigErrors:
     errors = [
         *_check_fields(config, {"subject", "body", "url", "links", "consent_purpose"}),
-        *_check_template(config, "subject", required=True),
-        *_check_template(config, "body", required=True),
+        *_check_template(config, "subject", required=True, variables=EMAIL_VARIABLES),
+        *_check_template(config, "body", required=True, variables=EMAIL_VARIABLES),
         *_check_text(config, "url"),
         *_check_text(config, "consent_purpose"),
     ]

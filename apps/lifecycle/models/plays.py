@@ -122,7 +122,12 @@ class PlayStep(models.Model):
     config = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Action settings, for example subject and body for an email.",
+        help_text=(
+            "Action settings, for example subject and body for an email. Their "
+            "texts are Django templates that can use {{ member_name }} and "
+            "{{ account_name }}, and in emails also {{ url }}, {{ links.NAME }} "
+            "and {{ unsubscribe_url }}."
+        ),
     )
     wait_hours = models.PositiveIntegerField(
         null=True, blank=True, help_text="For wait steps: how long to wait."
