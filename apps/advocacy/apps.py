@@ -52,6 +52,7 @@ class AdvocacyConfig(AppConfig):
             award_play_points,
             label="Award points",
             check_config=check_points_config,
+            needs_member=True,
         )
         # A badge is recognition, not an outbound touch, so no fatigue cap
         # counts it. Asks count against the caps set on the advocacy_ask channel.
@@ -60,6 +61,7 @@ class AdvocacyConfig(AppConfig):
             award_play_badge,
             label="Award a badge",
             check_config=check_badge_config,
+            needs_member=True,
         )
         register_action(
             "advocacy_ask",
@@ -67,4 +69,5 @@ class AdvocacyConfig(AppConfig):
             label="Send an advocacy ask",
             channel="advocacy_ask",
             check_config=check_ask_config,
+            needs_member=True,
         )

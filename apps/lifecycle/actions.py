@@ -42,6 +42,8 @@ class Action:
     actions that touch no member, such as a CSM task), and `label` is shown
     in admin. `check_config`, when given, returns the (field, message) pairs
     wrong with a step's config, and admin shows them when the step is saved.
+    `needs_member` marks actions that act on a member only, which admin
+    rejects in plays that enrol accounts.
     """
 
     name: str
@@ -49,6 +51,7 @@ class Action:
     handler: Callable[[ActionContext], ActionResult]
     channel: str | None = None
     check_config: Callable[[dict], list[tuple[str, str]]] | None = None
+    needs_member: bool = False
 
 
 _actions: dict[str, Action] = {}
@@ -61,6 +64,7 @@ def register_action(
     label: str,
     channel: str | None = None,
     check_config: Callable[[dict], list[tuple[str, str]]] | None = None,
+    needs_member: bool = False,
 ) -> None:
     """Register (or replace) the handler for a step action name."""
     _actions[name] = Action(
@@ -69,6 +73,7 @@ def register_action(
         handler=handler,
         channel=channel,
         check_config=check_config,
+        needs_member=needs_member,
     )
 
 

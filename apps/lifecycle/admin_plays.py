@@ -280,9 +280,33 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
                     "the step cannot be deleted. Leave the step in place, or "
                     "pause this play and set up a new play without it."
                 )
+        errors += self._list_member_only_steps()
         if errors:
             raise forms.ValidationError(errors)
         super().clean()
+
+    def _list_member_only_steps(self) -> list[str]:
+        """Return an error per kept step whose action cannot act on an account."""
+        if self.instance.subject_level != Play.SubjectLevel.ACCOUNT:
+            return []
+        account_actions = sorted(
+            action.name for action in list_actions() if not action.needs_member
+        )
+        errors = []
+        for form in self.forms:
+            action = get_action(getattr(form, "cleaned_data", {}).get("action") or "")
+            if action is None or not action.needs_member:
+                continue
+            if self._should_delete_form(form):
+                continue
+            errors.append(
+                f"Step {form.cleaned_data.get('position')} ({action.name}) acts on "
+                "a member, and this play enrols accounts, so it would be skipped "
+                "for every enrolment. Use "
+                f"{', '.join(account_actions)} in an account play, or make the "
+                "play enrol members."
+            )
+        return errors
 
 
 class PlayStepInline(admin.TabularInline):

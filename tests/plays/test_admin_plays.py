@@ -611,6 +611,47 @@ def test_changelist_query_count_fixed(admin_client, model):
     assert len(many) == len(few)
 
 
+def test_account_play_rejects_member_only_step(admin_client):
+    data = _play_form(
+        subject_level="account",
+        trigger="stagnant_account",
+        trigger_event_kind="",
+        trigger_days="30",
+        **{
+            "steps-0-action": "email",
+            "steps-0-config": '{"subject": "Hi", "body": "Hello."}',
+        },
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    [error] = formset.non_form_errors()
+    assert error.startswith(
+        "Step 1 (email) acts on a member, and this play enrols accounts, so it "
+        "would be skipped for every enrolment. Use "
+    )
+    assert "csm_task" in error
+    assert "email," not in error
+    assert not Play.objects.filter(play_id="welcome").exists()
+
+
+def test_account_play_accepts_csm_task_step(admin_client):
+    data = _play_form(
+        subject_level="account",
+        trigger="stagnant_account",
+        trigger_event_kind="",
+        trigger_days="30",
+        **{"steps-0-action": "csm_task", "steps-0-config": '{"title": "Call"}'},
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+    assert Play.objects.get(play_id="welcome").steps.get().action == "csm_task"
+
+
 def test_play_change_page_links_preview(admin_client):
     play = PlayFactory()
     PlayStepFactory(play=play, position=1)

@@ -23,6 +23,7 @@ def register_delivery_actions() -> None:
         label="In-app notification",
         channel="in_app",
         check_config=step_config.check_in_app_config,
+        needs_member=True,
     )
     register_action(
         "email",
@@ -30,6 +31,7 @@ def register_delivery_actions() -> None:
         label="Email",
         channel="email",
         check_config=step_config.check_email_config,
+        needs_member=True,
     )
     register_action(
         "csm_task",
