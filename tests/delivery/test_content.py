@@ -70,6 +70,12 @@ def test_build_play_link_makes_paths_absolute(site_url):
     )
 
 
+def test_build_play_link_leaves_other_sites_alone(site_url):
+    url = build_play_link("https://other.example.com/page?a=1", make_play())
+
+    assert url == "https://other.example.com/page?a=1"
+
+
 def test_tag_site_links_tags_only_this_site(site_url):
     text = (
         "Read https://hub.example.com/guide/setup. "

@@ -698,6 +698,18 @@ def test_play_change_page_links_preview(admin_client):
             "it would render empty. Use member_name, account_name.",
         ),
         (
+            "in_app",
+            {"title": "Hi", "url": "javascript:alert(1)"},
+            "url: 'javascript:alert(1)' is not a link members can follow: use a "
+            "path here such as /community/, or a full http or https URL.",
+        ),
+        (
+            "email",
+            {"subject": "Hi", "body": "Welcome.", "links": {"docs": "//evil.test"}},
+            "links: '//evil.test' is not a link members can follow: use a path "
+            "here such as /community/, or a full http or https URL.",
+        ),
+        (
             "email",
             {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"},
             "consent_purpose: No active consent purpose has the key 'newsletter': "
@@ -763,6 +775,8 @@ def test_play_change_page_links_preview(admin_client):
         "email-variable",
         "in-app-variable",
         "task-variable-in-if",
+        "in-app-javascript-url",
+        "email-protocol-relative-link",
         "purpose",
         "days",
         "days-too-many",

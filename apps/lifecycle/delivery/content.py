@@ -62,9 +62,38 @@ def build_absolute_url(url: str) -> str:
     return settings.SITE_URL.rstrip("/") + url
 
 
+def is_site_link(url: str) -> bool:
+    """Return whether `url` is a path here or an absolute URL of RM6_SITE_URL."""
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    site_url = settings.SITE_URL.rstrip("/")
+    return url == site_url or url.startswith(site_url + "/")
+
+
 def build_play_link(url: str, play: Play) -> str:
-    """Return the absolute URL of a link in a play email, tagged with the play."""
-    return add_play_params(build_absolute_url(url), play)
+    """Return the absolute URL of a link in a play email.
+
+    A link to this site gets the play's parameters. A link to another site is
+    left as it is, as in `tag_site_links`.
+    """
+    url = build_absolute_url(url)
+    return add_play_params(url, play) if is_site_link(url) else url
+
+
+def check_link(url: str) -> str | None:
+    """Return why `url` cannot be a play link, or None when it can.
+
+    A link is a path on this site (starting with /) or an http or https URL.
+    """
+    if url.startswith("/") and not url.startswith("//"):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return None
+    return (
+        f"{url!r} is not a link members can follow: use a path here such as "
+        "/community/, or a full http or https URL."
+    )
 
 
 def tag_site_links(text: str, play: Play) -> str:
@@ -74,13 +103,11 @@ def tag_site_links(text: str, play: Play) -> str:
     sites are left as they are, because their owners do not read these
     parameters. Links that already carry a `play_id` are left too.
     """
-    site_url = settings.SITE_URL.rstrip("/")
 
     def tag(match: re.Match) -> str:
         url = match.group(0)
-        is_site_link = url == site_url or url.startswith(site_url + "/")
         query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-        if not is_site_link or any(key == "play_id" for key, _ in query):
+        if not is_site_link(url) or any(key == "play_id" for key, _ in query):
             return url
         return add_play_params(url, play)
 

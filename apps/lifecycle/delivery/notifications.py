@@ -8,6 +8,7 @@ from apps.lifecycle.actions import ActionContext, ActionResult, ActionSkipped
 from apps.lifecycle.delivery.content import (
     add_play_params,
     build_template_context,
+    is_site_link,
     render_step_text,
 )
 from apps.lifecycle.models import Notification
@@ -38,7 +39,9 @@ def create_play_notification(ctx: ActionContext) -> ActionResult:
     context = build_template_context(member=member)
     title = render_step_text(step, "title", context)[:TITLE_MAX_LENGTH]
     body = render_step_text(step, "body", context, required=False)
-    url = add_play_params(step.config.get("url", ""), ctx.play)
+    url = step.config.get("url", "")
+    if is_site_link(url):
+        url = add_play_params(url, ctx.play)
     if len(url) > URL_MAX_LENGTH:
         raise DomainError(
             f"The link of the in_app step at position {step.position} of play "

@@ -16,7 +16,7 @@ from django.template import (
 from django.template.base import VariableNode
 from django.template.defaulttags import ForNode, IfNode, WithNode
 
-from apps.lifecycle.delivery.content import _get_engine
+from apps.lifecycle.delivery.content import _get_engine, check_link
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
 from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.membership.models import ConsentPurpose
@@ -114,12 +114,21 @@ def _check_text(config: dict, name: str) -> ConfigErrors:
     return []
 
 
+def _check_link(config: dict, name: str) -> ConfigErrors:
+    errors = _check_text(config, name)
+    value = config.get(name)
+    if errors or not value:
+        return errors
+    reason = check_link(value)
+    return [(name, reason)] if reason else []
+
+
 def check_in_app_config(config: dict) -> ConfigErrors:
     return [
         *_check_fields(config, {"title", "body", "url"}),
         *_check_template(config, "title", required=True),
         *_check_template(config, "body", required=False),
-        *_check_text(config, "url"),
+        *_check_link(config, "url"),
     ]
 
 
@@ -128,7 +137,7 @@ def check_email_config(config: dict) -> ConfigErrors:
         *_check_fields(config, {"subject", "body", "url", "links", "consent_purpose"}),
         *_check_template(config, "subject", required=True, variables=EMAIL_VARIABLES),
         *_check_template(config, "body", required=True, variables=EMAIL_VARIABLES),
-        *_check_text(config, "url"),
+        *_check_link(config, "url"),
         *_check_text(config, "consent_purpose"),
     ]
     purpose_key = config.get("consent_purpose")
@@ -153,6 +162,9 @@ def check_email_config(config: dict) -> ConfigErrors:
         errors.append(
             ("links", '"links" must map names to URLs, for example {"docs": "/docs/"}.')
         )
+    elif links:
+        reasons = [check_link(url) for url in links.values()]
+        errors += [("links", reason) for reason in reasons if reason]
     return errors
 
 
