@@ -5,9 +5,11 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
@@ -19,7 +21,7 @@ from apps.lifecycle.delivery.webhooks import (
     retry_webhook_deliveries,
     rotate_webhook_secret,
 )
-from apps.lifecycle.models import CsmTask, WebhookDelivery, WebhookEndpoint
+from apps.lifecycle.models import CsmTask, PlayStep, WebhookDelivery, WebhookEndpoint
 from apps.membership.admin import ReadOnlyAdmin
 from rm6.errors import DomainError
 
@@ -57,16 +59,37 @@ class CsmTaskAdmin(admin.ModelAdmin):
         self._close(request, queryset, CsmTask.Status.DISMISSED)
 
 
-def _render_secrets(
+# The session key under which new secrets wait for the page that shows them.
+SECRETS_SESSION_KEY = "lifecycle:webhook-secrets"
+
+
+def _redirect_to_secrets(
     request: HttpRequest, endpoints: list[WebhookEndpoint], *, title: str
 ) -> HttpResponse:
+    """Keep the new secrets in the session and redirect to the page showing them.
+
+    The page is a GET, so reloading it neither adds another endpoint nor
+    rotates the secrets again. It shows them once and then forgets them.
+    """
+    request.session[SECRETS_SESSION_KEY] = {
+        "title": title,
+        "endpoints": [
+            {"pk": e.pk, "name": e.name, "url": e.url, "secret": e.secret}
+            for e in endpoints
+        ],
+    }
+    return HttpResponseRedirect(reverse("admin:lifecycle_webhookendpoint_secrets"))
+
+
+def _render_secrets(request: HttpRequest) -> HttpResponse:
+    shown = request.session.pop(SECRETS_SESSION_KEY, None)
     response = TemplateResponse(
         request,
         SECRET_TEMPLATE,
         {
             **admin.site.each_context(request),
-            "title": title,
-            "endpoints": endpoints,
+            "title": shown["title"] if shown else "Webhook secrets",
+            "endpoints": shown["endpoints"] if shown else [],
             "opts": WebhookEndpoint._meta,
         },
     )
@@ -150,7 +173,34 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
-        return _render_secrets(request, [obj], title="Webhook endpoint added")
+        return _redirect_to_secrets(request, [obj], title="Webhook endpoint added")
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """Protect endpoints in use, with the reason and what to do instead.
+
+        Without this, admin blames the user's permissions: the delivery log is
+        read-only, so it cannot delete an endpoint's deliveries with it.
+        """
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        in_use = [reason for endpoint in objs if (reason := _in_use(endpoint))]
+        if in_use:
+            return deleted, counts, set(), [*protected, *in_use]
+        return deleted, counts, perms_needed, protected
+
+    def get_urls(self) -> list:
+        secrets = path(
+            "secrets/",
+            self.admin_site.admin_view(self.secrets_view),
+            name="lifecycle_webhookendpoint_secrets",
+        )
+        return [secrets, *super().get_urls()]
+
+    def secrets_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return _render_secrets(request)
 
     @admin.action(
         description="Rotate secrets of selected endpoints", permissions=["change"]
@@ -159,7 +209,27 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         endpoints = list(queryset)
         for endpoint in endpoints:
             rotate_webhook_secret(endpoint=endpoint)
-        return _render_secrets(request, endpoints, title="Webhook secrets rotated")
+        return _redirect_to_secrets(request, endpoints, title="Webhook secrets rotated")
+
+
+def _in_use(endpoint: WebhookEndpoint) -> str:
+    """Return why an endpoint must stay, or an empty text when it may go."""
+    deliveries = endpoint.deliveries.count()
+    steps = PlayStep.objects.filter(action="webhook", config__endpoint_id=endpoint.pk)
+    plays = sorted({step.play.play_id for step in steps.select_related("play")})
+    reasons = []
+    if deliveries:
+        noun = "delivery" if deliveries == 1 else "deliveries"
+        reasons.append(
+            f"it has {deliveries} logged {noun}, the record of what was sent. "
+            "Untick Active to stop sending to it."
+        )
+    if plays:
+        reasons.append(
+            f"webhook steps of the plays {', '.join(plays)} send to it. Point "
+            "them at another endpoint first."
+        )
+    return f"{endpoint.name}: {' And '.join(reasons)}" if reasons else ""
 
 
 @admin.register(WebhookDelivery)

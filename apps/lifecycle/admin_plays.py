@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -335,6 +335,33 @@ class PlayAdmin(admin.ModelAdmin):
     search_fields = ["name", "play_id", "campaign_id"]
     readonly_fields = ["status", "activated_at", "preview_link"]
     actions = ["pause_selected"]
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """Protect plays with enrolments, and say to pause them instead.
+
+        Without this, admin blames the user's permissions: enrolments are
+        read-only there, so it cannot delete a play's enrolments with it.
+        """
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        enrolled = {
+            row["play"]: row["count"]
+            for row in Enrolment.objects.filter(play__in=[play.pk for play in objs])
+            .values("play")
+            .annotate(count=Count("pk"))
+        }
+        in_use = [
+            f"{play.name}: it has {enrolled[play.pk]} "
+            f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, the play's history "
+            "and its holdout comparison. Pause it instead."
+            for play in objs
+            if enrolled.get(play.pk)
+        ]
+        if in_use:
+            return deleted, counts, set(), [*protected, *in_use]
+        return deleted, counts, perms_needed, protected
+
     # Once a play has run, its links and touches carry its play ID and
     # campaign, and its holdout group is being measured against the rest.
     # Changing them would split the play's attribution and bias the holdout

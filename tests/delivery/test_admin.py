@@ -1,9 +1,12 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from apps.lifecycle.models import CsmTask, WebhookDelivery, WebhookEndpoint
 from tests import factories
+from tests.plays.factories import PlayFactory, PlayStepFactory
 
 ENDPOINTS_URL = reverse("admin:lifecycle_webhookendpoint_changelist")
 DELIVERIES_URL = reverse("admin:lifecycle_webhookdelivery_changelist")
@@ -31,14 +34,23 @@ def test_endpoint_add_shows_secret_once(admin_client):
     response = admin_client.post(
         reverse("admin:lifecycle_webhookendpoint_add"),
         {"name": "CRM", "url": "https://crm.example.com/hooks", "is_active": "on"},
+        follow=True,
     )
+    reloaded = admin_client.get(reverse("admin:lifecycle_webhookendpoint_secrets"))
 
     endpoint = WebhookEndpoint.objects.get()
-    assert response.status_code == 200
+    assert response.redirect_chain == [
+        (reverse("admin:lifecycle_webhookendpoint_secrets"), 302)
+    ]
     assert endpoint.secret.startswith("whsec_")
     assert len(endpoint.secret) > 40
     assert f"<code>{endpoint.secret}</code>" in response.content.decode()
     assert "no-store" in response["Cache-Control"]
+    # Reloading the page adds no endpoint and no longer shows the secret.
+    assert reloaded.status_code == 200
+    assert endpoint.secret not in reloaded.content.decode()
+    assert "No new secret is waiting to be shown" in reloaded.content.decode()
+    assert WebhookEndpoint.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -109,12 +121,56 @@ def test_endpoint_rotate_secret_shows_new_one(admin_client, saved_endpoint):
     response = admin_client.post(
         ENDPOINTS_URL,
         {"action": "rotate_secrets", ACTION_CHECKBOX_NAME: [saved_endpoint.pk]},
+        follow=True,
     )
 
     saved_endpoint.refresh_from_db()
     assert response.status_code == 200
+    assert response.redirect_chain[-1][0].endswith("/secrets/")
     assert saved_endpoint.secret != "whsec_saved-secret"
     assert f"<code>{saved_endpoint.secret}</code>" in response.content.decode()
+
+
+def test_secrets_page_needs_change_permission(client, saved_endpoint):
+    viewer = get_user_model().objects.create_user(
+        "viewer", "viewer@example.com", "secret-password", is_staff=True
+    )
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhookendpoint"))
+    client.force_login(viewer)
+
+    response = client.get(reverse("admin:lifecycle_webhookendpoint_secrets"))
+
+    assert response.status_code == 403
+
+
+def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
+    make_delivery(saved_endpoint, "test:one")
+    PlayStepFactory(
+        play=PlayFactory(play_id="renewal"),
+        action="webhook",
+        config={"endpoint_id": saved_endpoint.pk},
+    )
+    url = reverse("admin:lifecycle_webhookendpoint_delete", args=[saved_endpoint.pk])
+
+    response = admin_client.get(url)
+
+    assert response.context["protected"] == [
+        "CRM: it has 1 logged delivery, the record of what was sent. Untick "
+        "Active to stop sending to it. And webhook steps of the plays renewal "
+        "send to it. Point them at another endpoint first."
+    ]
+    assert not response.context["perms_lacking"]
+    admin_client.post(url, {"post": "yes"})
+    assert WebhookEndpoint.objects.filter(pk=saved_endpoint.pk).exists()
+
+
+def test_unused_endpoint_can_be_deleted(admin_client, saved_endpoint):
+    url = reverse("admin:lifecycle_webhookendpoint_delete", args=[saved_endpoint.pk])
+
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_delivery_log_lists_and_filters(admin_client, saved_endpoint):

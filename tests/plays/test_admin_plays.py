@@ -652,6 +652,38 @@ def test_account_play_accepts_csm_task_step(admin_client):
     assert Play.objects.get(play_id="welcome").steps.get().action == "csm_task"
 
 
+def test_play_with_enrolments_delete_page_says_pause(admin_client):
+    play = PlayFactory(name="Welcome")
+    member = factories.MemberFactory()
+    enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(
+                occurrence_key="x", member_id=member.pk, account_id=member.account_id
+            )
+        ],
+    )
+    unused = PlayFactory(name="Unused")
+
+    protected = admin_client.get(f"{PLAYS_URL}{play.pk}/delete/")
+    deletable = admin_client.get(f"{PLAYS_URL}{unused.pk}/delete/")
+
+    assert protected.context["protected"] == [
+        "Welcome: it has 1 enrolment, the play's history and its holdout "
+        "comparison. Pause it instead."
+    ]
+    assert not protected.context["perms_lacking"]
+    assert deletable.context["protected"] == []
+    assert (
+        admin_client.post(
+            f"{PLAYS_URL}{unused.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 302
+    )
+    assert not Play.objects.filter(pk=unused.pk).exists()
+    assert Play.objects.filter(pk=play.pk).exists()
+
+
 def test_play_change_page_links_preview(admin_client):
     play = PlayFactory()
     PlayStepFactory(play=play, position=1)
