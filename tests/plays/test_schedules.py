@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from apps.lifecycle.models import Enrolment, Play
 from apps.lifecycle.plays.schedules import (
+    count_new_schedule_subjects,
     evaluate_play_schedule,
     evaluate_scheduled_triggers,
 )
@@ -74,6 +75,25 @@ def test_unanswered_question_enrols_author_once():
     assert first == 1
     assert second == 0
     assert _enrolled(play) == [(f"member:{author.pk}", "41")]
+
+
+def test_unanswered_preview_counts_as_runner():
+    draft = _unanswered_play(status=Play.Status.DRAFT, activated_at=None)
+    paused = _unanswered_play(
+        status=Play.Status.PAUSED, activated_at=timezone.now() - timedelta(hours=2)
+    )
+    active = _unanswered_play(activated_at=timezone.now() - timedelta(hours=2))
+    _question(factories.MemberFactory(), hours_ago=5, topic_id=41)
+    _question(factories.MemberFactory(), hours_ago=7, topic_id=42)
+    now = timezone.now()
+
+    # Topic 41's deadline passed an hour ago, after the activation; topic
+    # 42's passed three hours ago, before it.
+    assert count_new_schedule_subjects(play=draft, now=now) == 0
+    assert count_new_schedule_subjects(play=paused, now=now) == 0
+    assert count_new_schedule_subjects(play=active, now=now) == 1
+    assert evaluate_play_schedule(play=active, now=now) == 1
+    assert count_new_schedule_subjects(play=active, now=now) == 0
 
 
 def test_unanswered_question_waits_for_deadline():

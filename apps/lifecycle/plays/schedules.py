@@ -304,9 +304,13 @@ def evaluate_scheduled_triggers(*, now: datetime | None = None) -> int:
 def count_new_schedule_subjects(*, play: Play, now: datetime) -> int:
     """Count the subjects the schedule trigger would enrol now, if it were active.
 
-    Subjects already enrolled for the same occurrence are not counted.
+    Subjects already enrolled for the same occurrence are not counted. An
+    unanswered-question play counts as the runner does: only questions whose
+    deadline passed after its activation. Activating a play that is not active
+    sets its activation to now, so for it no question counts yet.
     """
-    since = now - UNANSWERED_LOOKBACK
+    is_active = play.status == Play.Status.ACTIVE and play.activated_at is not None
+    since = None if is_active else now
     total = 0
     for candidates in iter_schedule_candidates(play=play, now=now, since=since):
         keys = {(c.subject_key, c.occurrence_key) for c in candidates}
