@@ -104,7 +104,7 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
         return render(
             request,
             "lifecycle/delivery/_notification_update.html",
-            {"notification": notification},
+            {"notification": notification, "is_swapped": True},
         )
     return redirect("delivery:notifications")
 

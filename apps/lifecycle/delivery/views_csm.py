@@ -77,9 +77,8 @@ def csm_task_close(request: HttpRequest, pk: int) -> HttpResponse:
         error = exception.message
 
     if request.htmx:
-        return render(
-            request, "lifecycle/delivery/_csm_task.html", {"task": task, "error": error}
-        )
+        context = {"task": task, "error": error, "is_swapped": True}
+        return render(request, "lifecycle/delivery/_csm_task.html", context)
     if error:
         messages.error(request, error)
     else:
