@@ -225,7 +225,10 @@ def test_unsubscribe_get_asks_to_confirm(client, consenting_member):
     response = client.get(unsubscribe_path(consenting_member))
 
     assert response.status_code == 200
-    assert b"Stop emails about <strong>Marketing email</strong>?" in response.content
+    assert (
+        b"Unsubscribe from <strong>Marketing email</strong>? You will get no more "
+        b"of these emails." in response.content
+    )
     assert b'<button type="submit">Unsubscribe</button>' in response.content
     assert has_consent(member=consenting_member, purpose_key=MARKETING)
 
@@ -235,6 +238,8 @@ def test_unsubscribe_post_revokes_consent(client, consenting_member):
 
     assert response.status_code == 200
     assert b"You are unsubscribed from Marketing email." in response.content
+    privacy_link = f'<a href="{reverse("membership:privacy")}">privacy page</a>'
+    assert privacy_link.encode() in response.content
     assert not has_consent(member=consenting_member, purpose_key=MARKETING)
     grant = ConsentGrant.objects.get(member=consenting_member)
     assert grant.revoked_source == ConsentGrant.Source.EMAIL_LINK

@@ -189,6 +189,20 @@ def test_fatigue_cap_skips_touch_over_cap():
     assert Touch.objects.filter(member=member).count() == 1
 
 
+def test_fatigue_cap_of_one_day_reads_per_day():
+    FatigueCap.objects.create(channel="test", max_touches=3, period_days=1)
+    member = factories.MemberFactory()
+    for _ in range(3):
+        Touch.objects.create(member=member, channel="test", touched_at=timezone.now())
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+    enrolment = _enrol(play, member)
+
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    assert _outcomes(enrolment) == [(1, "skipped", "fatigue cap: 3 per day on test")]
+
+
 def test_fatigue_cap_counts_only_its_period():
     FatigueCap.objects.create(channel="test", max_touches=1, period_days=30)
     member = factories.MemberFactory()

@@ -301,4 +301,9 @@ class FatigueCap(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel}: {self.max_touches} per {self.period_days} days"
+        return f"{self.channel}: {self.max_touches} per {self.period}"
+
+    @property
+    def period(self) -> str:
+        """Return the period in words: "day" for one day, else "N days"."""
+        return "day" if self.period_days == 1 else f"{self.period_days} days"

@@ -133,7 +133,7 @@ def _check_fatigue_cap(member: Member, channel: str, now: datetime) -> str:
         touched_at__gt=now - timedelta(days=cap.period_days),
     ).count()
     if touches >= cap.max_touches:
-        return f"fatigue cap: {cap.max_touches} per {cap.period_days} days on {channel}"
+        return f"fatigue cap: {cap.max_touches} per {cap.period} on {channel}"
     return ""
 
 
