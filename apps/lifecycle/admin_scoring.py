@@ -139,6 +139,23 @@ class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
             if form.has_changed() or form.instance.pk
             if not self._should_delete_form(form)
         ]
+        labels = [
+            (
+                form.cleaned_data.get("label")
+                or ScorecardMeasure.Kind(form.cleaned_data["kind"]).label
+            ).strip()
+            for form in remaining
+            if form.cleaned_data.get("kind") in ScorecardMeasure.Kind.values
+        ]
+        repeated = sorted(
+            {label for label in labels if labels.count(label) > 1}, key=str.lower
+        )
+        if repeated:
+            raise forms.ValidationError(
+                f"More than one measure is labelled {', '.join(map(repr, repeated))}, "
+                "so score pages could not tell them apart. Give each a label of "
+                "its own."
+            )
         if len(remaining) > scoring.MAX_MEASURES:
             raise forms.ValidationError(
                 f"This scorecard has {len(remaining)} measures, but a scorecard "

@@ -302,6 +302,24 @@ def test_concurrent_activations_keep_one_active_scorecard(monkeypatch):
     assert list(active.values_list("name")) == [("First",)]
 
 
+def test_scorecard_admin_rejects_repeated_labels(admin_client):
+    data = scorecard_data(
+        {"kind": "event_count", "label": "Activity"},
+        {"kind": "days_since_activity", "label": "Activity", "zero_at": "30"},
+        {"kind": "course_completions"},
+        {"kind": "course_completions", "position": "1"},
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == [
+        "More than one measure is labelled 'Activity', 'Course completions', so "
+        "score pages could not tell them apart. Give each a label of its own."
+    ]
+    assert not Scorecard.objects.filter(name="Engagement").exists()
+
+
 def test_scorecard_admin_rejects_too_many_measures(admin_client):
     # Saved, 51 measures would make every refresh of the level fail with
     # PostgreSQL's "cannot pass more than 100 arguments to a function".
