@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,6 +20,7 @@ from apps.lifecycle.models import (
     PlayStep,
     StepRun,
     Touch,
+    WebhookDelivery,
 )
 from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
@@ -482,6 +483,7 @@ class StepRunInline(admin.TabularInline):
         "status",
         "outcome",
         "error",
+        "webhook_delivery",
         "attempts",
         "started_at",
         "finished_at",
@@ -492,7 +494,26 @@ class StepRunInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("step")
+        # A webhook step is done once its delivery is queued; whether the
+        # receiver took it shows on the delivery, read here in the same query.
+        deliveries = WebhookDelivery.objects.filter(step_run=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("step")
+            .annotate(
+                delivery_id=Subquery(deliveries.values("pk")[:1]),
+                delivery_status=Subquery(deliveries.values("status")[:1]),
+            )
+        )
+
+    @admin.display(description="webhook delivery")
+    def webhook_delivery(self, run: StepRun) -> str:
+        if run.delivery_id is None:
+            return "-"
+        url = reverse("admin:lifecycle_webhookdelivery_change", args=[run.delivery_id])
+        status = WebhookDelivery.Status(run.delivery_status).label.lower()
+        return format_html('<a href="{}">{}</a>', url, status)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

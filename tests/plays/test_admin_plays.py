@@ -17,6 +17,7 @@ from apps.lifecycle.models import (
     PlayStep,
     StepRun,
     Touch,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from apps.lifecycle.plays.runner import run_enrolment
@@ -523,6 +524,34 @@ def test_enrolment_change_page_shows_step_outcomes_and_errors(admin_client):
     assert response.status_code == 200
     assert "notified" in content
     assert f"RuntimeError: test failure for member {enrolment.member_id}" in content
+
+
+def test_enrolment_page_links_webhook_delivery_status(admin_client):
+    endpoint = WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", secret="whsec_x"
+    )
+    play = PlayFactory()
+    PlayStepFactory(
+        play=play, position=1, action="webhook", config={"endpoint_id": endpoint.pk}
+    )
+    member = factories.MemberFactory()
+    [enrolment_id] = enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(
+                occurrence_key="x", member_id=member.pk, account_id=member.account_id
+            )
+        ],
+    )
+    run_enrolment(enrolment_id=enrolment_id)
+    delivery = WebhookDelivery.objects.get()
+    delivery.status = WebhookDelivery.Status.FAILED
+    delivery.save(update_fields=["status"])
+
+    response = admin_client.get(f"/admin/lifecycle/enrolment/{enrolment_id}/change/")
+
+    delivery_url = f"/admin/lifecycle/webhookdelivery/{delivery.pk}/change/"
+    assert f'<a href="{delivery_url}">failed (gave up)</a>' in response.content.decode()
 
 
 def test_enrolment_retry_action_makes_failed_enrolment_due(admin_client):
