@@ -423,7 +423,11 @@ class PlayAdmin(admin.ModelAdmin):
         if play.pk is None:
             return "Save the play first."
         url = reverse("admin:lifecycle_play_preview", args=[play.pk])
-        label = "Preview" if play.status == Play.Status.ACTIVE else "Preview, activate"
+        label = (
+            "Preview, pause"
+            if play.status == Play.Status.ACTIVE
+            else "Preview, activate"
+        )
         return format_html('<a href="{}">{}</a>', url, label)
 
     def get_urls(self):
@@ -434,12 +438,24 @@ class PlayAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, play_id: int) -> HttpResponse:
-        """Show the audience size and a sample; a POST activates the play."""
+        """Show the audience size and a sample; a POST activates or pauses the play."""
         play = get_object_or_404(Play, pk=play_id)
         if not self.has_view_permission(request, play):
             raise PermissionDenied
         can_activate = self.has_change_permission(request, play)
 
+        if request.method == "POST" and "pause" in request.POST:
+            if not can_activate:
+                raise PermissionDenied
+            was_active = play.status == Play.Status.ACTIVE
+            pause_play(play=play, actor=request.user)
+            if was_active:
+                message = f"Paused the play {play.name}."
+            else:
+                message = f"The play {play.name} was not active, so nothing changed."
+            self.message_user(request, message)
+            change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
+            return HttpResponseRedirect(change_url)
         if request.method == "POST":
             if not can_activate:
                 raise PermissionDenied
@@ -464,6 +480,7 @@ class PlayAdmin(admin.ModelAdmin):
             "play": play,
             "preview": get_play_preview(play=play),
             "can_activate": can_activate and play.status != Play.Status.ACTIVE,
+            "can_pause": can_activate and play.status == Play.Status.ACTIVE,
         }
         return TemplateResponse(request, PREVIEW_TEMPLATE, context)
 

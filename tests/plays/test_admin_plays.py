@@ -438,6 +438,36 @@ def test_play_preview_post_when_active_changes_nothing(admin_client):
     assert not AuditEntry.objects.exists()
 
 
+def test_play_preview_pause_button_pauses(admin_client, admin_user):
+    play = PlayFactory()
+    PlayStepFactory(play=play, position=1)
+
+    page = admin_client.get(_preview_url(play))
+    response = admin_client.post(_preview_url(play), {"pause": "Pause"}, follow=True)
+
+    play.refresh_from_db()
+    assert 'name="pause"' in page.content.decode()
+    assert play.status == Play.Status.PAUSED
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Paused the play {play.name}."
+    ]
+    assert AuditEntry.objects.get(action="play.paused").actor == admin_user
+
+
+def test_play_preview_of_draft_offers_no_pause(admin_client):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+
+    page = admin_client.get(_preview_url(play))
+    response = admin_client.post(_preview_url(play), {"pause": "Pause"}, follow=True)
+
+    play.refresh_from_db()
+    assert 'name="pause"' not in page.content.decode()
+    assert play.status == Play.Status.DRAFT
+    assert [str(m) for m in response.context["messages"]] == [
+        f"The play {play.name} was not active, so nothing changed."
+    ]
+
+
 def test_play_preview_post_without_steps_stays_draft(admin_client):
     play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
 
