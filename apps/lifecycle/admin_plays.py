@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from apps.lifecycle import registry
 from apps.lifecycle.actions import get_action, list_actions
+from apps.lifecycle.delivery.step_config import check_account_templates
 from apps.lifecycle.models import (
     Enrolment,
     FatigueCap,
@@ -287,26 +288,52 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
         super().clean()
 
     def _list_member_only_steps(self) -> list[str]:
-        """Return an error per kept step whose action cannot act on an account."""
+        """Return an error per step an account play cannot run as saved.
+
+        A step whose action acts on a member only would be skipped for every
+        account, and a CSM task that names the member would show an empty
+        name. Steps left as they were in a play whose level did not change
+        are not checked again, so a play saved before these checks can still
+        be edited (and paused).
+        """
         if self.instance.subject_level != Play.SubjectLevel.ACCOUNT:
             return []
+        level_changed = self.instance.pk is not None and (
+            Play.objects.filter(pk=self.instance.pk)
+            .exclude(subject_level=Play.SubjectLevel.ACCOUNT)
+            .exists()
+        )
         account_actions = sorted(
-            action.name for action in list_actions() if not action.needs_member
+            action.label for action in list_actions() if not action.needs_member
         )
         errors = []
         for form in self.forms:
-            action = get_action(getattr(form, "cleaned_data", {}).get("action") or "")
-            if action is None or not action.needs_member:
+            cleaned = getattr(form, "cleaned_data", {})
+            action = get_action(cleaned.get("action") or "")
+            if action is None or self._should_delete_form(form):
                 continue
-            if self._should_delete_form(form):
-                continue
-            errors.append(
-                f"Step {form.cleaned_data.get('position')} ({action.name}) acts on "
-                "a member, and this play enrols accounts, so it would be skipped "
-                "for every enrolment. Use "
-                f"{', '.join(account_actions)} in an account play, or make the "
-                "play enrol members."
+            # Compared with the stored step, not with form.has_changed(): the
+            # JSON field reports a change whenever its text is submitted.
+            stored = PlayStep.objects.filter(pk=form.instance.pk).first()
+            is_new_or_changed = stored is None or (stored.action, stored.config) != (
+                action.name,
+                cleaned.get("config") or {},
             )
+            if not (is_new_or_changed or level_changed):
+                continue
+            position = cleaned.get("position")
+            step = f"Step {position}" if position is not None else "A step"
+            if action.needs_member:
+                errors.append(
+                    f"{step} ({action.label}) acts on a member, and this play "
+                    "enrols accounts, so it would be skipped for every "
+                    f"enrolment. Use {', '.join(account_actions)} in an account "
+                    "play, or make the play enrol members."
+                )
+            for name, message in check_account_templates(
+                action.name, cleaned.get("config") or {}
+            ):
+                errors.append(f"{step} ({action.label}), {name}: {message}")
         return errors
 
 

@@ -688,12 +688,71 @@ def test_account_play_rejects_member_only_step(admin_client):
     formset = response.context["inline_admin_formsets"][0].formset
     [error] = formset.non_form_errors()
     assert error.startswith(
-        "Step 1 (email) acts on a member, and this play enrols accounts, so it "
+        "Step 1 (Email) acts on a member, and this play enrols accounts, so it "
         "would be skipped for every enrolment. Use "
     )
-    assert "csm_task" in error
-    assert "email," not in error
+    assert "CSM task" in error
+    assert "Email," not in error
     assert not Play.objects.filter(play_id="welcome").exists()
+
+
+def test_account_play_csm_task_rejects_member_name(admin_client):
+    data = _play_form(
+        subject_level="account",
+        trigger="stagnant_account",
+        trigger_event_kind="",
+        trigger_days="30",
+        **{
+            "steps-0-action": "csm_task",
+            "steps-0-config": '{"title": "Call {{ member_name }}"}',
+        },
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == [
+        "Step 1 (CSM task), title: 'title' uses member_name, which this step "
+        "does not know, so it would render empty. Use account_name."
+    ]
+
+
+def test_account_play_keeps_old_member_step_editable(admin_client):
+    play = PlayFactory(
+        subject_level=Play.SubjectLevel.ACCOUNT,
+        trigger=Play.Trigger.STAGNANT_ACCOUNT,
+        trigger_event_kind="",
+        trigger_days=30,
+    )
+    # Saved before admin checked step actions against the play's level.
+    step = PlayStepFactory(
+        play=play,
+        position=1,
+        action="email",
+        config={"subject": "Hi", "body": "Hello."},
+    )
+    data = _play_form(
+        name=play.name,
+        play_id=play.play_id,
+        description="Edited",
+        subject_level="account",
+        trigger="stagnant_account",
+        trigger_event_kind="",
+        trigger_days="30",
+        **{
+            "steps-INITIAL_FORMS": "1",
+            "steps-0-id": str(step.pk),
+            "steps-0-play": str(play.pk),
+            "steps-0-action": "email",
+            "steps-0-config": json.dumps(step.config),
+        },
+    )
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", data)
+
+    assert response.status_code == 302
+    play.refresh_from_db()
+    assert play.description == "Edited"
 
 
 def test_account_play_accepts_csm_task_step(admin_client):

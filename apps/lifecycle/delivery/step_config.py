@@ -44,6 +44,8 @@ def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
 # The names step templates can use, by action: build_template_context and the
 # handlers fill them. Any other name renders as an empty text.
 MEMBER_VARIABLES = ("member_name", "account_name")
+# A CSM task of an account play has no member, so only the account's name.
+ACCOUNT_VARIABLES = ("account_name",)
 EMAIL_VARIABLES = (*MEMBER_VARIABLES, "url", "links", "unsubscribe_url")
 
 
@@ -78,21 +80,67 @@ def _check_template(
     return []
 
 
+def check_account_templates(action: str, config: dict) -> ConfigErrors:
+    """Return the template errors of a step in a play that enrols accounts."""
+    if action != "csm_task" or not isinstance(config, dict):
+        return []
+    return [
+        *_check_template(config, "title", required=False, variables=ACCOUNT_VARIABLES),
+        *_check_template(
+            config, "description", required=False, variables=ACCOUNT_VARIABLES
+        ),
+    ]
+
+
+# Attributes through which tags such as {% now … as year %}, {% cycle … as c %}
+# and {% regroup … as groups %} name the variable they set.
+SETTING_ATTRIBUTES = ("asvar", "variable_name", "var_name")
+
+
+def _list_set_names(nodelist: NodeList) -> set[str]:
+    """Return the names that tags anywhere in `nodelist` set with `as`."""
+    names = set()
+    for node in nodelist:
+        for attribute in SETTING_ATTRIBUTES:
+            value = getattr(node, attribute, None)
+            if isinstance(value, str) and value:
+                names.add(value)
+        for attribute in node.child_nodelists:
+            child = getattr(node, attribute, None)
+            if child:
+                names |= _list_set_names(child)
+        if isinstance(node, IfNode):
+            for _, child in node.conditions_nodelists:
+                names |= _list_set_names(child)
+    return names
+
+
+def _root_names(expression) -> set[str]:
+    """Return the first names of the variables an expression and its filters read."""
+    variables = [expression.var]
+    variables += [
+        arg for _, args in expression.filters for is_lookup, arg in args if is_lookup
+    ]
+    return {
+        variable.lookups[0]
+        for variable in variables
+        if isinstance(variable, Variable) and variable.lookups
+    }
+
+
 def _list_variables(nodelist: NodeList, known: set[str]) -> set[str]:
     """Return the unknown variable names that `{{ … }}` tags in `nodelist` read.
 
-    Names that a `for` or `with` tag sets are known inside it. Names read
-    only in tag arguments, such as an `if` condition, are not checked.
+    Names that a `for` or `with` tag sets are known inside it, and names that
+    tags set with `as` are known everywhere. Names read only in tag
+    arguments, such as an `if` condition, are not checked.
     """
+    known = known | _list_set_names(nodelist)
     unknown: set[str] = set()
     for node in nodelist:
         inner = known
         if isinstance(node, VariableNode):
-            variable = node.filter_expression.var
-            if isinstance(variable, Variable) and variable.lookups:
-                root = variable.lookups[0]
-                if root not in known:
-                    unknown.add(root)
+            unknown |= _root_names(node.filter_expression) - known
         elif isinstance(node, ForNode):
             inner = known | set(node.loopvars) | {"forloop"}
         elif isinstance(node, WithNode):
