@@ -222,12 +222,17 @@ def _in_use(endpoint: WebhookEndpoint) -> str:
         noun = "delivery" if deliveries == 1 else "deliveries"
         reasons.append(
             f"it has {deliveries} logged {noun}, the record of what was sent. "
-            "Untick Active to stop sending to it."
+            "Untick “Is active” to stop sending to it."
         )
     if plays:
+        names = (
+            f"the play {plays[0]}"
+            if len(plays) == 1
+            else f"the plays {', '.join(plays)}"
+        )
         reasons.append(
-            f"webhook steps of the plays {', '.join(plays)} send to it. Point "
-            "them at another endpoint first."
+            f"webhook steps of {names} send to it. Point them at another "
+            "endpoint first."
         )
     return f"{endpoint.name}: {' And '.join(reasons)}" if reasons else ""
 

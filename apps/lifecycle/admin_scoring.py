@@ -147,8 +147,10 @@ class ScorecardMeasureFormSet(forms.BaseInlineFormSet):
             for form in remaining
             if form.cleaned_data.get("kind") in ScorecardMeasure.Kind.values
         ]
+        folded = [label.casefold() for label in labels]
         repeated = sorted(
-            {label for label in labels if labels.count(label) > 1}, key=str.lower
+            {label for label in labels if folded.count(label.casefold()) > 1},
+            key=lambda label: (label.casefold(), label),
         )
         if repeated:
             raise forms.ValidationError(

@@ -156,8 +156,8 @@ def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
 
     assert response.context["protected"] == [
         "CRM: it has 1 logged delivery, the record of what was sent. Untick "
-        "Active to stop sending to it. And webhook steps of the plays renewal "
-        "send to it. Point them at another endpoint first."
+        "“Is active” to stop sending to it. And webhook steps of the play "
+        "renewal send to it. Point them at another endpoint first."
     ]
     assert not response.context["perms_lacking"]
     admin_client.post(url, {"post": "yes"})

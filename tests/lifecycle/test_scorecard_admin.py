@@ -305,7 +305,7 @@ def test_concurrent_activations_keep_one_active_scorecard(monkeypatch):
 def test_scorecard_admin_rejects_repeated_labels(admin_client):
     data = scorecard_data(
         {"kind": "event_count", "label": "Activity"},
-        {"kind": "days_since_activity", "label": "Activity", "zero_at": "30"},
+        {"kind": "days_since_activity", "label": "activity", "zero_at": "30"},
         {"kind": "course_completions"},
         {"kind": "course_completions", "position": "1"},
     )
@@ -314,7 +314,8 @@ def test_scorecard_admin_rejects_repeated_labels(admin_client):
 
     formset = response.context["inline_admin_formsets"][0].formset
     assert formset.non_form_errors() == [
-        "More than one measure is labelled 'Activity', 'Course completions', so "
+        "More than one measure is labelled 'Activity', 'activity', 'Course "
+        "completions', so "
         "score pages could not tell them apart. Give each a label of its own."
     ]
     assert not Scorecard.objects.filter(name="Engagement").exists()

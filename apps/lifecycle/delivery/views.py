@@ -33,7 +33,7 @@ LIST_TEMPLATE = "lifecycle/delivery/notifications.html"
 INVALID_LINK_MESSAGE = (
     "This unsubscribe link is invalid: it was cut short or changed. Open the "
     "link in the email again, or copy all of it. You can also withdraw consent "
-    "on the Privacy page after signing in."
+    "on your privacy page after signing in."
 )
 UNKNOWN_LINK_MESSAGE = (
     "This unsubscribe link is for a member or email topic that no longer "
