@@ -471,34 +471,31 @@ class PlayAdmin(admin.ModelAdmin):
             raise PermissionDenied
         can_activate = self.has_change_permission(request, play)
 
-        if request.method == "POST" and "pause" in request.POST:
-            if not can_activate:
-                raise PermissionDenied
-            was_active = play.status == Play.Status.ACTIVE
-            pause_play(play=play, actor=request.user)
-            if was_active:
-                message = f"Paused the play {play.name}."
-            else:
-                message = f"The play {play.name} was not active, so nothing changed."
-            self.message_user(request, message)
-            change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
-            return HttpResponseRedirect(change_url)
         if request.method == "POST":
             if not can_activate:
                 raise PermissionDenied
             was_active = play.status == Play.Status.ACTIVE
+            if "pause" in request.POST:
+                pause_play(play=play, actor=request.user)
+                return self._back_to_play(
+                    request,
+                    play,
+                    f"Paused the play {play.name}."
+                    if was_active
+                    else f"The play {play.name} was not active, so nothing changed.",
+                )
             try:
                 activate_play(play=play, actor=request.user)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                if was_active:
-                    message = f"The play {play.name} was already active."
-                else:
-                    message = f"Activated the play {play.name}."
-                self.message_user(request, message)
-                change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
-                return HttpResponseRedirect(change_url)
+                return self._back_to_play(
+                    request,
+                    play,
+                    f"The play {play.name} was already active."
+                    if was_active
+                    else f"Activated the play {play.name}.",
+                )
 
         context = {
             **self.admin_site.each_context(request),
@@ -510,6 +507,13 @@ class PlayAdmin(admin.ModelAdmin):
             "can_pause": can_activate and play.status == Play.Status.ACTIVE,
         }
         return TemplateResponse(request, PREVIEW_TEMPLATE, context)
+
+    def _back_to_play(
+        self, request: HttpRequest, play: Play, message: str
+    ) -> HttpResponse:
+        self.message_user(request, message)
+        change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
+        return HttpResponseRedirect(change_url)
 
     @admin.action(description="Pause selected plays", permissions=["change"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
