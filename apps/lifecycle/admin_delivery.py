@@ -69,7 +69,8 @@ def _redirect_to_secrets(
     """Keep the new secrets in the session and redirect to the page showing them.
 
     The page is a GET, so reloading it neither adds another endpoint nor
-    rotates the secrets again. It shows them once and then forgets them.
+    rotates the secrets again. It shows them once and then removes them from
+    the session.
     """
     request.session[SECRETS_SESSION_KEY] = {
         "title": title,
@@ -82,14 +83,14 @@ def _redirect_to_secrets(
 
 
 def _render_secrets(request: HttpRequest) -> HttpResponse:
-    shown = request.session.pop(SECRETS_SESSION_KEY, None)
+    pending = request.session.pop(SECRETS_SESSION_KEY, None)
     response = TemplateResponse(
         request,
         SECRET_TEMPLATE,
         {
             **admin.site.each_context(request),
-            "title": shown["title"] if shown else "Webhook secrets",
-            "endpoints": shown["endpoints"] if shown else [],
+            "title": pending["title"] if pending else "Webhook secrets",
+            "endpoints": pending["endpoints"] if pending else [],
             "opts": WebhookEndpoint._meta,
         },
     )

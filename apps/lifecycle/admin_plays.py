@@ -365,7 +365,7 @@ class PlayAdmin(admin.ModelAdmin):
     actions = ["pause_selected"]
 
     def get_deleted_objects(self, objs, request: HttpRequest):
-        """Protect plays with enrolments, and say to pause them instead.
+        """Protect plays with enrolments, with a message to pause them instead.
 
         Without this, admin blames the user's permissions: enrolments are
         read-only there, so it cannot delete a play's enrolments with it.
