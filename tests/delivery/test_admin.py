@@ -50,6 +50,8 @@ def test_endpoint_add_shows_secret_once(admin_client):
     assert reloaded.status_code == 200
     assert endpoint.secret not in reloaded.content.decode()
     assert "No new secret is waiting to be shown" in reloaded.content.decode()
+    add_url = reverse("admin:lifecycle_webhookendpoint_add")
+    assert f'href="{add_url}">Add another endpoint</a>' in response.content.decode()
     assert WebhookEndpoint.objects.count() == 1
 
 

@@ -848,6 +848,12 @@ def test_play_change_page_links_preview(admin_client):
             "it would render empty. Use member_name, account_name.",
         ),
         (
+            "email",
+            {"subject": "Hi", "body": "{% if 1 %}{% include 'x.html' %}{% endif %}"},
+            "body: 'body' uses include or extends, which step templates cannot: "
+            "they render without other templates. Write the text in place.",
+        ),
+        (
             "in_app",
             {"title": "Hi", "url": "javascript:alert(1)"},
             "url: 'javascript:alert(1)' is not a link members can follow: use a "
@@ -925,6 +931,7 @@ def test_play_change_page_links_preview(admin_client):
         "email-variable",
         "in-app-variable",
         "task-variable-in-if",
+        "email-include",
         "in-app-javascript-url",
         "email-protocol-relative-link",
         "purpose",

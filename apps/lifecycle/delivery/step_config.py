@@ -15,6 +15,7 @@ from django.template import (
 )
 from django.template.base import VariableNode
 from django.template.defaulttags import ForNode, IfNode, WithNode
+from django.template.loader_tags import ExtendsNode, IncludeNode
 
 from apps.lifecycle.delivery.content import _get_engine, check_link
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
@@ -68,6 +69,14 @@ def _check_template(
     except (TemplateSyntaxError, TemplateDoesNotExist) as error:
         reason = str(error).rstrip(".")
         return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
+    if _uses_other_templates(template.nodelist):
+        return [
+            (
+                name,
+                f"{name!r} uses include or extends, which step templates cannot: "
+                "they render without other templates. Write the text in place.",
+            )
+        ]
     unknown = sorted(_list_variables(template.nodelist, set(variables)))
     if unknown:
         return [
@@ -95,6 +104,14 @@ def check_account_templates(action: str, config: dict) -> ConfigErrors:
 # Attributes through which tags such as {% now … as year %}, {% cycle … as c %}
 # and {% regroup … as groups %} name the variable they set.
 SETTING_ATTRIBUTES = ("asvar", "variable_name", "var_name")
+
+
+def _uses_other_templates(nodelist: NodeList) -> bool:
+    """Return whether `nodelist` has an include or extends tag at any depth."""
+    return bool(
+        nodelist.get_nodes_by_type(IncludeNode)
+        or nodelist.get_nodes_by_type(ExtendsNode)
+    )
 
 
 def _list_set_names(nodelist: NodeList) -> set[str]:
