@@ -55,16 +55,21 @@ def add_play_params(url: str, play: Play) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _is_path(url: str) -> bool:
+    """Return whether `url` is a path on this site ("//host" is another site)."""
+    return url.startswith("/") and not url.startswith("//")
+
+
 def build_absolute_url(url: str) -> str:
     """Return the URL made absolute against RM6_SITE_URL when it is a path."""
-    if not url.startswith("/") or url.startswith("//"):
+    if not _is_path(url):
         return url
     return settings.SITE_URL.rstrip("/") + url
 
 
 def is_site_link(url: str) -> bool:
     """Return whether `url` is a path here or an absolute URL of RM6_SITE_URL."""
-    if url.startswith("/") and not url.startswith("//"):
+    if _is_path(url):
         return True
     site_url = settings.SITE_URL.rstrip("/")
     return url == site_url or url.startswith(site_url + "/")
@@ -85,7 +90,7 @@ def check_link(url: str) -> str | None:
 
     A link is a path on this site (starting with /) or an http or https URL.
     """
-    if url.startswith("/") and not url.startswith("//"):
+    if _is_path(url):
         return None
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and parts.netloc:

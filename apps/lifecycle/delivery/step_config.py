@@ -13,8 +13,8 @@ from django.template import (
     TemplateSyntaxError,
     Variable,
 )
-from django.template.base import VariableNode
-from django.template.defaulttags import ForNode, IfNode, WithNode
+from django.template.base import Node, VariableNode
+from django.template.defaulttags import ForNode, WithNode
 from django.template.loader_tags import ExtendsNode, IncludeNode
 
 from apps.lifecycle.delivery.content import _get_engine, check_link
@@ -77,7 +77,9 @@ def _check_template(
                 "they render without other templates. Write the text in place.",
             )
         ]
-    unknown = sorted(_list_variables(template.nodelist, set(variables)))
+    # Names that tags set with `as` are known everywhere in the template.
+    known = set(variables) | _list_set_names(template.nodelist)
+    unknown = sorted(_list_variables(template.nodelist, known))
     if unknown:
         return [
             (
@@ -116,20 +118,12 @@ def _uses_other_templates(nodelist: NodeList) -> bool:
 
 def _list_set_names(nodelist: NodeList) -> set[str]:
     """Return the names that tags anywhere in `nodelist` set with `as`."""
-    names = set()
-    for node in nodelist:
-        for attribute in SETTING_ATTRIBUTES:
-            value = getattr(node, attribute, None)
-            if isinstance(value, str) and value:
-                names.add(value)
-        for attribute in node.child_nodelists:
-            child = getattr(node, attribute, None)
-            if child:
-                names |= _list_set_names(child)
-        if isinstance(node, IfNode):
-            for _, child in node.conditions_nodelists:
-                names |= _list_set_names(child)
-    return names
+    return {
+        value
+        for node in nodelist.get_nodes_by_type(Node)
+        for attribute in SETTING_ATTRIBUTES
+        if isinstance(value := getattr(node, attribute, None), str) and value
+    }
 
 
 def _root_names(expression) -> set[str]:
@@ -148,11 +142,9 @@ def _root_names(expression) -> set[str]:
 def _list_variables(nodelist: NodeList, known: set[str]) -> set[str]:
     """Return the unknown variable names that `{{ … }}` tags in `nodelist` read.
 
-    Names that a `for` or `with` tag sets are known inside it, and names that
-    tags set with `as` are known everywhere. Names read only in tag
-    arguments, such as an `if` condition, are not checked.
+    Names that a `for` or `with` tag sets are known inside it. Names read
+    only in tag arguments, such as an `if` condition, are not checked.
     """
-    known = known | _list_set_names(nodelist)
     unknown: set[str] = set()
     for node in nodelist:
         inner = known
@@ -162,12 +154,10 @@ def _list_variables(nodelist: NodeList, known: set[str]) -> set[str]:
             inner = known | set(node.loopvars) | {"forloop"}
         elif isinstance(node, WithNode):
             inner = known | set(node.extra_context)
+        # An if tag's nodelist joins the nodes of all its branches.
         for attribute in node.child_nodelists:
             child = getattr(node, attribute, None)
             if child:
-                unknown |= _list_variables(child, inner)
-        if isinstance(node, IfNode):
-            for _, child in node.conditions_nodelists:
                 unknown |= _list_variables(child, inner)
     return unknown
 
