@@ -22,7 +22,7 @@ from apps.lifecycle.delivery.webhooks import (
     rotate_webhook_secret,
 )
 from apps.lifecycle.models import CsmTask, PlayStep, WebhookDelivery, WebhookEndpoint
-from apps.membership.admin import ReadOnlyAdmin
+from apps.membership.admin import KeptWithHistoryAdmin, ReadOnlyAdmin
 from rm6.errors import DomainError
 
 SECRET_TEMPLATE = "lifecycle/delivery/admin/webhook_secrets.html"
@@ -144,7 +144,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(KeptWithHistoryAdmin):
     """Endpoints; the signing secret is shown once, when it is made.
 
     The secret is never listed or shown on the change page afterwards, so it
@@ -176,19 +176,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
         return _redirect_to_secrets(request, [obj], title="Webhook endpoint added")
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        """Protect endpoints in use, with the reason and what to do instead.
-
-        Without this, admin blames the user's permissions: the delivery log is
-        read-only, so it cannot delete an endpoint's deliveries with it.
-        """
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(
-            objs, request
-        )
-        in_use = [reason for endpoint in objs if (reason := _in_use(endpoint))]
-        if in_use:
-            return deleted, counts, set(), [*protected, *in_use]
-        return deleted, counts, perms_needed, protected
+    def list_kept_reasons(self, objs) -> list[str]:
+        """Return why each endpoint in use stays: its delivery log or play steps."""
+        return [reason for endpoint in objs if (reason := _in_use(endpoint))]
 
     def get_urls(self) -> list:
         secrets = path(

@@ -27,7 +27,7 @@ from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
 from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
 from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
-from apps.membership.admin import ReadOnlyAdmin
+from apps.membership.admin import KeptWithHistoryAdmin, ReadOnlyAdmin
 from apps.membership.models import Account, ConsentPurpose, Member
 from rm6.errors import DomainError
 
@@ -306,6 +306,10 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
         account_actions = sorted(
             action.label for action in list_actions() if not action.needs_member
         )
+        stored_steps = {
+            step.pk: (step.action, step.config)
+            for step in PlayStep.objects.filter(play_id=self.instance.pk)
+        }
         errors = []
         for form in self.forms:
             cleaned = getattr(form, "cleaned_data", {})
@@ -314,11 +318,8 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
                 continue
             # Compared with the stored step, not with form.has_changed(): the
             # JSON field reports a change whenever its text is submitted.
-            stored = PlayStep.objects.filter(pk=form.instance.pk).first()
-            is_new_or_changed = stored is None or (stored.action, stored.config) != (
-                action.name,
-                cleaned.get("config") or {},
-            )
+            stored = stored_steps.get(form.instance.pk)
+            is_new_or_changed = stored != (action.name, cleaned.get("config") or {})
             if not (is_new_or_changed or level_changed):
                 continue
             position = cleaned.get("position")
@@ -346,7 +347,7 @@ class PlayStepInline(admin.TabularInline):
 
 
 @admin.register(Play)
-class PlayAdmin(admin.ModelAdmin):
+class PlayAdmin(KeptWithHistoryAdmin):
     form = PlayForm
     inlines = [PlayStepInline]
     list_display = [
@@ -364,31 +365,21 @@ class PlayAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "activated_at", "preview_link"]
     actions = ["pause_selected"]
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        """Protect plays with enrolments, with a message to pause them instead.
-
-        Without this, admin blames the user's permissions: enrolments are
-        read-only there, so it cannot delete a play's enrolments with it.
-        """
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(
-            objs, request
-        )
+    def list_kept_reasons(self, objs) -> list[str]:
+        """Return why each play with enrolments stays, and to pause it instead."""
         enrolled = {
             row["play"]: row["count"]
             for row in Enrolment.objects.filter(play__in=[play.pk for play in objs])
             .values("play")
             .annotate(count=Count("pk"))
         }
-        in_use = [
+        return [
             f"{play.name}: it has {enrolled[play.pk]} "
             f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, the play's history "
             "and its holdout comparison. Pause it instead."
             for play in objs
             if enrolled.get(play.pk)
         ]
-        if in_use:
-            return deleted, counts, set(), [*protected, *in_use]
-        return deleted, counts, perms_needed, protected
 
     # Once a play has run, its links and touches carry its play ID and
     # campaign, and its holdout group is being measured against the rest.
