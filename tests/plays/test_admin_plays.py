@@ -63,6 +63,17 @@ def _play_form(**overrides) -> dict:
     return data
 
 
+def _account_play_form(**overrides) -> dict:
+    """Return the add form of a play that enrols stagnant accounts."""
+    return _play_form(
+        subject_level="account",
+        trigger="stagnant_account",
+        trigger_event_kind="",
+        trigger_days="30",
+        **overrides,
+    )
+
+
 def _form_errors(response) -> dict:
     return response.context["adminform"].form.errors
 
@@ -671,11 +682,7 @@ def test_changelist_query_count_fixed(admin_client, model):
 
 
 def test_account_play_rejects_member_only_step(admin_client):
-    data = _play_form(
-        subject_level="account",
-        trigger="stagnant_account",
-        trigger_event_kind="",
-        trigger_days="30",
+    data = _account_play_form(
         **{
             "steps-0-action": "email",
             "steps-0-config": '{"subject": "Hi", "body": "Hello."}',
@@ -697,11 +704,7 @@ def test_account_play_rejects_member_only_step(admin_client):
 
 
 def test_account_play_csm_task_rejects_member_name(admin_client):
-    data = _play_form(
-        subject_level="account",
-        trigger="stagnant_account",
-        trigger_event_kind="",
-        trigger_days="30",
+    data = _account_play_form(
         **{
             "steps-0-action": "csm_task",
             "steps-0-config": '{"title": "Call {{ member_name }}"}',
@@ -731,14 +734,10 @@ def test_account_play_keeps_old_member_step_editable(admin_client):
         action="email",
         config={"subject": "Hi", "body": "Hello."},
     )
-    data = _play_form(
+    data = _account_play_form(
         name=play.name,
         play_id=play.play_id,
         description="Edited",
-        subject_level="account",
-        trigger="stagnant_account",
-        trigger_event_kind="",
-        trigger_days="30",
         **{
             "steps-INITIAL_FORMS": "1",
             "steps-0-id": str(step.pk),
@@ -756,11 +755,7 @@ def test_account_play_keeps_old_member_step_editable(admin_client):
 
 
 def test_account_play_accepts_csm_task_step(admin_client):
-    data = _play_form(
-        subject_level="account",
-        trigger="stagnant_account",
-        trigger_event_kind="",
-        trigger_days="30",
+    data = _account_play_form(
         **{"steps-0-action": "csm_task", "steps-0-config": '{"title": "Call"}'},
     )
 
