@@ -338,12 +338,19 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
         return errors
 
 
-class PlayStepInline(admin.TabularInline):
+class PlayStepInline(admin.StackedInline):
+    """Steps one below the other, each field with its label and help text.
+
+    A table row per step was wider than the page, and its inputs had no
+    labels of their own. The config gets a full line, as its JSON is long.
+    """
+
     model = PlayStep
     form = PlayStepForm
     formset = PlayStepFormSet
     extra = 1
     ordering = ["position"]
+    fields = [("position", "action"), ("wait_hours", "consent_purpose"), "config"]
 
 
 @admin.register(Play)

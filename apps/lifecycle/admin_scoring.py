@@ -186,13 +186,25 @@ def _measure_spec(measure: ScorecardMeasure) -> scoring.MeasureSpec:
     )
 
 
-class ScorecardMeasureInline(admin.TabularInline):
+class ScorecardMeasureInline(admin.StackedInline):
+    """Measures one below the other, each field with its label and help text.
+
+    A table row per measure was wider than the page, and its inputs had no
+    labels of their own.
+    """
+
     model = ScorecardMeasure
     form = ScorecardMeasureForm
     formset = ScorecardMeasureFormSet
     extra = 1
     max_num = scoring.MAX_MEASURES
     ordering = ["position", "id"]
+    fields = [
+        ("position", "kind", "label"),
+        ("event_kinds", "window_days"),
+        ("weight", "zero_at", "full_at"),
+        "meaning",
+    ]
     readonly_fields = ["meaning"]
 
     @admin.display(description="meaning")

@@ -1,3 +1,4 @@
+import re
 import threading
 
 import pytest
@@ -410,3 +411,12 @@ def test_scorecard_admin_rescore_action_queues_full_passes(admin_client, monkeyp
 
     assert response.status_code == 302
     assert sorted(queued) == ["account", "member"]
+
+
+def test_scorecard_measure_inputs_have_labels_and_help(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+
+    fields = ("position", "kind", "label", "event_kinds", "window_days")
+    for field in (*fields, "weight", "zero_at", "full_at"):
+        assert re.search(rf'<label[^>]* for="id_measures-0-{field}"', page), field
+    assert "Raw value that scores 100." in page

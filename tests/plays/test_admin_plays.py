@@ -1105,3 +1105,11 @@ def test_play_change_draft_ids_editable(admin_client):
     assert play.play_id == "renamed"
     assert play.campaign_id == "q4"
     assert play.holdout_percent == 20
+
+
+def test_play_step_inputs_have_labels_and_help(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+
+    for field in ("position", "action", "wait_hours", "consent_purpose", "config"):
+        assert re.search(rf'<label[^>]* for="id_steps-0-{field}"', page), field
+    assert "Action settings, for example subject and body" in page
