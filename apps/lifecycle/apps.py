@@ -10,7 +10,7 @@ class LifecycleConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core import checks
 
-        from apps.lifecycle import receivers
+        from apps.lifecycle import receivers, views
         from apps.lifecycle.actions import register_action
         from apps.lifecycle.delivery.handlers import register_delivery_actions
         from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
@@ -20,6 +20,7 @@ class LifecycleConfig(AppConfig):
         from apps.lifecycle.registry import register_kind, subscribe_band_change
         from apps.lifecycle.selectors import export_member_data
         from apps.lifecycle.services import move_merged_member_activity
+        from apps.membership.admin_links import register_admin_link
         from apps.membership.anonymisation import register_anonymise_handler
         from apps.membership.exports import register_export_section
         from apps.membership.merge import register_merge_handler
@@ -41,6 +42,8 @@ class LifecycleConfig(AppConfig):
         register_delivery_actions()
         register_action(WAIT_ACTION, run_wait_step, label="Wait")
         subscribe_band_change(dispatch_account_band_change)
+        register_admin_link("account", "Health page", views.account_health_url)
+        register_admin_link("member", "Health page", views.member_health_url)
         checks.register(check_message_cap)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"

@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from apps.lifecycle.selectors import (
@@ -81,3 +82,13 @@ def member_health(request: HttpRequest, pk: int) -> HttpResponse:
             "can_see_account": can_see_account,
         },
     )
+
+
+def account_health_url(account: Account) -> str:
+    """Return the account's health page, for the link on its admin page."""
+    return reverse("lifecycle:account_health", args=[account.pk])
+
+
+def member_health_url(member: Member) -> str:
+    """Return the member's health page, for the link on their admin page."""
+    return reverse("lifecycle:member_health", args=[member.pk])

@@ -9,8 +9,9 @@ from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from apps.membership.admin_links import list_admin_links
 from apps.membership.admin_sso import AccountIdentityProviderInline
 from apps.membership.admin_tools import CsvImportMixin, MemberMergeMixin
 from apps.membership.models import (
@@ -79,6 +80,18 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
         if reasons:
             return deleted, counts, set(), [*protected, *reasons]
         return deleted, counts, perms_needed, protected
+
+
+def render_related_pages(model: str, obj) -> str:
+    """Return the links other apps registered for this admin page, as HTML."""
+    if obj is None or obj.pk is None:
+        return "Shown once saved."
+    links = list_admin_links(model, obj)
+    if not links:
+        return "None"
+    return format_html_join(
+        ", ", '<a href="{}">{}</a>', ((url, label) for label, url in links)
+    )
 
 
 class RenewalWindowFilter(admin.SimpleListFilter):
@@ -227,7 +240,7 @@ class AccountAdmin(CsvImportMixin, admin.ModelAdmin):
     date_hierarchy = "renewal_date"
     raw_id_fields = ["owner"]
     autocomplete_fields = ["parent"]
-    readonly_fields = ["member_count", "created_at", "updated_at"]
+    readonly_fields = ["member_count", "related_pages", "created_at", "updated_at"]
     fieldsets = [
         (
             None,
@@ -246,7 +259,18 @@ class AccountAdmin(CsvImportMixin, admin.ModelAdmin):
             "Contract",
             {"fields": ["segment", "cs_tier", "arr", "contract_start", "renewal_date"]},
         ),
-        (None, {"fields": ["time_zone", "member_count", "created_at", "updated_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "time_zone",
+                    "member_count",
+                    "related_pages",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
     ]
     inlines = [AccountMemberInline, AccountIdentityProviderInline, AccountArrInline]
     form = AccountAdminForm
@@ -269,6 +293,10 @@ class AccountAdmin(CsvImportMixin, admin.ModelAdmin):
         # autocomplete view's paginator needs.
         accounts = super().get_queryset(request)
         return accounts.annotate(member_total=Count("members")).order_by("name", "pk")
+
+    @admin.display(description="related pages")
+    def related_pages(self, account: Account) -> str:
+        return render_related_pages("account", account)
 
     @admin.display(description="members", ordering="member_total")
     def member_count(self, account: Account) -> str:
@@ -422,6 +450,7 @@ class MemberAdmin(CsvImportMixin, MemberMergeMixin, admin.ModelAdmin):
         # the user's sign-ins and records an audit entry.
         "deactivated_at",
         "deactivation_reason",
+        "related_pages",
     ]
     action_form = MemberActionForm
     actions = [
@@ -465,6 +494,10 @@ class MemberAdmin(CsvImportMixin, MemberMergeMixin, admin.ModelAdmin):
         # cascade to their points ledger entries, which a trigger keeps
         # append-only, so the delete would fail anyway.
         return False
+
+    @admin.display(description="related pages")
+    def related_pages(self, member: Member) -> str:
+        return render_related_pages("member", member)
 
     @admin.display(description="email", ordering="user__email")
     def email(self, member: Member) -> str:

@@ -37,3 +37,36 @@ def test_account_score_page_shows_refresh_fields(admin_client):
 
     assert response.status_code == 200
     assert "Previous band" in response.content.decode()
+
+
+def test_account_admin_links_to_health_page(admin_client):
+    account = factories.AccountFactory()
+
+    response = admin_client.get(f"/admin/membership/account/{account.pk}/change/")
+
+    assert response.status_code == 200
+    health_link = f'<a href="/lifecycle/accounts/{account.pk}/health/">Health page</a>'
+    assert health_link in response.content.decode()
+    assert (
+        admin_client.get(f"/lifecycle/accounts/{account.pk}/health/").status_code == 200
+    )
+
+
+def test_member_admin_links_to_health_page(admin_client):
+    member = factories.MemberFactory()
+
+    response = admin_client.get(f"/admin/membership/member/{member.pk}/change/")
+
+    assert response.status_code == 200
+    health_link = f'<a href="/lifecycle/members/{member.pk}/health/">Health page</a>'
+    assert health_link in response.content.decode()
+    assert (
+        admin_client.get(f"/lifecycle/members/{member.pk}/health/").status_code == 200
+    )
+
+
+def test_account_add_page_explains_related_pages(admin_client):
+    response = admin_client.get("/admin/membership/account/add/")
+
+    assert response.status_code == 200
+    assert "Shown once saved." in response.content.decode()

@@ -39,3 +39,10 @@ def test_register_named_taken_name_raises():
         "tests.membership.test_registries.build_one; choose another name."
     )
     assert registry == {"one": build_one}
+
+
+def test_register_admin_link_rejects_unknown_page():
+    from apps.membership.admin_links import register_admin_link
+
+    with pytest.raises(ValueError, match="'account' or 'member'"):
+        register_admin_link("invoice", "Health page", build_one)
