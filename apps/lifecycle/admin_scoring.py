@@ -200,9 +200,10 @@ class ScorecardMeasureInline(admin.StackedInline):
     max_num = scoring.MAX_MEASURES
     ordering = ["position", "id"]
     fields = [
-        ("position", "kind", "label"),
+        ("kind", "label"),
         ("event_kinds", "window_days"),
-        ("weight", "zero_at", "full_at"),
+        ("zero_at", "full_at"),
+        ("weight", "position"),
         "meaning",
     ]
     readonly_fields = ["meaning"]
