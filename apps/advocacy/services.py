@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from apps.advocacy.models import AdvocacyAsk, Badge, MemberBadge, PointsEntry
 from apps.lifecycle.actions import ActionContext, ActionResult, ActionSkipped
+from apps.lifecycle.delivery.content import build_template_context, render_step_text
 from apps.lifecycle.delivery.notifications import notify_member
+from apps.lifecycle.delivery.step_config import check_step_template
 from apps.lifecycle.models import ActivityEvent, Play, StepRun
 from apps.lifecycle.services import record_activity
 from apps.membership.models import Member
@@ -417,7 +419,19 @@ def award_play_badge(context: ActionContext) -> ActionResult:
 
 
 def check_ask_config(config: dict) -> list[tuple[str, str]]:
-    """Return what is wrong with an advocacy ask step's config, as (key, message)."""
+    """Return what is wrong with an advocacy ask step's config, as (key, message).
+
+    The message is a step template, so it must parse and may use only
+    member_name and account_name.
+    """
+    errors = _check_ask_settings(config)
+    if not any(key == "message" for key, _ in errors):
+        errors += check_step_template(config, "message", required=True)
+    return errors
+
+
+def _check_ask_settings(config: dict) -> list[tuple[str, str]]:
+    """Return what is wrong with the kind, message and due_in_days of an ask step."""
     errors = []
     kind = config.get("kind")
     if kind not in AdvocacyAsk.Kind.values:
@@ -452,30 +466,36 @@ def check_ask_config(config: dict) -> list[tuple[str, str]]:
     return errors
 
 
-def _parse_ask_config(config: dict) -> tuple[str, str, int | None]:
-    _raise_config_errors(check_ask_config(config))
-    return config["kind"], config["message"], config.get("due_in_days")
+def _parse_ask_config(config: dict) -> tuple[str, int | None]:
+    # As with the delivery actions, a run does not check the message's
+    # variables again. Unknown names render empty, and render_step_text raises
+    # DomainError for a template that does not parse.
+    _raise_config_errors(_check_ask_settings(config))
+    return config["kind"], config.get("due_in_days")
 
 
 def send_play_advocacy_ask(context: ActionContext) -> ActionResult:
     """Send the advocacy ask a play step sets in its config, once per step run.
 
-    The config is {"kind": <ask kind>, "message": <text>} with an optional
-    "due_in_days". The member needs a valid advocacy_contact consent. The
-    runner checks it when the step's consent purpose names it, and this
-    handler checks it otherwise, so a step set to another purpose cannot
-    bypass it.
+    The config is {"kind": <ask kind>, "message": <step template>} with an
+    optional "due_in_days". The member needs a valid advocacy_contact
+    consent. The runner checks it when the step's consent purpose names it,
+    and this handler checks it otherwise, so a step set to another purpose
+    cannot bypass it.
     """
     member = context.member
     if member is None:
         raise ActionSkipped("an ask needs a member; this enrolment is for an account")
-    kind, message, due_in_days = _parse_ask_config(context.step.config)
+    kind, due_in_days = _parse_ask_config(context.step.config)
     now = context.step_run.started_at
     if context.step.consent_purpose != ADVOCACY_CONTACT_PURPOSE and not has_consent(
         member=member, purpose_key=ADVOCACY_CONTACT_PURPOSE, at=now
     ):
         raise ActionSkipped(f"no {ADVOCACY_CONTACT_PURPOSE} consent")
 
+    message = render_step_text(
+        context.step, "message", build_template_context(member=member)
+    )
     due_on = None
     if due_in_days is not None:
         due_on = timezone.localdate(now) + timedelta(days=due_in_days)

@@ -6,7 +6,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.advocacy.models import AdvocacyAsk
-from apps.advocacy.services import complete_ask, create_advocacy_ask, respond_to_ask
+from apps.advocacy.services import (
+    check_ask_config,
+    complete_ask,
+    create_advocacy_ask,
+    respond_to_ask,
+)
 from apps.lifecycle.models import ActivityEvent, FatigueCap, Notification, Touch
 from apps.lifecycle.plays.runner import run_enrolment
 from rm6.errors import DomainError
@@ -139,6 +144,106 @@ def test_ask_action_invalid_config_fails_step():
         'Missing "message" in the step config; set it to the text the member '
         "reads with the ask."
     )
+
+
+def test_ask_action_renders_message_template():
+    play = PlayFactory()
+    config = {
+        "kind": "review",
+        "message": "Hi {{ member_name }}, would {{ account_name }} review us?",
+    }
+    PlayStepFactory(play=play, position=1, action="advocacy_ask", config=config)
+    account = factories.AccountFactory(name="Acme")
+    member = factories.MemberFactory(account=account, display_name="Ada")
+    grant_consent(member)
+
+    run_enrolment(enrolment_id=enrol(play, member).pk)
+
+    ask = AdvocacyAsk.objects.get(member=member)
+    assert ask.message == "Hi Ada, would Acme review us?"
+    notification = Notification.objects.get(member=member)
+    assert notification.body == "Hi Ada, would Acme review us?"
+
+
+def test_ask_action_invalid_template_fails_step():
+    # A config written outside admin skips the check that rejects this.
+    play = PlayFactory(play_id="g2-reviews")
+    config = {"kind": "review", "message": "Hi {% if member_name %}"}
+    PlayStepFactory(play=play, position=1, action="advocacy_ask", config=config)
+    member = factories.MemberFactory()
+    grant_consent(member)
+    enrolment = enrol(play, member)
+
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    step_run = enrolment.step_runs.get()
+    assert step_run.status == "failed"
+    assert step_run.error == (
+        "The 'message' template of the advocacy_ask step at position 1 of play "
+        "'g2-reviews' is invalid: Unclosed tag on line 1: 'if'. Looking for one "
+        "of: elif, else, endif. Fix it in admin, then run the play again."
+    )
+    assert not AdvocacyAsk.objects.exists()
+
+
+def test_check_ask_config_template_accepted():
+    config = {"kind": "review", "message": "Hi {{ member_name|upper }}"}
+
+    assert check_ask_config(config) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (
+            "Hi {{ first_name }}, would {{ account.name }} review us?",
+            "'message' uses account, first_name, which this step does not know, "
+            "so it would render empty. Use member_name, account_name.",
+        ),
+        (
+            "Hi {% if member_name %}{{ member_name }}",
+            "'message' is not a valid template: Unclosed tag on line 1: 'if'. "
+            "Looking for one of: elif, else, endif. Fix its tags.",
+        ),
+        (
+            "Hi {{ member_name|no_such_filter }}",
+            "'message' is not a valid template: Invalid filter: "
+            "'no_such_filter'. Fix its tags.",
+        ),
+        (
+            "{% include 'advocacy/asks.html' %}",
+            "'message' uses include or extends, which step templates cannot: "
+            "they render without other templates. Write the text in place.",
+        ),
+    ],
+    ids=["unknown-variable", "unclosed-tag", "unknown-filter", "include"],
+)
+def test_check_ask_config_invalid_template_rejected(message, error):
+    config = {"kind": "review", "message": message}
+
+    assert check_ask_config(config) == [("message", error)]
+
+
+def test_check_ask_config_missing_message_reported_once():
+    assert check_ask_config({"kind": "review"}) == [
+        (
+            "message",
+            'Missing "message" in the step config; set it to the text the '
+            "member reads with the ask.",
+        )
+    ]
+
+
+def test_admin_ask_message_stored_as_written(admin_client):
+    member = factories.MemberFactory(display_name="Ada")
+
+    response = admin_client.post(
+        reverse("admin:advocacy_advocacyask_add"),
+        {"member": member.pk, "kind": "review", "message": "Hi {{ member_name }}"},
+    )
+
+    assert response.status_code == 302
+    assert AdvocacyAsk.objects.get(member=member).message == "Hi {{ member_name }}"
 
 
 def test_ask_action_run_twice_asks_once():

@@ -914,6 +914,18 @@ def test_play_change_page_links_preview(admin_client):
         ),
         (
             "advocacy_ask",
+            {"kind": "review", "message": "Hi {{ first_name }}"},
+            "message: 'message' uses first_name, which this step does not know, "
+            "so it would render empty. Use member_name, account_name.",
+        ),
+        (
+            "advocacy_ask",
+            {"kind": "review", "message": "Hi {% if member_name %}"},
+            "message: 'message' is not a valid template: Unclosed tag on line 1: "
+            "'if'. Looking for one of: elif, else, endif. Fix its tags.",
+        ),
+        (
+            "advocacy_ask",
             {"kind": "review", "message": "Hi", "due_in_days": 99999999999},
             'due_in_days: Invalid "due_in_days" 99999999999 in the step config; '
             "set a number of days from 1 to 3650 or leave it out.",
@@ -938,6 +950,8 @@ def test_play_change_page_links_preview(admin_client):
         "badge-unknown",
         "ask-kind",
         "ask-message",
+        "ask-message-variable",
+        "ask-message-template",
         "ask-days-too-many",
     ],
 )

@@ -157,9 +157,10 @@ def render_step_text(
         template = _get_engine().from_string(source)
         text = template.render(Context(context, autoescape=False))
     except (TemplateSyntaxError, TemplateDoesNotExist) as error:
+        reason = str(error).rstrip(".")
         raise DomainError(
             f"The {key!r} template of the {step.action} step at position "
-            f"{step.position} of play {step.play.play_id!r} is invalid: {error}. "
+            f"{step.position} of play {step.play.play_id!r} is invalid: {reason}. "
             "Fix it in admin, then run the play again.",
             field=key,
             code="invalid_step_config",

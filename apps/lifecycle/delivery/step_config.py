@@ -91,6 +91,16 @@ def _check_template(
     return []
 
 
+def check_step_template(config: dict, name: str, *, required: bool) -> ConfigErrors:
+    """Return the errors of the step template under `name` in an action's config.
+
+    Actions that other apps register use it for their texts. Such a text
+    renders with `build_template_context` for a member, so it may use
+    member_name and account_name.
+    """
+    return _check_template(config, name, required=required)
+
+
 def check_account_templates(action: str, config: dict) -> ConfigErrors:
     """Return the template errors of a step in a play that enrols accounts."""
     if action != "csm_task" or not isinstance(config, dict):
