@@ -75,3 +75,14 @@ def read_commit_horizon() -> datetime:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(HORIZON_SQL, {"max_age": MAX_TRANSACTION_AGE})
         return cursor.fetchone()[0]
+
+
+def read_database_now() -> datetime:
+    """Return the current time on the database's clock.
+
+    For a time that is compared with events' `recorded_at`, which that clock
+    sets: an app server whose clock runs ahead or behind would shift it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]

@@ -19,7 +19,7 @@ from apps.lifecycle.tasks import (
 )
 from apps.membership.models import Member
 from tests import factories
-from tests.plays.factories import PlayFactory
+from tests.plays.factories import PlayFactory, PlayStepFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -400,3 +400,23 @@ def test_account_band_change_hook_dispatches_after_commit(
     assert sent == [
         {"account_id": 7, "band": "red", "changed_at": changed_at.isoformat()}
     ]
+
+
+def test_activation_uses_database_clock(monkeypatch, admin_user):
+    from apps.lifecycle.plays import services as play_services
+    from apps.lifecycle.plays.services import activate_play
+
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    PlayStepFactory(play=play, position=1)
+    # An app server whose clock runs a minute ahead of the database's.
+    ahead = timezone.now() + timedelta(minutes=1)
+    monkeypatch.setattr(play_services.timezone, "now", lambda: ahead)
+
+    activate_play(play=play, actor=admin_user)
+    event = _event(factories.MemberFactory())
+    created = evaluate_event_triggers(event_ids=[event.pk])
+
+    play.refresh_from_db()
+    assert play.activated_at < ahead
+    assert play.activated_at <= event.recorded_at
+    assert created == 1

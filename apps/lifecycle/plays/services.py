@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.lifecycle.horizon import read_database_now
 from apps.lifecycle.models import Enrolment, Play
 from apps.lifecycle.plays import dispatch
 from apps.lifecycle.plays.audience import (
@@ -126,7 +127,8 @@ def activate_play(*, play: Play, actor, now: datetime | None = None) -> Play:
     """Start a draft or paused play; it enrols from triggers seen from now on.
 
     `activated_at` is reset on each activation, so events recorded while a
-    play was paused never enrol anyone when it resumes.
+    play was paused never enrol anyone when it resumes. It comes from the
+    database's clock, as events' `recorded_at` does, unless `now` is given.
     """
     play = Play.objects.select_for_update().get(pk=play.pk)
     if play.status == Play.Status.ACTIVE:
@@ -139,7 +141,7 @@ def activate_play(*, play: Play, actor, now: datetime | None = None) -> Play:
         )
 
     play.status = Play.Status.ACTIVE
-    play.activated_at = now or timezone.now()
+    play.activated_at = now or read_database_now()
     play.save(update_fields=["status", "activated_at", "updated_at"])
 
     AuditEntry.objects.create(
