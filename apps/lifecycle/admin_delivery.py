@@ -22,7 +22,8 @@ from apps.lifecycle.delivery.webhooks import (
     rotate_webhook_secret,
 )
 from apps.lifecycle.models import CsmTask, PlayStep, WebhookDelivery, WebhookEndpoint
-from apps.membership.admin import KeptWithHistoryAdmin, ReadOnlyAdmin
+from apps.membership.admin import ReadOnlyAdmin
+from apps.membership.admin_deletion import KeptWithHistoryAdmin
 from rm6.errors import DomainError
 
 SECRET_TEMPLATE = "lifecycle/delivery/admin/webhook_secrets.html"
@@ -176,9 +177,15 @@ class WebhookEndpointAdmin(KeptWithHistoryAdmin):
     def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
         return _redirect_to_secrets(request, [obj], title="Webhook endpoint added")
 
-    def list_kept_reasons(self, objs) -> list[str]:
+    def get_kept_reasons(self, objs) -> dict[int, str]:
         """Return why each endpoint in use stays: its delivery log or play steps."""
-        return [reason for endpoint in objs if (reason := _in_use(endpoint))]
+        # NOTE: Play steps name their endpoint in their JSON config, not by a
+        # foreign key, so the lock that "Delete selected" takes does not hold
+        # back a step saved meanwhile. Such a step fails when it runs, with an
+        # error naming the missing endpoint.
+        return {
+            endpoint.pk: reason for endpoint in objs if (reason := _in_use(endpoint))
+        }
 
     def get_urls(self) -> list:
         secrets = path(

@@ -27,7 +27,8 @@ from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
 from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
 from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
-from apps.membership.admin import KeptWithHistoryAdmin, ReadOnlyAdmin
+from apps.membership.admin import ReadOnlyAdmin
+from apps.membership.admin_deletion import KeptWithHistoryAdmin
 from apps.membership.models import Account, ConsentPurpose, Member
 from rm6.errors import DomainError
 
@@ -372,7 +373,7 @@ class PlayAdmin(KeptWithHistoryAdmin):
     readonly_fields = ["status", "activated_at", "preview_link"]
     actions = ["pause_selected"]
 
-    def list_kept_reasons(self, objs) -> list[str]:
+    def get_kept_reasons(self, objs) -> dict[int, str]:
         """Return why each play with enrolments stays, and to pause it instead."""
         enrolled = {
             row["play"]: row["count"]
@@ -380,13 +381,13 @@ class PlayAdmin(KeptWithHistoryAdmin):
             .values("play")
             .annotate(count=Count("pk"))
         }
-        return [
-            f"{play.name}: it has {enrolled[play.pk]} "
+        return {
+            play.pk: f"{play.name}: it has {enrolled[play.pk]} "
             f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, the play's history "
             "and its holdout comparison. Pause it instead."
             for play in objs
             if enrolled.get(play.pk)
-        ]
+        }
 
     # Once a play has run, its links and touches carry its play ID and
     # campaign, and its holdout group is being measured against the rest.

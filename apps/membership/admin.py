@@ -60,28 +60,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class KeptWithHistoryAdmin(admin.ModelAdmin):
-    """An admin whose objects stay while read-only rows record their history.
-
-    Without it, deleting such an object ends in admin blaming the user's
-    permissions, because the history rows (a ReadOnlyAdmin) cannot be deleted
-    from admin. Subclasses return, per object to keep, the reason and what to
-    do instead, and admin lists those as protected.
-    """
-
-    def list_kept_reasons(self, objs) -> list[str]:
-        raise NotImplementedError
-
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(
-            objs, request
-        )
-        reasons = self.list_kept_reasons(objs)
-        if reasons:
-            return deleted, counts, set(), [*protected, *reasons]
-        return deleted, counts, perms_needed, protected
-
-
 def render_related_pages(model: str, obj) -> str:
     """Return the links other apps registered for this admin page, as HTML."""
     if obj is None or obj.pk is None:

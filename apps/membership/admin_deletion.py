@@ -1,0 +1,153 @@
+"""A base admin that keeps the objects whose history other rows record."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import model_ngettext
+from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+
+
+class KeptWithHistoryAdmin(admin.ModelAdmin):
+    """An admin whose objects stay while read-only rows record their history.
+
+    Without it, deleting such an object ends in admin blaming the user's
+    permissions, because the history rows (a ReadOnlyAdmin) cannot be deleted
+    from admin. Subclasses return, per object to keep, the reason and what to
+    do instead. The delete page lists those reasons as protected and deletes
+    nothing. The action "Delete selected" deletes the selected objects without
+    history and keeps the others.
+    """
+
+    delete_selected_confirmation_template = "admin/delete_selected_keeping_history.html"
+
+    def get_kept_reasons(self, objs) -> dict[Any, str]:
+        """Return, by primary key, why each object with history stays."""
+        raise NotImplementedError
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # NOTE: The delete page checks here without a lock, so a history row
+        # committed between this check and the delete is deleted with the
+        # object. The action "Delete selected" checks again under a lock.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        reasons = list(self.get_kept_reasons(objs).values())
+        if reasons:
+            return deleted, counts, set(), [*protected, *reasons]
+        return deleted, counts, perms_needed, protected
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        # The replacement keeps the name "delete_selected", which the
+        # confirmation form posts, and Django's description, position and
+        # delete permission.
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _django_action, name, description = actions["delete_selected"]
+            action = type(self).delete_selected_keeping_history
+            actions[name] = (action, name, description)
+        return actions
+
+    def delete_selected_keeping_history(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> TemplateResponse | None:
+        """Delete the selected objects without history and keep the others.
+
+        As with Django's action, the first request shows a confirmation page
+        and the confirmed request, which has "post" set, deletes.
+        """
+        if request.POST.get("post"):
+            self._delete_without_history(request, queryset)
+            return None
+        return self._confirm_delete(request, queryset)
+
+    def _confirm_delete(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> TemplateResponse:
+        objs = list(queryset)
+        reasons = self.get_kept_reasons(objs)
+        deletable = [obj for obj in objs if obj.pk not in reasons]
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            deletable, request
+        )
+        kept = list(reasons.values())
+        if not deletable:
+            # The page then shows, as the delete page does, that the selected
+            # objects cannot be deleted, and offers no button to delete.
+            protected, kept = [*protected, *kept], []
+
+        objects_name = model_ngettext(queryset)
+        if perms_needed or protected:
+            title = _("Cannot delete %(name)s") % {"name": objects_name}
+        else:
+            title = _("Delete multiple objects")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "objects_name": str(objects_name),
+            "deletable_objects": [deleted],
+            "model_count": dict(counts).items(),
+            "queryset": objs,
+            "perms_lacking": perms_needed,
+            "protected": protected,
+            "kept": kept,
+            "kept_name": model_ngettext(self.opts, len(kept)),
+            "deleted_name": model_ngettext(self.opts, len(deletable)),
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, self.delete_selected_confirmation_template, context
+        )
+
+    def _delete_without_history(self, request: HttpRequest, queryset: QuerySet) -> None:
+        pks = list(queryset.values_list("pk", flat=True))
+        objects = self.model._default_manager
+
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            # PostgreSQL checks a foreign key with a key-share lock on the
+            # referenced row, so once an object is locked here, no history row
+            # that refers to it can commit until this transaction ends. Under
+            # READ COMMITTED the check below sees every row committed before
+            # the lock was granted, and a row written meanwhile fails its key
+            # check once its object is gone. Locking in primary key order
+            # keeps two bulk deletions from deadlocking.
+            locked = list(objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+            reasons = self.get_kept_reasons(locked)
+            deletable = objects.filter(
+                pk__in=[obj.pk for obj in locked if obj.pk not in reasons]
+            )
+            perms_needed = super().get_deleted_objects(deletable, request)[2]
+            if perms_needed:
+                raise PermissionDenied
+            deleted_count = len(deletable)
+            if deleted_count:
+                self.log_deletions(request, deletable)
+                self.delete_queryset(request, deletable)
+
+        if deleted_count:
+            self.message_user(
+                request,
+                _("Successfully deleted %(count)d %(items)s.")
+                % {
+                    "count": deleted_count,
+                    "items": model_ngettext(self.opts, deleted_count),
+                },
+                messages.SUCCESS,
+            )
+        # The messages follow the changelist's order, as the confirmation did.
+        for pk in pks:
+            if pk in reasons:
+                self.message_user(
+                    request,
+                    f"Kept the {self.opts.verbose_name} {reasons[pk]}",
+                    messages.WARNING,
+                )

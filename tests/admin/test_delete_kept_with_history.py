@@ -1,0 +1,294 @@
+"""The action "Delete selected" on admins that keep objects with history."""
+
+import threading
+import time
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.auth.models import Permission
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.lifecycle.models import Enrolment, Play, WebhookDelivery, WebhookEndpoint
+from apps.lifecycle.plays.services import Candidate, enrol_subjects
+from tests import factories
+from tests.plays.factories import PlayFactory, PlayStepFactory
+
+PLAYS_URL = reverse("admin:lifecycle_play_changelist")
+ENDPOINTS_URL = reverse("admin:lifecycle_webhookendpoint_changelist")
+
+WELCOME_KEPT = (
+    "Welcome: it has 1 enrolment, the play's history and its holdout "
+    "comparison. Pause it instead."
+)
+RENEWAL_KEPT = (
+    "Renewal: it has 1 enrolment, the play's history and its holdout "
+    "comparison. Pause it instead."
+)
+LOCK_WAIT_TIMEOUT_SECONDS = 10
+
+
+def enrol(play: Play) -> None:
+    member = factories.MemberFactory()
+    enrol_subjects(
+        play=play,
+        candidates=[
+            Candidate(
+                occurrence_key="x", member_id=member.pk, account_id=member.account_id
+            )
+        ],
+    )
+
+
+def delete_selected(objs, *, is_confirmed: bool) -> dict:
+    data = {"action": "delete_selected", ACTION_CHECKBOX_NAME: [o.pk for o in objs]}
+    if is_confirmed:
+        data["post"] = "yes"
+    return data
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def make_endpoint(name: str) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        name=name,
+        url=f"https://{name.lower()}.example.com/hooks",
+        secret="whsec_test-secret",
+    )
+
+
+@pytest.mark.django_db
+def test_delete_selected_plays_confirmation_lists_kept(admin_client):
+    used = PlayFactory(name="Welcome")
+    enrol(used)
+    drafts = [PlayFactory(name="Draft A"), PlayFactory(name="Draft B")]
+
+    response = admin_client.post(
+        PLAYS_URL, delete_selected([used, *drafts], is_confirmed=False)
+    )
+
+    assert response.status_code == 200
+    assert response.context["kept"] == [WELCOME_KEPT]
+    assert response.context["protected"] == []
+    assert list(response.context["model_count"]) == [("plays", 2)]
+    assert "Draft A</a>" in response.content.decode()
+    assert "Draft B</a>" in response.content.decode()
+    assert 'name="post" value="yes"' in response.content.decode()
+    assert Play.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_delete_selected_plays_keeps_enrolled(admin_client):
+    used = PlayFactory(name="Welcome")
+    enrol(used)
+    drafts = [PlayFactory(name="Draft A"), PlayFactory(name="Draft B")]
+
+    response = admin_client.post(
+        PLAYS_URL, delete_selected([used, *drafts], is_confirmed=True), follow=True
+    )
+
+    assert response.status_code == 200
+    assert list(Play.objects.values_list("name", flat=True)) == ["Welcome"]
+    assert Enrolment.objects.filter(play=used).count() == 1
+    assert message_texts(response) == [
+        "Successfully deleted 2 plays.",
+        f"Kept the play {WELCOME_KEPT}",
+    ]
+    deletions = LogEntry.objects.filter(action_flag=DELETION)
+    assert sorted(deletions.values_list("object_repr", flat=True)) == [
+        "Draft A",
+        "Draft B",
+    ]
+
+
+@pytest.mark.django_db
+def test_delete_selected_endpoints_keeps_used(admin_client):
+    logged = make_endpoint("CRM")
+    WebhookDelivery.objects.create(
+        endpoint=logged,
+        delivery_key="test:one",
+        event_kind="play.step",
+        payload={},
+    )
+    targeted = make_endpoint("Billing")
+    PlayStepFactory(
+        play=PlayFactory(play_id="renewal"),
+        action="webhook",
+        config={"endpoint_id": targeted.pk},
+    )
+    spare = make_endpoint("Spare")
+    selected = [logged, targeted, spare]
+
+    confirmation = admin_client.post(
+        ENDPOINTS_URL, delete_selected(selected, is_confirmed=False)
+    )
+    response = admin_client.post(
+        ENDPOINTS_URL, delete_selected(selected, is_confirmed=True), follow=True
+    )
+
+    crm_kept = (
+        "CRM: it has 1 logged delivery, the record of what was sent. Untick "
+        "“Is active” to stop sending to it."
+    )
+    billing_kept = (
+        "Billing: webhook steps of the play renewal send to it. Point them at "
+        "another endpoint first."
+    )
+    assert confirmation.context["kept"] == [billing_kept, crm_kept]
+    assert list(confirmation.context["model_count"]) == [("webhook endpoints", 1)]
+    assert sorted(WebhookEndpoint.objects.values_list("name", flat=True)) == [
+        "Billing",
+        "CRM",
+    ]
+    assert message_texts(response) == [
+        "Successfully deleted 1 webhook endpoint.",
+        f"Kept the webhook endpoint {billing_kept}",
+        f"Kept the webhook endpoint {crm_kept}",
+    ]
+
+
+@pytest.mark.django_db
+def test_delete_selected_all_used_deletes_nothing(admin_client):
+    plays = [PlayFactory(name="Welcome"), PlayFactory(name="Renewal")]
+    for play in plays:
+        enrol(play)
+
+    confirmation = admin_client.post(
+        PLAYS_URL, delete_selected(plays, is_confirmed=False)
+    )
+    response = admin_client.post(
+        PLAYS_URL, delete_selected(plays, is_confirmed=True), follow=True
+    )
+
+    assert confirmation.context["title"] == "Cannot delete plays"
+    assert confirmation.context["protected"] == [RENEWAL_KEPT, WELCOME_KEPT]
+    assert confirmation.context["kept"] == []
+    assert not confirmation.context["perms_lacking"]
+    assert 'name="post"' not in confirmation.content.decode()
+    assert Play.objects.count() == 2
+    assert message_texts(response) == [
+        f"Kept the play {RENEWAL_KEPT}",
+        f"Kept the play {WELCOME_KEPT}",
+    ]
+
+
+@pytest.mark.django_db
+def test_delete_selected_checks_again_when_confirmed(admin_client):
+    play = PlayFactory(name="Welcome")
+    draft = PlayFactory(name="Draft")
+
+    confirmation = admin_client.post(
+        PLAYS_URL, delete_selected([play, draft], is_confirmed=False)
+    )
+    enrol(play)
+    response = admin_client.post(
+        PLAYS_URL, delete_selected([play, draft], is_confirmed=True), follow=True
+    )
+
+    assert confirmation.context["kept"] == []
+    assert list(confirmation.context["model_count"]) == [("plays", 2)]
+    assert list(Play.objects.values_list("name", flat=True)) == ["Welcome"]
+    assert message_texts(response) == [
+        "Successfully deleted 1 play.",
+        f"Kept the play {WELCOME_KEPT}",
+    ]
+
+
+@pytest.mark.django_db
+def test_delete_selected_needs_delete_permission(client):
+    staff = factories.StaffFactory()
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_play", "change_play"])
+    )
+    client.force_login(staff)
+    draft = PlayFactory(name="Draft")
+
+    response = client.post(
+        PLAYS_URL, delete_selected([draft], is_confirmed=True), follow=True
+    )
+
+    assert Play.objects.filter(pk=draft.pk).exists()
+    assert message_texts(response) == ["No action selected."]
+
+
+def wait_for_lock_waiter() -> bool:
+    """Poll until another session of the test database waits for a lock.
+
+    Return False if none does within LOCK_WAIT_TIMEOUT_SECONDS.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_selected_waits_for_enrolment_commit(admin_client):
+    play = PlayFactory(name="Welcome")
+    member = factories.MemberFactory()
+    key_checked = threading.Event()
+    release = threading.Event()
+    responses = []
+    errors = []
+
+    def enrol_and_commit():
+        try:
+            with transaction.atomic():
+                # Created directly, so that its commit sends no Celery message.
+                Enrolment.objects.create(
+                    play=play,
+                    member=member,
+                    subject_key=f"member:{member.pk}",
+                    occurrence_key="x",
+                    enrolled_at=timezone.now(),
+                )
+                # Run the deferred foreign key check now, as the commit would,
+                # so this transaction holds its key-share lock on the play
+                # when the deletion starts.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                key_checked.set()
+                release.wait(timeout=30)
+        except Exception as error:
+            # An exception in a thread would not fail the test by itself.
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def delete():
+        try:
+            data = delete_selected([play], is_confirmed=True)
+            responses.append(admin_client.post(PLAYS_URL, data, follow=True))
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    enroller = threading.Thread(target=enrol_and_commit)
+    deleter = threading.Thread(target=delete)
+    enroller.start()
+    try:
+        assert key_checked.wait(timeout=10)
+        deleter.start()
+        assert wait_for_lock_waiter()
+    finally:
+        release.set()
+        enroller.join(timeout=30)
+        if deleter.ident is not None:
+            deleter.join(timeout=30)
+
+    assert errors == []
+    assert Play.objects.filter(pk=play.pk).exists()
+    assert Enrolment.objects.filter(play=play).count() == 1
+    assert message_texts(responses[0]) == [f"Kept the play {WELCOME_KEPT}"]
