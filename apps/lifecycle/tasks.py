@@ -9,6 +9,13 @@ from apps.lifecycle import scoring
 from apps.lifecycle.delivery import event_webhooks, webhooks
 from apps.lifecycle.ingestion import services as ingestion
 from apps.lifecycle.plays import runner, schedules, triggers
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import (
+    describe_error,
+    record_source_failure,
+    record_source_run,
+    record_source_success,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +28,10 @@ logger = logging.getLogger(__name__)
 )
 def refresh_member_scores_task(*, member_ids: list[int]) -> int:
     """Recompute the given members' scores; members deleted since are skipped."""
-    return scoring.refresh_member_health_scores(member_ids=member_ids)
+    with record_source_run(
+        source=DataSource.SCORE_COMPUTATION, action="member score refresh"
+    ):
+        return scoring.refresh_member_health_scores(member_ids=member_ids)
 
 
 @shared_task(
@@ -32,18 +42,35 @@ def refresh_member_scores_task(*, member_ids: list[int]) -> int:
 )
 def refresh_account_scores_task(*, account_ids: list[int]) -> int:
     """Recompute the given accounts' scores; accounts deleted since are skipped."""
-    return scoring.refresh_account_health_scores(account_ids=account_ids)
+    with record_source_run(
+        source=DataSource.SCORE_COMPUTATION, action="account score refresh"
+    ):
+        return scoring.refresh_account_health_scores(account_ids=account_ids)
 
 
-def _queue_batches(task, keyword: str, batches: Iterable[list[int]]) -> int:
+def _queue_batches(
+    task, keyword: str, batches: Iterable[list[int]], *, action: str
+) -> int:
     """Send one message per batch of ids and return the number of ids sent.
 
     A message per batch, never per member, lets several workers share a pass.
+    The refresh tasks record the score computation's successes. A pass with
+    nothing to queue records one itself, because every score is current then.
     """
     queued = 0
-    for ids in batches:
-        task.delay(**{keyword: ids})
-        queued += len(ids)
+    try:
+        for ids in batches:
+            task.delay(**{keyword: ids})
+            queued += len(ids)
+    except Exception as error:
+        record_source_failure(
+            source=DataSource.SCORE_COMPUTATION,
+            error=f"{action} failed: {describe_error(error)}",
+        )
+        raise
+
+    if not queued:
+        record_source_success(source=DataSource.SCORE_COMPUTATION)
     return queued
 
 
@@ -54,6 +81,7 @@ def rescore_stale_members_task() -> int:
         refresh_member_scores_task,
         "member_ids",
         scoring.iter_stale_id_batches("member"),
+        action="stale member pass",
     )
     logger.info("stale member scores queued: %d", queued)
     return queued
@@ -63,7 +91,10 @@ def rescore_stale_members_task() -> int:
 def rescore_all_members_task() -> int:
     """Queue a refresh of every member, in batches of ids."""
     queued = _queue_batches(
-        refresh_member_scores_task, "member_ids", scoring.iter_id_batches("member")
+        refresh_member_scores_task,
+        "member_ids",
+        scoring.iter_id_batches("member"),
+        action="full member pass",
     )
     logger.info("all member scores queued: %d", queued)
     return queued
@@ -76,6 +107,7 @@ def rescore_stale_accounts_task() -> int:
         refresh_account_scores_task,
         "account_ids",
         scoring.iter_stale_id_batches("account"),
+        action="stale account pass",
     )
     logger.info("stale account scores queued: %d", queued)
     return queued
@@ -88,6 +120,7 @@ def rescore_all_accounts_task() -> int:
         refresh_account_scores_task,
         "account_ids",
         scoring.iter_id_batches("account"),
+        action="full account pass",
     )
     logger.info("all account scores queued: %d", queued)
     return queued

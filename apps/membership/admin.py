@@ -21,6 +21,7 @@ from apps.membership.models import (
     AuditEntry,
     ConsentGrant,
     ConsentPurpose,
+    DataSourceRun,
     Member,
 )
 from apps.membership.selectors.accounts import list_profile_match_rates
@@ -771,3 +772,15 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["action", "member__user__email", "account__name"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(DataSourceRun)
+class DataSourceRunAdmin(ReadOnlyAdmin):
+    """The last success and failure of each data source, read-only.
+
+    CRM sync, usage ingestion and score computation write these rows when
+    they run. The reporting dashboard shows how fresh each source is.
+    """
+
+    list_display = ["source", "last_success_at", "last_failure_at", "last_error"]
+    fields = ["source", "last_success_at", "last_failure_at", "last_error"]

@@ -406,3 +406,35 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DataSourceRun(models.Model):
+    """The last successful and the last failed run of one data source.
+
+    One row per source, written only by the services in
+    `apps.membership.services.data_sources`. Reporting reads it for the data
+    freshness KPI.
+    """
+
+    class Source(models.TextChoices):
+        CRM_SYNC = "crm_sync", "CRM sync"
+        USAGE_INGESTION = "usage_ingestion", "Usage ingestion"
+        SCORE_COMPUTATION = "score_computation", "Score computation"
+
+    source = models.CharField(max_length=30, choices=Source.choices)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    # What failed, in words without personal data: an error code, a field
+    # name or an exception class, never the rejected values.
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source"], name="datasourcerun_source_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.get_source_display()

@@ -40,6 +40,8 @@ from apps.lifecycle.selectors import (
 )
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import record_source_run
 from rm6.api import IsStaffUser
 from rm6.filters import IsoDateTimeFilter
 from rm6.pagination import CursorPagination
@@ -152,7 +154,10 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
             raise ValidationError(format_batch_errors(serializer.errors))
 
         try:
-            result = ingest_events(rows=serializer.validated_data["events"])
+            with record_source_run(
+                source=DataSource.USAGE_INGESTION, action="event batch"
+            ):
+                result = ingest_events(rows=serializer.validated_data["events"])
         except IngestError as exc:
             logger.info(
                 "event batch rejected: %d invalid row(s), user %s",

@@ -33,6 +33,8 @@ from apps.lifecycle.services import (
     ingest_events,
 )
 from apps.membership.models import AuditEntry, Member
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import record_source_success
 from rm6.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -255,6 +257,7 @@ def ingest_segment_messages(
             now=received_at,
         )
     SegmentSource.objects.filter(pk=source.pk).update(last_received_at=received_at)
+    record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
 
     if result.invalid:
         logger.warning(

@@ -24,6 +24,11 @@ from apps.lifecycle.ingestion.auth import (
 from apps.lifecycle.ingestion.limits import Rejection, take_allowance
 from apps.lifecycle.ingestion.messages import InvalidBody, expand_body
 from apps.lifecycle.ingestion.services import ingest_segment_messages
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import (
+    describe_error,
+    record_source_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +66,11 @@ UNAUTHORIZED = RequestError(
 def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
     """Receive a batch (`message_type` None) or one message of that type."""
     received_at = timezone.now()
+    source = None
     try:
         # A key in the Authorization header is checked before the body is
         # read, so a request with a wrong key costs no parsing.
         header_key = read_basic_auth_write_key(request)
-        source = None
         if header_key is not None:
             source = get_source_for_write_key(header_key)
             if source is None:
@@ -88,6 +93,13 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
         logger.info(
             "segment request rejected: status=%s code=%s", error.status, error.code
         )
+        # Only a request with a valid write key counts as a failed run, so
+        # that anyone without a key cannot write to the run row.
+        if source is not None:
+            record_source_failure(
+                source=DataSource.USAGE_INGESTION,
+                error=f"segment request rejected: {error.code}",
+            )
         response = JsonResponse(
             {"success": False, "code": error.code, "message": error.message},
             status=error.status,
@@ -98,9 +110,16 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
             response["Retry-After"] = str(error.retry_after)
         return response
 
-    result = ingest_segment_messages(
-        source=source, messages=messages, received_at=received_at
-    )
+    try:
+        result = ingest_segment_messages(
+            source=source, messages=messages, received_at=received_at
+        )
+    except Exception as error:
+        record_source_failure(
+            source=DataSource.USAGE_INGESTION,
+            error=f"segment request failed: {describe_error(error)}",
+        )
+        raise
     body = {"success": True, **result.counts()}
     if result.errors:
         body["errors"] = result.errors

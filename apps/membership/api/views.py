@@ -30,6 +30,7 @@ from apps.membership.models import Account, Member
 from apps.membership.selectors import list_visible_accounts, list_visible_members
 from apps.membership.selectors.accounts import list_account_arr_history
 from apps.membership.services.accounts import create_account, upsert_account
+from apps.membership.services.data_sources import Source, record_source_run
 from apps.membership.services.members import upsert_member
 from rm6.errors import DomainError
 from rm6.filters import DateFilter
@@ -195,13 +196,16 @@ class AccountViewSet(
         serializer = AccountWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
 
+        # An upsert by external ID is how the CRM integration syncs accounts,
+        # so each one records a CRM sync run.
         try:
-            account, created = upsert_account(
-                external_id=external_id,
-                actor=request.user,
-                source="api",
-                **serializer.validated_data,
-            )
+            with record_source_run(source=Source.CRM_SYNC, action="account upsert"):
+                account, created = upsert_account(
+                    external_id=external_id,
+                    actor=request.user,
+                    source="api",
+                    **serializer.validated_data,
+                )
         except DomainError as error:
             return _error_response(error)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -37,6 +37,11 @@ from apps.membership.services.accounts import (
     lock_accounts,
     upsert_account,
 )
+from apps.membership.services.data_sources import (
+    Source,
+    record_source_failure,
+    record_source_success,
+)
 from apps.membership.services.members import clean_email, upsert_member_by_email
 from rm6.errors import DomainError
 
@@ -439,12 +444,26 @@ def _finish(
     return result
 
 
-@transaction.atomic
 def import_accounts(*, file: IO[bytes], actor, file_name: str = "") -> ImportResult:
     """Create or update accounts from a CSV file, writing nothing if a row fails.
 
-    An `arr` value is recorded in the ARR history as of today.
+    An `arr` value is recorded in the ARR history as of today. The import is
+    a CRM sync run: a success once every row is written, else a failure.
     """
+    result = _import_accounts(file=file, actor=actor, file_name=file_name)
+
+    # Recorded here, after the import's transaction rolled back, so that the
+    # failure is kept.
+    if result.errors:
+        record_source_failure(
+            source=Source.CRM_SYNC,
+            error=f"account import rejected: {len(result.errors)} invalid row(s)",
+        )
+    return result
+
+
+@transaction.atomic
+def _import_accounts(*, file: IO[bytes], actor, file_name: str) -> ImportResult:
     rows, errors = read_rows(file, columns=ACCOUNT_COLUMNS, key="external_id")
     result = ImportResult(rows=len(rows), errors=errors)
     if errors:
@@ -469,7 +488,12 @@ def import_accounts(*, file: IO[bytes], actor, file_name: str = "") -> ImportRes
     # or parents between the checks of one row and the next.
     lock_accounts()
     _write_rows(ordered, write, result, columns=ACCOUNT_COLUMNS)
-    return _finish(result, action="accounts.imported", actor=actor, file_name=file_name)
+    result = _finish(
+        result, action="accounts.imported", actor=actor, file_name=file_name
+    )
+    if not result.errors:
+        record_source_success(source=Source.CRM_SYNC)
+    return result
 
 
 @transaction.atomic

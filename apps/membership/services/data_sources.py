@@ -1,0 +1,166 @@
+"""Writes of the data source runs that the data freshness KPI reads.
+
+CRM sync, usage ingestion and score computation call these services when
+they finish. Membership is the lowest app, so all three may import it.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from apps.membership.models import DataSourceRun
+from rm6.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+Source = DataSourceRun.Source
+
+# A source's success time, and its failure time, move at most once per
+# interval. A busy source then writes its row about once a minute, not once
+# per request or message.
+RECORD_INTERVAL = timedelta(minutes=1)
+MAX_ERROR_LENGTH = DataSourceRun._meta.get_field("last_error").max_length
+
+# One statement per record, with no read-then-write race:
+# - The UPDATE changes the row only when the stored time is older than the
+#   interval. A row that fails that test is neither changed nor locked, so
+#   concurrent requests do not queue on this one row. INSERT ... ON CONFLICT
+#   DO UPDATE alone would lock the row on every call, even when its WHERE
+#   skips the update.
+# - The INSERT runs only when the row was missing from the statement's
+#   snapshot, that is on a source's first run. Two first runs at once meet in
+#   ON CONFLICT on the unique source, and the later one updates under the
+#   same interval test.
+_RECORD_SQL = """
+WITH updated AS (
+    UPDATE {table}
+    SET {assignments}
+    WHERE source = %(source)s
+      AND ({column} IS NULL OR {column} < %(at)s - %(interval)s)
+    RETURNING 1
+)
+INSERT INTO {table} (source, last_success_at, last_failure_at, last_error)
+SELECT %(source)s, %(success_at)s, %(failure_at)s, %(error)s
+WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE source = %(source)s)
+ON CONFLICT (source) DO UPDATE
+SET {excluded_assignments}
+WHERE {table}.{column} IS NULL OR {table}.{column} < %(at)s - %(interval)s
+"""
+_TABLE = DataSourceRun._meta.db_table
+_SUCCESS_SQL = _RECORD_SQL.format(
+    table=_TABLE,
+    column="last_success_at",
+    assignments="last_success_at = %(at)s",
+    excluded_assignments="last_success_at = EXCLUDED.last_success_at",
+)
+_FAILURE_SQL = _RECORD_SQL.format(
+    table=_TABLE,
+    column="last_failure_at",
+    assignments="last_failure_at = %(at)s, last_error = %(error)s",
+    excluded_assignments=(
+        "last_failure_at = EXCLUDED.last_failure_at, last_error = EXCLUDED.last_error"
+    ),
+)
+
+
+def _check_source(source: str) -> None:
+    if source not in Source.values:
+        raise ValueError(
+            f"Unknown data source {source!r}; use one of {', '.join(Source.values)}."
+        )
+
+
+def _write_success(source: str, at: datetime) -> None:
+    params = {
+        "source": source,
+        "at": at,
+        "interval": RECORD_INTERVAL,
+        "success_at": at,
+        "failure_at": None,
+        "error": "",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SUCCESS_SQL, params)
+
+
+def record_source_success(*, source: str, at: datetime | None = None) -> None:
+    """Record a successful run of `source`, once the current transaction commits.
+
+    Nothing is recorded when the transaction rolls back, and outside a
+    transaction the write happens at once. `at` defaults to now. A failed
+    write is logged and not raised, because a run whose work committed must
+    not fail over its bookkeeping.
+    """
+    _check_source(source)
+    at = at or timezone.now()
+
+    transaction.on_commit(lambda: _write_success(source, at), robust=True)
+
+
+def record_source_failure(
+    *, source: str, error: str, at: datetime | None = None
+) -> None:
+    """Record a failed run of `source`, keeping its last success.
+
+    The write happens at once in the current transaction, so call it after
+    the failed work rolled back. `error` describes what failed without
+    personal data: an error code, a field name or an exception class, never
+    the rejected values. A failed write is logged and not raised, so the
+    caller's own error stays the one that is raised.
+    """
+    _check_source(source)
+    at = at or timezone.now()
+    params = {
+        "source": source,
+        "at": at,
+        "interval": RECORD_INTERVAL,
+        "success_at": None,
+        "failure_at": at,
+        "error": error[:MAX_ERROR_LENGTH],
+    }
+
+    try:
+        # A savepoint inside a transaction, so that a failed write leaves the
+        # caller's transaction usable.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_FAILURE_SQL, params)
+    except DatabaseError:
+        logger.exception("data source failure not recorded: source=%s", source)
+        return
+    logger.info("data source run failed: source=%s error=%s", source, error)
+
+
+def describe_error(error: Exception) -> str:
+    """Return the exception's class, with a DomainError's code and field.
+
+    The message is left out because it may quote personal data, such as an
+    email address that another record already uses.
+    """
+    description = type(error).__name__
+    if isinstance(error, DomainError):
+        description += f" (code {error.code}"
+        if error.field:
+            description += f", field {error.field}"
+        description += ")"
+    return description
+
+
+@contextmanager
+def record_source_run(*, source: str, action: str) -> Iterator[None]:
+    """Record a success of `source` when the block ends, a failure when it raises.
+
+    `action` names the work in the stored error, as in "event batch failed:
+    IngestError (code invalid_rows)". The exception is raised again.
+    """
+    try:
+        yield
+    except Exception as error:
+        record_source_failure(
+            source=source, error=f"{action} failed: {describe_error(error)}"
+        )
+        raise
+    record_source_success(source=source)
