@@ -13,6 +13,7 @@ from apps.reporting.selectors import (
     list_active_members_by_segment,
     list_daily_activity,
 )
+from apps.reporting.selectors.freshness import list_data_freshness
 from apps.reporting.selectors.portal import get_portal_kpis
 from rm6.errors import DomainError
 
@@ -70,11 +71,12 @@ def parse_window(params: QueryDict, *, today: date) -> tuple[date, date]:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Show activity and the portal KPIs for a window, with segment breakdowns."""
+    """Show activity and the portal KPIs for a window, and data freshness now."""
     if not request.user.is_staff:
         raise PermissionDenied("Reporting is for staff only.")
 
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     try:
         start, end = parse_window(request.GET, today=today)
     except DomainError as error:
@@ -88,6 +90,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     daily = list_daily_activity(start=start, end=end)
     mean_dau_mau = get_mean_dau_mau(daily)
     segments = list_active_members_by_segment(start=start, end=end)
+    data_freshness = list_data_freshness(now=now)
     context = {
         "start": start,
         "end": end,
@@ -104,5 +107,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "segments": segments,
         "mau_days": MAU_DAYS,
         "kpis": get_portal_kpis(start=start, end=end, today=today),
+        "data_freshness": data_freshness,
+        "stale_sources": [row for row in data_freshness if row.is_stale],
     }
     return render(request, "reporting/dashboard.html", context)

@@ -374,6 +374,11 @@ RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
 # Days a held Segment message (usage of someone who matched no member) is kept
 # after it arrived, whatever staff did with it; 0 keeps it for ever.
 RM6_HELD_USAGE_RETENTION_DAYS = env.int("RM6_HELD_USAGE_RETENTION_DAYS", default=90)
+# Hours after its last successful run at which a data source counts as stale
+# in reporting: one number for all sources, or source=hours pairs such as
+# "crm_sync=24,usage_ingestion=2,score_computation=24". A source left out of
+# the pairs gets 24 hours. A dict of source to hours works here too.
+RM6_DATA_FRESHNESS_SLA_HOURS = env.str("RM6_DATA_FRESHNESS_SLA_HOURS", default="24")
 
 LOGGING = {
     "version": 1,

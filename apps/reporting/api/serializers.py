@@ -3,6 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.membership.models import DataSourceRun
+
 
 class ShareSerializer(serializers.Serializer):
     count = serializers.IntegerField()
@@ -128,3 +130,52 @@ class PortalKpisSerializer(serializers.Serializer):
     course_completion = CourseCompletionBreakdownSerializer()
     deflection = DeflectionBreakdownSerializer()
     content_freshness = ContentFreshnessSerializer()
+
+
+class DataFreshnessSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(
+        choices=DataSourceRun.Source.choices,
+        help_text="The data source: CRM sync, usage ingestion or score computation.",
+    )
+    label = serializers.CharField()
+    last_success_at = serializers.DateTimeField(
+        allow_null=True, help_text="The last successful run; null when none."
+    )
+    age_seconds = serializers.SerializerMethodField(
+        help_text="Seconds since the last successful run; null when none."
+    )
+    sla_seconds = serializers.SerializerMethodField(
+        help_text="The age under which the source is fresh, from "
+        "RM6_DATA_FRESHNESS_SLA_HOURS."
+    )
+    is_fresh = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether the age is under the SLA; null (no data) when the "
+        "source never succeeded.",
+    )
+    last_failure_at = serializers.DateTimeField(
+        allow_null=True, help_text="The last failed run; null when none."
+    )
+    last_error = serializers.CharField(
+        help_text="What the last failed run failed on, without personal data."
+    )
+    is_failing = serializers.BooleanField(
+        help_text="Whether the last failure is newer than the last success."
+    )
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_age_seconds(self, row) -> float | None:
+        if row.age is None:
+            return None
+        return row.age.total_seconds()
+
+    @extend_schema_field(serializers.FloatField())
+    def get_sla_seconds(self, row) -> float:
+        return row.sla.total_seconds()
+
+
+class KpisSerializer(PortalKpisSerializer):
+    data_freshness = DataFreshnessSerializer(
+        many=True,
+        help_text="Each data source's freshness now, whatever the window.",
+    )

@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
@@ -6,7 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.reporting.api.serializers import PortalKpisSerializer
+from apps.reporting.api.serializers import KpisSerializer
+from apps.reporting.selectors.freshness import list_data_freshness
 from apps.reporting.selectors.portal import get_portal_kpis
 from apps.reporting.views import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, parse_window
 from rm6.api import IsStaffUser
@@ -36,19 +38,29 @@ class PortalKpisView(APIView):
             ),
         ],
         responses={
-            200: PortalKpisSerializer,
+            200: KpisSerializer,
             400: OpenApiResponse(
                 description="An invalid date or window, keyed by the parameter."
             ),
         },
     )
     def get(self, request: Request) -> Response:
-        """Return time-to-value, CSAT, course completion, deflection and freshness.
+        """Return the portal KPIs of the window and each data source's freshness.
 
         Staff only. Each windowed KPI has its total and one row per account
-        segment. A share whose total is 0 has a null percent.
+        segment. A share whose total is 0 has a null percent. Data freshness
+        is the state now, and a source that never succeeded has null age and
+        `is_fresh`.
         """
-        today = datetime.now(UTC).date()
+        now = datetime.now(UTC)
+        today = now.date()
         start, end = parse_window(request.query_params, today=today)
         kpis = get_portal_kpis(start=start, end=end, today=today)
-        return Response(PortalKpisSerializer(kpis).data)
+
+        # A shallow copy of the dataclass's fields, so that the nested
+        # serializers still get the dataclasses with their properties.
+        report = {
+            field.name: getattr(kpis, field.name) for field in dataclasses.fields(kpis)
+        }
+        report["data_freshness"] = list_data_freshness(now=now)
+        return Response(KpisSerializer(report).data)
