@@ -1,0 +1,85 @@
+from datetime import timedelta
+
+import pytest
+
+from apps.membership.models import DataSourceRun
+from tests import factories
+from tests.ingestion.helpers import basic_auth, post_batch, post_json, track
+
+USAGE = DataSourceRun.Source.USAGE_INGESTION
+
+
+@pytest.fixture
+def dana(db):
+    return factories.MemberFactory(external_id="u-1", user__email="dana@acme.test")
+
+
+def usage_run() -> DataSourceRun:
+    return DataSourceRun.objects.get(source=USAGE)
+
+
+def test_segment_batch_records_usage_ingestion(
+    client, segment_source, dana, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_batch(client, segment_source.write_key, [track("m-1")])
+
+    segment_source.refresh_from_db()
+    assert response.status_code == 200
+    assert usage_run().last_success_at == segment_source.last_received_at
+
+
+def test_segment_batch_within_minute_writes_once(
+    client, segment_source, dana, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-1")])
+    first = usage_run().last_success_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-2")])
+
+    segment_source.refresh_from_db()
+    assert segment_source.last_received_at > first
+    assert usage_run().last_success_at == first
+
+
+def test_segment_batch_after_minute_writes_again(
+    client, segment_source, dana, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-1")])
+    first = usage_run().last_success_at
+    DataSourceRun.objects.filter(source=USAGE).update(
+        last_success_at=first - timedelta(minutes=2)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-2")])
+
+    segment_source.refresh_from_db()
+    assert usage_run().last_success_at == segment_source.last_received_at
+
+
+def test_segment_invalid_json_records_failure(client, segment_source):
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        b"{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    run = usage_run()
+    assert response.status_code == 400
+    assert run.last_success_at is None
+    assert run.last_error == "segment request rejected: invalid_json"
+
+
+def test_segment_wrong_key_records_nothing(client, segment_source):
+    response = post_json(
+        client, "/v1/batch", {"batch": [track("m-1")]}, write_key="wrong-key"
+    )
+
+    assert response.status_code == 401
+    assert not DataSourceRun.objects.exists()
