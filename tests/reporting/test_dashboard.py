@@ -1,5 +1,7 @@
 from django.urls import reverse
+from django.utils import timezone
 
+from apps.membership.models import DataSourceRun
 from apps.portal.models import CaseAttempt
 from tests.reporting.factories import WINDOW, CaseAttemptFactory, build_portal_rows
 
@@ -78,13 +80,20 @@ def test_dashboard_query_count_same_at_two_sizes(
     staff_client, db, django_assert_num_queries
 ):
     build_portal_rows(1)
+    DataSourceRun.objects.create(
+        source=DataSourceRun.Source.CRM_SYNC, last_success_at=timezone.now()
+    )
     staff_client.get(DASHBOARD_URL, WINDOW)
 
-    # Session, user, the three activity queries and the six portal KPIs.
-    with django_assert_num_queries(11):
+    # Session, user, the three activity queries, the six portal KPIs and the
+    # data source runs.
+    with django_assert_num_queries(12):
         small = staff_client.get(DASHBOARD_URL, WINDOW)
     build_portal_rows(5)
-    with django_assert_num_queries(11):
+    DataSourceRun.objects.create(
+        source=DataSourceRun.Source.USAGE_INGESTION, last_success_at=timezone.now()
+    )
+    with django_assert_num_queries(12):
         large = staff_client.get(DASHBOARD_URL, WINDOW)
 
     assert small.context["kpis"].csat.total.rated == 1

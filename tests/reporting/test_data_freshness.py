@@ -1,0 +1,298 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+from apps.membership.models import DataSourceRun
+from apps.reporting.selectors.freshness import (
+    check_sla_setting,
+    list_data_freshness,
+    parse_sla_hours,
+)
+from tests.reporting.factories import WINDOW
+
+Source = DataSourceRun.Source
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DASHBOARD_URL = reverse("reporting:dashboard")
+KPIS_URL = reverse("reporting_api:kpis")
+DAY = timedelta(hours=24)
+
+
+def freshness_by_source(now=NOW) -> dict:
+    return {row.source: row for row in list_data_freshness(now=now)}
+
+
+# The selector
+
+
+def test_list_data_freshness_no_runs_is_no_data(db):
+    rows = list_data_freshness(now=NOW)
+
+    assert [row.source for row in rows] == [
+        "crm_sync",
+        "usage_ingestion",
+        "score_computation",
+    ]
+    for row in rows:
+        assert row.has_data is False
+        assert row.age is None
+        assert row.is_fresh is None
+        assert row.is_stale is False
+        assert row.sla == DAY
+
+
+def test_list_data_freshness_fresh_under_sla(db):
+    DataSourceRun.objects.create(
+        source=Source.CRM_SYNC, last_success_at=NOW - timedelta(hours=23)
+    )
+
+    row = freshness_by_source()["crm_sync"]
+
+    assert row.age == timedelta(hours=23)
+    assert row.is_fresh is True
+    assert row.is_stale is False
+
+
+def test_list_data_freshness_stale_at_sla(db):
+    DataSourceRun.objects.create(source=Source.CRM_SYNC, last_success_at=NOW - DAY)
+
+    row = freshness_by_source()["crm_sync"]
+
+    assert row.age == DAY
+    assert row.is_fresh is False
+    assert row.is_stale is True
+
+
+def test_list_data_freshness_failures_only_is_no_data(db):
+    DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION,
+        last_failure_at=NOW - timedelta(minutes=5),
+        last_error="segment request rejected: invalid_json",
+    )
+
+    row = freshness_by_source()["usage_ingestion"]
+
+    assert row.is_fresh is None
+    assert row.is_failing is True
+    assert row.last_error == "segment request rejected: invalid_json"
+
+
+def test_list_data_freshness_failure_after_success(db):
+    DataSourceRun.objects.create(
+        source=Source.SCORE_COMPUTATION,
+        last_success_at=NOW - timedelta(hours=2),
+        last_failure_at=NOW - timedelta(hours=1),
+    )
+
+    row = freshness_by_source()["score_computation"]
+
+    assert row.is_fresh is True
+    assert row.is_failing is True
+
+
+def test_list_data_freshness_sla_per_source(db, settings):
+    settings.RM6_DATA_FRESHNESS_SLA_HOURS = "usage_ingestion=2"
+    DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION, last_success_at=NOW - timedelta(hours=3)
+    )
+    DataSourceRun.objects.create(
+        source=Source.CRM_SYNC, last_success_at=NOW - timedelta(hours=3)
+    )
+
+    rows = freshness_by_source()
+
+    assert rows["usage_ingestion"].sla == timedelta(hours=2)
+    assert rows["usage_ingestion"].is_stale is True
+    assert rows["crm_sync"].sla == DAY
+    assert rows["crm_sync"].is_fresh is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_hours"),
+    [
+        ("24", {"crm_sync": 24, "usage_ingestion": 24, "score_computation": 24}),
+        (6, {"crm_sync": 6, "usage_ingestion": 6, "score_computation": 6}),
+        (
+            "crm_sync=12, score_computation=1.5",
+            {"crm_sync": 12, "usage_ingestion": 24, "score_computation": 1.5},
+        ),
+        (
+            {"usage_ingestion": 2},
+            {"crm_sync": 24, "usage_ingestion": 2, "score_computation": 24},
+        ),
+    ],
+    ids=["one-string", "one-number", "pairs", "dict"],
+)
+def test_parse_sla_hours_valid(value, expected_hours):
+    expected = {source: timedelta(hours=h) for source, h in expected_hours.items()}
+
+    assert parse_sla_hours(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "crm=24",
+            "RM6_DATA_FRESHNESS_SLA_HOURS names the unknown data source(s) crm; "
+            "use crm_sync, usage_ingestion, score_computation.",
+        ),
+        (
+            "day",
+            "RM6_DATA_FRESHNESS_SLA_HOURS has the invalid value 'day' for every "
+            "source; give a number of hours, such as 24.",
+        ),
+        (
+            "crm_sync=0",
+            "RM6_DATA_FRESHNESS_SLA_HOURS gives crm_sync '0' hours; give a "
+            "number of hours above 0.",
+        ),
+    ],
+    ids=["unknown-source", "not-a-number", "zero"],
+)
+def test_parse_sla_hours_invalid(value, message):
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse_sla_hours(value)
+
+    assert str(caught.value) == message
+
+
+def test_check_sla_setting_reports_invalid(settings):
+    settings.RM6_DATA_FRESHNESS_SLA_HOURS = "-1"
+
+    errors = check_sla_setting()
+
+    assert [error.id for error in errors] == ["reporting.E001"]
+
+
+def test_check_sla_setting_accepts_default(settings):
+    settings.RM6_DATA_FRESHNESS_SLA_HOURS = "24"
+
+    assert check_sla_setting() == []
+
+
+# The dashboard
+
+
+def test_dashboard_freshness_no_data(staff_client, db):
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<h2 id="freshness-heading">Data freshness</h2>' in html
+    assert html.count('<span class="badge">No data</span>') == 3
+    assert "Stale data:" not in html
+
+
+def test_dashboard_freshness_warns_of_stale_source(staff_client, db):
+    now = datetime.now(UTC)
+    DataSourceRun.objects.create(
+        source=Source.CRM_SYNC, last_success_at=now - timedelta(hours=30)
+    )
+    DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION, last_success_at=now - timedelta(minutes=5)
+    )
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    assert [row.source for row in response.context["stale_sources"]] == ["crm_sync"]
+    assert "Stale data: CRM sync last succeeded 1 day 6 hours ago" in html
+    assert "over its SLA of 1 day." in html
+    assert html.count('<span class="badge badge--red">Stale</span>') == 1
+    assert html.count('<span class="badge badge--green">Fresh</span>') == 1
+
+
+def test_dashboard_freshness_shows_last_error(staff_client, db):
+    DataSourceRun.objects.create(
+        source=Source.SCORE_COMPUTATION,
+        last_failure_at=datetime.now(UTC),
+        last_error="member score refresh failed: OperationalError",
+    )
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    assert "member score refresh failed: OperationalError" in html
+    assert '<span class="badge badge--red">Latest run</span>' in html
+
+
+def test_dashboard_member_sees_no_freshness(member_client):
+    response = member_client.get(DASHBOARD_URL, WINDOW)
+
+    assert response.status_code == 403
+    assert "Data freshness" not in response.content.decode()
+
+
+# The KPI API
+
+
+def test_kpis_api_data_freshness(api_client, staff_user):
+    success = datetime.now(UTC) - timedelta(hours=25)
+    DataSourceRun.objects.create(source=Source.CRM_SYNC, last_success_at=success)
+    api_client.force_authenticate(staff_user)
+
+    response = api_client.get(KPIS_URL, WINDOW)
+
+    rows = {row["source"]: row for row in response.json()["data_freshness"]}
+    crm = rows["crm_sync"]
+    assert response.status_code == 200
+    assert list(rows) == ["crm_sync", "usage_ingestion", "score_computation"]
+    assert crm["label"] == "CRM sync"
+    assert crm["is_fresh"] is False
+    assert crm["sla_seconds"] == 86400
+    assert crm["age_seconds"] >= 25 * 3600
+    assert datetime.fromisoformat(crm["last_success_at"]) == success
+    assert crm["is_failing"] is False
+
+
+def test_kpis_api_data_freshness_no_data_is_null(api_client, staff_user):
+    api_client.force_authenticate(staff_user)
+
+    response = api_client.get(KPIS_URL, WINDOW)
+
+    usage = response.json()["data_freshness"][1]
+    assert usage == {
+        "source": "usage_ingestion",
+        "label": "Usage ingestion",
+        "last_success_at": None,
+        "age_seconds": None,
+        "sla_seconds": 86400.0,
+        "is_fresh": None,
+        "last_failure_at": None,
+        "last_error": "",
+        "is_failing": False,
+    }
+
+
+def test_kpis_api_schema_has_data_freshness(api_client, staff_user):
+    api_client.force_authenticate(staff_user)
+
+    response = api_client.get(reverse("api-schema"), {"format": "json"})
+
+    schemas = response.json()["components"]["schemas"]
+    assert "data_freshness" in schemas["Kpis"]["properties"]
+    assert schemas["DataFreshness"]["properties"]["is_fresh"]["nullable"] is True
+
+
+# Admin
+
+
+def test_data_source_run_admin_read_only(admin_client):
+    run = DataSourceRun.objects.create(source=Source.CRM_SYNC, last_success_at=NOW)
+    base = "admin:membership_datasourcerun"
+
+    changelist = admin_client.get(reverse(f"{base}_changelist"))
+    change = admin_client.get(reverse(f"{base}_change", args=[run.pk]))
+    add = admin_client.get(reverse(f"{base}_add"))
+    delete = admin_client.post(
+        reverse(f"{base}_delete", args=[run.pk]), {"post": "yes"}
+    )
+
+    assert changelist.status_code == 200
+    assert "CRM sync" in changelist.content.decode()
+    assert change.status_code == 200
+    assert add.status_code == 403
+    assert delete.status_code == 403
+    assert DataSourceRun.objects.filter(pk=run.pk).exists()
