@@ -186,6 +186,26 @@ def test_ask_action_invalid_template_fails_step():
     assert not AdvocacyAsk.objects.exists()
 
 
+def test_ask_action_empty_message_fails_step():
+    play = PlayFactory(play_id="g2-reviews")
+    config = {"kind": "review", "message": "{% if account_name %}Review us{% endif %}"}
+    PlayStepFactory(play=play, position=1, action="advocacy_ask", config=config)
+    member = factories.MemberFactory(account=None)
+    grant_consent(member)
+    enrolment = enrol(play, member)
+
+    run_enrolment(enrolment_id=enrolment.pk)
+
+    step_run = enrolment.step_runs.get()
+    assert step_run.status == "failed"
+    assert step_run.error == (
+        "The message of the advocacy ask step at position 1 of play 'g2-reviews' "
+        f"rendered empty for member {member.pk}, so no ask was sent. Put text "
+        "outside its if tags, or add an else."
+    )
+    assert not AdvocacyAsk.objects.exists()
+
+
 def test_check_ask_config_template_accepted():
     config = {"kind": "review", "message": "Hi {{ member_name|upper }}"}
 
@@ -215,8 +235,19 @@ def test_check_ask_config_template_accepted():
             "'message' uses include or extends, which step templates cannot: "
             "they render without other templates. Write the text in place.",
         ),
+        (
+            "Hi {{ member_name , tell us your story",
+            "'message' has a {{ or {% without its closing }} or %}, so it would "
+            "reach members as written. Close the tag.",
+        ),
     ],
-    ids=["unknown-variable", "unclosed-tag", "unknown-filter", "include"],
+    ids=[
+        "unknown-variable",
+        "unclosed-tag",
+        "unknown-filter",
+        "include",
+        "unclosed-variable",
+    ],
 )
 def test_check_ask_config_invalid_template_rejected(message, error):
     config = {"kind": "review", "message": message}

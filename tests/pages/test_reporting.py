@@ -283,7 +283,7 @@ def test_dashboard_query_count_fixed(
     params = {"start": "2025-03-01", "end": "2025-03-31"}
     staff_client.get(DASHBOARD_URL, params)
 
-    # Session, user, active count, daily series, segment breakdown, and the
-    # six portal KPIs.
-    with django_assert_num_queries(11):
+    # Session, user, active count, daily series, segment breakdown, the six
+    # portal KPIs and the data source runs.
+    with django_assert_num_queries(12):
         staff_client.get(DASHBOARD_URL, params)

@@ -13,7 +13,7 @@ from django.template import (
     TemplateSyntaxError,
     Variable,
 )
-from django.template.base import Node, VariableNode
+from django.template.base import Node, TextNode, VariableNode
 from django.template.defaulttags import ForNode, WithNode
 from django.template.loader_tags import ExtendsNode, IncludeNode
 
@@ -75,6 +75,14 @@ def _check_template(
                 name,
                 f"{name!r} uses include or extends, which step templates cannot: "
                 "they render without other templates. Write the text in place.",
+            )
+        ]
+    if _has_unclosed_tag(template.nodelist):
+        return [
+            (
+                name,
+                f"{name!r} has a {{{{ or {{% without its closing }}}} or %}}, so "
+                "it would reach members as written. Close the tag.",
             )
         ]
     # Names that tags set with `as` are known everywhere in the template.
@@ -147,6 +155,14 @@ def _root_names(expression) -> set[str]:
         for variable in variables
         if isinstance(variable, Variable) and variable.lookups
     }
+
+
+def _has_unclosed_tag(nodelist: NodeList) -> bool:
+    """Return whether plain text holds a tag opening, which Django leaves as text."""
+    return any(
+        "{{" in node.s or "{%" in node.s
+        for node in nodelist.get_nodes_by_type(TextNode)
+    )
 
 
 def _list_variables(nodelist: NodeList, known: set[str]) -> set[str]:
