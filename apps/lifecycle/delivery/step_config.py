@@ -158,7 +158,7 @@ def _root_names(expression) -> set[str]:
 
 
 def _has_unclosed_tag(nodelist: NodeList) -> bool:
-    """Return whether plain text holds a tag opening, which Django leaves as text."""
+    """Return whether plain text contains a tag opening, which Django leaves as text."""
     return any(
         "{{" in node.s or "{%" in node.s
         for node in nodelist.get_nodes_by_type(TextNode)
