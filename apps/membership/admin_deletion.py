@@ -8,9 +8,14 @@ from django.contrib.admin.utils import model_ngettext
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
+
+
+class HistoryFoundError(Exception):
+    """Raised when an object gained history after its delete page was shown."""
 
 
 class KeptWithHistoryAdmin(admin.ModelAdmin):
@@ -31,9 +36,8 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def get_deleted_objects(self, objs, request: HttpRequest):
-        # NOTE: The delete page checks here without a lock, so a history row
-        # committed between this check and the delete is deleted with the
-        # object. The action "Delete selected" checks again under a lock.
+        # The delete page checks here without a lock. delete_model checks
+        # again under a lock before the object goes.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(
             objs, request
         )
@@ -41,6 +45,40 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
         if reasons:
             return deleted, counts, set(), [*protected, *reasons]
         return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        """Delete the object unless it gained history since the page was shown.
+
+        Django's delete view runs this in its transaction, and the lock holds
+        back any history row until that transaction ends, as in the bulk
+        action below.
+        """
+        objects = self.model._default_manager
+        locked = objects.select_for_update().filter(pk=obj.pk).first()
+        if locked is not None:
+            reason = self.get_kept_reasons([locked]).get(locked.pk)
+            if reason:
+                raise HistoryFoundError(reason)
+        super().delete_model(request, obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context=None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except HistoryFoundError as error:
+            # Django's transaction has rolled back, so nothing was deleted.
+            self.message_user(
+                request,
+                f"Kept the {self.opts.verbose_name} {error}",
+                messages.WARNING,
+            )
+            url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[object_id],
+                current_app=self.admin_site.name,
+            )
+            return HttpResponseRedirect(url)
 
     def get_actions(self, request: HttpRequest) -> dict:
         # The replacement keeps the name "delete_selected", which the

@@ -292,3 +292,90 @@ def test_delete_selected_waits_for_enrolment_commit(admin_client):
     assert Play.objects.filter(pk=play.pk).exists()
     assert Enrolment.objects.filter(play=play).count() == 1
     assert message_texts(responses[0]) == [f"Kept the play {WELCOME_KEPT}"]
+
+
+@pytest.mark.django_db
+def test_delete_page_with_new_history_deletes_nothing(admin_client):
+    play = PlayFactory(name="Welcome")
+    delete_url = reverse("admin:lifecycle_play_delete", args=[play.pk])
+
+    page = admin_client.get(delete_url)
+    enrol(play)
+    response = admin_client.post(delete_url, {"post": "yes"})
+
+    assert page.context["protected"] == []
+    assert response.status_code == 200
+    assert response.context["protected"] == [WELCOME_KEPT]
+    assert Play.objects.filter(pk=play.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_page_waits_for_enrolment_commit(admin_client):
+    play = PlayFactory(name="Welcome")
+    member = factories.MemberFactory()
+    delete_url = reverse("admin:lifecycle_play_delete", args=[play.pk])
+    key_checked = threading.Event()
+    release = threading.Event()
+    responses = []
+    errors = []
+
+    def enrol_and_commit():
+        try:
+            with transaction.atomic():
+                Enrolment.objects.create(
+                    play=play,
+                    member=member,
+                    subject_key=f"member:{member.pk}",
+                    occurrence_key="x",
+                    enrolled_at=timezone.now(),
+                )
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                key_checked.set()
+                release.wait(timeout=30)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def delete():
+        try:
+            responses.append(
+                admin_client.post(delete_url, {"post": "yes"}, follow=True)
+            )
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    enroller = threading.Thread(target=enrol_and_commit)
+    deleter = threading.Thread(target=delete)
+    enroller.start()
+    try:
+        assert key_checked.wait(timeout=10)
+        deleter.start()
+        assert wait_for_lock_waiter()
+    finally:
+        release.set()
+        enroller.join(timeout=30)
+        if deleter.ident is not None:
+            deleter.join(timeout=30)
+
+    assert errors == []
+    assert Play.objects.filter(pk=play.pk).exists()
+    assert Enrolment.objects.filter(play=play).count() == 1
+    assert responses[0].redirect_chain[-1][0] == reverse(
+        "admin:lifecycle_play_change", args=[play.pk]
+    )
+    assert message_texts(responses[0]) == [f"Kept the play {WELCOME_KEPT}"]
+
+
+@pytest.mark.django_db
+def test_delete_page_deletes_unused_play(admin_client):
+    draft = PlayFactory(name="Draft")
+    delete_url = reverse("admin:lifecycle_play_delete", args=[draft.pk])
+
+    response = admin_client.post(delete_url, {"post": "yes"}, follow=True)
+
+    assert not Play.objects.filter(pk=draft.pk).exists()
+    assert response.redirect_chain[-1][0] == PLAYS_URL
