@@ -259,16 +259,24 @@ class PlayStepForm(forms.ModelForm):
         config = cleaned.get("config")
         if action and action.check_config and isinstance(config, dict):
             for name, message in action.check_config(config):
-                self.add_error("config", f"{name}: {message}")
+                self.add_error("config", _name_config_error(name, message))
         return cleaned
+
+
+def _name_config_error(name: str, message: str) -> str:
+    """Return the error with the config key it is about, unless it names it."""
+    if name in message:
+        return message
+    return f"{name}: {message}"
 
 
 class PlayStepFormSet(forms.BaseInlineFormSet):
     def clean(self):
-        """Reject deleting a step that has run, with its run count and the fix.
+        """Reject deleting a step that has run, and mark steps that cannot run.
 
-        StepRun.step is RESTRICT, and without this check admin's own message
-        lists every run of the step, thousands for a busy play.
+        StepRun.step is RESTRICT, and without the deletion check admin's own
+        message lists every run of the step, thousands for a busy play.
+        Errors about one step are added to that step's form, next to its field.
         """
         errors = []
         for form in self.forms:
@@ -283,13 +291,30 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
                     "the step cannot be deleted. Leave the step in place, or "
                     "pause this play and set up a new play without it."
                 )
-        errors += self._list_member_only_steps()
         if errors:
             raise forms.ValidationError(errors)
+        # Before Django's own unique check, whose message names no field.
+        self._check_positions()
+        self._check_account_steps()
         super().clean()
 
-    def _list_member_only_steps(self) -> list[str]:
-        """Return an error per step an account play cannot run as saved.
+    def _check_positions(self) -> None:
+        """Mark each step whose position another step of the play has too."""
+        seen: set[int] = set()
+        for form in self.forms:
+            position = getattr(form, "cleaned_data", {}).get("position")
+            if position is None or self._should_delete_form(form):
+                continue
+            if position in seen:
+                form.add_error(
+                    "position",
+                    f"Another step of this play has position {position}: give "
+                    "each step its own position.",
+                )
+            seen.add(position)
+
+    def _check_account_steps(self) -> None:
+        """Mark each step that an account play cannot run as saved.
 
         A step whose action acts on a member only would be skipped for every
         account, and a CSM task that names the member would show an empty
@@ -298,7 +323,7 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
         be edited (and paused).
         """
         if self.instance.subject_level != Play.SubjectLevel.ACCOUNT:
-            return []
+            return
         level_changed = self.instance.pk is not None and (
             Play.objects.filter(pk=self.instance.pk)
             .exclude(subject_level=Play.SubjectLevel.ACCOUNT)
@@ -311,7 +336,6 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
             step.pk: (step.action, step.config)
             for step in PlayStep.objects.filter(play_id=self.instance.pk)
         }
-        errors = []
         for form in self.forms:
             cleaned = getattr(form, "cleaned_data", {})
             action = get_action(cleaned.get("action") or "")
@@ -323,20 +347,18 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
             is_new_or_changed = stored != (action.name, cleaned.get("config") or {})
             if not (is_new_or_changed or level_changed):
                 continue
-            position = cleaned.get("position")
-            step = f"Step {position}" if position is not None else "A step"
             if action.needs_member:
-                errors.append(
-                    f"{step} ({action.label}) acts on a member, and this play "
-                    "enrols accounts, so it would be skipped for every "
+                form.add_error(
+                    "action",
+                    f"{action.label} acts on a member, and this play enrols "
+                    "accounts, so the step would be skipped for every "
                     f"enrolment. Use {', '.join(account_actions)} in an account "
-                    "play, or make the play enrol members."
+                    "play, or make the play enrol members.",
                 )
             for name, message in check_account_templates(
                 action.name, cleaned.get("config") or {}
             ):
-                errors.append(f"{step} ({action.label}), {name}: {message}")
-        return errors
+                form.add_error("config", _name_config_error(name, message))
 
 
 class PlayStepInline(admin.StackedInline):

@@ -693,9 +693,10 @@ def test_account_play_rejects_member_only_step(admin_client):
 
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
-    [error] = formset.non_form_errors()
+    assert formset.non_form_errors() == []
+    [error] = _step_errors(response)["action"]
     assert error.startswith(
-        "Step 1 (Email) acts on a member, and this play enrols accounts, so it "
+        "Email acts on a member, and this play enrols accounts, so the step "
         "would be skipped for every enrolment. Use "
     )
     assert "CSM task" in error
@@ -713,10 +714,9 @@ def test_account_play_csm_task_rejects_member_name(admin_client):
 
     response = admin_client.post(ADD_URL, data)
 
-    formset = response.context["inline_admin_formsets"][0].formset
-    assert formset.non_form_errors() == [
-        "Step 1 (CSM task), title: 'title' uses member_name, which this step "
-        "does not know, so it would render empty. Use account_name."
+    assert _step_errors(response)["config"] == [
+        "'title' uses member_name, which this step does not know, so it would "
+        "render empty. Use account_name."
     ]
 
 
@@ -810,124 +810,124 @@ def test_play_change_page_links_preview(admin_client):
 @pytest.mark.parametrize(
     ("action", "config", "message"),
     [
-        ("in_app", {}, "title: Missing 'title': add a text under 'title'."),
+        ("in_app", {}, "Missing 'title': add a text under 'title'."),
         (
             "in_app",
             {"title": "Hi", "colour": "red"},
-            "colour: Unknown field 'colour': this action reads only body, title, "
+            "Unknown field 'colour': this action reads only body, title, "
             "url. Remove it or fix its name.",
         ),
         (
             "email",
             {"subject": "Hi {% if x %}", "body": "Welcome."},
-            "subject: 'subject' is not a valid template: Unclosed tag on line 1: "
+            "'subject' is not a valid template: Unclosed tag on line 1: "
             "'if'. Looking for one of: elif, else, endif. Fix its tags.",
         ),
         (
             "email",
             {"subject": "Hi {{ member.name }}", "body": "Welcome."},
-            "subject: 'subject' uses member, which this step does not know, so "
+            "'subject' uses member, which this step does not know, so "
             "it would render empty. Use member_name, account_name, url, links, "
             "unsubscribe_url.",
         ),
         (
             "in_app",
             {"title": "{% for x in rows %}{{ x }}{% endfor %}{{ url }}{{ links.a }}"},
-            "title: 'title' uses links, url, which this step does not know, so "
+            "'title' uses links, url, which this step does not know, so "
             "it would render empty. Use member_name, account_name.",
         ),
         (
             "csm_task",
             {"title": "Call {% if vip %}{{ member_title }}{% endif %}"},
-            "title: 'title' uses member_title, which this step does not know, so "
+            "'title' uses member_title, which this step does not know, so "
             "it would render empty. Use member_name, account_name.",
         ),
         (
             "email",
             {"subject": "Hi", "body": "{% if 1 %}{% include 'x.html' %}{% endif %}"},
-            "body: 'body' uses include or extends, which step templates cannot: "
+            "'body' uses include or extends, which step templates cannot: "
             "they render without other templates. Write the text in place.",
         ),
         (
             "in_app",
             {"title": "Hi", "url": "javascript:alert(1)"},
-            "url: 'javascript:alert(1)' is not a link members can follow: use a "
+            "'javascript:alert(1)' is not a link members can follow: use a "
             "path here such as /community/, or a full http or https URL.",
         ),
         (
             "email",
             {"subject": "Hi", "body": "Welcome.", "links": {"docs": "//evil.test"}},
-            "links: '//evil.test' is not a link members can follow: use a path "
+            "'//evil.test' is not a link members can follow: use a path "
             "here such as /community/, or a full http or https URL.",
         ),
         (
             "email",
             {"subject": "Hi", "body": "Welcome.", "consent_purpose": "newsletter"},
-            "consent_purpose: No active consent purpose has the key 'newsletter': "
+            "No active consent purpose has the key 'newsletter': "
             "add it under Consent purposes, or remove consent_purpose to use "
             "marketing_email.",
         ),
         (
             "csm_task",
             {"title": "Call", "due_in_days": "3"},
-            "due_in_days: due_in_days '3' is invalid: use a whole number of days "
+            "due_in_days '3' is invalid: use a whole number of days "
             "from 0 to 3650, or leave it out for no due date.",
         ),
         (
             "csm_task",
             {"title": "Call", "due_in_days": 99999999999},
-            "due_in_days: due_in_days 99999999999 is invalid: use a whole number "
+            "due_in_days 99999999999 is invalid: use a whole number "
             "of days from 0 to 3650, or leave it out for no due date.",
         ),
         (
             "webhook",
             {"endpoint_id": 999999},
-            "endpoint_id: endpoint_id 999999 is not an existing webhook endpoint: "
+            "endpoint_id 999999 is not an existing webhook endpoint: "
             "set it to the id of one listed under Webhook endpoints.",
         ),
         (
             "points",
             {"points": "abc"},
-            "points: Invalid points 'abc' in the step config; set "
+            "Invalid points 'abc' in the step config; set "
             '{"points": <whole number from -100,000 to 100,000, not 0>}.',
         ),
         (
             "points",
             {"points": 10**12},
-            "points: Invalid points 1000000000000 in the step config",
+            "Invalid points 1000000000000 in the step config",
         ),
         (
             "badge",
             {"badge": "nope"},
-            "badge: Unknown badge 'nope' in the step config; set "
+            "Unknown badge 'nope' in the step config; set "
             '{"badge": "<slug>"} to the slug of a badge in admin.',
         ),
         (
             "advocacy_ask",
             {"kind": "poem", "message": "Hi"},
-            "kind: Invalid ask kind 'poem' in the step config",
+            "Invalid ask kind 'poem' in the step config",
         ),
         (
             "advocacy_ask",
             {"kind": "review", "message": " "},
-            'message: Missing "message" in the step config',
+            'Missing "message" in the step config',
         ),
         (
             "advocacy_ask",
             {"kind": "review", "message": "Hi {{ first_name }}"},
-            "message: 'message' uses first_name, which this step does not know, "
+            "'message' uses first_name, which this step does not know, "
             "so it would render empty. Use member_name, account_name.",
         ),
         (
             "advocacy_ask",
             {"kind": "review", "message": "Hi {% if member_name %}"},
-            "message: 'message' is not a valid template: Unclosed tag on line 1: "
+            "'message' is not a valid template: Unclosed tag on line 1: "
             "'if'. Looking for one of: elif, else, endif. Fix its tags.",
         ),
         (
             "advocacy_ask",
             {"kind": "review", "message": "Hi", "due_in_days": 99999999999},
-            'due_in_days: Invalid "due_in_days" 99999999999 in the step config; '
+            'Invalid "due_in_days" 99999999999 in the step config; '
             "set a number of days from 1 to 3650 or leave it out.",
         ),
     ],
@@ -977,7 +977,7 @@ def test_play_add_rejects_inactive_badge(admin_client):
 
     assert response.status_code == 200
     assert _step_errors(response)["config"] == [
-        "badge: The badge 'retired' is inactive, and an inactive badge cannot be "
+        "The badge 'retired' is inactive, and an inactive badge cannot be "
         "awarded: activate it in admin, or set the slug of an active badge."
     ]
     assert not Play.objects.exists()
@@ -1001,7 +1001,7 @@ def test_play_add_rejects_webhook_event_kind(admin_client, event_kind):
 
     assert response.status_code == 200
     assert _step_errors(response)["config"] == [
-        f"event_kind: event_kind {event_kind!r} is invalid: use up to 100 letters, "
+        f"event_kind {event_kind!r} is invalid: use up to 100 letters, "
         'digits and . _ : - characters, for example "play.welcome".'
     ]
     assert not Play.objects.exists()
@@ -1127,3 +1127,31 @@ def test_play_step_inputs_have_labels_and_help(admin_client):
     for field in ("position", "action", "wait_hours", "consent_purpose", "config"):
         assert re.search(rf'<label[^>]* for="id_steps-0-{field}"', page), field
     assert "Action settings, for example subject and body" in page
+
+
+def test_play_add_marks_repeated_step_position(admin_client):
+    data = _play_form(
+        **{
+            "steps-TOTAL_FORMS": "2",
+            "steps-1-position": "1",
+            "steps-1-action": "test_touch",
+            "steps-1-wait_hours": "",
+            "steps-1-consent_purpose": "",
+            "steps-1-config": "{}",
+        }
+    )
+
+    response = admin_client.post(ADD_URL, data)
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert response.status_code == 200
+    assert formset.errors[1]["position"] == [
+        "Another step of this play has position 1: give each step its own position."
+    ]
+    assert not Play.objects.exists()
+
+
+def test_play_step_title_shows_action_label():
+    step = PlayStepFactory(position=2, action="csm_task", config={"title": "Call"})
+
+    assert str(step) == "2. CSM task"

@@ -2,6 +2,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from apps.lifecycle.actions import get_action
 from apps.membership.models import Account, Member
 
 
@@ -148,7 +149,8 @@ class PlayStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.position}. {self.action}"
+        action = get_action(self.action)
+        return f"{self.position}. {action.label if action else self.action}"
 
 
 class Enrolment(models.Model):
