@@ -1,5 +1,7 @@
 """Admin for plays: editing, audience preview and activation, enrolments."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -180,12 +182,31 @@ class PlayForm(forms.ModelForm):
         return cleaned
 
 
+class StepConfigField(forms.JSONField):
+    """A JSON field whose error says where the JSON is wrong."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            try:
+                json.loads(value, cls=self.decoder)
+            except json.JSONDecodeError as error:
+                raise forms.ValidationError(
+                    f"The config is not valid JSON: {error.msg} at line "
+                    f"{error.lineno}, column {error.colno}. Put keys and texts in "
+                    'double quotes, for example {"subject": "Welcome"}.'
+                ) from None
+            raise
+
+
 class PlayStepForm(forms.ModelForm):
     action = forms.ChoiceField(choices=())
 
     class Meta:
         model = PlayStep
         fields = ["position", "action", "wait_hours", "consent_purpose", "config"]
+        field_classes = {"config": StepConfigField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

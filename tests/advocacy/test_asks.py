@@ -236,6 +236,11 @@ def test_check_ask_config_template_accepted():
             "they render without other templates. Write the text in place.",
         ),
         (
+            "{% load static %}Hi {{ member_name }}",
+            "'message' loads a tag library, which step templates cannot. Remove "
+            "the load tag and use Django's built-in tags and filters.",
+        ),
+        (
             "Hi {{ member_name , tell us your story",
             "'message' has a {{ or {% without its closing }} or %}, so it would "
             "reach members as written. Close the tag.",
@@ -246,6 +251,7 @@ def test_check_ask_config_template_accepted():
         "unclosed-tag",
         "unknown-filter",
         "include",
+        "load",
         "unclosed-variable",
     ],
 )

@@ -169,8 +169,8 @@ def test_scorecard_admin_rejects_equal_thresholds_and_zero_weight(admin_client):
 
     errors = measure_errors(response)
     assert errors["full_at"] == [
-        "zero_at and full_at are both 5, but they must differ: zero_at is the "
-        "value that scores 0 and full_at the value that scores 100. Change one "
+        "Zero at and Full at are both 5, but they must differ: Zero at is the "
+        "value that scores 0 and Full at the value that scores 100. Change one "
         "of them."
     ]
     assert errors["weight"] == [
@@ -199,21 +199,21 @@ def test_scorecard_admin_rejects_zero_day_window(admin_client):
             "-1e308",
             "1e308",
             "zero_at",
-            "zero_at -1e+308 is out of range. Enter a value from "
+            "Zero at -1e+308 is out of range. Enter a value from "
             "-1,000,000,000 to 1,000,000,000.",
         ),
         (
             "0",
             "1e10",
             "full_at",
-            "full_at 1e+10 is out of range. Enter a value from "
+            "Full at 1e+10 is out of range. Enter a value from "
             "-1,000,000,000 to 1,000,000,000.",
         ),
         (
             "0",
             "1e-320",
             "full_at",
-            "zero_at (0) and full_at (9.99989e-321) are less than 0.001 apart. "
+            "Zero at (0) and Full at (9.99989e-321) are less than 0.001 apart. "
             "Move them at least 0.001 apart.",
         ),
     ],

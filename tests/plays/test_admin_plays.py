@@ -290,6 +290,13 @@ def test_play_add_ignores_untouched_extra_step(admin_client):
             "config",
             'Enter a JSON object, for example {"points": 10}.',
         ),
+        (
+            {"steps-0-config": '{"subject": "Hi",\n "body": \'Hello\'}'},
+            "config",
+            "The config is not valid JSON: Expecting value at line 2, column 10. "
+            'Put keys and texts in double quotes, for example {"subject": '
+            '"Welcome"}.',
+        ),
     ],
     ids=[
         "wait-hours-missing",
@@ -299,6 +306,7 @@ def test_play_add_ignores_untouched_extra_step(admin_client):
         "purpose",
         "action",
         "config",
+        "config-json",
     ],
 )
 def test_play_add_rejects_invalid_step(admin_client, overrides, field, message):

@@ -67,6 +67,17 @@ def _check_template(
     try:
         template = _get_engine().from_string(source)
     except (TemplateSyntaxError, TemplateDoesNotExist) as error:
+        # The step engine has no tag libraries, and Django's message then
+        # ends in an empty list of the libraries it has.
+        if "is not a registered tag library" in str(error):
+            return [
+                (
+                    name,
+                    f"{name!r} loads a tag library, which step templates cannot. "
+                    "Remove the load tag and use Django's built-in tags and "
+                    "filters.",
+                )
+            ]
         reason = str(error).rstrip(".")
         return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
     if _uses_other_templates(template.nodelist):

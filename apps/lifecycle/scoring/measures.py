@@ -260,24 +260,28 @@ def list_measure_errors(
             f"The window ({window_days} days) must be at least 1 day. Enter how "
             "many days back from now the measure reads.",
         )
-    for field, value in (("zero_at", zero_at), ("full_at", full_at)):
+    # Messages name the thresholds by their labels in admin, the only caller.
+    for field, label, value in (
+        ("zero_at", "Zero at", zero_at),
+        ("full_at", "Full at", full_at),
+    ):
         if abs(value) > MAX_THRESHOLD:
             add(
                 field,
-                f"{field} {value:g} is out of range. Enter a value from "
+                f"{label} {value:g} is out of range. Enter a value from "
                 f"{-MAX_THRESHOLD:,} to {MAX_THRESHOLD:,}.",
             )
     if zero_at == full_at:
         add(
             "full_at",
-            f"zero_at and full_at are both {zero_at:g}, but they must differ: "
-            "zero_at is the value that scores 0 and full_at the value that "
+            f"Zero at and Full at are both {zero_at:g}, but they must differ: "
+            "Zero at is the value that scores 0 and Full at the value that "
             "scores 100. Change one of them.",
         )
     elif abs(full_at - zero_at) < MIN_THRESHOLD_GAP:
         add(
             "full_at",
-            f"zero_at ({zero_at:g}) and full_at ({full_at:g}) are less than "
+            f"Zero at ({zero_at:g}) and Full at ({full_at:g}) are less than "
             f"{MIN_THRESHOLD_GAP:g} apart. Move them at least "
             f"{MIN_THRESHOLD_GAP:g} apart.",
         )
