@@ -33,8 +33,11 @@ from apps.lifecycle.services import (
     ingest_events,
 )
 from apps.membership.models import AuditEntry, Member
+from apps.membership.services.data_sources import (
+    RECORD_INTERVAL,
+    record_source_success,
+)
 from apps.membership.services.data_sources import Source as DataSource
-from apps.membership.services.data_sources import record_source_success
 from rm6.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -256,7 +259,13 @@ def ingest_segment_messages(
             previous_ids=release.previous_ids,
             now=received_at,
         )
-    SegmentSource.objects.filter(pk=source.pk).update(last_received_at=received_at)
+    # At most once per RECORD_INTERVAL, as the data source run: every request
+    # of a busy source would otherwise update, and lock, the same row.
+    SegmentSource.objects.filter(
+        Q(last_received_at__isnull=True)
+        | Q(last_received_at__lt=received_at - RECORD_INTERVAL),
+        pk=source.pk,
+    ).update(last_received_at=received_at)
     record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
 
     if result.invalid:

@@ -33,7 +33,12 @@ class SegmentSource(models.Model):
         ),
     )
     is_active = models.BooleanField(default=True)
-    last_received_at = models.DateTimeField(null=True, blank=True)
+    last_received_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the source last sent messages, to the minute: busy "
+        "sources update it at most once a minute.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
