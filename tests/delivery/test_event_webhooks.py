@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.lifecycle.delivery.event_webhooks import (
     SWEPT_UNTIL_KEY,
@@ -124,6 +125,27 @@ def test_sweep_skips_events_before_endpoint(subscriber, member, queued_deliverie
     created = sweep_event_webhooks()
 
     assert created == 0
+
+
+def test_endpoint_created_at_uses_database_clock(
+    webhook_receiver, member, queued_deliveries, monkeypatch
+):
+    # An app server whose clock runs a minute ahead of the database's.
+    ahead = timezone.now() + timedelta(minutes=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+    endpoint = WebhookEndpoint.objects.create(
+        name="Warehouse",
+        url=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+        event_kinds=["community.reply_posted"],
+    )
+    event = record_activity(member=member, kind="community.reply_posted")
+
+    created = sweep_event_webhooks(now=ahead)
+
+    assert endpoint.created_at < ahead
+    assert endpoint.created_at <= event.recorded_at
+    assert created == 1
 
 
 def test_sweep_reads_from_stored_position(subscriber, member, queued_deliveries):

@@ -111,7 +111,14 @@ class WebhookEndpoint(models.Model):
         "to receive only the webhooks of play steps.",
     )
     is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # From PostgreSQL's clock, as events' recorded_at, because the event
+    # sweep sends only the events recorded after the endpoint was created.
+    created_at = models.DateTimeField(
+        db_default=models.Func(
+            function="clock_timestamp", output_field=models.DateTimeField()
+        ),
+        editable=False,
+    )
 
     class Meta:
         ordering = ["name"]
