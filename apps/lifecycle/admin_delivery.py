@@ -65,16 +65,22 @@ SECRETS_SESSION_KEY = "lifecycle:webhook-secrets"
 
 
 def _redirect_to_secrets(
-    request: HttpRequest, endpoints: list[WebhookEndpoint], *, title: str
+    request: HttpRequest,
+    endpoints: list[WebhookEndpoint],
+    *,
+    title: str,
+    next_step: tuple[str, str] | None = None,
 ) -> HttpResponse:
     """Keep the new secrets in the session and redirect to the page showing them.
 
     The page is a GET, so reloading it neither adds another endpoint nor
     rotates the secrets again. It shows them once and then removes them from
-    the session.
+    the session. `next_step` is the (label, URL) of the link that leads on,
+    such as adding another endpoint after "Save and add another".
     """
     request.session[SECRETS_SESSION_KEY] = {
         "title": title,
+        "next_step": next_step,
         "endpoints": [
             {"pk": e.pk, "name": e.name, "url": e.url, "secret": e.secret}
             for e in endpoints
@@ -92,6 +98,7 @@ def _render_secrets(request: HttpRequest) -> HttpResponse:
             **admin.site.each_context(request),
             "title": pending["title"] if pending else "Webhook secrets",
             "endpoints": pending["endpoints"] if pending else [],
+            "next_step": pending.get("next_step") if pending else None,
             "opts": WebhookEndpoint._meta,
         },
     )
@@ -175,7 +182,19 @@ class WebhookEndpointAdmin(KeptWithHistoryAdmin):
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
-        return _redirect_to_secrets(request, [obj], title="Webhook endpoint added")
+        # The secret is shown before the page the clicked button leads to.
+        next_step = None
+        if "_addanother" in request.POST:
+            add_url = reverse("admin:lifecycle_webhookendpoint_add")
+            next_step = ("Continue: add another endpoint", add_url)
+        elif "_continue" in request.POST:
+            change_url = reverse(
+                "admin:lifecycle_webhookendpoint_change", args=[obj.pk]
+            )
+            next_step = (f"Continue: edit {obj.name}", change_url)
+        return _redirect_to_secrets(
+            request, [obj], title="Webhook endpoint added", next_step=next_step
+        )
 
     def get_kept_reasons(self, objs) -> dict[int, str]:
         """Return why each endpoint in use stays: its delivery log or play steps."""

@@ -244,3 +244,25 @@ def test_csm_task_admin_pages(admin_client):
 
     assert changelist.status_code == 200
     assert change.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("button", "label", "url_name"),
+    [
+        ("_addanother", "Continue: add another endpoint", "add"),
+        ("_continue", "Continue: edit CRM", "change"),
+    ],
+)
+def test_endpoint_add_secrets_page_leads_on(admin_client, button, label, url_name):
+    response = admin_client.post(
+        reverse("admin:lifecycle_webhookendpoint_add"),
+        {"name": "CRM", "url": "https://crm.example.com/hooks", button: "1"},
+        follow=True,
+    )
+
+    endpoint = WebhookEndpoint.objects.get()
+    args = [endpoint.pk] if url_name == "change" else []
+    url = reverse(f"admin:lifecycle_webhookendpoint_{url_name}", args=args)
+    page = response.content.decode()
+    assert f"<code>{endpoint.secret}</code>" in page
+    assert f'<a class="button" href="{url}">{label}</a>' in page
