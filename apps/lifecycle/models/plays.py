@@ -124,10 +124,11 @@ class PlayStep(models.Model):
         default=dict,
         blank=True,
         help_text=(
-            "Action settings, for example subject and body for an email. Their "
-            "texts are Django templates that can use {{ member_name }} and "
+            "Action settings, for example subject and body for an email. The "
+            "texts of emails, notifications, CSM tasks and advocacy asks are "
+            "Django templates that can use {{ member_name }} and "
             "{{ account_name }}, and in emails also {{ url }}, {{ links.NAME }} "
-            "and {{ unsubscribe_url }}."
+            "and {{ unsubscribe_url }}. A webhook's data is sent as written."
         ),
     )
     wait_hours = models.PositiveIntegerField(
