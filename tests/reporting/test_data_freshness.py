@@ -204,6 +204,18 @@ def test_dashboard_freshness_warns_of_stale_source(staff_client, db):
     assert html.count('<span class="badge badge--green">Fresh</span>') == 1
 
 
+def test_dashboard_freshness_times_in_utc_for_any_zone(staff_client, db):
+    session = staff_client.session
+    session["member_time_zone"] = "Asia/Tokyo"
+    session.save()
+    success = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    DataSourceRun.objects.create(source=Source.CRM_SYNC, last_success_at=success)
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    assert "2 Mar 2026 12:00 UTC" in response.content.decode()
+
+
 def test_dashboard_freshness_shows_last_error(staff_client, db):
     DataSourceRun.objects.create(
         source=Source.SCORE_COMPUTATION,

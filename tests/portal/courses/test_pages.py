@@ -1,6 +1,6 @@
 import html
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.base import ContentFile
@@ -393,6 +393,18 @@ def test_verification_page_leaks_no_member_details(client, db):
     assert member.email not in content
     assert member.email.split("@")[1] not in content
     assert member.account.name not in content
+
+
+def test_verification_page_time_in_utc_for_any_zone(client, db):
+    expires_at = datetime(2031, 5, 4, 22, 30, tzinfo=UTC)
+    certificate = make_certificate(expires_at=expires_at)
+    session = client.session
+    session["member_time_zone"] = "Asia/Tokyo"
+    session.save()
+
+    response = client.get(verify_url(certificate.verification_code))
+
+    assert "4 May 2031 22:30 UTC" in response.content.decode()
 
 
 def test_verification_page_unknown_code_is_404(client, db):
