@@ -1163,3 +1163,39 @@ def test_play_step_title_shows_action_label():
     step = PlayStepFactory(position=2, action="csm_task", config={"title": "Call"})
 
     assert str(step) == "2. CSM task"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_play_change_swaps_step_positions(admin_client):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    first = PlayStepFactory(play=play, position=1, action="wait", wait_hours=2)
+    second = PlayStepFactory(play=play, position=2, action="test_touch")
+    data = _play_form(
+        name=play.name,
+        play_id=play.play_id,
+        **{
+            "steps-TOTAL_FORMS": "2",
+            "steps-INITIAL_FORMS": "2",
+            "steps-0-id": str(first.pk),
+            "steps-0-play": str(play.pk),
+            "steps-0-position": "2",
+            "steps-0-action": "wait",
+            "steps-0-wait_hours": "2",
+            "steps-0-config": "{}",
+            "steps-1-id": str(second.pk),
+            "steps-1-play": str(play.pk),
+            "steps-1-position": "1",
+            "steps-1-action": "test_touch",
+            "steps-1-wait_hours": "",
+            "steps-1-consent_purpose": "",
+            "steps-1-config": "{}",
+        },
+    )
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", data)
+
+    assert response.status_code == 302
+    assert list(play.steps.order_by("position").values_list("pk", flat=True)) == [
+        second.pk,
+        first.pk,
+    ]

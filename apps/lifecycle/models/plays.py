@@ -144,8 +144,13 @@ class PlayStep(models.Model):
     class Meta:
         ordering = ["play", "position"]
         constraints = [
+            # Checked at commit, so that admin can swap two steps' positions:
+            # it saves the steps one by one, and the first save alone would
+            # repeat a position.
             models.UniqueConstraint(
-                fields=["play", "position"], name="playstep_play_position_unique"
+                fields=["play", "position"],
+                name="playstep_play_position_unique",
+                deferrable=models.Deferrable.DEFERRED,
             ),
         ]
 
