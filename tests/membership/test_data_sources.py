@@ -105,6 +105,32 @@ def test_record_source_failure_throttled_within_minute(db):
     assert run.last_error == "first"
 
 
+def test_record_source_success_after_failure_within_minute(
+    db, django_capture_on_commit_callbacks
+):
+    record_success(T0, django_capture_on_commit_callbacks)
+    record_source_failure(source=CRM, error="first", at=T0 + timedelta(seconds=10))
+
+    record_success(T0 + timedelta(seconds=20), django_capture_on_commit_callbacks)
+
+    run = crm_run()
+    assert run.last_success_at == T0 + timedelta(seconds=20)
+    assert run.last_failure_at == T0 + timedelta(seconds=10)
+
+
+def test_record_source_failure_after_success_within_minute(
+    db, django_capture_on_commit_callbacks
+):
+    record_source_failure(source=CRM, error="first", at=T0)
+    record_success(T0 + timedelta(seconds=10), django_capture_on_commit_callbacks)
+
+    record_source_failure(source=CRM, error="second", at=T0 + timedelta(seconds=20))
+
+    run = crm_run()
+    assert run.last_failure_at == T0 + timedelta(seconds=20)
+    assert run.last_error == "second"
+
+
 def test_record_source_failure_without_success_creates_row(db):
     record_source_failure(source=CRM, error="first", at=T0)
 

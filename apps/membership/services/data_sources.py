@@ -27,7 +27,9 @@ MAX_ERROR_LENGTH = DataSourceRun._meta.get_field("last_error").max_length
 
 # One statement per record, with no read-then-write race:
 # - The UPDATE changes the row only when the stored time is older than the
-#   interval. A row that fails that test is neither changed nor locked, so
+#   interval, or when the run's outcome differs from the latest one stored,
+#   so that a success right after a failure (or the reverse) always shows.
+#   A row that fails that test is neither changed nor locked, so
 #   concurrent requests do not queue on this one row. INSERT ... ON CONFLICT
 #   DO UPDATE alone would lock the row on every call, even when its WHERE
 #   skips the update.
@@ -40,7 +42,8 @@ WITH updated AS (
     UPDATE {table}
     SET {assignments}
     WHERE source = %(source)s
-      AND ({column} IS NULL OR {column} < %(at)s - %(interval)s)
+      AND ({column} IS NULL OR {column} < %(at)s - %(interval)s
+           OR {flipped})
     RETURNING 1
 )
 INSERT INTO {table} (source, last_success_at, last_failure_at, last_error)
@@ -49,17 +52,28 @@ WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE source = %(source)s)
 ON CONFLICT (source) DO UPDATE
 SET {excluded_assignments}
 WHERE {table}.{column} IS NULL OR {table}.{column} < %(at)s - %(interval)s
+   OR {conflict_flipped}
 """
 _TABLE = DataSourceRun._meta.db_table
 _SUCCESS_SQL = _RECORD_SQL.format(
     table=_TABLE,
     column="last_success_at",
+    flipped="(last_failure_at >= last_success_at AND last_success_at < %(at)s)",
+    conflict_flipped=(
+        f"({_TABLE}.last_failure_at >= {_TABLE}.last_success_at"
+        f" AND {_TABLE}.last_success_at < %(at)s)"
+    ),
     assignments="last_success_at = %(at)s",
     excluded_assignments="last_success_at = EXCLUDED.last_success_at",
 )
 _FAILURE_SQL = _RECORD_SQL.format(
     table=_TABLE,
     column="last_failure_at",
+    flipped="(last_success_at > last_failure_at AND last_failure_at < %(at)s)",
+    conflict_flipped=(
+        f"({_TABLE}.last_success_at > {_TABLE}.last_failure_at"
+        f" AND {_TABLE}.last_failure_at < %(at)s)"
+    ),
     assignments="last_failure_at = %(at)s, last_error = %(error)s",
     excluded_assignments=(
         "last_failure_at = EXCLUDED.last_failure_at, last_error = EXCLUDED.last_error"
