@@ -284,6 +284,13 @@ class PlayStepForm(forms.ModelForm):
         return cleaned
 
 
+def _join_choices(labels: list[str]) -> str:
+    """Return the labels as a list that ends in "or": "A, B or C"."""
+    if len(labels) < 2:
+        return "".join(labels)
+    return f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
 def _name_config_error(name: str, message: str) -> str:
     """Return the error with the config key it is about, unless it names it."""
     if name in message:
@@ -373,7 +380,7 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
                     "action",
                     f"{action.label} acts on a member, and this play enrols "
                     "accounts, so the step would be skipped for every "
-                    f"enrolment. Use {', '.join(account_actions)} in an account "
+                    f"enrolment. Use {_join_choices(account_actions)} in an account "
                     "play, or make the play enrol members.",
                 )
             for name, message in check_account_templates(

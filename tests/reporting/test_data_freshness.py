@@ -146,10 +146,40 @@ def test_parse_sla_hours_valid(value, expected_hours):
         (
             "crm_sync=0",
             "RM6_DATA_FRESHNESS_SLA_HOURS gives crm_sync '0' hours; give a "
-            "number of hours above 0.",
+            "number of hours above 0 and at most 87,600.",
+        ),
+        (
+            "inf",
+            "RM6_DATA_FRESHNESS_SLA_HOURS gives every source 'inf' hours; give a "
+            "number of hours above 0 and at most 87,600.",
+        ),
+        (
+            "1e12",
+            "RM6_DATA_FRESHNESS_SLA_HOURS gives every source '1e12' hours; give "
+            "a number of hours above 0 and at most 87,600.",
+        ),
+        (
+            "=5",
+            "RM6_DATA_FRESHNESS_SLA_HOURS '=5' has a pair without a source or "
+            "names a source twice (empty); write source=hours pairs such as "
+            "crm_sync=24,usage_ingestion=2.",
+        ),
+        (
+            "crm_sync=1,crm_sync=2",
+            "RM6_DATA_FRESHNESS_SLA_HOURS 'crm_sync=1,crm_sync=2' has a pair "
+            "without a source or names a source twice (crm_sync); write "
+            "source=hours pairs such as crm_sync=24,usage_ingestion=2.",
         ),
     ],
-    ids=["unknown-source", "not-a-number", "zero"],
+    ids=[
+        "unknown-source",
+        "not-a-number",
+        "zero",
+        "infinite",
+        "too-large",
+        "empty-source",
+        "repeated-source",
+    ],
 )
 def test_parse_sla_hours_invalid(value, message):
     with pytest.raises(ImproperlyConfigured) as caught:
@@ -164,6 +194,15 @@ def test_check_sla_setting_reports_invalid(settings):
     errors = check_sla_setting()
 
     assert [error.id for error in errors] == ["reporting.E001"]
+
+
+def test_list_data_freshness_invalid_sla_uses_default(db, settings, caplog):
+    settings.RM6_DATA_FRESHNESS_SLA_HOURS = "inf"
+
+    rows = freshness_by_source()
+
+    assert rows[Source.CRM_SYNC].sla == DAY
+    assert "data freshness uses the default SLA" in caplog.text
 
 
 def test_check_sla_setting_accepts_default(settings):
@@ -227,7 +266,7 @@ def test_dashboard_freshness_shows_last_error(staff_client, db):
 
     html = response.content.decode()
     assert "member score refresh failed: OperationalError" in html
-    assert '<span class="badge badge--red">Latest run</span>' in html
+    assert '<span class="badge badge--red">Latest run failed</span>' in html
 
 
 def test_dashboard_member_sees_no_freshness(member_client):

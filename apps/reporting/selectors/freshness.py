@@ -5,6 +5,7 @@ record their runs through `apps.membership.services.data_sources`. A
 source is fresh while the age of its last success is under its SLA.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +16,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.membership.models import DataSourceRun
 
+logger = logging.getLogger(__name__)
+
 Source = DataSourceRun.Source
 
 DEFAULT_SLA_HOURS = 24
+# Ten years. A larger number would make no source stale, and Python's
+# timedelta overflows for numbers such as 1e12 or inf.
+MAX_SLA_HOURS = 87_600
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,10 @@ def _hours(value, *, name: str) -> timedelta:
             f"RM6_DATA_FRESHNESS_SLA_HOURS has the invalid value {value!r} for "
             f"{name}; give a number of hours, such as 24."
         ) from None
-    if not hours > 0:
+    if not 0 < hours <= MAX_SLA_HOURS:
         raise ImproperlyConfigured(
             f"RM6_DATA_FRESHNESS_SLA_HOURS gives {name} {value!r} hours; "
-            "give a number of hours above 0."
+            f"give a number of hours above 0 and at most {MAX_SLA_HOURS:,}."
         )
     return timedelta(hours=hours)
 
@@ -92,6 +98,14 @@ def parse_sla_hours(value) -> dict[str, timedelta]:
     """
     if isinstance(value, str) and "=" in value:
         pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        keys = [key.strip() for key, _, _ in pairs]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if "" in keys or repeated:
+            raise ImproperlyConfigured(
+                f"RM6_DATA_FRESHNESS_SLA_HOURS {value!r} has a pair without a "
+                f"source or names a source twice ({', '.join(repeated) or 'empty'}); "
+                "write source=hours pairs such as crm_sync=24,usage_ingestion=2."
+            )
         value = {key.strip(): hours.strip() for key, _, hours in pairs}
     if not isinstance(value, Mapping):
         sla = _hours(value, name="every source")
@@ -137,7 +151,13 @@ def list_data_freshness(*, now: datetime) -> list[SourceFreshness]:
     A source with no stored run, or with failures only, has no data: its
     age and `is_fresh` are None, never 0 or fresh.
     """
-    slas = get_sla_by_source()
+    try:
+        slas = get_sla_by_source()
+    except ImproperlyConfigured as error:
+        # `manage.py check` reports the setting (reporting.E001). A page that
+        # reads it still shows the runs, judged against the default SLA.
+        logger.error("data freshness uses the default SLA: %s", error)
+        slas = dict.fromkeys(Source.values, timedelta(hours=DEFAULT_SLA_HOURS))
     runs = {run.source: run for run in DataSourceRun.objects.all()}
 
     rows = []
