@@ -33,6 +33,8 @@ from apps.membership.models import (
     Member,
 )
 from apps.membership.services import sync_role_groups
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import record_source_success
 from apps.portal.models import OnboardingPath, OnboardingStep
 from rm6.demo.cases import write_demo_cases
 from rm6.demo.courses import write_demo_courses
@@ -176,6 +178,8 @@ def write_data_set(
     result.cases = write_demo_cases(data, now=now)
     _score_members([m.pk for m in data.members], now=now, bar=bar)
     _score_accounts([a.pk for a in data.accounts], now=now)
+    # The reporting dashboard then shows the score computation as fresh.
+    record_source_success(source=DataSource.SCORE_COMPUTATION)
     return result
 
 

@@ -22,7 +22,13 @@ from apps.lifecycle.models import (
     HealthScore,
     HealthScoreSnapshot,
 )
-from apps.membership.models import Account, AccountArr, ConsentGrant, Member
+from apps.membership.models import (
+    Account,
+    AccountArr,
+    ConsentGrant,
+    DataSourceRun,
+    Member,
+)
 from apps.portal.models import (
     Article,
     ArticleFeedback,
@@ -273,6 +279,14 @@ def test_seed_demo_scores_every_account(seeded):
     assert not Account.objects.filter(health_score__isnull=True).exists()
     days = AccountHealthScoreSnapshot.objects.values("day").distinct()
     assert days.count() == 30
+
+
+def test_seed_demo_records_score_computation(db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()
+
+    run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
+    assert run.last_success_at is not None
 
 
 def test_seed_demo_second_run_adds_nothing(seeded):

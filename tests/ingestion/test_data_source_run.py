@@ -80,6 +80,20 @@ def test_segment_invalid_json_records_failure(client, segment_source):
     assert run.last_error == "segment request rejected: invalid_json"
 
 
+def test_segment_batch_all_invalid_records_failure(
+    client, segment_source, django_capture_on_commit_callbacks
+):
+    invalid = {"type": "track", "messageId": "m-1"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_batch(client, segment_source.write_key, [invalid, invalid])
+
+    run = usage_run()
+    assert response.status_code == 200
+    assert run.last_success_at is None
+    assert run.last_error == "segment batch failed: all 2 message(s) invalid"
+
+
 def test_segment_wrong_key_records_nothing(client, segment_source):
     response = post_json(
         client, "/v1/batch", {"batch": [track("m-1")]}, write_key="wrong-key"

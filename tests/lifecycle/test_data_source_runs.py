@@ -66,6 +66,15 @@ def test_event_batch_invalid_rows_records_failure(
     assert run.last_error == "event batch failed: IngestError (code invalid_rows)"
 
 
+def test_event_batch_invalid_shape_records_failure(staff_api):
+    row = {"member_id": 1, "kind": "product.report_exported"}
+
+    response = staff_api.post(BATCH_URL, {"events": [row]}, format="json")
+
+    assert response.status_code == 400
+    assert run_of(USAGE).last_error == "event batch failed: invalid shape"
+
+
 # Score computation through the scoring tasks
 
 

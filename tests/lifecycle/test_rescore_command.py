@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.lifecycle.models import AccountHealthScore, HealthScore
+from apps.membership.models import DataSourceRun
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,13 @@ def test_rescore_health_rejects_unknown_level():
     assert "invalid choice: 'team' (choose from 'member', 'account', 'all')" in str(
         error.value
     )
+
+
+def test_rescore_health_records_score_computation(django_capture_on_commit_callbacks):
+    factories.MemberFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rescore("--level", "member")
+
+    run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
+    assert run.last_success_at is not None

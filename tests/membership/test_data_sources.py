@@ -221,6 +221,17 @@ def test_account_upsert_api_records_crm_sync(
     assert crm_run().last_failure_at is None
 
 
+def test_account_upsert_api_invalid_body_records_failure(staff_api):
+    response = staff_api.put(
+        "/api/v1/accounts/by-external-id/crm-1/",
+        {**NEW_ACCOUNT, "segment": "bogus"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert crm_run().last_error == "account upsert failed: invalid segment"
+
+
 def test_account_upsert_api_conflict_records_failure(
     staff_api, django_capture_on_commit_callbacks
 ):

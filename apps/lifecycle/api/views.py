@@ -41,7 +41,10 @@ from apps.lifecycle.selectors import (
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
 from apps.membership.services.data_sources import Source as DataSource
-from apps.membership.services.data_sources import record_source_run
+from apps.membership.services.data_sources import (
+    record_source_failure,
+    record_source_run,
+)
 from rm6.api import IsStaffUser
 from rm6.filters import IsoDateTimeFilter
 from rm6.pagination import CursorPagination
@@ -151,6 +154,10 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = EventBatchSerializer(data=request.data)
         if not serializer.is_valid():
             logger.info("event batch rejected: invalid shape, user %s", request.user.pk)
+            record_source_failure(
+                source=DataSource.USAGE_INGESTION,
+                error="event batch failed: invalid shape",
+            )
             raise ValidationError(format_batch_errors(serializer.errors))
 
         try:

@@ -35,6 +35,7 @@ from apps.lifecycle.services import (
 from apps.membership.models import AuditEntry, Member
 from apps.membership.services.data_sources import (
     RECORD_INTERVAL,
+    record_source_failure,
     record_source_success,
 )
 from apps.membership.services.data_sources import Source as DataSource
@@ -266,7 +267,16 @@ def ingest_segment_messages(
         | Q(last_received_at__lt=received_at - RECORD_INTERVAL),
         pk=source.pk,
     ).update(last_received_at=received_at)
-    record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
+    if result.invalid and result.invalid == result.received:
+        # Every message was rejected: the source is sending, but nothing of it
+        # can be used, which the freshness panel shows as a failed run.
+        record_source_failure(
+            source=DataSource.USAGE_INGESTION,
+            error=f"segment batch failed: all {result.invalid} message(s) invalid",
+            at=received_at,
+        )
+    else:
+        record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
 
     if result.invalid:
         logger.warning(

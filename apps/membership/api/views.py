@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,7 +30,11 @@ from apps.membership.models import Account, Member
 from apps.membership.selectors import list_visible_accounts, list_visible_members
 from apps.membership.selectors.accounts import list_account_arr_history
 from apps.membership.services.accounts import create_account, upsert_account
-from apps.membership.services.data_sources import Source, record_source_run
+from apps.membership.services.data_sources import (
+    Source,
+    record_source_failure,
+    record_source_run,
+)
 from apps.membership.services.members import upsert_member
 from rm6.errors import DomainError
 from rm6.filters import DateFilter
@@ -193,11 +197,17 @@ class AccountViewSet(
     )
     @action(detail=False, methods=["put", "patch"], url_path=EXTERNAL_ID_PATH)
     def by_external_id(self, request: Request, external_id: str) -> Response:
-        serializer = AccountWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-
         # An upsert by external ID is how the CRM integration syncs accounts,
-        # so each one records a CRM sync run.
+        # so each one records a CRM sync run, and a rejected body a failure.
+        serializer = AccountWriteSerializer(data=request.data)
+        if not serializer.is_valid():
+            record_source_failure(
+                source=Source.CRM_SYNC,
+                error="account upsert failed: invalid "
+                + ", ".join(sorted(serializer.errors)),
+            )
+            raise ValidationError(serializer.errors)
+
         try:
             with record_source_run(source=Source.CRM_SYNC, action="account upsert"):
                 account, created = upsert_account(

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from apps.lifecycle import scoring
+from apps.membership.services.data_sources import Source as DataSource
+from apps.membership.services.data_sources import record_source_run
 
 
 def _refresh(level: str, ids: list[int]) -> int:
@@ -32,9 +34,12 @@ class Command(BaseCommand):
         for level in levels:
             scored = 0
             batches = 0
-            for ids in scoring.iter_id_batches(level):
-                scored += _refresh(level, ids)
-                batches += 1
+            with record_source_run(
+                source=DataSource.SCORE_COMPUTATION, action=f"rescore_health {level}"
+            ):
+                for ids in scoring.iter_id_batches(level):
+                    scored += _refresh(level, ids)
+                    batches += 1
             scorecard = scoring.get_scorecard_spec(level).name
             self.stdout.write(
                 f"Scored {scored} {level}(s) in {batches} batch(es) with the "
