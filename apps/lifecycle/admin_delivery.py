@@ -233,7 +233,7 @@ def _in_use(endpoint: WebhookEndpoint) -> str:
     """Return why an endpoint must stay, or an empty text when it may go."""
     deliveries = endpoint.deliveries.count()
     steps = PlayStep.objects.filter(action="webhook", config__endpoint_id=endpoint.pk)
-    plays = sorted({step.play.play_id for step in steps.select_related("play")})
+    plays = sorted({step.play.name for step in steps.select_related("play")})
     reasons = []
     if deliveries:
         noun = "delivery" if deliveries == 1 else "deliveries"

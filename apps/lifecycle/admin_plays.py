@@ -284,6 +284,13 @@ class PlayStepForm(forms.ModelForm):
         return cleaned
 
 
+def _instead_of_deleting(play: Play) -> str:
+    """Return what to do with a play that has history, by its status."""
+    if play.status == Play.Status.ACTIVE:
+        return "Pause it instead."
+    return "It enrols no one while it is not active, so it can stay as it is."
+
+
 def _join_choices(labels: list[str]) -> str:
     """Return the labels as a list that ends in "or": "A, B or C"."""
     if len(labels) < 2:
@@ -434,7 +441,7 @@ class PlayAdmin(KeptWithHistoryAdmin):
         return {
             play.pk: f"{play.name}: it has {enrolled[play.pk]} "
             f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, the play's history "
-            "and its holdout comparison. Pause it instead."
+            f"and its holdout comparison. {_instead_of_deleting(play)}"
             for play in objs
             if enrolled.get(play.pk)
         }

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import model_ngettext
+from django.contrib.admin.utils import model_ngettext, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import QuerySet
@@ -29,6 +29,7 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
     history and keeps the others.
     """
 
+    delete_confirmation_template = "admin/delete_keeping_history.html"
     delete_selected_confirmation_template = "admin/delete_selected_keeping_history.html"
 
     def get_kept_reasons(self, objs) -> dict[Any, str]:
@@ -64,6 +65,14 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context=None
     ) -> HttpResponse:
+        # The delete page lists these reasons in place of Django's text about
+        # "protected related objects", which would name the object itself.
+        obj = self.get_object(request, unquote(object_id))
+        reasons = self.get_kept_reasons([obj]) if obj is not None else {}
+        extra_context = {
+            **(extra_context or {}),
+            "kept_reasons": list(reasons.values()),
+        }
         try:
             return super().delete_view(request, object_id, extra_context)
         except HistoryFoundError as error:
@@ -114,13 +123,9 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
             deletable, request
         )
         kept = list(reasons.values())
-        if not deletable:
-            # The page then shows, as the delete page does, that the selected
-            # objects cannot be deleted, and offers no button to delete.
-            protected, kept = [*protected, *kept], []
 
         objects_name = model_ngettext(queryset)
-        if perms_needed or protected:
+        if perms_needed or protected or not deletable:
             title = _("Cannot delete %(name)s") % {"name": objects_name}
         else:
             title = _("Delete multiple objects")

@@ -1,5 +1,6 @@
 """The action "Delete selected" on admins that keep objects with history."""
 
+import html
 import threading
 import time
 
@@ -116,7 +117,7 @@ def test_delete_selected_endpoints_keeps_used(admin_client):
     )
     targeted = make_endpoint("Billing")
     PlayStepFactory(
-        play=PlayFactory(play_id="renewal"),
+        play=PlayFactory(play_id="renewal", name="Renewal nudge"),
         action="webhook",
         config={"endpoint_id": targeted.pk},
     )
@@ -135,7 +136,7 @@ def test_delete_selected_endpoints_keeps_used(admin_client):
         "“Is active” to stop sending to it."
     )
     billing_kept = (
-        "Billing: webhook steps of the play renewal send to it. Point them at "
+        "Billing: webhook steps of the play Renewal nudge send to it. Point them at "
         "another endpoint first."
     )
     assert confirmation.context["kept"] == [billing_kept, crm_kept]
@@ -164,11 +165,14 @@ def test_delete_selected_all_used_deletes_nothing(admin_client):
         PLAYS_URL, delete_selected(plays, is_confirmed=True), follow=True
     )
 
+    page = confirmation.content.decode()
     assert confirmation.context["title"] == "Cannot delete plays"
-    assert confirmation.context["protected"] == [RENEWAL_KEPT, WELCOME_KEPT]
-    assert confirmation.context["kept"] == []
+    assert confirmation.context["protected"] == []
+    assert confirmation.context["kept"] == [RENEWAL_KEPT, WELCOME_KEPT]
     assert not confirmation.context["perms_lacking"]
-    assert 'name="post"' not in confirmation.content.decode()
+    assert "None of the selected plays can be deleted:" in page
+    assert "protected related objects" not in page
+    assert 'name="post"' not in page
     assert Play.objects.count() == 2
     assert message_texts(response) == [
         f"Kept the play {RENEWAL_KEPT}",
@@ -379,3 +383,31 @@ def test_delete_page_deletes_unused_play(admin_client):
 
     assert not Play.objects.filter(pk=draft.pk).exists()
     assert response.redirect_chain[-1][0] == PLAYS_URL
+
+
+@pytest.mark.django_db
+def test_delete_page_lists_reason_not_protected_objects(admin_client):
+    play = PlayFactory(name="Welcome")
+    enrol(play)
+
+    response = admin_client.get(reverse("admin:lifecycle_play_delete", args=[play.pk]))
+
+    page = response.content.decode()
+    assert "This play cannot be deleted:" in page
+    assert html.escape(WELCOME_KEPT) in page
+    assert "protected related objects" not in page
+    assert 'name="post"' not in page
+
+
+@pytest.mark.django_db
+def test_paused_play_kept_without_pause_advice(admin_client):
+    play = PlayFactory(name="Welcome", status=Play.Status.PAUSED)
+    enrol(play)
+
+    response = admin_client.get(reverse("admin:lifecycle_play_delete", args=[play.pk]))
+
+    assert response.context["kept_reasons"] == [
+        "Welcome: it has 1 enrolment, the play's history and its holdout "
+        "comparison. It enrols no one while it is not active, so it can stay "
+        "as it is."
+    ]

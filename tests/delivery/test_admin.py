@@ -148,7 +148,7 @@ def test_secrets_page_needs_change_permission(client, saved_endpoint):
 def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
     make_delivery(saved_endpoint, "test:one")
     PlayStepFactory(
-        play=PlayFactory(play_id="renewal"),
+        play=PlayFactory(play_id="renewal", name="Renewal nudge"),
         action="webhook",
         config={"endpoint_id": saved_endpoint.pk},
     )
@@ -159,7 +159,7 @@ def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
     assert response.context["protected"] == [
         "CRM: it has 1 logged delivery, the record of what was sent. Untick "
         "“Is active” to stop sending to it. And webhook steps of the play "
-        "renewal send to it. Point them at another endpoint first."
+        "Renewal nudge send to it. Point them at another endpoint first."
     ]
     assert not response.context["perms_lacking"]
     admin_client.post(url, {"post": "yes"})
