@@ -421,6 +421,7 @@ class MemberAdmin(CsvImportMixin, MemberMergeMixin, admin.ModelAdmin):
         "created_at",
         "score",
         "band",
+        "related_pages",
         "first_signed_in_at",
         "last_signed_in_at",
         "anonymised_at",
@@ -429,7 +430,6 @@ class MemberAdmin(CsvImportMixin, MemberMergeMixin, admin.ModelAdmin):
         # the user's sign-ins and records an audit entry.
         "deactivated_at",
         "deactivation_reason",
-        "related_pages",
     ]
     action_form = MemberActionForm
     actions = [
