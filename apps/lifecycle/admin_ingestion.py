@@ -15,7 +15,7 @@ from apps.lifecycle.ingestion.services import (
     rotate_segment_write_key,
     update_segment_source,
 )
-from apps.lifecycle.models import HeldUsageEvent, SegmentSource
+from apps.lifecycle.models import HeldUsageEvent, SegmentIdentity, SegmentSource
 from apps.membership.models import Member
 from rm6.errors import DomainError
 
@@ -174,10 +174,17 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
         )
 
         text = f"Recorded {result.recorded} held message(s) as events of {member}."
-        if result.linked_external_id:
+        linked = result.linked_external_id
+        if linked and member.external_id == linked:
             text += (
-                f" The member's external ID is now {result.linked_external_id}, "
-                "so that user's later messages match by themselves."
+                f" The member's external ID is now {linked}, so that user's "
+                "later messages match by themselves."
+            )
+        elif linked:
+            text += (
+                f" The source now ties {linked} to the member, next to the "
+                f"external ID {member.external_id}, so that user's later "
+                "messages from the source match by themselves."
             )
         if result.released:
             text += (
@@ -194,3 +201,19 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Discarded {discarded} held message(s).", messages.SUCCESS
         )
+
+
+@admin.register(SegmentIdentity)
+class SegmentIdentityAdmin(admin.ModelAdmin):
+    """User IDs that sources tied to members whose external ID is another.
+
+    Deleting one unties it: the source's later messages with that user ID are
+    held for review again.
+    """
+
+    list_display = ["user_id", "source", "member", "created_at"]
+    list_filter = ["source"]
+    list_select_related = ["source", "member__user"]
+    search_fields = ["user_id", "member__user__email"]
+    raw_id_fields = ["member"]
+    readonly_fields = ["created_at"]

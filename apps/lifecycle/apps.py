@@ -15,6 +15,10 @@ class LifecycleConfig(AppConfig):
         from apps.lifecycle.delivery.handlers import register_delivery_actions
         from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
         from apps.lifecycle.ingestion.limits import check_message_cap
+        from apps.lifecycle.ingestion.services import (
+            erase_member_segment_identities,
+            export_member_segment_identities,
+        )
         from apps.lifecycle.plays.runner import WAIT_ACTION, run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change
@@ -39,6 +43,10 @@ class LifecycleConfig(AppConfig):
         register_export_section("activity_events", export_member_data)
         register_merge_handler("lifecycle", move_merged_member_activity)
         register_anonymise_handler("webhooks", erase_member_from_webhook_payloads)
+        register_anonymise_handler(
+            "segment_identities", erase_member_segment_identities
+        )
+        register_export_section("segment_identities", export_member_segment_identities)
         register_delivery_actions()
         register_action(WAIT_ACTION, run_wait_step, label="Wait")
         subscribe_band_change(dispatch_account_band_change)

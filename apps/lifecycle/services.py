@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import current_attribution_for
-from apps.lifecycle.models import ActivityEvent, Enrolment, HealthScore, Touch
+from apps.lifecycle.models import (
+    ActivityEvent,
+    Enrolment,
+    HealthScore,
+    SegmentIdentity,
+    Touch,
+)
 from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
@@ -391,6 +397,10 @@ def move_merged_member_activity(
     events = ActivityEvent.objects.filter(member=duplicate).update(member=survivor)
     scores, _ = HealthScore.objects.filter(member=duplicate).delete()
     touches = Touch.objects.filter(member=duplicate).update(member=survivor)
+    # The user IDs that sources tied to the duplicate now name the survivor.
+    identities = SegmentIdentity.objects.filter(member=duplicate).update(
+        member=survivor
+    )
 
     duplicate_key = f"member:{duplicate.pk}"
     survivor_key = f"member:{survivor.pk}"
@@ -420,6 +430,7 @@ def move_merged_member_activity(
         "events_moved": events,
         "health_scores_deleted": scores,
         "touches_moved": touches,
+        "segment_identities_moved": identities,
         "enrolments_moved": moved,
         "enrolments_exited": exited,
     }

@@ -224,6 +224,33 @@ def test_match_to_member_records_and_links(admin_client, client, segment_source)
     assert ActivityEvent.objects.filter(member=erin).count() == 3
 
 
+def test_match_to_member_with_external_id_ties_identity(
+    admin_client, client, segment_source
+):
+    selected, _ = hold(client, segment_source, "m-1", "m-2")
+    erin = factories.MemberFactory(external_id="crm-1")
+
+    response = admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": erin.pk,
+            ACTION_CHECKBOX_NAME: [selected.pk],
+        },
+    )
+
+    assert message_texts(response) == [
+        f"Recorded 1 held message(s) as events of {erin}. The source now ties u-9 "
+        "to the member, next to the external ID crm-1, so that user's later "
+        "messages from the source match by themselves. 1 more held message(s) "
+        "of the member were recorded too."
+    ]
+    erin.refresh_from_db()
+    assert erin.external_id == "crm-1"
+    post_batch(client, segment_source.write_key, [track("m-3", user_id="u-9")])
+    assert ActivityEvent.objects.filter(member=erin).count() == 3
+
+
 def test_match_without_member_changes_nothing(admin_client, client, segment_source):
     (held,) = hold(client, segment_source, "m-1")
 

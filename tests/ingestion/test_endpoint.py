@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from apps.lifecycle.ingestion.services import create_segment_source
 from apps.lifecycle.ingestion.views import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES
-from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from apps.lifecycle.models import (
+    ActivityEvent,
+    HeldUsageEvent,
+    SegmentIdentity,
+    SegmentSource,
+)
 from apps.membership.models import AuditEntry
 from tests import factories
 from tests.ingestion.helpers import (
@@ -575,6 +580,63 @@ def test_identify_keeps_other_external_id(client, segment_source):
     assert response.json()["identified"] == 1
     assert erin.external_id == "crm-1"
     assert not AuditEntry.objects.filter(action="member.external_id_linked").exists()
+    identity = SegmentIdentity.objects.get()
+    assert (identity.source, identity.user_id, identity.member) == (
+        segment_source,
+        "u-9",
+        erin,
+    )
+    audit = AuditEntry.objects.get(action="member.segment_identity_linked")
+    assert audit.details == {"user_id": "u-9", "segment_source_id": segment_source.pk}
+
+
+def test_second_source_user_id_matches_after_identify(client, segment_source):
+    erin = factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
+    post_batch(client, segment_source.write_key, [track("m-1", user_id="u-9")])
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [
+            identify("m-2", user_id="u-9", email="erin@acme.test"),
+            track("m-3", user_id="u-9"),
+        ],
+    )
+    later = post_batch(client, segment_source.write_key, [track("m-4", user_id="u-9")])
+
+    assert response.json()["released"] == 1
+    assert response.json()["recorded"] == 1
+    assert later.json()["recorded"] == 1
+    assert ActivityEvent.objects.filter(member=erin).count() == 3
+    assert not HeldUsageEvent.objects.filter(status=HeldUsageEvent.Status.HELD)
+
+
+def test_identity_of_one_source_not_used_by_another(client, segment_source):
+    factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
+    post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-1", user_id="u-9", email="erin@acme.test")],
+    )
+    _, write_key = create_segment_source(name="Mobile", links_identities=True)
+
+    response = post_batch(client, write_key, [track("m-2", user_id="u-9")])
+
+    assert response.json()["held"] == 1
+    assert not ActivityEvent.objects.exists()
+
+
+def test_identify_leaves_other_members_external_id(client, segment_source):
+    erin = factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
+    factories.MemberFactory(external_id="u-9")
+
+    post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-1", user_id="u-9", email="erin@acme.test")],
+    )
+
+    assert not SegmentIdentity.objects.filter(member=erin).exists()
 
 
 def test_identify_of_unknown_person_changes_nothing(client, segment_source):
@@ -648,14 +710,28 @@ def test_alias_releases_messages_held_under_previous_id(client, segment_source, 
     assert list(remaining.values_list("message_id", flat=True)) == ["m-3"]
 
 
-def test_alias_in_same_batch_releases_its_messages(client, segment_source, dana):
+def test_alias_in_same_batch_matches_its_messages(client, segment_source, dana):
     messages = [track("m-1", user_id="old-1"), _alias("a-1", previous_id="old-1")]
 
     response = post_batch(client, segment_source.write_key, messages)
 
-    assert response.json()["held"] == 1
-    assert response.json()["released"] == 1
+    # The alias ties old-1 to the member before the batch's usage is matched.
+    assert response.json()["recorded"] == 1
+    assert response.json()["held"] == 0
     assert ActivityEvent.objects.get().member == dana
+
+
+def test_alias_matches_later_messages_of_previous_id(client, segment_source, dana):
+    post_batch(client, segment_source.write_key, [_alias("a-1", previous_id="old-1")])
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="old-1")]
+    )
+
+    assert response.json()["recorded"] == 1
+    assert response.json()["held"] == 0
+    assert ActivityEvent.objects.get().member == dana
+    assert SegmentIdentity.objects.get().member == dana
 
 
 def test_alias_from_unlinking_source_releases_nothing(client, dana):

@@ -411,6 +411,7 @@ def test_data_export_has_every_section(member_client):
         "affiliations",
         "community",
         "activity_events",
+        "segment_identities",
         "points",
         "courses",
         "onboarding",

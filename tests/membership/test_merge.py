@@ -255,6 +255,7 @@ def test_merge_members_audit_entry(survivor, duplicate, staff_user):
                 "events_moved": 1,
                 "health_scores_deleted": 0,
                 "touches_moved": 0,
+                "segment_identities_moved": 0,
                 "enrolments_moved": 0,
                 "enrolments_exited": 0,
             },

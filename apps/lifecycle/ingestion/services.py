@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -25,7 +25,12 @@ from apps.lifecycle.ingestion.messages import (
     SegmentMessage,
     parse_message,
 )
-from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from apps.lifecycle.models import (
+    ActivityEvent,
+    HeldUsageEvent,
+    SegmentIdentity,
+    SegmentSource,
+)
 from apps.lifecycle.services import (
     IngestError,
     IngestResult,
@@ -214,6 +219,7 @@ def ingest_segment_messages(
     usage = [message for message in parsed if message.is_usage]
     result.ignored = len(parsed) - len(identifies) - len(aliases) - len(usage)
     index = _MemberIndex(
+        source=source,
         user_ids={message.user_id for message in parsed if message.user_id},
         emails={message.email for message in parsed if message.email},
     )
@@ -300,8 +306,9 @@ def release_held_events(
 ) -> int:
     """Record the held messages that now match `member` and return how many.
 
-    A held message matches by the member's external ID or email. With a
-    source, it also matches by one of `anonymous_ids` of that source when it
+    A held message matches by the member's external ID or email, or by a
+    user ID a source tied to the member (SegmentIdentity). With a source, it
+    also matches by one of `anonymous_ids` of that source when it
     has no userId, because an identify ties those anonymous IDs to the member.
     An alias ties `previous_ids` to the member: a held message of the source
     matches when its userId is one of them, or its anonymousId when it has
@@ -310,6 +317,12 @@ def release_held_events(
     conditions = Q(email=member.user.email.lower())
     if member.external_id:
         conditions |= Q(user_id=member.external_id)
+    # The user IDs that sources tied to the member, each at its own source.
+    conditions |= Exists(
+        SegmentIdentity.objects.filter(
+            member=member, source=OuterRef("source"), user_id=OuterRef("user_id")
+        )
+    )
     anonymous_ids = {value for value in anonymous_ids if value}
     previous_ids = {value for value in previous_ids if value}
     if source is not None and previous_ids:
@@ -333,10 +346,10 @@ def match_held_events(
 ) -> HeldMatchResult:
     """Record held messages as events of `member`, as staff decided.
 
-    When every matched message names the same userId and the member has no
-    external ID yet, that userId becomes the member's external ID, so that
-    later messages match by themselves. Other held messages matching the
-    member are then released too.
+    When every matched message names the same userId, it is tied to the
+    member, so that later messages match by themselves: as the member's
+    external ID when it has none, otherwise as an identity at the message's
+    source. Other held messages matching the member are then released too.
     """
     now = timezone.now()
     held_events = list(
@@ -349,11 +362,11 @@ def match_held_events(
 
     linked = ""
     user_ids = {held.user_id for held in held_events if held.user_id}
-    if len(user_ids) == 1 and not member.external_id:
+    if len(user_ids) == 1:
         (user_id,) = user_ids
         source_id = next(h.source_id for h in held_events if h.user_id == user_id)
-        if _link_external_id(
-            member=member, external_id=user_id, source_id=source_id, actor=actor
+        if _link_user_id(
+            member=member, user_id=user_id, source_id=source_id, actor=actor
         ):
             linked = user_id
     released = release_held_events(member=member, now=now)
@@ -396,8 +409,9 @@ class _MemberIndex:
     user email), so each maps to one member.
     """
 
-    def __init__(self, *, user_ids: set[str], emails: set[str]):
+    def __init__(self, *, source: SegmentSource, user_ids: set[str], emails: set[str]):
         self.by_external_id: dict[str, Member] = {}
+        self.by_identity: dict[str, Member] = {}
         self.by_email: dict[str, Member] = {}
         if not user_ids and not emails:
             return
@@ -410,16 +424,24 @@ class _MemberIndex:
             if member.external_id:
                 self.by_external_id[member.external_id] = member
             self.by_email[member.email_lower] = member
+        if user_ids:
+            identities = SegmentIdentity.objects.select_related(
+                "member__user", "member__merged_into__user"
+            ).filter(source=source, user_id__in=user_ids)
+            for identity in identities:
+                self.by_identity[identity.user_id] = identity.member
 
     def find(self, *, user_id: str, email: str) -> Member | None:
-        """Return the member by external ID, else by email, else None."""
-        member = self.by_external_id.get(user_id) if user_id else None
+        """Return the member by external ID, source identity or email, or None."""
+        member = None
+        if user_id:
+            member = self.by_external_id.get(user_id) or self.by_identity.get(user_id)
         if member is None and email:
             member = self.by_email.get(email)
         return None if member is None else get_surviving_member(member)
 
-    def add_external_id(self, member: Member, external_id: str) -> None:
-        self.by_external_id[external_id] = member
+    def add_user_id(self, member: Member, user_id: str) -> None:
+        self.by_identity[user_id] = member
 
 
 def _parse_messages(
@@ -481,10 +503,10 @@ def _identify(
             member.pk,
         )
         return member
-    if _link_external_id(
-        member=member, external_id=message.user_id, source_id=source.pk, actor=None
+    if _link_user_id(
+        member=member, user_id=message.user_id, source_id=source.pk, actor=None
     ):
-        index.add_external_id(member, message.user_id)
+        index.add_user_id(member, message.user_id)
     return member
 
 
@@ -500,8 +522,6 @@ def _alias(
     Only a source that links identities may tie IDs: with a browser's public
     key, anyone could claim another person's held usage.
     """
-    # NOTE: the member keeps one external ID, so later messages that still
-    # carry the previousId are held again until staff match them.
     member = index.find(user_id=message.user_id, email=message.email)
     if member is None:
         result.ignored += 1
@@ -514,7 +534,58 @@ def _alias(
             member.pk,
         )
         return None
+    # Later messages that still carry the previousId as their userId match
+    # too. One that carries it only as an anonymousId is held again.
+    if _link_user_id(
+        member=member, user_id=message.previous_id, source_id=source.pk, actor=None
+    ):
+        index.add_user_id(member, message.previous_id)
     return member
+
+
+def _link_user_id(*, member: Member, user_id: str, source_id: int, actor) -> bool:
+    """Tie a source's user ID to the member and return whether it now matches.
+
+    The ID becomes the member's external ID when the member has none.
+    Otherwise it is stored as the member's identity at that source. An ID
+    that is another member's external ID, or that the source already ties to
+    another member, stays where it is.
+    """
+    if not member.external_id or member.external_id == user_id:
+        return _link_external_id(
+            member=member, external_id=user_id, source_id=source_id, actor=actor
+        )
+    if Member.objects.filter(external_id=user_id).exists():
+        logger.info(
+            "segment identity not linked: another member has the external id: "
+            "member=%s source=%s",
+            member.pk,
+            source_id,
+        )
+        return False
+    identity, created = SegmentIdentity.objects.get_or_create(
+        source_id=source_id, user_id=user_id, defaults={"member": member}
+    )
+    if identity.member_id != member.pk:
+        logger.info(
+            "segment identity not linked: the source ties it to another member: "
+            "member=%s source=%s",
+            member.pk,
+            source_id,
+        )
+        return False
+    if created:
+        AuditEntry.objects.create(
+            actor=actor,
+            action="member.segment_identity_linked",
+            member=member,
+            account_id=member.account_id,
+            details={"user_id": user_id, "segment_source_id": source_id},
+        )
+        logger.info(
+            "segment identity linked: member=%s source=%s", member.pk, source_id
+        )
+    return True
 
 
 def _link_external_id(
@@ -712,3 +783,24 @@ def purge_held_events(*, now: datetime | None = None) -> int:
             "held usage events purged: %d received before %s", purged, received_before
         )
     return purged
+
+
+def erase_member_segment_identities(*, member: Member) -> int:
+    """Delete the user IDs that sources tied to an anonymised member."""
+    deleted, _ = SegmentIdentity.objects.filter(member=member).delete()
+    return deleted
+
+
+def export_member_segment_identities(member: Member) -> dict:
+    """Return the user IDs that sources tied to the member, for their export."""
+    identities = SegmentIdentity.objects.filter(member=member).select_related("source")
+    return {
+        "identities": [
+            {
+                "source": identity.source.name,
+                "user_id": identity.user_id,
+                "linked_at": identity.created_at,
+            }
+            for identity in identities.order_by("pk")
+        ]
+    }

@@ -5,7 +5,11 @@ from apps.lifecycle.models.delivery import (
     WebhookEndpoint,
 )
 from apps.lifecycle.models.events import ActivityEvent
-from apps.lifecycle.models.ingestion import HeldUsageEvent, SegmentSource
+from apps.lifecycle.models.ingestion import (
+    HeldUsageEvent,
+    SegmentIdentity,
+    SegmentSource,
+)
 from apps.lifecycle.models.plays import (
     Enrolment,
     FatigueCap,
@@ -40,6 +44,7 @@ __all__ = [
     "PlayStep",
     "Scorecard",
     "ScorecardMeasure",
+    "SegmentIdentity",
     "SegmentSource",
     "StepRun",
     "Touch",

@@ -26,10 +26,12 @@ class SegmentSource(models.Model):
     links_identities = models.BooleanField(
         default=False,
         help_text=(
-            "Let this source's identify calls set the empty external ID of the "
-            "member with the traits' email. Turn it on only for a source whose "
-            "write key stays on your servers. A browser or mobile app exposes its "
-            "key, and anyone who has it could tie their user ID to any member."
+            "Let this source's identify and alias calls tie a user ID to a "
+            "member: as the external ID of the member with the traits' email "
+            "when it has none, otherwise as the member's ID at this source. Turn "
+            "it on only for a source whose write key stays on your servers. A "
+            "browser or mobile app exposes its key, and anyone who has it could "
+            "tie their user ID to any member."
         ),
     )
     is_active = models.BooleanField(default=True)
@@ -46,6 +48,36 @@ class SegmentSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SegmentIdentity(models.Model):
+    """A source's user ID tied to a member whose external ID is another one.
+
+    A member has one external ID, often the product's own. A second source
+    that knows the person by another ID ties it here, per source, so that its
+    later messages match without staff.
+    """
+
+    source = models.ForeignKey(
+        SegmentSource, on_delete=models.CASCADE, related_name="identities"
+    )
+    user_id = models.CharField(max_length=200)
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="segment_identities"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "segment identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "user_id"], name="segmentidentity_source_user_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["member"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.source}"
 
 
 class HeldUsageEvent(models.Model):
