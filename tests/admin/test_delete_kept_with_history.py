@@ -237,9 +237,13 @@ def wait_for_lock_waiter() -> bool:
     return False
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delete_selected_waits_for_enrolment_commit(admin_client):
-    play = PlayFactory(name="Welcome")
+def post_while_enrolment_waits(client, play, url: str, data: dict):
+    """Post to `url` while another session holds an uncommitted enrolment.
+
+    Return the response. The enrolment's transaction has passed its foreign
+    key check, so it holds a key-share lock on the play until it commits,
+    which it does once the request waits for a lock.
+    """
     member = factories.MemberFactory()
     key_checked = threading.Event()
     release = threading.Event()
@@ -270,32 +274,42 @@ def test_delete_selected_waits_for_enrolment_commit(admin_client):
         finally:
             connection.close()
 
-    def delete():
+    def post():
         try:
-            data = delete_selected([play], is_confirmed=True)
-            responses.append(admin_client.post(PLAYS_URL, data, follow=True))
+            responses.append(client.post(url, data, follow=True))
         except Exception as error:
             errors.append(error)
         finally:
             connection.close()
 
     enroller = threading.Thread(target=enrol_and_commit)
-    deleter = threading.Thread(target=delete)
+    poster = threading.Thread(target=post)
     enroller.start()
     try:
         assert key_checked.wait(timeout=10)
-        deleter.start()
+        poster.start()
         assert wait_for_lock_waiter()
     finally:
         release.set()
         enroller.join(timeout=30)
-        if deleter.ident is not None:
-            deleter.join(timeout=30)
+        if poster.ident is not None:
+            poster.join(timeout=30)
 
     assert errors == []
+    return responses[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_selected_waits_for_enrolment_commit(admin_client):
+    play = PlayFactory(name="Welcome")
+
+    response = post_while_enrolment_waits(
+        admin_client, play, PLAYS_URL, delete_selected([play], is_confirmed=True)
+    )
+
     assert Play.objects.filter(pk=play.pk).exists()
     assert Enrolment.objects.filter(play=play).count() == 1
-    assert message_texts(responses[0]) == [f"Kept the play {WELCOME_KEPT}"]
+    assert message_texts(response) == [f"Kept the play {WELCOME_KEPT}"]
 
 
 @pytest.mark.django_db
@@ -316,62 +330,18 @@ def test_delete_page_with_new_history_deletes_nothing(admin_client):
 @pytest.mark.django_db(transaction=True)
 def test_delete_page_waits_for_enrolment_commit(admin_client):
     play = PlayFactory(name="Welcome")
-    member = factories.MemberFactory()
     delete_url = reverse("admin:lifecycle_play_delete", args=[play.pk])
-    key_checked = threading.Event()
-    release = threading.Event()
-    responses = []
-    errors = []
 
-    def enrol_and_commit():
-        try:
-            with transaction.atomic():
-                Enrolment.objects.create(
-                    play=play,
-                    member=member,
-                    subject_key=f"member:{member.pk}",
-                    occurrence_key="x",
-                    enrolled_at=timezone.now(),
-                )
-                with connection.cursor() as cursor:
-                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                key_checked.set()
-                release.wait(timeout=30)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
+    response = post_while_enrolment_waits(
+        admin_client, play, delete_url, {"post": "yes"}
+    )
 
-    def delete():
-        try:
-            responses.append(
-                admin_client.post(delete_url, {"post": "yes"}, follow=True)
-            )
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    enroller = threading.Thread(target=enrol_and_commit)
-    deleter = threading.Thread(target=delete)
-    enroller.start()
-    try:
-        assert key_checked.wait(timeout=10)
-        deleter.start()
-        assert wait_for_lock_waiter()
-    finally:
-        release.set()
-        enroller.join(timeout=30)
-        if deleter.ident is not None:
-            deleter.join(timeout=30)
-
-    assert errors == []
     assert Play.objects.filter(pk=play.pk).exists()
     assert Enrolment.objects.filter(play=play).count() == 1
-    assert responses[0].redirect_chain[-1][0] == reverse(
+    assert response.redirect_chain[-1][0] == reverse(
         "admin:lifecycle_play_change", args=[play.pk]
     )
-    assert message_texts(responses[0]) == [f"Kept the play {WELCOME_KEPT}"]
+    assert message_texts(response) == [f"Kept the play {WELCOME_KEPT}"]
 
 
 @pytest.mark.django_db

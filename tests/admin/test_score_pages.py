@@ -1,3 +1,4 @@
+import pytest
 from django.utils import timezone
 
 from apps.lifecycle.models import AccountHealthScore, HealthScore
@@ -39,30 +40,18 @@ def test_account_score_page_shows_refresh_fields(admin_client):
     assert "Previous band" in response.content.decode()
 
 
-def test_account_admin_links_to_health_page(admin_client):
-    account = factories.AccountFactory()
+@pytest.mark.parametrize("model", ["account", "member"])
+def test_admin_page_links_to_health_page(admin_client, model):
+    subject = (
+        factories.AccountFactory() if model == "account" else factories.MemberFactory()
+    )
+    health_url = f"/lifecycle/{model}s/{subject.pk}/health/"
 
-    response = admin_client.get(f"/admin/membership/account/{account.pk}/change/")
+    response = admin_client.get(f"/admin/membership/{model}/{subject.pk}/change/")
 
     assert response.status_code == 200
-    health_link = f'<a href="/lifecycle/accounts/{account.pk}/health/">Health page</a>'
-    assert health_link in response.content.decode()
-    assert (
-        admin_client.get(f"/lifecycle/accounts/{account.pk}/health/").status_code == 200
-    )
-
-
-def test_member_admin_links_to_health_page(admin_client):
-    member = factories.MemberFactory()
-
-    response = admin_client.get(f"/admin/membership/member/{member.pk}/change/")
-
-    assert response.status_code == 200
-    health_link = f'<a href="/lifecycle/members/{member.pk}/health/">Health page</a>'
-    assert health_link in response.content.decode()
-    assert (
-        admin_client.get(f"/lifecycle/members/{member.pk}/health/").status_code == 200
-    )
+    assert f'<a href="{health_url}">Health page</a>' in response.content.decode()
+    assert admin_client.get(health_url).status_code == 200
 
 
 def test_account_add_page_explains_related_pages(admin_client):
