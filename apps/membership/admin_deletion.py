@@ -159,7 +159,7 @@ class KeptWithHistoryAdmin(admin.ModelAdmin):
             # PostgreSQL checks a foreign key with a key-share lock on the
             # referenced row, so once an object is locked here, no history row
             # that refers to it can commit until this transaction ends. Under
-            # READ COMMITTED the check below sees every row committed before
+            # READ COMMITTED the check below reads every row committed before
             # the lock was granted, and a row written meanwhile fails its key
             # check once its object is gone. Locking in primary key order
             # keeps two bulk deletions from deadlocking.

@@ -147,7 +147,7 @@ def test_record_source_failure_truncates_error(db):
 
 def test_record_source_unknown_source_raises(db):
     message = (
-        "Unknown data source 'crm'; use one of crm_sync, usage_ingestion, "
+        "Invalid data source 'crm'; use one of crm_sync, usage_ingestion, "
         "score_computation."
     )
 

@@ -54,8 +54,8 @@ class SegmentIdentity(models.Model):
     """A source's user ID tied to a member whose external ID is another one.
 
     A member has one external ID, often the product's own. A second source
-    that knows the person by another ID ties it here, per source, so that its
-    later messages match without staff.
+    that identifies the person by another ID ties it here, per source, so
+    that its later messages match without staff.
     """
 
     source = models.ForeignKey(

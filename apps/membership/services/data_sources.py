@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 Source = DataSourceRun.Source
 
 # A source's success time, and its failure time, move at most once per
-# interval. A busy source then writes its row about once a minute, not once
-# per request or message.
+# interval while the outcome stays the same. A busy source then writes its
+# row about once a minute, not once per request or message.
 RECORD_INTERVAL = timedelta(minutes=1)
 MAX_ERROR_LENGTH = DataSourceRun._meta.get_field("last_error").max_length
 
@@ -84,7 +84,7 @@ _FAILURE_SQL = _RECORD_SQL.format(
 def _check_source(source: str) -> None:
     if source not in Source.values:
         raise ValueError(
-            f"Unknown data source {source!r}; use one of {', '.join(Source.values)}."
+            f"Invalid data source {source!r}; use one of {', '.join(Source.values)}."
         )
 
 
