@@ -432,10 +432,15 @@ class _MemberIndex:
                 self.by_identity[identity.user_id] = identity.member
 
     def find(self, *, user_id: str, email: str) -> Member | None:
-        """Return the member by external ID, source identity or email, or None."""
+        """Return the member by source identity, external ID or email, or None.
+
+        The source's own identity comes first: it is what this source meant by
+        the ID when it was tied, even if another member later got the same ID
+        as their external ID through another source.
+        """
         member = None
         if user_id:
-            member = self.by_external_id.get(user_id) or self.by_identity.get(user_id)
+            member = self.by_identity.get(user_id) or self.by_external_id.get(user_id)
         if member is None and email:
             member = self.by_email.get(email)
         return None if member is None else get_surviving_member(member)
@@ -507,6 +512,8 @@ def _identify(
         member=member, user_id=message.user_id, source_id=source.pk, actor=None
     ):
         index.add_user_id(member, message.user_id)
+    else:
+        result.not_linked += 1
     return member
 
 
@@ -546,12 +553,21 @@ def _alias(
 def _link_user_id(*, member: Member, user_id: str, source_id: int, actor) -> bool:
     """Tie a source's user ID to the member and return whether it now matches.
 
-    The ID becomes the member's external ID when the member has none.
-    Otherwise it is stored as the member's identity at that source. An ID
-    that is another member's external ID, or that the source already ties to
-    another member, stays where it is.
+    The ID becomes the member's external ID when the member has none and it
+    fits. Otherwise it is stored as the member's identity at that source. An
+    ID that is another member's external ID or email, or that the source
+    already ties to another member, is not tied.
     """
-    if not member.external_id or member.external_id == user_id:
+    if _is_other_members_email(user_id, member):
+        logger.info(
+            "segment identity not linked: the id is another member's email: "
+            "member=%s source=%s",
+            member.pk,
+            source_id,
+        )
+        return False
+    fits_external_id = len(user_id) <= MAX_EXTERNAL_ID_LENGTH
+    if member.external_id == user_id or (not member.external_id and fits_external_id):
         return _link_external_id(
             member=member, external_id=user_id, source_id=source_id, actor=actor
         )
@@ -586,6 +602,21 @@ def _link_user_id(*, member: Member, user_id: str, source_id: int, actor) -> boo
             "segment identity linked: member=%s source=%s", member.pk, source_id
         )
     return True
+
+
+def _is_other_members_email(user_id: str, member: Member) -> bool:
+    """Return whether the ID is the email of a member other than `member`.
+
+    Messages whose userId is an email match the member with that email, so
+    tying it to someone else would send that person's usage to them.
+    """
+    if "@" not in user_id:
+        return False
+    return (
+        Member.objects.filter(user__email__iexact=user_id.strip())
+        .exclude(pk=member.pk)
+        .exists()
+    )
 
 
 def _link_external_id(
