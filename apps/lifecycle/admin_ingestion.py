@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import Truncator
 
 from apps.lifecycle.ingestion.services import (
     check_event_prefix,
@@ -166,6 +167,16 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return
+        if member.anonymised_at is not None or member.deactivated_at is not None:
+            # Usage recorded for them would be personal data of someone who
+            # left, and a tied ID would keep attaching new usage to them.
+            self.message_user(
+                request,
+                f"{member} is deactivated or deleted, so no usage is recorded for "
+                "them. Choose an active member, or discard the messages.",
+                messages.ERROR,
+            )
+            return
 
         result = match_held_events(
             held_event_ids=list(queryset.values_list("pk", flat=True)),
@@ -181,10 +192,13 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
                 "later messages match by themselves."
             )
         elif linked:
+            sources = ", ".join(
+                sorted({held.source.name for held in queryset.select_related("source")})
+            )
             text += (
-                f" The source now ties {linked} to the member, next to the "
+                f" {sources} now ties {linked} to the member, next to the "
                 f"external ID {member.external_id}, so that user's later "
-                "messages from the source match by themselves."
+                "messages from it match by themselves."
             )
         if result.released:
             text += (
@@ -211,9 +225,17 @@ class SegmentIdentityAdmin(admin.ModelAdmin):
     held for review again.
     """
 
-    list_display = ["user_id", "source", "member", "created_at"]
+    list_display = ["short_user_id", "source", "member", "created_at"]
     list_filter = ["source"]
     list_select_related = ["source", "member__user"]
     search_fields = ["user_id", "member__user__email"]
-    raw_id_fields = ["member"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["source", "user_id", "member", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Identify and alias messages tie IDs, with the checks that keep one
+        # from reaching the wrong member; staff match held messages instead.
+        return False
+
+    @admin.display(description="user ID", ordering="user_id")
+    def short_user_id(self, identity: SegmentIdentity) -> str:
+        return Truncator(identity.user_id).chars(40)

@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.lifecycle.ingestion.services import create_segment_source
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
@@ -240,15 +241,42 @@ def test_match_to_member_with_external_id_ties_identity(
     )
 
     assert message_texts(response) == [
-        f"Recorded 1 held message(s) as events of {erin}. The source now ties u-9 "
-        "to the member, next to the external ID crm-1, so that user's later "
-        "messages from the source match by themselves. 1 more held message(s) "
-        "of the member were recorded too."
+        f"Recorded 1 held message(s) as events of {erin}. {segment_source.name} "
+        "now ties u-9 to the member, next to the external ID crm-1, so that "
+        "user's later messages from it match by themselves. 1 more held "
+        "message(s) of the member were recorded too."
     ]
     erin.refresh_from_db()
     assert erin.external_id == "crm-1"
     post_batch(client, segment_source.write_key, [track("m-3", user_id="u-9")])
     assert ActivityEvent.objects.filter(member=erin).count() == 3
+
+
+def test_match_to_deleted_member_refused(admin_client, client, segment_source):
+    (held,) = hold(client, segment_source, "m-1")
+    gone = factories.MemberFactory(deactivated_at=timezone.now())
+
+    response = admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": gone.pk,
+            ACTION_CHECKBOX_NAME: [held.pk],
+        },
+    )
+
+    held.refresh_from_db()
+    assert held.status == HeldUsageEvent.Status.HELD
+    assert message_texts(response) == [
+        f"{gone} is deactivated or deleted, so no usage is recorded for them. "
+        "Choose an active member, or discard the messages."
+    ]
+
+
+def test_identity_admin_cannot_add(admin_client):
+    response = admin_client.get("/admin/lifecycle/segmentidentity/add/")
+
+    assert response.status_code == 403
 
 
 def test_match_without_member_changes_nothing(admin_client, client, segment_source):

@@ -94,6 +94,13 @@ def test_segment_batch_all_invalid_records_failure(
     assert run.last_error == "segment batch failed: all 2 message(s) invalid"
 
 
+def test_segment_empty_batch_records_nothing(client, segment_source):
+    response = post_batch(client, segment_source.write_key, [])
+
+    assert response.status_code == 200
+    assert not DataSourceRun.objects.exists()
+
+
 def test_segment_wrong_key_records_nothing(client, segment_source):
     response = post_json(
         client, "/v1/batch", {"batch": [track("m-1")]}, write_key="wrong-key"

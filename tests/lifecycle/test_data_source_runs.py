@@ -75,6 +75,15 @@ def test_event_batch_invalid_shape_records_failure(staff_api):
     assert run_of(USAGE).last_error == "event batch failed: invalid shape"
 
 
+def test_event_batch_bad_json_records_failure(staff_api):
+    response = staff_api.generic(
+        "POST", BATCH_URL, '{"events": [', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert run_of(USAGE).last_error == "event batch failed: invalid JSON"
+
+
 # Score computation through the scoring tasks
 
 

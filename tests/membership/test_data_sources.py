@@ -232,6 +232,27 @@ def test_account_upsert_api_invalid_body_records_failure(staff_api):
     assert crm_run().last_error == "account upsert failed: invalid segment"
 
 
+def test_account_upsert_api_bad_json_records_failure(staff_api):
+    response = staff_api.generic(
+        "PUT",
+        "/api/v1/accounts/by-external-id/crm-1/",
+        "not json",
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert crm_run().last_error == "account upsert failed: invalid JSON"
+
+
+def test_account_upsert_api_list_body_records_failure(staff_api):
+    response = staff_api.put(
+        "/api/v1/accounts/by-external-id/crm-1/", [], format="json"
+    )
+
+    assert response.status_code == 400
+    assert crm_run().last_error == "account upsert failed: invalid body"
+
+
 def test_account_upsert_api_conflict_records_failure(
     staff_api, django_capture_on_commit_callbacks
 ):

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -219,7 +220,7 @@ def test_dashboard_freshness_no_data(staff_client, db):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert '<h2 id="freshness-heading">Data freshness</h2>' in html
+    assert '<h2 id="data-freshness-heading">Data freshness</h2>' in html
     assert html.count('<span class="badge">No data</span>') == 3
     assert "Stale data:" not in html
 
@@ -347,3 +348,10 @@ def test_data_source_run_admin_read_only(admin_client):
     assert add.status_code == 403
     assert delete.status_code == 403
     assert DataSourceRun.objects.filter(pk=run.pk).exists()
+
+
+def test_dashboard_heading_ids_unique(staff_client, db):
+    html = staff_client.get(DASHBOARD_URL, WINDOW).content.decode()
+
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))

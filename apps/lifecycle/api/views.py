@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -151,7 +151,15 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
         """
         # Django's DATA_UPLOAD_MAX_MEMORY_SIZE caps the body before parsing;
         # rm6.api.exception_handler turns that into a JSON 413.
-        serializer = EventBatchSerializer(data=request.data)
+        try:
+            data = request.data
+        except ParseError:
+            record_source_failure(
+                source=DataSource.USAGE_INGESTION,
+                error="event batch failed: invalid JSON",
+            )
+            raise
+        serializer = EventBatchSerializer(data=data)
         if not serializer.is_valid():
             logger.info("event batch rejected: invalid shape, user %s", request.user.pk)
             record_source_failure(

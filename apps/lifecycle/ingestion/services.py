@@ -281,7 +281,8 @@ def ingest_segment_messages(
             error=f"segment batch failed: all {result.invalid} message(s) invalid",
             at=received_at,
         )
-    else:
+    elif result.received:
+        # An empty batch says nothing about whether the source works.
         record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
 
     if result.invalid:

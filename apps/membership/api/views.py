@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -199,12 +199,20 @@ class AccountViewSet(
     def by_external_id(self, request: Request, external_id: str) -> Response:
         # An upsert by external ID is how the CRM integration syncs accounts,
         # so each one records a CRM sync run, and a rejected body a failure.
-        serializer = AccountWriteSerializer(data=request.data)
+        try:
+            data = request.data
+        except ParseError:
+            record_source_failure(
+                source=Source.CRM_SYNC, error="account upsert failed: invalid JSON"
+            )
+            raise
+        serializer = AccountWriteSerializer(data=data)
         if not serializer.is_valid():
+            fields = sorted(set(serializer.errors) - {"non_field_errors"})
             record_source_failure(
                 source=Source.CRM_SYNC,
                 error="account upsert failed: invalid "
-                + ", ".join(sorted(serializer.errors)),
+                + (", ".join(fields) if fields else "body"),
             )
             raise ValidationError(serializer.errors)
 
