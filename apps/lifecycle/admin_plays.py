@@ -284,6 +284,13 @@ class PlayStepForm(forms.ModelForm):
         return cleaned
 
 
+def _history_of(play: Play) -> str:
+    """Return what a play's enrolments record, naming a holdout only if it has one."""
+    if play.holdout_percent:
+        return "the play's history and its holdout comparison"
+    return "the play's history"
+
+
 def _instead_of_deleting(play: Play) -> str:
     """Return what to do with a play that has history, by its status."""
     if play.status == Play.Status.ACTIVE:
@@ -440,8 +447,8 @@ class PlayAdmin(KeptWithHistoryAdmin):
         }
         return {
             play.pk: f"{play.name}: it has {enrolled[play.pk]} "
-            f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, the play's history "
-            f"and its holdout comparison. {_instead_of_deleting(play)}"
+            f"enrolment{'' if enrolled[play.pk] == 1 else 's'}, "
+            f"{_history_of(play)}. {_instead_of_deleting(play)}"
             for play in objs
             if enrolled.get(play.pk)
         }

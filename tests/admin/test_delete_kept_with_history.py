@@ -20,14 +20,8 @@ from tests.plays.factories import PlayFactory, PlayStepFactory
 PLAYS_URL = reverse("admin:lifecycle_play_changelist")
 ENDPOINTS_URL = reverse("admin:lifecycle_webhookendpoint_changelist")
 
-WELCOME_KEPT = (
-    "Welcome: it has 1 enrolment, the play's history and its holdout "
-    "comparison. Pause it instead."
-)
-RENEWAL_KEPT = (
-    "Renewal: it has 1 enrolment, the play's history and its holdout "
-    "comparison. Pause it instead."
-)
+WELCOME_KEPT = "Welcome: it has 1 enrolment, the play's history. Pause it instead."
+RENEWAL_KEPT = "Renewal: it has 1 enrolment, the play's history. Pause it instead."
 LOCK_WAIT_TIMEOUT_SECONDS = 10
 
 
@@ -377,7 +371,6 @@ def test_paused_play_kept_without_pause_advice(admin_client):
     response = admin_client.get(reverse("admin:lifecycle_play_delete", args=[play.pk]))
 
     assert response.context["kept_reasons"] == [
-        "Welcome: it has 1 enrolment, the play's history and its holdout "
-        "comparison. It enrols no one while it is not active, so it can stay "
-        "as it is."
+        "Welcome: it has 1 enrolment, the play's history. It enrols no one while "
+        "it is not active, so it can stay as it is."
     ]

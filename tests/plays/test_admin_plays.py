@@ -774,7 +774,7 @@ def test_account_play_accepts_csm_task_step(admin_client):
 
 
 def test_play_with_enrolments_delete_page_says_pause(admin_client):
-    play = PlayFactory(name="Welcome")
+    play = PlayFactory(name="Welcome", holdout_percent=10)
     member = factories.MemberFactory()
     enrol_subjects(
         play=play,
