@@ -195,10 +195,14 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
             sources = ", ".join(
                 sorted({held.source.name for held in queryset.select_related("source")})
             )
+            beside = (
+                f", next to the external ID {member.external_id}"
+                if member.external_id
+                else ""
+            )
             text += (
-                f" {sources} now ties {linked} to the member, next to the "
-                f"external ID {member.external_id}, so that user's later "
-                "messages from it match by themselves."
+                f" {sources} now ties {linked} to the member{beside}, so that "
+                "user's later messages from it match by themselves."
             )
         if result.released:
             text += (

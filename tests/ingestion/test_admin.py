@@ -11,7 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.lifecycle.ingestion.services import create_segment_source
-from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
+from apps.lifecycle.models import (
+    ActivityEvent,
+    HeldUsageEvent,
+    SegmentIdentity,
+    SegmentSource,
+)
 from tests import factories
 from tests.ingestion.helpers import post_batch, track
 
@@ -375,3 +380,29 @@ def test_held_change_page_has_no_save_button(admin_client, client, segment_sourc
     response = admin_client.get(f"{HELD_URL}{held.pk}/change/")
 
     assert 'name="_save"' not in response.content.decode()
+
+
+def test_match_from_browser_source_ties_only_that_source(admin_client, client):
+    browser, write_key = create_segment_source(name="Web app")
+    browser.write_key = write_key
+    (held,) = hold(client, browser, "m-1")
+    lynn = factories.MemberFactory(external_id="")
+
+    response = admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": lynn.pk,
+            ACTION_CHECKBOX_NAME: [held.pk],
+        },
+    )
+
+    lynn.refresh_from_db()
+    assert lynn.external_id == ""
+    assert message_texts(response) == [
+        f"Recorded 1 held message(s) as events of {lynn}. Web app now ties u-9 "
+        "to the member, so that user's later messages from it match by "
+        "themselves."
+    ]
+    identity = SegmentIdentity.objects.get()
+    assert (identity.source, identity.member) == (browser, lynn)

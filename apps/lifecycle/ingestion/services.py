@@ -349,8 +349,9 @@ def match_held_events(
 
     When every matched message names the same userId, it is tied to the
     member, so that later messages match by themselves: as the member's
-    external ID when it has none, otherwise as an identity at the message's
-    source. Other held messages matching the member are then released too.
+    external ID when it has none and the source links identities, otherwise
+    as an identity at the message's source. Other held messages matching the
+    member are then released too.
     """
     now = timezone.now()
     held_events = list(
@@ -365,9 +366,14 @@ def match_held_events(
     user_ids = {held.user_id for held in held_events if held.user_id}
     if len(user_ids) == 1:
         (user_id,) = user_ids
-        source_id = next(h.source_id for h in held_events if h.user_id == user_id)
+        source = next(h.source for h in held_events if h.user_id == user_id)
+        # A source whose key may be public only ever ties IDs for itself.
         if _link_user_id(
-            member=member, user_id=user_id, source_id=source_id, actor=actor
+            member=member,
+            user_id=user_id,
+            source_id=source.pk,
+            actor=actor,
+            may_set_external_id=source.links_identities,
         ):
             linked = user_id
     released = release_held_events(member=member, now=now)
@@ -551,13 +557,20 @@ def _alias(
     return member
 
 
-def _link_user_id(*, member: Member, user_id: str, source_id: int, actor) -> bool:
+def _link_user_id(
+    *,
+    member: Member,
+    user_id: str,
+    source_id: int,
+    actor,
+    may_set_external_id: bool = True,
+) -> bool:
     """Tie a source's user ID to the member and return whether it now matches.
 
-    The ID becomes the member's external ID when the member has none and it
-    fits. Otherwise it is stored as the member's identity at that source. An
-    ID that is another member's external ID or email, or that the source
-    already ties to another member, is not tied.
+    The ID becomes the member's external ID when the member has none, it
+    fits and `may_set_external_id`. Otherwise it is stored as the member's
+    identity at that source. An ID that is another member's external ID or
+    email, or that the source already ties to another member, is not tied.
     """
     if _is_other_members_email(user_id, member):
         logger.info(
@@ -568,7 +581,8 @@ def _link_user_id(*, member: Member, user_id: str, source_id: int, actor) -> boo
         )
         return False
     fits_external_id = len(user_id) <= MAX_EXTERNAL_ID_LENGTH
-    if member.external_id == user_id or (not member.external_id and fits_external_id):
+    may_set = may_set_external_id and fits_external_id and not member.external_id
+    if member.external_id == user_id or may_set:
         return _link_external_id(
             member=member, external_id=user_id, source_id=source_id, actor=actor
         )
