@@ -41,9 +41,7 @@ _RECORD_SQL = """
 WITH updated AS (
     UPDATE {table}
     SET {assignments}
-    WHERE source = %(source)s
-      AND ({column} IS NULL OR {column} < %(at)s - %(interval)s
-           OR {flipped})
+    WHERE source = %(source)s AND ({due})
     RETURNING 1
 )
 INSERT INTO {table} (source, last_success_at, last_failure_at, last_error)
@@ -51,33 +49,54 @@ SELECT %(source)s, %(success_at)s, %(failure_at)s, %(error)s
 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE source = %(source)s)
 ON CONFLICT (source) DO UPDATE
 SET {excluded_assignments}
-WHERE {table}.{column} IS NULL OR {table}.{column} < %(at)s - %(interval)s
-   OR {conflict_flipped}
+WHERE {conflict_due}
 """
 _TABLE = DataSourceRun._meta.db_table
-_SUCCESS_SQL = _RECORD_SQL.format(
-    table=_TABLE,
+
+
+def _due_condition(*, row: str, column: str, other: str, newer: str) -> str:
+    """Return the SQL test of whether `column` of `row` may take a new time.
+
+    `row` is the prefix of the row's columns ("" or the table and a dot). The
+    time may move when it is missing, older than the interval, or when the
+    other outcome is at least as recent (`newer` is ">=" or ">").
+    """
+    column, other = f"{row}{column}", f"{row}{other}"
+    return (
+        f"{column} IS NULL OR {column} < %(at)s - %(interval)s"
+        f" OR ({other} {newer} {column} AND {column} < %(at)s)"
+    )
+
+
+def _record_sql(*, column: str, other: str, newer: str, sets: dict[str, str]) -> str:
+    """Return the statement that records one outcome.
+
+    `sets` maps each column the statement writes to its query parameter.
+    """
+    return _RECORD_SQL.format(
+        table=_TABLE,
+        assignments=", ".join(f"{name} = %({param})s" for name, param in sets.items()),
+        excluded_assignments=", ".join(f"{name} = EXCLUDED.{name}" for name in sets),
+        due=_due_condition(row="", column=column, other=other, newer=newer),
+        conflict_due=_due_condition(
+            row=f"{_TABLE}.", column=column, other=other, newer=newer
+        ),
+    )
+
+
+# A success is written when the last failure is as recent as the last success
+# or more (>=), and a failure when the last success is newer (>).
+_SUCCESS_SQL = _record_sql(
     column="last_success_at",
-    flipped="(last_failure_at >= last_success_at AND last_success_at < %(at)s)",
-    conflict_flipped=(
-        f"({_TABLE}.last_failure_at >= {_TABLE}.last_success_at"
-        f" AND {_TABLE}.last_success_at < %(at)s)"
-    ),
-    assignments="last_success_at = %(at)s",
-    excluded_assignments="last_success_at = EXCLUDED.last_success_at",
+    other="last_failure_at",
+    newer=">=",
+    sets={"last_success_at": "at"},
 )
-_FAILURE_SQL = _RECORD_SQL.format(
-    table=_TABLE,
+_FAILURE_SQL = _record_sql(
     column="last_failure_at",
-    flipped="(last_success_at > last_failure_at AND last_failure_at < %(at)s)",
-    conflict_flipped=(
-        f"({_TABLE}.last_success_at > {_TABLE}.last_failure_at"
-        f" AND {_TABLE}.last_failure_at < %(at)s)"
-    ),
-    assignments="last_failure_at = %(at)s, last_error = %(error)s",
-    excluded_assignments=(
-        "last_failure_at = EXCLUDED.last_failure_at, last_error = EXCLUDED.last_error"
-    ),
+    other="last_success_at",
+    newer=">",
+    sets={"last_failure_at": "at", "last_error": "error"},
 )
 
 
