@@ -183,7 +183,7 @@ class PlayForm(forms.ModelForm):
 
 
 class StepConfigField(forms.JSONField):
-    """A JSON field whose error says where the JSON is wrong."""
+    """A JSON field whose error names the line and column of invalid JSON."""
 
     def to_python(self, value):
         try:

@@ -232,10 +232,10 @@ def wait_for_lock_waiter() -> bool:
 
 
 def post_while_enrolment_waits(client, play, url: str, data: dict):
-    """Post to `url` while another session holds an uncommitted enrolment.
+    """Post to `url` while another session keeps an enrolment uncommitted.
 
     Return the response. The enrolment's transaction has passed its foreign
-    key check, so it holds a key-share lock on the play until it commits,
+    key check, so it keeps a key-share lock on the play until it commits,
     which it does once the request waits for a lock.
     """
     member = factories.MemberFactory()

@@ -46,6 +46,18 @@ def hold(client, source, *message_ids, user_id="u-9"):
     )
 
 
+def match_to_member(admin_client, member, held):
+    """Run the changelist action "Match to member" on one held message."""
+    return admin_client.post(
+        HELD_URL,
+        {
+            "action": "match_to_member",
+            "member": member.pk,
+            ACTION_CHECKBOX_NAME: [held.pk],
+        },
+    )
+
+
 def test_source_add_shows_write_key_once(admin_client, client):
     member = factories.MemberFactory(external_id="u-1")
 
@@ -206,14 +218,7 @@ def test_match_to_member_records_and_links(admin_client, client, segment_source)
     selected, _ = hold(client, segment_source, "m-1", "m-2")
     erin = factories.MemberFactory()
 
-    response = admin_client.post(
-        HELD_URL,
-        {
-            "action": "match_to_member",
-            "member": erin.pk,
-            ACTION_CHECKBOX_NAME: [selected.pk],
-        },
-    )
+    response = match_to_member(admin_client, erin, selected)
 
     assert message_texts(response) == [
         f"Recorded 1 held message(s) as events of {erin}. The member's external ID "
@@ -236,14 +241,7 @@ def test_match_to_member_with_external_id_ties_identity(
     selected, _ = hold(client, segment_source, "m-1", "m-2")
     erin = factories.MemberFactory(external_id="crm-1")
 
-    response = admin_client.post(
-        HELD_URL,
-        {
-            "action": "match_to_member",
-            "member": erin.pk,
-            ACTION_CHECKBOX_NAME: [selected.pk],
-        },
-    )
+    response = match_to_member(admin_client, erin, selected)
 
     assert message_texts(response) == [
         f"Recorded 1 held message(s) as events of {erin}. {segment_source.name} "
@@ -259,21 +257,14 @@ def test_match_to_member_with_external_id_ties_identity(
 
 def test_match_to_deleted_member_refused(admin_client, client, segment_source):
     (held,) = hold(client, segment_source, "m-1")
-    gone = factories.MemberFactory(deactivated_at=timezone.now())
+    departed = factories.MemberFactory(deactivated_at=timezone.now())
 
-    response = admin_client.post(
-        HELD_URL,
-        {
-            "action": "match_to_member",
-            "member": gone.pk,
-            ACTION_CHECKBOX_NAME: [held.pk],
-        },
-    )
+    response = match_to_member(admin_client, departed, held)
 
     held.refresh_from_db()
     assert held.status == HeldUsageEvent.Status.HELD
     assert message_texts(response) == [
-        f"{gone} is deactivated or deleted, so no usage is recorded for them. "
+        f"{departed} is deactivated or deleted, so no usage is recorded for them. "
         "Choose an active member, or discard the messages."
     ]
 
@@ -305,14 +296,7 @@ def test_match_to_member_skips_resolved_messages(admin_client, client, segment_s
     HeldUsageEvent.objects.filter(pk=held.pk).update(status="discarded")
     erin = factories.MemberFactory(external_id="crm-1")
 
-    admin_client.post(
-        HELD_URL,
-        {
-            "action": "match_to_member",
-            "member": erin.pk,
-            ACTION_CHECKBOX_NAME: [held.pk],
-        },
-    )
+    match_to_member(admin_client, erin, held)
 
     held.refresh_from_db()
     assert held.status == HeldUsageEvent.Status.DISCARDED
@@ -388,14 +372,7 @@ def test_match_from_browser_source_ties_only_that_source(admin_client, client):
     (held,) = hold(client, browser, "m-1")
     lynn = factories.MemberFactory(external_id="")
 
-    response = admin_client.post(
-        HELD_URL,
-        {
-            "action": "match_to_member",
-            "member": lynn.pk,
-            ACTION_CHECKBOX_NAME: [held.pk],
-        },
-    )
+    response = match_to_member(admin_client, lynn, held)
 
     lynn.refresh_from_db()
     assert lynn.external_id == ""

@@ -282,7 +282,7 @@ def ingest_segment_messages(
             at=received_at,
         )
     elif result.received:
-        # An empty batch says nothing about whether the source works.
+        # An empty batch does not show whether the source works.
         record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
 
     if result.invalid:
@@ -348,10 +348,10 @@ def match_held_events(
     """Record held messages as events of `member`, as staff decided.
 
     When every matched message names the same userId, it is tied to the
-    member, so that later messages match by themselves: as the member's
-    external ID when it has none and the source links identities, otherwise
-    as an identity at the message's source. Other held messages matching the
-    member are then released too.
+    member, so that later messages match by themselves. It becomes the
+    member's external ID when the member has none and the source links
+    identities, and an identity at the message's source otherwise. Other held
+    messages matching the member are then released too.
     """
     now = timezone.now()
     held_events = list(
