@@ -74,17 +74,24 @@ def _queue_batches(
     return queued
 
 
-@shared_task(name="lifecycle.rescore_stale_members")
+@shared_task(
+    name="lifecycle.rescore_stale_members",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def rescore_stale_members_task() -> int:
-    """Queue a refresh of members with new events, no score or a decayed one."""
-    queued = _queue_batches(
-        refresh_member_scores_task,
-        "member_ids",
-        scoring.iter_stale_id_batches("member"),
-        action="stale member pass",
-    )
-    logger.info("stale member scores queued: %d", queued)
-    return queued
+    """Refresh members with new events, no score or a decayed one, here.
+
+    The stale members are few between two runs, so the task scores them
+    itself, a page per transaction, rather than sending a message per batch.
+    """
+    with record_source_run(
+        source=DataSource.SCORE_COMPUTATION, action="stale member pass"
+    ):
+        refreshed = scoring.refresh_stale_member_scores()
+    logger.info("stale member scores refreshed: %d", refreshed)
+    return refreshed
 
 
 @shared_task(name="lifecycle.rescore_all_members")
@@ -100,17 +107,20 @@ def rescore_all_members_task() -> int:
     return queued
 
 
-@shared_task(name="lifecycle.rescore_stale_accounts")
+@shared_task(
+    name="lifecycle.rescore_stale_accounts",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def rescore_stale_accounts_task() -> int:
-    """Queue a refresh of accounts whose members have new events, or decayed ones."""
-    queued = _queue_batches(
-        refresh_account_scores_task,
-        "account_ids",
-        scoring.iter_stale_id_batches("account"),
-        action="stale account pass",
-    )
-    logger.info("stale account scores queued: %d", queued)
-    return queued
+    """Refresh accounts whose members have new events, or decayed ones, here."""
+    with record_source_run(
+        source=DataSource.SCORE_COMPUTATION, action="stale account pass"
+    ):
+        refreshed = scoring.refresh_stale_account_scores()
+    logger.info("stale account scores refreshed: %d", refreshed)
+    return refreshed
 
 
 @shared_task(name="lifecycle.rescore_all_accounts")

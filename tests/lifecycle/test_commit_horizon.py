@@ -20,9 +20,9 @@ from apps.lifecycle.horizon import MAX_TRANSACTION_AGE, read_commit_horizon
 from apps.lifecycle.models import Enrolment, HealthScore
 from apps.lifecycle.plays.triggers import SWEPT_UNTIL_KEY, sweep_event_triggers
 from apps.lifecycle.scoring import (
-    iter_stale_id_batches,
     list_stale_member_ids,
     refresh_member_health_scores,
+    refresh_stale_member_scores,
 )
 from apps.lifecycle.scoring.refresh import _checked_key
 from apps.lifecycle.services import record_activity
@@ -120,16 +120,13 @@ def test_event_slightly_ahead_is_scored():
 def test_late_commit_scored_by_next_pass():
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])
-    list(iter_stale_id_batches("member"))
+    refresh_stale_member_scores()
 
     with event_committed_later(member):
-        passed = [
-            refresh_member_health_scores(member_ids=ids)
-            for ids in iter_stale_id_batches("member")
-        ]
-        assert passed == []
+        assert refresh_stale_member_scores() == 0
 
-    assert list(iter_stale_id_batches("member")) == [[member.pk]]
+    assert refresh_stale_member_scores() == 1
+    assert HealthScore.objects.get(member=member).score > 0
 
 
 def test_sweep_enrols_late_commit_once():

@@ -127,9 +127,9 @@ def test_scoring_pass_records_success(
     factories.MemberFactory.create_batch(2)
 
     with django_capture_on_commit_callbacks(execute=True):
-        queued = task()
+        handled = task()
 
-    assert queued == 2
+    assert handled == 2
     assert run_of(SCORES).last_success_at is not None
 
 
@@ -137,9 +137,9 @@ def test_stale_pass_with_nothing_stale_records_success(
     db, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        queued = tasks.rescore_stale_members_task()
+        refreshed = tasks.rescore_stale_members_task()
 
-    assert queued == 0
+    assert refreshed == 0
     assert run_of(SCORES).last_success_at is not None
 
 
@@ -163,13 +163,10 @@ def test_refresh_task_failure_records_error(
 
 
 def test_scoring_pass_failure_records_error(db, monkeypatch):
-    # A generator, as the real listing is, so that it fails while the pass
-    # iterates over it.
-    def fail(level, **kwargs):
+    def fail(**kwargs):
         raise RuntimeError("listing failed")
-        yield
 
-    monkeypatch.setattr(scoring, "iter_stale_id_batches", fail)
+    monkeypatch.setattr(scoring, "refresh_stale_account_scores", fail)
 
     with pytest.raises(RuntimeError):
         tasks.rescore_stale_accounts_task()

@@ -25,11 +25,11 @@ from apps.lifecycle.scoring import (
     MeasureSpec,
     describe_measure,
     get_scorecard_spec,
-    iter_stale_id_batches,
     list_stale_account_ids,
     list_stale_member_ids,
     refresh_account_health_scores,
     refresh_member_health_scores,
+    refresh_stale_member_scores,
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
 from apps.lifecycle.scoring.measures import (
@@ -832,7 +832,7 @@ def test_list_stale_member_ids_only_stale_members(db):
     assert stale == [active.pk, decayed.pk, unscored.pk]
 
 
-def test_iter_stale_batches_reads_events_since_last_listing(db, clean_stale_checked):
+def test_stale_pass_reads_events_since_last_pass(db, clean_stale_checked):
     scored_at = timezone.now() - timedelta(hours=3)
     seen, fresh = factories.MemberFactory.create_batch(2)
     refresh_member_health_scores(member_ids=[seen.pk, fresh.pk], now=scored_at)
@@ -847,11 +847,13 @@ def test_iter_stale_batches_reads_events_since_last_listing(db, clean_stale_chec
     cache.set(scoring_refresh._checked_key("member"), checked_at)
     now = timezone.now()
 
-    batches = list(iter_stale_id_batches("member", now=now))
-
-    assert batches == [[fresh.pk]]
     assert list_stale_member_ids(now=now) == [seen.pk, fresh.pk]
-    # The listing stores the commit horizon it read before listing, which
+
+    assert refresh_stale_member_scores(now=now) == 1
+
+    assert HealthScore.objects.get(member=fresh).computed_at == now
+    assert HealthScore.objects.get(member=seen).computed_at == scored_at
+    # The pass stores the commit horizon it read before listing, which
     # with no other transaction open is the database clock's time.
     stored = cache.get(scoring_refresh._checked_key("member"))
     assert now - timedelta(seconds=5) <= stored <= timezone.now()
@@ -864,13 +866,14 @@ def test_decay_look_runs_hourly(db):
     cache.set(scoring_refresh._checked_key("member"), now - timedelta(minutes=1))
     cache.set(scoring_refresh._decay_checked_key("member"), now - timedelta(minutes=59))
 
-    assert list(iter_stale_id_batches("member", now=now)) == []
+    assert refresh_stale_member_scores(now=now) == 0
     assert list_stale_member_ids(now=now, include_decayed=False) == []
 
     later = now + timedelta(minutes=1)
-    assert list(iter_stale_id_batches("member", now=later)) == [[decayed.pk]]
+    assert refresh_stale_member_scores(now=later) == 1
+    assert HealthScore.objects.get(member=decayed).computed_at == later
     assert cache.get(scoring_refresh._decay_checked_key("member")) == later
-    assert list(iter_stale_id_batches("member", now=later)) == []
+    assert refresh_stale_member_scores(now=later) == 0
 
 
 def test_decay_look_after_cache_flush(db):
@@ -878,7 +881,7 @@ def test_decay_look_after_cache_flush(db):
     decayed = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[decayed.pk], now=now - timedelta(days=2))
 
-    assert list(iter_stale_id_batches("member", now=now)) == [[decayed.pk]]
+    assert refresh_stale_member_scores(now=now) == 1
 
 
 def test_list_stale_member_ids_pages_by_id(db):
@@ -909,9 +912,9 @@ def test_rescore_stale_accounts_task_leaves_nothing_stale(
 ):
     factories.AccountFactory.create_batch(3)
 
-    queued = rescore_stale_accounts_task()
+    refreshed = rescore_stale_accounts_task()
 
-    assert queued == AccountHealthScore.objects.count()
+    assert refreshed == AccountHealthScore.objects.count() == 3
     assert list_stale_account_ids() == []
 
 

@@ -21,11 +21,12 @@ from apps.lifecycle.scoring.refresh import (
     BATCH_SIZE,
     DECAY_INTERVAL,
     iter_id_batches,
-    iter_stale_id_batches,
     list_stale_account_ids,
     list_stale_member_ids,
     refresh_account_health_scores,
     refresh_member_health_scores,
+    refresh_stale_account_scores,
+    refresh_stale_member_scores,
 )
 
 __all__ = [
@@ -40,10 +41,11 @@ __all__ = [
     "describe_measure",
     "get_scorecard_spec",
     "iter_id_batches",
-    "iter_stale_id_batches",
     "list_measure_errors",
     "list_stale_account_ids",
     "list_stale_member_ids",
     "refresh_account_health_scores",
     "refresh_member_health_scores",
+    "refresh_stale_account_scores",
+    "refresh_stale_member_scores",
 ]

@@ -10,13 +10,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.lifecycle import registry
-from apps.lifecycle.horizon import MAX_TRANSACTION_AGE, read_commit_horizon
+from apps.lifecycle.horizon import (
+    MAX_TRANSACTION_AGE,
+    horizon_expression,
+    read_commit_horizon,
+)
 from apps.lifecycle.models import ActivityEvent
 from apps.lifecycle.scoring.measures import get_scorecard_spec
 from apps.lifecycle.scoring.statements import (
     BAND_CHANGED_KIND,
     EVENTS,
     LEVEL_TABLES,
+    RefreshStatement,
     build_lock_statement,
     build_refresh_statement,
 )
@@ -54,8 +59,12 @@ def _check_input(*, level: str, subject_ids: list[int], now: datetime) -> None:
             )
 
 
-def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
-    _check_input(level=level, subject_ids=subject_ids, now=now)
+def _build_statement(level: str, now: datetime) -> RefreshStatement | None:
+    """Return the statement that scores a batch of `level`, or None if it cannot.
+
+    None means the active scorecard has no measure that can be computed,
+    which is logged as an error.
+    """
     scorecard = get_scorecard_spec(level)
     statement = build_refresh_statement(
         scorecard, now=now, inactive_kinds=registry.list_inactive_kind_names()
@@ -66,13 +75,24 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
             "be computed",
             scorecard.name,
         )
-        return 0
+    return statement
 
-    params = {**statement.params, "subject_ids": _id_array(subject_ids)}
-    lock_sql, lock_params = build_lock_statement(level)
+
+def _score(
+    *,
+    level: str,
+    statement: RefreshStatement,
+    subject_ids: list[int],
+    events_read_until: datetime,
+    now: datetime,
+) -> int:
+    """Score subjects whose current score rows this transaction has locked."""
+    params = {
+        **statement.params,
+        "subject_ids": _id_array(subject_ids),
+        "events_read_until": events_read_until,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(lock_sql, {**params, **lock_params})
-        _, params["events_read_until"] = cursor.fetchone()
         cursor.execute(statement.sql, params)
         scored, changes = cursor.fetchone()
 
@@ -81,6 +101,25 @@ def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
 
     _dispatch_band_changes(level=level, changes=changes, now=now)
     return scored
+
+
+def _refresh(*, level: str, subject_ids: list[int], now: datetime) -> int:
+    _check_input(level=level, subject_ids=subject_ids, now=now)
+    statement = _build_statement(level, now)
+    if statement is None:
+        return 0
+
+    lock_sql, lock_params = build_lock_statement(level)
+    with connection.cursor() as cursor:
+        cursor.execute(lock_sql, {"subject_ids": _id_array(subject_ids), **lock_params})
+        _, events_read_until = cursor.fetchone()
+    return _score(
+        level=level,
+        statement=statement,
+        subject_ids=subject_ids,
+        events_read_until=events_read_until,
+        now=now,
+    )
 
 
 def _id_array(ids: list[int]) -> str:
@@ -161,47 +200,108 @@ def refresh_account_health_scores(
     return _refresh(level="account", subject_ids=account_ids, now=now or timezone.now())
 
 
-def _stale_sql(level: str, *, include_decayed: bool) -> str:
+def _stale_sql(level: str, *, include_decayed: bool, lock: bool) -> str:
+    """Return SQL for a page of stale subjects, in ascending id order.
+
+    Three reasons make a score stale: an active event its refresh did not
+    read, its age, or no score yet. A refresh read every event recorded
+    before its `events_read_until` (the commit horizon, see
+    apps.lifecycle.horizon), so an event recorded at or after it may be
+    unread, whatever order the transactions committed in. Scores stored
+    before that column existed fall back to computed_at less the longest
+    transaction the horizon waits for. New subjects have ids above every
+    scored one, which an index finds at once. An older subject left without
+    a score waits for the next full pass. The new events are grouped by
+    subject first, so each subject's score is looked up once, however many
+    events it has.
+
+    With `lock`, the score rows of the page are locked in id order. A row
+    that a concurrent refresh has locked is waited for, then tested again as it
+    is once committed: PostgreSQL leaves it out if it is no longer stale,
+    and the limit then takes the next stale row instead. So a page shorter
+    than the limit still means that no stale subject is left.
+    """
     tables = LEVEL_TABLES[level]
     subject = tables.score_subject
-    # Three reasons make a score stale: an active event its refresh did not
-    # read, its age, or no score yet. A refresh read every event recorded
-    # before its `events_read_until` (the commit horizon, see
-    # apps.lifecycle.horizon), so an event recorded at or after it may be
-    # unread, whatever order the transactions committed in. Scores stored
-    # before that column existed fall back to computed_at less the longest
-    # transaction the horizon waits for. New subjects have ids above every
-    # scored one, which an index finds at once. An older subject left without
-    # a score waits for the next full pass. The new events are grouped by
-    # subject first, so each subject's score is looked up once, however many
-    # events it has.
-    decayed = f"""
-            SELECT {subject} FROM {tables.scores}
-            WHERE computed_at < %(decayed_before)s
-            UNION"""
-    if not include_decayed:
-        decayed = ""
+    stale = (
+        "e.last_recorded >= "
+        "coalesce(h.events_read_until, h.computed_at - %(max_age)s::interval)"
+    )
+    join = "JOIN"
+    if include_decayed:
+        join = "LEFT JOIN"
+        stale = f"(h.computed_at < %(decayed_before)s OR coalesce({stale}, false))"
     return f"""
-        SELECT id FROM (
-            SELECT e.id
-            FROM (
+        WITH scored AS (
+            SELECT h.{subject} AS id
+            FROM {tables.scores} h
+            {join} (
                 SELECT {tables.event_subject} AS id, max(recorded_at) AS last_recorded
                 FROM {EVENTS}
                 WHERE recorded_at >= %(events_since)s
                   AND NOT (kind = ANY(%(inactive_kinds)s::text[]))
                 GROUP BY {tables.event_subject}
-            ) e
-            JOIN {tables.scores} h ON h.{subject} = e.id
-            WHERE e.last_recorded >= coalesce(
-                h.events_read_until, h.computed_at - %(max_age)s::interval)
-            UNION{decayed}
-            SELECT s.id FROM {tables.subjects} s
-            WHERE s.id > (SELECT coalesce(max({subject}), 0) FROM {tables.scores})
-        ) stale
-        WHERE id > %(after_id)s
+            ) e ON e.id = h.{subject}
+            WHERE h.{subject} > %(after_id)s AND {stale}
+            ORDER BY h.{subject}
+            LIMIT %(limit)s
+            {"FOR UPDATE OF h" if lock else ""}
+        )
+        SELECT id FROM scored
+        UNION ALL
+        (SELECT s.id FROM {tables.subjects} s
+         WHERE s.id > greatest(
+             %(after_id)s,
+             (SELECT coalesce(max({subject}), 0) FROM {tables.scores}))
+         ORDER BY s.id
+         LIMIT %(limit)s)
         ORDER BY id
         LIMIT %(limit)s
     """
+
+
+def _lock_stale_statement(level: str, *, include_decayed: bool) -> tuple[str, dict]:
+    """Return SQL that locks a page of stale subjects and reads the commit horizon.
+
+    It returns the page's ids and the horizon, read once the rows are
+    locked, as `build_lock_statement` does. A statement that locks rows
+    never gets a parallel plan, so it needs no setting for that.
+    """
+    horizon, params = horizon_expression()
+    page = _stale_sql(level, include_decayed=include_decayed, lock=True)
+    sql = f"""
+        WITH page AS ({page})
+        SELECT coalesce(array_agg(page.id ORDER BY page.id)
+                        FILTER (WHERE page.id IS NOT NULL), '{{}}'),
+               {horizon}
+        FROM (SELECT pg_stat_clear_snapshot(), set_config('jit', 'off', true)) cleared
+        LEFT JOIN page ON true
+    """
+    return sql, params
+
+
+def _stale_params(
+    *,
+    now: datetime,
+    events_since: datetime | None,
+    after_id: int,
+    limit: int,
+) -> dict:
+    decayed_before = now - DECAY_INTERVAL
+    # An event recorded before `decayed_before` that its subject's score did
+    # not read means the score is older than `decayed_before` too, so the
+    # decay part selects that subject anyway. Events older than that never
+    # need reading.
+    if events_since is None or events_since < decayed_before:
+        events_since = decayed_before
+    return {
+        "events_since": events_since,
+        "decayed_before": decayed_before,
+        "max_age": MAX_TRANSACTION_AGE,
+        "inactive_kinds": registry.list_inactive_kind_names(),
+        "after_id": after_id,
+        "limit": limit,
+    }
 
 
 def _list_stale_ids(
@@ -213,29 +313,19 @@ def _list_stale_ids(
     events_since: datetime | None,
     include_decayed: bool,
 ) -> list[int]:
-    now = now or timezone.now()
-    decayed_before = now - DECAY_INTERVAL
-    # An event recorded before `decayed_before` that its subject's score did
-    # not read means the score is older than `decayed_before` too, so the
-    # decay part selects that subject anyway. Events older than that never
-    # need reading.
-    if events_since is None or events_since < decayed_before:
-        events_since = decayed_before
+    params = _stale_params(
+        now=now or timezone.now(),
+        events_since=events_since,
+        after_id=after_id,
+        limit=limit,
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         # The listing reads few rows, and PostgreSQL's estimate for a BRIN
         # range scan is coarse. A parallel plan then spends more time on
         # starting workers than the whole query takes without them.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(
-            _stale_sql(level, include_decayed=include_decayed),
-            {
-                "events_since": events_since,
-                "decayed_before": decayed_before,
-                "max_age": MAX_TRANSACTION_AGE,
-                "inactive_kinds": registry.list_inactive_kind_names(),
-                "after_id": after_id,
-                "limit": limit,
-            },
+            _stale_sql(level, include_decayed=include_decayed, lock=False), params
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -296,22 +386,16 @@ def _decay_checked_key(level: str) -> str:
     return f"lifecycle:scoring:decay-checked:{level}"
 
 
-def iter_stale_id_batches(
-    level: str, *, now: datetime | None = None, batch_size: int | None = None
-) -> Iterator[list[int]]:
-    """Yield the stale subjects of a level in batches of ascending ids.
+def _stale_window(level: str, now: datetime) -> tuple[datetime | None, bool]:
+    """Return the time the pass reads events from, and whether to look for decay.
 
     The commit horizon read before the previous complete listing is kept in
     the cache: every event recorded before it was visible to that listing, so
-    this one reads only the events recorded since. Without it, after a cache
-    flush for example, the last DECAY_INTERVAL is read.
-
-    Decayed scores are looked for once per DECAY_CHECK_INTERVAL, and whenever
-    the cache has lost the time of the last look.
+    the next one reads only the events recorded since. Without it, after a
+    cache flush for example, the last DECAY_INTERVAL is read. Decayed scores
+    are looked for once per DECAY_CHECK_INTERVAL, and whenever the cache has
+    lost the time of the last look.
     """
-    list_stale = list_stale_member_ids if level == "member" else list_stale_account_ids
-    now = now or timezone.now()
-    batch_size = batch_size or BATCH_SIZE
     events_since = cache.get(_checked_key(level))
     decay_checked_at = cache.get(_decay_checked_key(level))
     include_decayed = (
@@ -319,23 +403,74 @@ def iter_stale_id_batches(
         or decay_checked_at is None
         or decay_checked_at <= now - DECAY_CHECK_INTERVAL
     )
-    horizon = read_commit_horizon()
+    return events_since, include_decayed
 
+
+def _refresh_stale(level: str, *, now: datetime | None, batch_size: int | None) -> int:
+    now = now or timezone.now()
+    batch_size = batch_size or BATCH_SIZE
+    statement = _build_statement(level, now)
+    if statement is None:
+        # Nothing can be scored, so the listing keeps its place in the events.
+        return 0
+    events_since, include_decayed = _stale_window(level, now)
+    horizon = read_commit_horizon()
+    lock_sql, lock_params = _lock_stale_statement(
+        level, include_decayed=include_decayed
+    )
+
+    refreshed = 0
     after_id = 0
-    while ids := list_stale(
-        now=now,
-        after_id=after_id,
-        limit=batch_size,
-        events_since=events_since,
-        include_decayed=include_decayed,
-    ):
-        yield ids
-        if len(ids) < batch_size:
+    while True:
+        params = _stale_params(
+            now=now, events_since=events_since, after_id=after_id, limit=batch_size
+        )
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(lock_sql, {**params, **lock_params})
+                page, events_read_until = cursor.fetchone()
+            if page:
+                refreshed += _score(
+                    level=level,
+                    statement=statement,
+                    subject_ids=page,
+                    events_read_until=events_read_until,
+                    now=now,
+                )
+        if len(page) < batch_size:
             break
-        after_id = ids[-1]
+        after_id = page[-1]
+
     cache.set(_checked_key(level), horizon, timeout=None)
     if include_decayed:
         cache.set(_decay_checked_key(level), now, timeout=None)
+    return refreshed
+
+
+def refresh_stale_member_scores(
+    *, now: datetime | None = None, batch_size: int | None = None
+) -> int:
+    """Refresh members with new events, no score or a decayed one; return how many.
+
+    Each page of up to `batch_size` members is one transaction of two
+    statements: one lists the page and locks its score rows, the other
+    scores its members. Events are read from where the previous complete
+    pass stopped (see `_stale_window`), and decayed scores are looked for
+    hourly. Members that a concurrent refresh scored after their new events
+    are skipped.
+    """
+    return _refresh_stale("member", now=now, batch_size=batch_size)
+
+
+def refresh_stale_account_scores(
+    *, now: datetime | None = None, batch_size: int | None = None
+) -> int:
+    """Refresh accounts whose members have new events, or with no or a decayed score.
+
+    Works like `refresh_stale_member_scores`. Membership changes record no
+    event, so they reach the score with the next decay or full pass.
+    """
+    return _refresh_stale("account", now=now, batch_size=batch_size)
 
 
 def iter_id_batches(
