@@ -496,15 +496,6 @@ def send_play_advocacy_ask(context: ActionContext) -> ActionResult:
     message = render_step_text(
         context.step, "message", build_template_context(member=member)
     )
-    if not message:
-        step = context.step
-        raise DomainError(
-            f"The message of the advocacy ask step at position {step.position} of "
-            f"play {step.play.play_id!r} rendered empty for member {member.pk}, "
-            "so no ask was sent. Put text outside its if tags, or add an else.",
-            field="message",
-            code="invalid_step_config",
-        )
     due_on = None
     if due_in_days is not None:
         due_on = timezone.localdate(now) + timedelta(days=due_in_days)

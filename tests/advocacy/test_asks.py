@@ -199,9 +199,9 @@ def test_ask_action_empty_message_fails_step():
     step_run = enrolment.step_runs.get()
     assert step_run.status == "failed"
     assert step_run.error == (
-        "The message of the advocacy ask step at position 1 of play 'g2-reviews' "
-        f"rendered empty for member {member.pk}, so no ask was sent. Put text "
-        "outside its if tags, or add an else."
+        "The 'message' text of the advocacy_ask step at position 1 of play "
+        "'g2-reviews' rendered empty, so nothing was sent. Put text outside its "
+        "if tags, or add an else."
     )
     assert not AdvocacyAsk.objects.exists()
 

@@ -137,3 +137,27 @@ def test_render_step_text_rejects_template(play, source):
         "The 'body' template of the email step at position 3 of play "
         "'welcome-2025' is invalid: "
     )
+
+
+@pytest.mark.django_db
+def test_render_step_text_rejects_empty_result(play):
+    source = "{% if account_name %}Welcome, {{ account_name }}{% endif %}"
+    step = PlayStep(play=play, position=4, action="email", config={"subject": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "subject", {"account_name": ""})
+
+    assert error.value.message == (
+        "The 'subject' text of the email step at position 4 of play "
+        "'welcome-2025' rendered empty, so nothing was sent. Put text outside "
+        "its if tags, or add an else."
+    )
+    assert error.value.field == "subject"
+
+
+@pytest.mark.django_db
+def test_render_step_text_optional_may_render_empty(play):
+    source = "{% if account_name %}For {{ account_name }}{% endif %}"
+    step = PlayStep(play=play, position=5, action="in_app", config={"body": source})
+
+    assert render_step_text(step, "body", {}, required=False) == ""

@@ -18,6 +18,7 @@ from apps.lifecycle.delivery.email import (
 from apps.lifecycle.models import Touch
 from apps.membership.models import ConsentGrant, Member
 from apps.membership.selectors.consent import has_consent
+from rm6.errors import DomainError
 from tests.delivery.conftest import MARKETING
 
 CONFIG = {
@@ -168,6 +169,21 @@ def test_email_ignores_community_preference(
     send(ctx, django_capture_on_commit_callbacks)
 
     assert len(mail.outbox) == 1
+
+
+def test_email_subject_rendering_empty_sends_nothing(
+    make_context, consenting_member, django_capture_on_commit_callbacks
+):
+    config = {**CONFIG, "subject": "{% if links.missing %}Hi{% endif %}"}
+    ctx = make_context("email", config)
+
+    with pytest.raises(DomainError) as error:
+        send(ctx, django_capture_on_commit_callbacks)
+
+    assert "'subject' text of the email step" in error.value.message
+    assert "rendered empty, so nothing was sent" in error.value.message
+    assert len(mail.outbox) == 0
+    assert Touch.objects.count() == 0
 
 
 def test_email_send_failure_logged(

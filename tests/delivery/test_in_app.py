@@ -50,6 +50,17 @@ def test_in_app_link_carries_play_id(make_context):
     )
 
 
+def test_in_app_title_rendering_empty_creates_nothing(make_context):
+    config = {**CONFIG, "title": "{% if account_name == 'Other' %}Hi{% endif %}"}
+    ctx = make_context("in_app", config)
+
+    with pytest.raises(DomainError) as error:
+        create_play_notification(ctx)
+
+    assert "'title' text of the in_app step" in error.value.message
+    assert not Notification.objects.exists()
+
+
 def test_in_app_twice_creates_one(make_context):
     ctx = make_context("in_app", CONFIG)
 

@@ -141,8 +141,9 @@ def render_step_text(
 ) -> str:
     """Render the step config's template string under `key`.
 
-    Raise DomainError when a required key is missing or empty, or when the
-    template does not parse.
+    Raise DomainError when a required key is missing or empty, when the
+    template does not parse, or when a required text renders empty, as an
+    if tag without an else can.
     """
     source = step.config.get(key, "")
     if not isinstance(source, str) or (required and not source.strip()):
@@ -165,4 +166,13 @@ def render_step_text(
             field=key,
             code="invalid_step_config",
         ) from None
-    return text.strip()
+    text = text.strip()
+    if required and not text:
+        raise DomainError(
+            f"The {key!r} text of the {step.action} step at position "
+            f"{step.position} of play {step.play.play_id!r} rendered empty, so "
+            "nothing was sent. Put text outside its if tags, or add an else.",
+            field=key,
+            code="invalid_step_config",
+        )
+    return text
