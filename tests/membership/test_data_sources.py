@@ -288,6 +288,49 @@ def test_account_upsert_api_member_records_nothing(db):
     assert not DataSourceRun.objects.exists()
 
 
+def test_member_upsert_api_records_crm_sync(
+    staff_api, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.put(
+            "/api/v1/members/by-external-id/usr-1/",
+            {"email": "ada@globex.test"},
+            format="json",
+        )
+
+    assert response.status_code == 201
+    assert crm_run().last_success_at is not None
+    assert crm_run().last_failure_at is None
+
+
+def test_member_upsert_api_invalid_body_records_failure(staff_api):
+    response = staff_api.put(
+        "/api/v1/members/by-external-id/usr-1/",
+        {"email": "ada@globex.test", "role": "emperor"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert crm_run().last_error == "member upsert failed: invalid role"
+
+
+def test_member_upsert_api_conflict_records_failure(staff_api):
+    factories.MemberFactory(user__email="ada@globex.test", external_id="usr-9")
+
+    response = staff_api.put(
+        "/api/v1/members/by-external-id/usr-1/",
+        {"email": "ada@globex.test"},
+        format="json",
+    )
+
+    run = crm_run()
+    assert response.status_code == 409
+    assert run.last_success_at is None
+    assert run.last_error == (
+        "member upsert failed: DomainError (code conflict, field email)"
+    )
+
+
 def test_import_accounts_records_crm_sync(db, django_capture_on_commit_callbacks):
     text = ACCOUNTS_HEADER + "crm-1,Globex,enterprise,high_touch\n"
 
@@ -298,6 +341,19 @@ def test_import_accounts_records_crm_sync(db, django_capture_on_commit_callbacks
 
     assert result.errors == []
     assert crm_run().last_success_at is not None
+
+
+def test_import_accounts_header_only_records_nothing(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = import_accounts(
+            file=io.BytesIO(ACCOUNTS_HEADER.encode()), actor=factories.StaffFactory()
+        )
+
+    assert result.errors == []
+    assert result.rows == 0
+    assert not DataSourceRun.objects.exists()
 
 
 def test_import_accounts_invalid_row_records_failure(db):

@@ -64,6 +64,32 @@ WRITE_ERRORS = {
 }
 
 
+def _validated_crm_body(request: Request, serializer_class, *, action: str) -> dict:
+    """Return the validated body of an upsert by external ID.
+
+    Such an upsert is how the CRM integration syncs accounts and members, so
+    a body that does not parse or validate records a failed CRM sync run
+    before the 400 response. `action` names the upsert in the stored error.
+    """
+    try:
+        data = request.data
+    except ParseError:
+        record_source_failure(
+            source=Source.CRM_SYNC, error=f"{action} failed: invalid JSON"
+        )
+        raise
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        fields = sorted(set(serializer.errors) - {"non_field_errors"})
+        record_source_failure(
+            source=Source.CRM_SYNC,
+            error=f"{action} failed: invalid "
+            + (", ".join(fields) if fields else "body"),
+        )
+        raise ValidationError(serializer.errors)
+    return serializer.validated_data
+
+
 class IdCursorPagination(CursorPagination):
     """Cursor pagination in id order, which is unique and never changes."""
 
@@ -197,32 +223,16 @@ class AccountViewSet(
     )
     @action(detail=False, methods=["put", "patch"], url_path=EXTERNAL_ID_PATH)
     def by_external_id(self, request: Request, external_id: str) -> Response:
-        # An upsert by external ID is how the CRM integration syncs accounts,
-        # so each one records a CRM sync run, and a rejected body a failure.
-        try:
-            data = request.data
-        except ParseError:
-            record_source_failure(
-                source=Source.CRM_SYNC, error="account upsert failed: invalid JSON"
-            )
-            raise
-        serializer = AccountWriteSerializer(data=data)
-        if not serializer.is_valid():
-            fields = sorted(set(serializer.errors) - {"non_field_errors"})
-            record_source_failure(
-                source=Source.CRM_SYNC,
-                error="account upsert failed: invalid "
-                + (", ".join(fields) if fields else "body"),
-            )
-            raise ValidationError(serializer.errors)
-
+        data = _validated_crm_body(
+            request, AccountWriteSerializer, action="account upsert"
+        )
         try:
             with record_source_run(source=Source.CRM_SYNC, action="account upsert"):
                 account, created = upsert_account(
                     external_id=external_id,
                     actor=request.user,
                     source="api",
-                    **serializer.validated_data,
+                    **data,
                 )
         except DomainError as error:
             return _error_response(error)
@@ -277,15 +287,14 @@ class MemberViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=False, methods=["put", "patch"], url_path=EXTERNAL_ID_PATH)
     def by_external_id(self, request: Request, external_id: str) -> Response:
-        serializer = MemberWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-
+        data = _validated_crm_body(
+            request, MemberWriteSerializer, action="member upsert"
+        )
         try:
-            member, created = upsert_member(
-                external_id=external_id,
-                actor=request.user,
-                **serializer.validated_data,
-            )
+            with record_source_run(source=Source.CRM_SYNC, action="member upsert"):
+                member, created = upsert_member(
+                    external_id=external_id, actor=request.user, **data
+                )
         except DomainError as error:
             return _error_response(error)
         member = self.get_queryset().get(pk=member.pk)

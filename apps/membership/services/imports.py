@@ -448,7 +448,8 @@ def import_accounts(*, file: IO[bytes], actor, file_name: str = "") -> ImportRes
     """Create or update accounts from a CSV file, writing nothing if a row fails.
 
     An `arr` value is recorded in the ARR history as of today. The import is
-    a CRM sync run: a success once every row is written, else a failure.
+    a CRM sync run: a success once every row is written, else a failure. A
+    file without rows records neither.
     """
     result = _import_accounts(file=file, actor=actor, file_name=file_name)
 
@@ -491,7 +492,8 @@ def _import_accounts(*, file: IO[bytes], actor, file_name: str) -> ImportResult:
     result = _finish(
         result, action="accounts.imported", actor=actor, file_name=file_name
     )
-    if not result.errors:
+    # A file with a header and no rows syncs nothing, so it records no run.
+    if not result.errors and result.rows:
         record_source_success(source=Source.CRM_SYNC)
     return result
 
