@@ -34,6 +34,7 @@ class LifecycleConfig(AppConfig):
             "product.*",
             "Product usage pushed by an integration; the rest of the name is "
             "the feature or action, for example product.report_exported.",
+            from_integrations=True,
         )
         register_kind(
             "lifecycle.health_band_changed",

@@ -21,6 +21,7 @@ class EventKind:
     name: str
     description: str
     counts_as_active: bool = True
+    from_integrations: bool = False
 
 
 _kinds: dict[str, EventKind] = {}
@@ -29,14 +30,21 @@ _handlers: dict[str, list[Callable]] = defaultdict(list)
 
 
 def register_kind(
-    name: str, description: str, *, counts_as_active: bool = True
+    name: str,
+    description: str,
+    *,
+    counts_as_active: bool = True,
+    from_integrations: bool = False,
 ) -> None:
     """Register an event kind; `prefix.*` registers every kind under a prefix.
 
     `counts_as_active` sets whether an event of this kind makes its member an
-    active member for reporting and scoring.
+    active member for reporting and scoring. `from_integrations` sets whether
+    the event batch API and Segment sources may record it. Kinds that the
+    hub records itself leave it off: their handlers award points and their
+    plays act, so an integration must not be able to claim them.
     """
-    kind = EventKind(name, description, counts_as_active)
+    kind = EventKind(name, description, counts_as_active, from_integrations)
     if name.endswith(".*"):
         prefix = name[:-1]
         if not KIND_PATTERN.match(prefix + "x"):

@@ -214,19 +214,22 @@ def _member_key(row: dict) -> tuple[str, str] | None:
 
 
 @transaction.atomic
-def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestResult:
-    """Record a batch of events from an integration, all or nothing.
+def ingest_events(
+    *, rows: list[dict], now: datetime | None = None, from_integration: bool = False
+) -> IngestResult:
+    """Record a batch of events, all or nothing.
 
     Each row names its member by `member_id`, `member_email` or
     `member_external_id`, and has `kind`, `occurred_at` (aware datetime),
     optional `properties`, attribution fields and `idempotency_key`. Rows whose
     idempotency key was already recorded count as duplicates and change
-    nothing, so a retried batch is safe.
+    nothing, so a retried batch is safe. With `from_integration`, as for the
+    API and Segment sources, only kinds registered for integrations pass.
     """
     now = now or timezone.now()
     members = _resolve_members(rows)
-    families = " or ".join(
-        kind.name for kind in registry.list_kinds() if kind.name.endswith(".*")
+    integration_kinds = " or ".join(
+        kind.name for kind in registry.list_kinds() if kind.from_integrations
     )
     errors: dict[int, list[str]] = {}
     keys_in_batch: set[str] = set()
@@ -246,11 +249,18 @@ def ingest_events(*, rows: list[dict], now: datetime | None = None) -> IngestRes
                 f"{key[1]!r}; check the value, or create the member first with "
                 "PUT /api/v1/members/by-external-id/<external_id>/"
             )
-        if registry.get_kind(row.get("kind", "")) is None:
+        kind = registry.get_kind(row.get("kind", ""))
+        if kind is None:
             row_errors.append(
                 f"unknown event kind {row.get('kind')!r}; send a registered kind, "
-                f"or name product usage under {families}, for example "
+                f"or name product usage under {integration_kinds}, for example "
                 "product.report_exported"
+            )
+        elif from_integration and not kind.from_integrations:
+            row_errors.append(
+                f"event kind {row.get('kind')!r} is recorded by the hub itself, "
+                f"not by integrations; name product usage under "
+                f"{integration_kinds}, for example product.report_exported"
             )
         occurred_at = row.get("occurred_at")
         if occurred_at is not None and occurred_at > now + MAX_CLOCK_SKEW:

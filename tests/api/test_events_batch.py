@@ -245,6 +245,26 @@ def test_batch_unknown_kind_rejected(staff_api, member):
     assert ActivityEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "kind",
+    ["community.reply_posted", "lifecycle.health_band_changed", "membership.signed_in"],
+)
+def test_batch_hub_kind_rejected(staff_api, member, kind):
+    rows = [make_row(member), make_row(member, kind=kind)]
+
+    response = post_batch(staff_api, rows)
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "1": [
+            f"event kind {kind!r} is recorded by the hub itself, not by "
+            "integrations; name product usage under product.*, for example "
+            "product.report_exported"
+        ]
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
 def test_batch_unknown_member_email_rejected(staff_api, member):
     ghost = make_row(member, member_email="ghost@nowhere.test")
     del ghost["member_id"]

@@ -99,8 +99,8 @@ def test_source_add_unregistered_prefix_rejected(admin_client):
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["event_prefix"] == [
-        "No registered event kind family covers 'billing', so every tracked event "
-        "would be rejected. Use a prefix under one of: product.*."
+        "No kind family registered for integrations covers 'billing', so every "
+        "tracked event would be rejected. Use a prefix under one of: product.*."
     ]
     assert not SegmentSource.objects.exists()
 

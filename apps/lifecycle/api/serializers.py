@@ -105,7 +105,8 @@ class EventRowSerializer(serializers.Serializer):
     member_external_id = serializers.CharField(required=False, max_length=100)
     kind = serializers.CharField(
         max_length=100,
-        help_text="A registered kind, for example product.report_exported.",
+        help_text="A kind under product., for example product.report_exported. "
+        "Kinds the hub records itself are rejected.",
     )
     occurred_at = AwareDateTimeField(
         help_text="When the action happened: ISO 8601 with a UTC offset or Z."

@@ -172,7 +172,9 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
             with record_source_run(
                 source=DataSource.USAGE_INGESTION, action="event batch"
             ):
-                result = ingest_events(rows=serializer.validated_data["events"])
+                result = ingest_events(
+                    rows=serializer.validated_data["events"], from_integration=True
+                )
         except IngestError as exc:
             logger.info(
                 "event batch rejected: %d invalid row(s), user %s",

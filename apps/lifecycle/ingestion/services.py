@@ -94,8 +94,8 @@ class HeldMatchResult:
 def check_event_prefix(event_prefix: str) -> None:
     """Raise DomainError unless events under the prefix can be recorded.
 
-    The prefix must be `product`, or another registered kind family such as
-    `product.*`, or lie under one.
+    The prefix must be `product`, or another kind family registered for
+    integrations such as `product.*`, or lie under one.
     """
     if len(event_prefix) > MAX_EVENT_PREFIX_LENGTH or not EVENT_PREFIX_PATTERN.match(
         event_prefix
@@ -109,7 +109,7 @@ def check_event_prefix(event_prefix: str) -> None:
     families = [
         kind.name.removesuffix(".*")
         for kind in registry.list_kinds()
-        if kind.name.endswith(".*")
+        if kind.name.endswith(".*") and kind.from_integrations
     ]
     if not any(
         event_prefix == family or event_prefix.startswith(f"{family}.")
@@ -117,8 +117,9 @@ def check_event_prefix(event_prefix: str) -> None:
     ):
         names = ", ".join(f"{family}.*" for family in sorted(families))
         raise DomainError(
-            f"No registered event kind family covers {event_prefix!r}, so every "
-            f"tracked event would be rejected. Use a prefix under one of: {names}.",
+            f"No kind family registered for integrations covers {event_prefix!r}, "
+            "so every tracked event would be rejected. Use a prefix under one "
+            f"of: {names}.",
             field="event_prefix",
             code="unknown_kind",
         )
@@ -711,7 +712,11 @@ def _ingest_rows(rows: list[dict], *, now: datetime) -> tuple[IngestResult, set[
         if not indexes:
             return IngestResult(), rejected
         try:
-            result = ingest_events(rows=[rows[index] for index in indexes], now=now)
+            result = ingest_events(
+                rows=[rows[index] for index in indexes],
+                now=now,
+                from_integration=True,
+            )
         except IngestError as error:
             logger.error("segment rows rejected by ingest_events: %s", error.row_errors)
             rejected.update(indexes[position] for position in error.row_errors)
