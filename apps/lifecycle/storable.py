@@ -11,12 +11,13 @@ writing, so bad input gets a row error instead of a server error.
 import math
 
 MAX_DEPTH = 32
+TOO_DEEP = f"is nested deeper than {MAX_DEPTH} levels"
 
 
 def find_unstorable(value: object, *, depth: int = 0) -> str | None:
     """Return why `value` cannot be stored, or None when it can."""
     if depth > MAX_DEPTH:
-        return f"is nested deeper than {MAX_DEPTH} levels"
+        return TOO_DEEP
     if isinstance(value, str):
         return _check_text(value)
     if isinstance(value, float) and not math.isfinite(value):

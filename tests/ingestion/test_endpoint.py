@@ -666,16 +666,18 @@ def test_link_external_id_taken_by_other_member_left_alone(segment_source):
     assert erin.external_id == ""
 
 
-def test_group_and_unknown_alias_ignored(client, segment_source):
+def test_group_and_unknown_alias_and_identify_ignored(client, segment_source):
     messages = [
         {"type": "group", "messageId": "m-1", "userId": "u-1", "groupId": "g-1"},
         {"type": "alias", "messageId": "m-2", "userId": "u-7", "previousId": "a-1"},
+        {"type": "identify", "messageId": "m-3", "userId": "u-8"},
     ]
 
     response = post_batch(client, segment_source.write_key, messages)
 
     assert response.status_code == 200
-    assert response.json()["ignored"] == 2
+    assert response.json()["ignored"] == 3
+    assert response.json()["identified"] == 0
     assert not ActivityEvent.objects.exists()
 
 
@@ -842,6 +844,21 @@ def test_unstorable_text_skipped_as_invalid(client, segment_source, dana, fields
     assert response.json()["invalid"] == 1
     assert ActivityEvent.objects.count() == 0
     assert HeldUsageEvent.objects.count() == 0
+
+
+def test_deep_nesting_skipped_with_its_reason(client, segment_source, dana):
+    nested: dict = {}
+    for _ in range(40):
+        nested = {"level": nested}
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", properties=nested)]
+    )
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == 1
+    assert response.json()["errors"][0]["reason"] == "too_deep"
+    assert "more than 32 levels deep" in response.json()["errors"][0]["message"]
+    assert ActivityEvent.objects.count() == 0
 
 
 def test_out_of_range_time_skipped_as_invalid(client, segment_source, dana):

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from apps.lifecycle import registry
 from apps.lifecycle.attribution import PARAMETERS, clean_attribution
 from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
-from apps.lifecycle.storable import find_unstorable
+from apps.lifecycle.storable import MAX_DEPTH, TOO_DEEP, find_unstorable
 
 # Segment's limit for one message: analytics-python 2.4 drops larger ones.
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -75,6 +75,10 @@ REASON_MESSAGES = {
         "The message contains a NUL character (\\u0000), an unpaired UTF-16 "
         "surrogate, or a non-finite number such as NaN, Infinity or 1e400, "
         "which cannot be stored. Remove it."
+    ),
+    "too_deep": (
+        f"The message nests objects or lists more than {MAX_DEPTH} levels deep. "
+        "Flatten its properties."
     ),
     "too_large": (
         f"The message is larger than {MAX_MESSAGE_BYTES} bytes of JSON. Send "
@@ -196,7 +200,10 @@ def parse_message(message: object, *, event_prefix: str) -> SegmentMessage:
     """
     if not isinstance(message, dict):
         raise InvalidMessage("not_an_object")
-    if find_unstorable(message) is not None:
+    problem = find_unstorable(message)
+    if problem == TOO_DEEP:
+        raise InvalidMessage("too_deep")
+    if problem is not None:
         raise InvalidMessage("unstorable_text")
     size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_MESSAGE_BYTES:

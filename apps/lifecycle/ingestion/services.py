@@ -70,6 +70,7 @@ class SegmentResult:
     # identities.
     not_linked: int = 0
     released: int = 0
+    # Group messages, and identify or alias messages that name no member.
     ignored: int = 0
     invalid: int = 0
     invalid_reasons: Counter = field(default_factory=Counter)
@@ -210,8 +211,9 @@ def ingest_segment_messages(
     held for review. Each event's idempotency key is built from the source and
     messageId, so a retried message counts once.
     An `alias` from a source that links identities releases the messages held
-    under its previousId to the member of its userId. `group` is accepted and
-    ignored.
+    under its previousId to the member of its userId. `group` messages, and
+    identify or alias messages that name no member, are accepted and counted
+    as ignored.
     """
     result = SegmentResult(received=len(messages))
     parsed = _parse_messages(messages, source=source, result=result)
@@ -229,6 +231,7 @@ def ingest_segment_messages(
     for message in identifies:
         member = _identify(message, source=source, index=index, result=result)
         if member is None:
+            result.ignored += 1
             continue
         result.identified += 1
         release = releases.setdefault(member.pk, _Release(member))
