@@ -1,6 +1,9 @@
+import sys
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -40,4 +43,46 @@ def exception_handler(exc, context):
         return Response(
             {key: [exc.message], "code": exc.code}, status=status.HTTP_400_BAD_REQUEST
         )
+    if isinstance(exc, UnsupportedMediaType):
+        return _unsupported_media_type(exc, context)
+    if isinstance(exc, ParseError):
+        return _parse_error(exc)
     return drf_exception_handler(exc, context)
+
+
+def _unsupported_media_type(exc: UnsupportedMediaType, context: dict) -> Response:
+    """Name the content types the view reads, as DRF's message does not."""
+    view = context.get("view")
+    parsers = view.get_parsers() if view is not None else []
+    accepted = ", ".join(parser.media_type for parser in parsers)
+    return Response(
+        {
+            "detail": f"{exc.detail} Send the body as one of these content "
+            f"types: {accepted}.",
+            "code": "unsupported_media_type",
+        },
+        status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    )
+
+
+def _parse_error(exc: ParseError) -> Response:
+    """Say what makes a body unreadable, with the fix on the client's side.
+
+    DRF's text for a number of over 4,300 digits tells the reader to raise a
+    Python limit on the server, and a compressed body shows up as a UTF-8
+    decoding error.
+    """
+    detail = str(exc.detail)
+    if "int_max_str_digits" in detail:
+        detail = (
+            "JSON parse error - a number has more digits than Python reads "
+            f"({sys.get_int_max_str_digits()}). Send it as a string."
+        )
+    elif "codec can't decode" in detail:
+        detail = (
+            f"{detail}. Send the body as UTF-8 JSON; this endpoint does not "
+            "read compressed bodies."
+        )
+    return Response(
+        {"detail": detail, "code": "parse_error"}, status=status.HTTP_400_BAD_REQUEST
+    )

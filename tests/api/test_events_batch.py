@@ -1,3 +1,4 @@
+import gzip
 import json
 from datetime import UTC, datetime
 
@@ -517,3 +518,38 @@ def test_batch_oversized_body_is_json_413(staff_api, member, settings):
     assert response.status_code == 413
     assert response.json()["code"] == "request_too_large"
     assert ActivityEvent.objects.count() == 0
+
+
+def test_batch_wrong_content_type_names_accepted_types(staff_api, member):
+    response = staff_api.generic(
+        "POST", URL, json.dumps({"events": [make_row(member)]}), "text/plain"
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert response.json()["detail"].startswith(
+        'Unsupported media type "text/plain" in request. Send the body as one of '
+        "these content types: application/json"
+    )
+
+
+def test_batch_compressed_body_says_to_send_json(staff_api):
+    body = gzip.compress(json.dumps({"events": []}).encode())
+
+    response = staff_api.generic("POST", URL, body, "application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert response.json()["detail"].endswith(
+        "Send the body as UTF-8 JSON; this endpoint does not read compressed bodies."
+    )
+
+
+def test_batch_huge_number_says_to_send_a_string(staff_api):
+    body = '{"events": [{"count": ' + "9" * 5000 + "}]}"
+
+    response = staff_api.generic("POST", URL, body, "application/json")
+
+    assert response.status_code == 400
+    assert "set_int_max_str_digits" not in response.json()["detail"]
+    assert response.json()["detail"].endswith("Send it as a string.")

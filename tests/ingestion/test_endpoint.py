@@ -903,3 +903,45 @@ def test_deeply_nested_body_rejected(client, segment_source):
 
     assert response.status_code == 400
     assert response.json()["message"] == "The body is nested too deeply to read."
+
+
+def test_get_gets_json_405(client):
+    response = client.get("/v1/batch")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json() == {
+        "success": False,
+        "code": "method_not_allowed",
+        "message": "GET is not allowed here. Send messages with POST, as "
+        "Segment's libraries do.",
+    }
+
+
+@pytest.mark.parametrize("path", ["/v1/batch/", "/v1/track/"])
+def test_trailing_slash_path_receives(client, segment_source, dana, path):
+    message = track("m-1")
+    body = {"batch": [message]} if path == "/v1/batch/" else message
+
+    response = post_json(client, path, body, write_key=segment_source.write_key)
+
+    assert response.status_code == 200
+    assert response.json()["recorded"] == 1
+
+
+def test_huge_number_says_to_send_a_string(client, segment_source):
+    body = '{"batch": [{"type": "track", "n": ' + "9" * 5000 + "}]}"
+
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_json"
+    assert response.json()["message"].endswith(
+        "digits, which is not read. Send it as a string."
+    )

@@ -1,17 +1,18 @@
-from django.urls import path
+from django.urls import re_path
 
 from apps.lifecycle.ingestion import views
 from apps.lifecycle.ingestion.messages import MESSAGE_TYPES
 
 app_name = "segment"
 
-# The paths of Segment's tracking API, without trailing slashes, as its
-# clients call them: /v1/batch and one path per message type.
+# The paths of Segment's tracking API: /v1/batch and one path per message
+# type. Its clients call them without a trailing slash; a client configured
+# with one gets the same view, since a redirect would drop a POST's body.
 urlpatterns = [
-    path("batch", views.receive, {"message_type": None}, name="batch"),
+    re_path(r"^batch/?$", views.receive, {"message_type": None}, name="batch"),
     *(
-        path(
-            message_type,
+        re_path(
+            rf"^{message_type}/?$",
             views.receive,
             {"message_type": message_type},
             name=message_type,

@@ -10,12 +10,12 @@ request carry `code` and `message`, which Segment clients show in their error.
 
 import json
 import logging
+import sys
 import zlib
 
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from apps.lifecycle.ingestion.auth import (
     get_source_for_write_key,
@@ -62,9 +62,20 @@ UNAUTHORIZED = RequestError(
 # NOTE: requests with a wrong write key are not limited here; each costs one
 # indexed lookup. A proxy in front can limit them by address.
 @csrf_exempt
-@require_POST
 def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
     """Receive a batch (`message_type` None) or one message of that type."""
+    if request.method != "POST":
+        response = JsonResponse(
+            {
+                "success": False,
+                "code": "method_not_allowed",
+                "message": f"{request.method} is not allowed here. Send messages "
+                "with POST, as Segment's libraries do.",
+            },
+            status=405,
+        )
+        response["Allow"] = "POST"
+        return response
     received_at = timezone.now()
     source = None
     try:
@@ -153,8 +164,14 @@ def _read_json_body(request: HttpRequest) -> dict:
 
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise RequestError(400, "invalid_json", "The body is not valid JSON.") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        message = "The body is not valid JSON."
+        if "int_max_str_digits" in str(error):
+            message = (
+                f"The body has a number of more than {sys.get_int_max_str_digits()} "
+                "digits, which is not read. Send it as a string."
+            )
+        raise RequestError(400, "invalid_json", message) from None
     except RecursionError:
         raise RequestError(
             400, "invalid_json", "The body is nested too deeply to read."
