@@ -51,7 +51,7 @@ def exception_handler(exc, context):
 
 
 def _unsupported_media_type(exc: UnsupportedMediaType, context: dict) -> Response:
-    """Name the content types the view reads, as DRF's message does not."""
+    """Return a 415 that names the content types the view reads."""
     view = context.get("view")
     parsers = view.get_parsers() if view is not None else []
     accepted = ", ".join(parser.media_type for parser in parsers)
@@ -66,9 +66,9 @@ def _unsupported_media_type(exc: UnsupportedMediaType, context: dict) -> Respons
 
 
 def _parse_error(exc: ParseError) -> Response:
-    """Say what makes a body unreadable, with the fix on the client's side.
+    """Return a 400 that says why the body is unreadable and what to change.
 
-    DRF's text for a number of over 4,300 digits tells the reader to raise a
+    For a number of over 4,300 digits, DRF's text asks the reader to raise a
     Python limit on the server, and a compressed body shows up as a UTF-8
     decoding error.
     """
