@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -29,6 +30,7 @@ from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
 from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
 from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
+from apps.lifecycle.storable import MAX_DEPTH, find_unstorable
 from apps.membership.admin import ReadOnlyAdmin
 from apps.membership.admin_deletion import KeptWithHistoryAdmin
 from apps.membership.models import Account, ConsentPurpose, Member
@@ -183,11 +185,22 @@ class PlayForm(forms.ModelForm):
 
 
 class StepConfigField(forms.JSONField):
-    """A JSON field whose error names the line and column of invalid JSON."""
+    """A JSON field for step configs that PostgreSQL jsonb can store.
+
+    Its errors name the line and column of invalid JSON, and what
+    `find_unstorable` rejects in valid JSON, such as a NUL character. Such
+    configs, and ones nested too deeply for json.loads, would otherwise fail
+    with a server error.
+    """
 
     def to_python(self, value):
         try:
-            return super().to_python(value)
+            config = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(
+                f"The config is nested too deeply to read; flatten it to "
+                f"{MAX_DEPTH} levels or fewer."
+            ) from None
         except forms.ValidationError:
             try:
                 json.loads(value, cls=self.decoder)
@@ -198,6 +211,22 @@ class StepConfigField(forms.JSONField):
                     'double quotes, for example {"subject": "Welcome"}.'
                 ) from None
             raise
+        problem = find_unstorable(config)
+        if problem:
+            raise forms.ValidationError(f"The config {problem}.")
+        return config
+
+    def bound_data(self, data, initial):
+        # A rejected config is shown again as typed: decoding it again would
+        # raise RecursionError, and a decoded lone surrogate cannot be
+        # encoded into the UTF-8 page.
+        try:
+            config = super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+        if find_unstorable(config):
+            return InvalidJSONInput(data)
+        return config
 
 
 class PlayStepForm(forms.ModelForm):

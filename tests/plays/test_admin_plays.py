@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import escape
 
 from apps.advocacy.models import Badge
 from apps.lifecycle import registry
@@ -1013,6 +1014,69 @@ def test_play_add_rejects_webhook_event_kind(admin_client, event_kind):
         'digits and . _ : - characters, for example "play.welcome".'
     ]
     assert not Play.objects.exists()
+
+
+NON_FINITE = (
+    "The config contains the non-finite number {} (from NaN, Infinity or a "
+    "number too large for a float, such as 1e400), which cannot be stored; use "
+    "a finite number or null."
+)
+SURROGATE = (
+    "The config contains an unpaired UTF-16 surrogate, which is not valid "
+    "Unicode; remove it or complete the surrogate pair."
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            '{"a": "\\u0000"}',
+            "The config contains a NUL character (\\u0000), which cannot be "
+            "stored; remove it.",
+        ),
+        ('{"a": "\\ud800"}', SURROGATE),
+        ('{"\\udc00": 1}', SURROGATE),
+        ('{"a": NaN}', NON_FINITE.format("nan")),
+        ('{"a": -Infinity}', NON_FINITE.format("-inf")),
+        ('{"a": 1e400}', NON_FINITE.format("inf")),
+        (
+            '{"a": ' * 40 + "1" + "}" * 40,
+            "The config is nested deeper than 32 levels; flatten it to 32 "
+            "levels or fewer.",
+        ),
+        (
+            '{"a": ' * 3000 + "1" + "}" * 3000,
+            "The config is nested too deeply to read; flatten it to 32 levels "
+            "or fewer.",
+        ),
+    ],
+    ids=[
+        "nul",
+        "surrogate",
+        "surrogate-key",
+        "nan",
+        "infinity",
+        "overflow",
+        "nested-40",
+        "nested-3000",
+    ],
+)
+def test_play_add_rejects_unstorable_config(admin_client, data, message):
+    endpoint = WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", secret="whsec_test"
+    )
+    config = f'{{"endpoint_id": {endpoint.pk}, "data": {data}}}'
+
+    response = admin_client.post(
+        ADD_URL, _play_form(**{"steps-0-action": "webhook", "steps-0-config": config})
+    )
+
+    assert response.status_code == 200
+    assert _step_errors(response)["config"] == [message]
+    assert not Play.objects.exists()
+    # Shown again as typed, for the author to fix.
+    assert escape(config) in response.content.decode()
 
 
 def test_play_add_accepts_email_consent_purpose(admin_client):
