@@ -241,6 +241,12 @@ def test_check_ask_config_template_accepted():
             "the load tag and use Django's built-in tags and filters.",
         ),
         (
+            "Hi {{ member_name }}, see {% url 'reviews' %}",
+            "'message' uses the url tag, which step templates cannot: it fails "
+            "every run when the URL name does not exist. Write the page's full "
+            "https URL instead.",
+        ),
+        (
             "Hi {{ member_name , tell us your story",
             "'message' has a {{ or {% without its closing }} or %}, so it would "
             "reach members as written. Close the tag.",
@@ -252,6 +258,7 @@ def test_check_ask_config_template_accepted():
         "unknown-filter",
         "include",
         "load",
+        "url-tag",
         "unclosed-variable",
     ],
 )

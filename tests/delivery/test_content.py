@@ -140,6 +140,58 @@ def test_render_step_text_rejects_template(play, source):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (
+            "See {% url 'does-not-exist' %}",
+            "it uses the url tag, which step templates cannot: it fails every "
+            "run when the URL name does not exist. Write the page's full https "
+            "URL instead",
+        ),
+        (
+            "Hi {% debug %}",
+            "it uses the debug tag, which step templates cannot: it would send "
+            "the server's loaded modules and template context to members. "
+            "Remove it",
+        ),
+    ],
+    ids=["url", "debug"],
+)
+def test_render_step_text_rejects_tag(play, settings, source, reason):
+    # The debug tag prints only when DEBUG is on.
+    settings.DEBUG = True
+    step = PlayStep(play=play, position=3, action="email", config={"body": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "body", {})
+
+    assert error.value.message == (
+        "The 'body' template of the email step at position 3 of play "
+        f"'welcome-2025' is invalid: {reason}. Fix it in admin, then run the "
+        "play again."
+    )
+    assert error.value.code == "invalid_step_config"
+
+
+@pytest.mark.django_db
+def test_render_step_text_allowed_tags(play):
+    source = (
+        "{% if member_name %}Hi {{ member_name }}{% else %}Hello{% endif %}"
+        "{% comment %}Only staff read this.{% endcomment %}, "
+        "{% with team=account_name|upper %}{% firstof team 'team' %}{% endwith %}"
+        "{% for letter in 'ab' %} {% cycle 'x' 'y' %}{{ letter }}{% endfor %}"
+    )
+    step = PlayStep(play=play, position=6, action="in_app", config={"title": source})
+
+    text = render_step_text(
+        step, "title", {"member_name": "Robin", "account_name": "Acme"}
+    )
+
+    assert text == "Hi Robin, ACME xa yb"
+
+
+@pytest.mark.django_db
 def test_render_step_text_rejects_empty_result(play):
     source = "{% if account_name %}Welcome, {{ account_name }}{% endif %}"
     step = PlayStep(play=play, position=4, action="email", config={"subject": source})

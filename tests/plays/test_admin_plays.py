@@ -858,6 +858,20 @@ def test_play_change_page_links_preview(admin_client):
             "they render without other templates. Write the text in place.",
         ),
         (
+            "email",
+            {"subject": "Hi", "body": "See {% url 'does-not-exist' %}"},
+            "'body' uses the url tag, which step templates cannot: it fails "
+            "every run when the URL name does not exist. Write the page's full "
+            "https URL instead.",
+        ),
+        (
+            "in_app",
+            {"title": "Hi {% debug %}"},
+            "'title' uses the debug tag, which step templates cannot: it would "
+            "send the server's loaded modules and template context to members. "
+            "Remove it.",
+        ),
+        (
             "in_app",
             {"title": "Hi", "url": "javascript:alert(1)"},
             "'javascript:alert(1)' is not a link members can follow: use a "
@@ -948,6 +962,8 @@ def test_play_change_page_links_preview(admin_client):
         "in-app-variable",
         "task-variable-in-if",
         "email-include",
+        "email-url-tag",
+        "in-app-debug-tag",
         "in-app-javascript-url",
         "email-protocol-relative-link",
         "purpose",
@@ -1094,6 +1110,23 @@ def test_play_add_accepts_email_consent_purpose(admin_client):
 
 def test_play_add_accepts_valid_step_config(admin_client):
     config = {"title": "Call {{ member_name }}", "due_in_days": 2}
+
+    response = admin_client.post(
+        ADD_URL,
+        _play_form(
+            **{"steps-0-action": "csm_task", "steps-0-config": json.dumps(config)}
+        ),
+    )
+
+    assert response.status_code == 302
+    assert Play.objects.get().steps.get().config == config
+
+
+def test_play_add_accepts_allowed_template_tag(admin_client):
+    config = {
+        "title": "Call {% firstof member_name 'the member' %}",
+        "description": "{% now 'Y' as year %}Ask about {{ year }} plans.",
+    }
 
     response = admin_client.post(
         ADD_URL,

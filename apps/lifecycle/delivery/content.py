@@ -2,16 +2,17 @@
 
 Staff write the title, subject and body of a step as Django template strings
 in the step's config. They render in an engine of their own, which has no
-template directories and no tag libraries beyond the built-in ones. The
-context contains plain strings only. A step template can therefore neither
-include other templates nor reach model attributes.
+template directories, no tag libraries to load, Django's default filters and
+only the built-in tags in ALLOWED_TAGS. The context contains plain strings
+only. A step template can therefore neither include other templates nor reach
+model attributes.
 """
 
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.template import Context, Engine, TemplateDoesNotExist, TemplateSyntaxError
+from django.template import Context, Engine, Library, TemplateSyntaxError, defaulttags
 
 from apps.lifecycle.models import Play, PlayStep
 from apps.membership.models import Member
@@ -23,6 +24,111 @@ PLAY_PARAMS = ("play_id", "campaign_id")
 # the sentence around it.
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 
+# The built-in tags that step templates may use. Step texts are messages
+# that staff write and that render with plain strings (names and links), so
+# they get the tags that choose, repeat, name and format text. Django 5.2's
+# other built-in tags are in REJECTED_TAGS, with the reason and what to write
+# instead. They include other templates, load tag libraries, look up site
+# URLs, need a request, print the server's state, or make no sense in a
+# message. A tag in neither list fails to parse as an unknown tag.
+ALLOWED_TAGS = (
+    "autoescape",
+    "comment",
+    "cycle",
+    "filter",
+    "firstof",
+    "for",
+    "if",
+    "ifchanged",
+    "now",
+    "regroup",
+    "resetcycle",
+    "spaceless",
+    "templatetag",
+    "verbatim",
+    "with",
+)
+# The error message for each rejected tag. It follows the template's key, as
+# in "'body' uses the url tag, ...".
+OTHER_TEMPLATES = (
+    "which step templates cannot: they render without other templates. "
+    "Write the text in place."
+)
+REJECTED_TAGS = {
+    "block": f"uses the block tag, {OTHER_TEMPLATES}",
+    "csrf_token": (
+        "uses the csrf_token tag, which step templates cannot: messages "
+        "contain no form to protect. Remove it."
+    ),
+    "debug": (
+        "uses the debug tag, which step templates cannot: it would send the "
+        "server's loaded modules and template context to members. Remove it."
+    ),
+    "extends": f"uses include or extends, {OTHER_TEMPLATES}",
+    "include": f"uses include or extends, {OTHER_TEMPLATES}",
+    "load": (
+        "loads a tag library, which step templates cannot. Remove the load "
+        "tag and use Django's built-in tags and filters."
+    ),
+    "lorem": (
+        "uses the lorem tag, which step templates cannot: members would get "
+        "placeholder text. Write the text itself."
+    ),
+    "querystring": (
+        "uses the querystring tag, which step templates cannot: steps render "
+        "without a request. Write the link with its query string."
+    ),
+    "url": (
+        "uses the url tag, which step templates cannot: it fails every run "
+        "when the URL name does not exist. Write the page's full https URL "
+        "instead."
+    ),
+    "widthratio": (
+        "uses the widthratio tag, which step templates cannot: their context "
+        "contains no numbers to scale. Write the number itself."
+    ),
+}
+
+
+class RejectedTagError(TemplateSyntaxError):
+    """A step template uses a built-in tag outside ALLOWED_TAGS."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"it {problem}")
+        self.problem = problem
+
+
+def _reject_tag(problem: str):
+    def compile_rejected_tag(parser, token):
+        raise RejectedTagError(problem)
+
+    return compile_rejected_tag
+
+
+def _build_step_tags() -> Library:
+    library = Library()
+    for name in ALLOWED_TAGS:
+        library.tag(name, defaulttags.register.tags[name])
+    for name, problem in REJECTED_TAGS.items():
+        library.tag(name, _reject_tag(problem))
+    return library
+
+
+class StepTemplateEngine(Engine):
+    """A template engine with only the tags and filters step templates may use.
+
+    Both the save-time checks and the run-time render parse with it, so a
+    rejected tag fails the same way in both.
+    """
+
+    # Django's default filters only. The tags come from _build_step_tags,
+    # which registers the allowed tags and rejects the others.
+    default_builtins = ["django.template.defaultfilters"]
+
+    def get_template_builtins(self, builtins):
+        return [*super().get_template_builtins(builtins), _build_step_tags()]
+
+
 _engine: Engine | None = None
 
 
@@ -30,7 +136,7 @@ def _get_engine() -> Engine:
     global _engine
     if _engine is None:
         # Plain text: HTML versions escape the rendered text afterwards.
-        _engine = Engine(dirs=[], app_dirs=False, autoescape=False)
+        _engine = StepTemplateEngine(dirs=[], app_dirs=False, autoescape=False)
     return _engine
 
 
@@ -157,7 +263,7 @@ def render_step_text(
     try:
         template = _get_engine().from_string(source)
         text = template.render(Context(context, autoescape=False))
-    except (TemplateSyntaxError, TemplateDoesNotExist) as error:
+    except TemplateSyntaxError as error:
         reason = str(error).rstrip(".")
         raise DomainError(
             f"The {key!r} template of the {step.action} step at position "

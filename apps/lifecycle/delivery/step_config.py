@@ -7,17 +7,11 @@ a config can change, or an endpoint be deleted, after the step was saved.
 
 import re
 
-from django.template import (
-    NodeList,
-    TemplateDoesNotExist,
-    TemplateSyntaxError,
-    Variable,
-)
+from django.template import NodeList, TemplateSyntaxError, Variable
 from django.template.base import Node, TextNode, VariableNode
 from django.template.defaulttags import ForNode, WithNode
-from django.template.loader_tags import ExtendsNode, IncludeNode
 
-from apps.lifecycle.delivery.content import _get_engine, check_link
+from apps.lifecycle.delivery.content import RejectedTagError, _get_engine, check_link
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
 from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.membership.models import ConsentPurpose
@@ -66,28 +60,11 @@ def _check_template(
         return [(name, f"{name!r} must be a text, not {source!r}.")]
     try:
         template = _get_engine().from_string(source)
-    except (TemplateSyntaxError, TemplateDoesNotExist) as error:
-        # The step engine has no tag libraries, and Django's message then
-        # ends in an empty list of the libraries it has.
-        if "is not a registered tag library" in str(error):
-            return [
-                (
-                    name,
-                    f"{name!r} loads a tag library, which step templates cannot. "
-                    "Remove the load tag and use Django's built-in tags and "
-                    "filters.",
-                )
-            ]
+    except RejectedTagError as error:
+        return [(name, f"{name!r} {error.problem}")]
+    except TemplateSyntaxError as error:
         reason = str(error).rstrip(".")
         return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
-    if _uses_other_templates(template.nodelist):
-        return [
-            (
-                name,
-                f"{name!r} uses include or extends, which step templates cannot: "
-                "they render without other templates. Write the text in place.",
-            )
-        ]
     if _has_unclosed_tag(template.nodelist):
         return [
             (
@@ -135,14 +112,6 @@ def check_account_templates(action: str, config: dict) -> ConfigErrors:
 # Attributes through which tags such as {% now … as year %}, {% cycle … as c %}
 # and {% regroup … as groups %} name the variable they set.
 SETTING_ATTRIBUTES = ("asvar", "variable_name", "var_name")
-
-
-def _uses_other_templates(nodelist: NodeList) -> bool:
-    """Return whether `nodelist` has an include or extends tag at any depth."""
-    return bool(
-        nodelist.get_nodes_by_type(IncludeNode)
-        or nodelist.get_nodes_by_type(ExtendsNode)
-    )
 
 
 def _list_set_names(nodelist: NodeList) -> set[str]:
