@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BigIntegerField, Case, Exists, OuterRef, Q, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -778,34 +778,60 @@ def _hold_messages(
 def _record_held(
     held_events: list[HeldUsageEvent], *, member: Member, now: datetime
 ) -> int:
-    """Record held messages as events of `member`, mark them and return how many.
+    """Record held messages as events of `member`, mark them and return how many."""
+    return _record_held_as([(held, member) for held in held_events], now=now)
 
-    A held message that no longer parses, for example because its event kind
-    is no longer registered, stays held and is logged.
+
+def _record_held_as(
+    matches: list[tuple[HeldUsageEvent, Member]], *, now: datetime
+) -> int:
+    """Record each held message as an event of its member and return how many.
+
+    Every message is recorded in one ingest and marked in one update, however
+    many members they go to. A held message that no longer parses, for
+    example because its event kind is no longer registered, stays held and is
+    logged.
     """
     rows = []
-    parsed_held = []
-    for held in held_events:
+    parsed = []
+    unrecordable: dict[int, str] = {}
+    for held, member in matches:
         try:
             message = parse_message(held.message, event_prefix=held.source.event_prefix)
         except InvalidMessage as error:
-            logger.warning(
-                "held segment message not recordable: held=%s reason=%s",
-                held.pk,
-                error.reason,
-            )
+            unrecordable[held.pk] = error.reason
             continue
         rows.append(_event_row(message, source_id=held.source_id, member=member))
-        parsed_held.append(held)
+        parsed.append((held, member))
+    if unrecordable:
+        # One line per call, because the periodic release meets the same rows
+        # on every run until they are discarded or purged.
+        logger.warning(
+            "held segment messages not recordable: count=%d reasons=%s held=%s",
+            len(unrecordable),
+            dict(Counter(unrecordable.values())),
+            sorted(unrecordable)[:MAX_REPORTED_ERRORS],
+        )
     _, rejected = _ingest_rows(rows, now=now)
-    recorded_ids = [
-        held.pk for position, held in enumerate(parsed_held) if position not in rejected
-    ]
+    recorded: dict[int, list[int]] = {}
+    for position, (held, member) in enumerate(parsed):
+        if position not in rejected:
+            recorded.setdefault(member.pk, []).append(held.pk)
+    if not recorded:
+        return 0
 
-    HeldUsageEvent.objects.filter(pk__in=recorded_ids).update(
-        status=HeldUsageEvent.Status.RECORDED, member=member, resolved_at=now
+    member_of_held = Case(
+        *[When(pk__in=ids, then=Value(pk)) for pk, ids in recorded.items()],
+        output_field=BigIntegerField(),
     )
-    return len(recorded_ids)
+    HeldUsageEvent.objects.filter(
+        pk__in=[pk for ids in recorded.values() for pk in ids]
+    ).update(
+        status=HeldUsageEvent.Status.RECORDED,
+        member_id=member_of_held,
+        resolved_at=now,
+    )
+    return sum(len(ids) for ids in recorded.values())
 
 
 PURGE_BATCH_SIZE = 1000
