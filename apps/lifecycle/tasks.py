@@ -162,6 +162,16 @@ def purge_held_usage_events_task() -> int:
     return ingestion.purge_held_events()
 
 
+@shared_task(name="lifecycle.release_matched_held_events")
+def release_matched_held_events_task() -> int:
+    """Record held Segment messages whose person has since become a member.
+
+    A failed run needs no retry of its own: the next scheduled run matches
+    the same messages again.
+    """
+    return ingestion.release_matched_held_events()
+
+
 @shared_task(name="lifecycle.sweep_event_webhooks")
 def sweep_event_webhooks_task() -> int:
     """Create and send the webhook deliveries of the events recorded lately."""

@@ -282,6 +282,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.purge_held_usage_events",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Records held Segment usage whose member appeared, or got the external
+    # ID or email it names, after the usage was held.
+    "release-matched-held-usage-events": {
+        "task": "lifecycle.release_matched_held_events",
+        "schedule": timedelta(minutes=5),
+    },
     "expire-overdue-advocacy-asks": {
         "task": "advocacy.expire_overdue_asks",
         "schedule": timedelta(hours=1),

@@ -4,6 +4,7 @@ import logging
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,9 +16,11 @@ from apps.lifecycle.ingestion.services import (
     release_matched_held_events,
 )
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentIdentity
+from apps.lifecycle.tasks import release_matched_held_events_task
 from apps.membership.models import Member
 from apps.membership.services.members import upsert_member_by_email
 from apps.membership.services.merge import merge_members
+from rm6.celery import app as celery_app
 from tests import factories
 from tests.ingestion.helpers import post_batch, track
 
@@ -59,7 +62,7 @@ def test_release_after_api_upsert(client, segment_source):
     )
     member = Member.objects.get(external_id="late-995f2a")
 
-    released = release_matched_held_events()
+    released = release_matched_held_events_task()
 
     assert response.status_code == 201
     assert released == 2
@@ -312,6 +315,17 @@ def test_release_query_count_fixed(client, segment_source):
     assert few_released == 2
     assert many_released == 12
     assert len(many) == len(few)
+
+
+def test_release_scheduled_on_beat():
+    entries = {
+        entry["task"]: entry["schedule"]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+
+    assert release_matched_held_events_task.name in entries
+    assert entries[release_matched_held_events_task.name].total_seconds() == 300
+    assert release_matched_held_events_task.name in celery_app.tasks
 
 
 @pytest.mark.django_db(transaction=True)
