@@ -148,7 +148,7 @@ def test_pass_skips_member_scored_while_it_waited_for_the_lock(reason):
         add_events(held, 2)
         add_events(waiting, 2)
     # Earlier than the pass's time, so a second scoring would replace it.
-    held_scored_at = timezone.now() - timedelta(seconds=1)
+    held_scored_at = timezone.now()
     holding = threading.Event()
     release = threading.Event()
     results: dict[str, object] = {}
@@ -204,3 +204,19 @@ def wait_for_lock_wait() -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("the pass never waited for the held score row")
+
+
+def test_refresh_for_earlier_time_leaves_later_events_unread(db):
+    """A refresh that waited for a lock does not mark newer events as read."""
+    member = factories.MemberFactory()
+    started_at = timezone.now() - timedelta(minutes=10)
+    factories.ActivityEventFactory(
+        member=member, kind="product.report_exported", occurred_at=timezone.now()
+    )
+
+    refresh_member_health_scores(member_ids=[member.pk], now=started_at)
+
+    score = HealthScore.objects.get(member=member)
+    assert score.components["activity"]["value"] == 0
+    assert score.events_read_until == started_at
+    assert list_stale_member_ids() == [member.pk]

@@ -238,7 +238,10 @@ def build_refresh_statement(
     """Return the statement that scores a batch with `scorecard`, or None.
 
     The statement takes the batch as %(subject_ids)s and the commit horizon
-    that the lock statement returned as %(events_read_until)s. A stored score
+    that the lock statement returned as %(events_read_until)s. The score
+    stores the earlier of that horizon and `now`: an event recorded after
+    `now` may have occurred after the window the statement counts, for
+    example when the lock was waited for, so it stays unread. A stored score
     computed for a later time than `now` is left as it is. Measures
     that cannot be computed, such as a kind whose source app registered
     nothing, are logged and left out of the score. Return None when no
@@ -383,7 +386,7 @@ def build_refresh_statement(
             ({tables.score_subject}, score, band, components, computed_at,
              events_read_until, previous_band)
         SELECT subject_id, score, band, jsonb_build_object({components}), %(now)s,
-               %(events_read_until)s::timestamptz, ''
+               least(%(events_read_until)s::timestamptz, %(now)s), ''
         FROM banded
         ON CONFLICT ({tables.score_subject}) DO UPDATE
            SET score = EXCLUDED.score, band = EXCLUDED.band,
