@@ -62,6 +62,19 @@ def test_pass_pages_through_every_stale_member(db):
     assert list_stale_member_ids() == []
 
 
+def test_pass_scores_unscored_member_with_activity(db):
+    """An unscored member below the highest scored id is found by its events."""
+    active, quiet, scored = factories.MemberFactory.create_batch(3)
+    refresh_member_health_scores(member_ids=[scored.pk])
+    assert refresh_stale_member_scores() == 0
+    add_events(active, 2)
+
+    assert refresh_stale_member_scores() == 1
+
+    assert HealthScore.objects.get(member=active).components["activity"]["value"] == 2
+    assert not HealthScore.objects.filter(member=quiet).exists()
+
+
 def test_pass_skips_members_scored_after_their_events(db):
     fresh, stale = factories.MemberFactory.create_batch(2)
     refresh_member_health_scores(member_ids=[fresh.pk, stale.pk])

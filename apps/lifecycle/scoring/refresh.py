@@ -209,11 +209,12 @@ def _stale_sql(level: str, *, include_decayed: bool, lock: bool) -> str:
     apps.lifecycle.horizon), so an event recorded at or after it may be
     unread, whatever order the transactions committed in. Scores stored
     before that column existed fall back to computed_at less the longest
-    transaction the horizon waits for. New subjects have ids above every
-    scored one, which an index finds at once. An older subject left without
-    a score waits for the next full pass. The new events are grouped by
-    subject first, so each subject's score is looked up once, however many
-    events it has.
+    transaction the horizon waits for. A subject without a score is found
+    by its new events, or by an id above every scored one, which an index
+    finds at once. One without either, such as a member created before
+    another one that was scored first and without activity since, waits for
+    the next full pass. The new events are grouped by subject first, so each
+    subject's score is looked up once, however many events it has.
 
     With `lock`, the score rows of the page are locked in id order. A row
     that a concurrent refresh has locked is waited for, then tested again as it
@@ -232,23 +233,31 @@ def _stale_sql(level: str, *, include_decayed: bool, lock: bool) -> str:
         join = "LEFT JOIN"
         stale = f"(h.computed_at < %(decayed_before)s OR coalesce({stale}, false))"
     return f"""
-        WITH scored AS (
+        WITH new_events AS (
+            SELECT {tables.event_subject} AS id, max(recorded_at) AS last_recorded
+            FROM {EVENTS}
+            WHERE recorded_at >= %(events_since)s
+              AND NOT (kind = ANY(%(inactive_kinds)s::text[]))
+            GROUP BY {tables.event_subject}
+        ),
+        scored AS (
             SELECT h.{subject} AS id
             FROM {tables.scores} h
-            {join} (
-                SELECT {tables.event_subject} AS id, max(recorded_at) AS last_recorded
-                FROM {EVENTS}
-                WHERE recorded_at >= %(events_since)s
-                  AND NOT (kind = ANY(%(inactive_kinds)s::text[]))
-                GROUP BY {tables.event_subject}
-            ) e ON e.id = h.{subject}
+            {join} new_events e ON e.id = h.{subject}
             WHERE h.{subject} > %(after_id)s AND {stale}
             ORDER BY h.{subject}
             LIMIT %(limit)s
             {"FOR UPDATE OF h" if lock else ""}
         )
         SELECT id FROM scored
-        UNION ALL
+        UNION
+        (SELECT e.id FROM new_events e
+         WHERE e.id > %(after_id)s
+           AND NOT EXISTS (
+               SELECT 1 FROM {tables.scores} x WHERE x.{subject} = e.id)
+         ORDER BY e.id
+         LIMIT %(limit)s)
+        UNION
         (SELECT s.id FROM {tables.subjects} s
          WHERE s.id > greatest(
              %(after_id)s,
