@@ -74,6 +74,23 @@ def _queue_batches(
     return queued
 
 
+def _run_stale_pass(refresh, *, level: str, action: str) -> int:
+    """Run a stale pass, recording it as a score computation run.
+
+    A pass that stops at a score row another transaction keeps locked is
+    recorded as a failure and not retried: the next beat run starts it
+    again, and a retry would wait for the same lock.
+    """
+    try:
+        with record_source_run(source=DataSource.SCORE_COMPUTATION, action=action):
+            refreshed = refresh()
+    except scoring.StalePassLocked as error:
+        logger.warning("stale %s pass stopped: %s", level, error)
+        return 0
+    logger.info("stale %s scores refreshed: %d", level, refreshed)
+    return refreshed
+
+
 @shared_task(
     name="lifecycle.rescore_stale_members",
     autoretry_for=(OperationalError,),
@@ -86,12 +103,9 @@ def rescore_stale_members_task() -> int:
     The stale members are few between two runs, so the task scores them
     itself, a page per transaction, rather than sending a message per batch.
     """
-    with record_source_run(
-        source=DataSource.SCORE_COMPUTATION, action="stale member pass"
-    ):
-        refreshed = scoring.refresh_stale_member_scores()
-    logger.info("stale member scores refreshed: %d", refreshed)
-    return refreshed
+    return _run_stale_pass(
+        scoring.refresh_stale_member_scores, level="member", action="stale member pass"
+    )
 
 
 @shared_task(name="lifecycle.rescore_all_members")
@@ -115,12 +129,11 @@ def rescore_all_members_task() -> int:
 )
 def rescore_stale_accounts_task() -> int:
     """Refresh accounts whose members have new events, or decayed ones, here."""
-    with record_source_run(
-        source=DataSource.SCORE_COMPUTATION, action="stale account pass"
-    ):
-        refreshed = scoring.refresh_stale_account_scores()
-    logger.info("stale account scores refreshed: %d", refreshed)
-    return refreshed
+    return _run_stale_pass(
+        scoring.refresh_stale_account_scores,
+        level="account",
+        action="stale account pass",
+    )
 
 
 @shared_task(name="lifecycle.rescore_all_accounts")

@@ -25,6 +25,8 @@ from apps.lifecycle.scoring import (
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
 from apps.lifecycle.scoring.measures import Kind
+from apps.lifecycle.tasks import rescore_stale_members_task
+from apps.membership.models import DataSourceRun
 from tests import factories
 
 WAIT = 20
@@ -233,3 +235,43 @@ def test_refresh_for_earlier_time_leaves_later_events_unread(db):
     assert score.components["activity"]["value"] == 0
     assert score.events_read_until == started_at
     assert list_stale_member_ids() == [member.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pass_stops_at_a_row_locked_too_long(monkeypatch):
+    """A score row held by an idle transaction stops the pass, not the workers."""
+    monkeypatch.setattr(scoring_refresh, "STALE_LOCK_TIMEOUT", timedelta(seconds=0.3))
+    member = factories.MemberFactory()
+    refresh_member_health_scores(
+        member_ids=[member.pk], now=timezone.now() - timedelta(hours=2)
+    )
+    refresh_stale_member_scores()
+    checked = cache.get(scoring_refresh._checked_key("member"))
+    add_events(member, 2)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_row():
+        try:
+            with transaction.atomic():
+                HealthScore.objects.select_for_update().get(member=member)
+                holding.set()
+                release.wait(WAIT)
+        finally:
+            holding.set()
+            connection.close()
+
+    holder = threading.Thread(target=hold_row)
+    holder.start()
+    try:
+        assert holding.wait(WAIT)
+        assert rescore_stale_members_task() == 0
+    finally:
+        release.set()
+        holder.join(WAIT)
+
+    run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
+    assert run.last_error == "stale member pass failed: StalePassLocked"
+    assert cache.get(scoring_refresh._checked_key("member")) == checked
+    assert rescore_stale_members_task() == 1
+    assert HealthScore.objects.get(member=member).components["activity"]["value"] == 2

@@ -20,6 +20,7 @@ from apps.lifecycle.scoring.measures import (
 from apps.lifecycle.scoring.refresh import (
     BATCH_SIZE,
     DECAY_INTERVAL,
+    StalePassLocked,
     iter_id_batches,
     list_stale_account_ids,
     list_stale_member_ids,
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_MEASURES",
     "MeasureSpec",
     "ScorecardSpec",
+    "StalePassLocked",
     "band_for",
     "describe_measure",
     "get_scorecard_spec",

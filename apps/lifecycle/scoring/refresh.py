@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.lifecycle import registry
@@ -38,9 +38,24 @@ DECAY_INTERVAL = timedelta(hours=25)
 # and the nightly full pass leaves few or none, so an hourly look suffices.
 DECAY_CHECK_INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 5000
+# How long the stale pass waits for a score row that another transaction has
+# locked before it stops. The beat starts a pass every minute, and a pass
+# that waited for an idle transaction would hold a worker, and then the next
+# pass another one, until the task's time limit killed them.
+STALE_LOCK_TIMEOUT = timedelta(seconds=30)
+
+
+class StalePassLocked(Exception):
+    """The stale pass stopped at a score row another transaction kept locked.
+
+    The pages before it are stored. The pass's place in the events is kept,
+    so the next pass lists the rest again.
+    """
 
 
 MAX_ID = 2**63 - 1
+# PostgreSQL's error code when a lock_timeout expires.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _check_input(*, level: str, subject_ids: list[int], now: datetime) -> None:
@@ -274,7 +289,10 @@ def _lock_stale_statement(level: str, *, include_decayed: bool) -> tuple[str, di
 
     It returns the page's ids and the horizon, read once the rows are
     locked, as `build_lock_statement` does. A statement that locks rows
-    never gets a parallel plan, so it needs no setting for that.
+    never gets a parallel plan, so it needs no setting for that. It sets
+    the transaction's lock timeout to STALE_LOCK_TIMEOUT before it locks: a
+    join on `true` can only run as a nested loop whose outer side, the
+    settings, runs first.
     """
     horizon, params = horizon_expression()
     page = _stale_sql(level, include_decayed=include_decayed, lock=True)
@@ -283,10 +301,15 @@ def _lock_stale_statement(level: str, *, include_decayed: bool) -> tuple[str, di
         SELECT coalesce(array_agg(page.id ORDER BY page.id)
                         FILTER (WHERE page.id IS NOT NULL), '{{}}'),
                {horizon}
-        FROM (SELECT pg_stat_clear_snapshot(), set_config('jit', 'off', true)) cleared
+        FROM (
+            SELECT pg_stat_clear_snapshot(),
+                   set_config('jit', 'off', true),
+                   set_config('lock_timeout', %(lock_timeout)s, true)
+        ) cleared
         LEFT JOIN page ON true
     """
-    return sql, params
+    milliseconds = int(STALE_LOCK_TIMEOUT.total_seconds() * 1000)
+    return sql, {**params, "lock_timeout": f"{milliseconds}ms"}
 
 
 def _stale_params(
@@ -436,7 +459,15 @@ def _refresh_stale(level: str, *, now: datetime | None, batch_size: int | None) 
         )
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(lock_sql, {**params, **lock_params})
+                try:
+                    cursor.execute(lock_sql, {**params, **lock_params})
+                except OperationalError as error:
+                    if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                        raise StalePassLocked(
+                            f"a {level} score row stayed locked for more than "
+                            f"{STALE_LOCK_TIMEOUT.total_seconds():g} s"
+                        ) from error
+                    raise
                 page, events_read_until = cursor.fetchone()
             if page:
                 refreshed += _score(
