@@ -14,7 +14,7 @@ from apps.membership.services.data_sources import (
     record_source_run,
     record_source_success,
 )
-from apps.membership.services.imports import import_accounts
+from apps.membership.services.imports import import_accounts, import_members
 from rm6.errors import DomainError
 from tests import factories
 
@@ -354,6 +354,42 @@ def test_import_accounts_header_only_records_nothing(
     assert result.errors == []
     assert result.rows == 0
     assert not DataSourceRun.objects.exists()
+
+
+def test_import_accounts_invalid_header_records_failure(db):
+    text = "external_id,name,segmnt\ncrm-1,Globex,enterprise\n"
+
+    result = import_accounts(
+        file=io.BytesIO(text.encode()), actor=factories.StaffFactory()
+    )
+
+    assert result.errors
+    assert crm_run().last_error == "account import rejected: invalid header"
+
+
+def test_import_members_records_crm_sync(db, django_capture_on_commit_callbacks):
+    text = "email,display_name\nada@globex.test,Ada\n"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = import_members(
+            file=io.BytesIO(text.encode()), actor=factories.StaffFactory()
+        )
+
+    assert result.errors == []
+    assert crm_run().last_success_at is not None
+
+
+def test_import_members_invalid_row_records_failure(db):
+    text = "email,role\nada@globex.test,emperor\n"
+
+    result = import_members(
+        file=io.BytesIO(text.encode()), actor=factories.StaffFactory()
+    )
+
+    run = crm_run()
+    assert len(result.errors) == 1
+    assert run.last_success_at is None
+    assert run.last_error == "member import rejected: 1 invalid row(s)"
 
 
 def test_import_accounts_invalid_row_records_failure(db):

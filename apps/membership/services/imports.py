@@ -64,6 +64,8 @@ ACCOUNT_COLUMNS = (
     "time_zone",
     "parent_external_id",
 )
+# Errors of the column names carry the header's row number.
+HEADER_ROW = 1
 MEMBER_COLUMNS = (
     "email",
     "display_name",
@@ -217,13 +219,18 @@ def _check_header(
     for name in header:
         if name in seen:
             errors.append(
-                RowError(1, name, name, f"The column {name!r} appears twice; keep one.")
+                RowError(
+                    HEADER_ROW,
+                    name,
+                    name,
+                    f"The column {name!r} appears twice; keep one.",
+                )
             )
         seen.add(name)
         if name not in columns:
             errors.append(
                 RowError(
-                    1,
+                    HEADER_ROW,
                     name,
                     name,
                     f"Unknown column {name!r}. Rename or remove it; the columns "
@@ -232,7 +239,9 @@ def _check_header(
             )
     if key not in seen:
         errors.append(
-            RowError(1, key, "", f"The required column {key!r} is missing; add it.")
+            RowError(
+                HEADER_ROW, key, "", f"The required column {key!r} is missing; add it."
+            )
         )
     return errors
 
@@ -452,15 +461,25 @@ def import_accounts(*, file: IO[bytes], actor, file_name: str = "") -> ImportRes
     file without rows records neither.
     """
     result = _import_accounts(file=file, actor=actor, file_name=file_name)
-
-    # Recorded here, after the import's transaction rolled back, so that the
-    # failure is kept.
-    if result.errors:
-        record_source_failure(
-            source=Source.CRM_SYNC,
-            error=f"account import rejected: {len(result.errors)} invalid row(s)",
-        )
+    _record_import_failure(result, what="account")
     return result
+
+
+def _record_import_failure(result: ImportResult, *, what: str) -> None:
+    # Recorded here, after the import's transaction rolled back, so that the
+    # failure is kept. The stored error counts rows and never quotes them.
+    if not result.errors:
+        return
+    rows = {error.row for error in result.errors}
+    if None in rows:
+        problem = "invalid file"
+    elif HEADER_ROW in rows:
+        problem = "invalid header"
+    else:
+        problem = f"{len(result.errors)} invalid row(s)"
+    record_source_failure(
+        source=Source.CRM_SYNC, error=f"{what} import rejected: {problem}"
+    )
 
 
 @transaction.atomic
@@ -498,14 +517,20 @@ def _import_accounts(*, file: IO[bytes], actor, file_name: str) -> ImportResult:
     return result
 
 
-@transaction.atomic
 def import_members(*, file: IO[bytes], actor, file_name: str = "") -> ImportResult:
     """Create or update members from a CSV file, writing nothing if a row fails.
 
     A new email gets a user with no usable password and a member, which
     joins the account named in account_external_id or else the account that
-    owns the email's domain.
+    owns the email's domain. Like the account import, it is a CRM sync run.
     """
+    result = _import_members(file=file, actor=actor, file_name=file_name)
+    _record_import_failure(result, what="member")
+    return result
+
+
+@transaction.atomic
+def _import_members(*, file: IO[bytes], actor, file_name: str) -> ImportResult:
     rows, errors = read_rows(file, columns=MEMBER_COLUMNS, key="email")
     result = ImportResult(rows=len(rows), errors=errors)
     if errors:
@@ -524,4 +549,9 @@ def import_members(*, file: IO[bytes], actor, file_name: str = "") -> ImportResu
 
     valid_rows = [row for row in rows if row.is_valid]
     _write_rows(valid_rows, write, result, columns=MEMBER_COLUMNS)
-    return _finish(result, action="members.imported", actor=actor, file_name=file_name)
+    result = _finish(
+        result, action="members.imported", actor=actor, file_name=file_name
+    )
+    if not result.errors and result.rows:
+        record_source_success(source=Source.CRM_SYNC)
+    return result
