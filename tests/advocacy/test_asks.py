@@ -1,3 +1,4 @@
+import logging
 from datetime import date, timedelta
 
 import pytest
@@ -186,7 +187,7 @@ def test_ask_action_invalid_template_fails_step():
     assert not AdvocacyAsk.objects.exists()
 
 
-def test_ask_action_empty_message_fails_step():
+def test_ask_action_empty_message_fails_step(caplog):
     play = PlayFactory(play_id="g2-reviews")
     config = {"kind": "review", "message": "{% if account_name %}Review us{% endif %}"}
     PlayStepFactory(play=play, position=1, action="advocacy_ask", config=config)
@@ -194,8 +195,14 @@ def test_ask_action_empty_message_fails_step():
     grant_consent(member)
     enrolment = enrol(play, member)
 
-    run_enrolment(enrolment_id=enrolment.pk)
+    with caplog.at_level(logging.WARNING, logger="apps.lifecycle.plays.runner"):
+        run_enrolment(enrolment_id=enrolment.pk)
 
+    # An expected failure is one line without a traceback.
+    assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+    assert caplog.messages == [
+        f"play step failed: enrolment {enrolment.pk}, step 1, code invalid_step_config"
+    ]
     step_run = enrolment.step_runs.get()
     assert step_run.status == "failed"
     assert step_run.error == (

@@ -216,6 +216,18 @@ def _run_step(enrolment: Enrolment, step: PlayStep, now: datetime) -> bool:
         return True
     except TRANSIENT_ERRORS:
         raise
+    except DomainError as exc:
+        # An expected failure, such as a step text that renders empty for this
+        # member: the step run keeps the message, and a large audience must
+        # not fill the log with tracebacks.
+        logger.warning(
+            "play step failed: enrolment %s, step %s, code %s",
+            enrolment.pk,
+            step.position,
+            exc.code,
+        )
+        _fail_step(enrolment, step, step_run, exc.message, now)
+        return False
     except Exception as exc:
         logger.exception(
             "play step failed: enrolment %s, step %s",
