@@ -360,3 +360,20 @@ def test_release_concurrent_runs_record_once(client, segment_source, slow_insert
     assert sorted(outcomes) == [0, 3]
     assert ActivityEvent.objects.count() == 3
     assert set(statuses().values()) == {"recorded"}
+
+
+def test_live_usage_of_deactivated_member_held_until_reactivated(
+    client, segment_source
+):
+    departed = factories.MemberFactory(external_id="u-9", deactivated_at=timezone.now())
+
+    response = post_batch(
+        client, segment_source.write_key, [track("m-1", user_id="u-9")]
+    )
+
+    assert response.json()["held"] == 1
+    assert not ActivityEvent.objects.exists()
+
+    Member.objects.filter(pk=departed.pk).update(deactivated_at=None)
+    assert release_matched_held_events() == 1
+    assert ActivityEvent.objects.get().member == departed

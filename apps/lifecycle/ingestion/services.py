@@ -504,14 +504,22 @@ class _MemberIndex:
 
         The source's own identity comes first: it is what this source meant by
         the ID when it was tied, even if another member later got the same ID
-        as their external ID through another source.
+        as their external ID through another source. A member who is
+        deactivated or deleted, after merges, gets None, so their usage is
+        held as staff's "Match to member" holds it, and a member reactivated
+        later gets it from the periodic release.
         """
         member = None
         if user_id:
             member = self.by_identity.get(user_id) or self.by_external_id.get(user_id)
         if member is None and email:
             member = self.by_email.get(email)
-        return None if member is None else get_surviving_member(member)
+        if member is None:
+            return None
+        member = get_surviving_member(member)
+        if member.deactivated_at is not None or member.anonymised_at is not None:
+            return None
+        return member
 
     def add_user_id(self, member: Member, user_id: str) -> None:
         self.by_identity[user_id] = member
