@@ -4,6 +4,7 @@ import logging
 import threading
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -377,3 +378,44 @@ def test_live_usage_of_deactivated_member_held_until_reactivated(
     Member.objects.filter(pk=departed.pk).update(deactivated_at=None)
     assert release_matched_held_events() == 1
     assert ActivityEvent.objects.get().member == departed
+
+
+def _sign_up(email: str, *, confirmed: bool) -> Member:
+    """Return a member whose user signed up with a password, as the site does."""
+    member = factories.MemberFactory(user__email=email, account=None)
+    EmailAddress.objects.create(
+        user=member.user, email=email, primary=True, verified=confirmed
+    )
+    return member
+
+
+def test_unconfirmed_sign_up_gets_no_usage_by_email(client, segment_source):
+    hold(client, segment_source, "m-1", user_id="crm-77", email="vic@example.test")
+    claimant = _sign_up("vic@example.test", confirmed=False)
+
+    assert release_matched_held_events() == 0
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-2", user_id="vic@example.test")],
+    )
+
+    assert response.json()["held"] == 1
+    assert statuses() == {"m-1": "held", "m-2": "held"}
+
+    EmailAddress.objects.filter(user=claimant.user).update(verified=True)
+    assert release_matched_held_events() == 2
+    assert set(event_members().values()) == {claimant.pk}
+
+
+def test_member_created_by_integration_gets_usage_by_email(client, segment_source):
+    hold(client, segment_source, "m-1", user_id="crm-77", email="ada@example.test")
+    api = APIClient()
+    api.force_authenticate(factories.StaffFactory())
+    api.put(
+        "/api/v1/members/by-external-id/crm-99/",
+        {"email": "ada@example.test"},
+        format="json",
+    )
+
+    assert release_matched_held_events() == 1

@@ -39,6 +39,7 @@ from apps.lifecycle.services import (
     ingest_events,
 )
 from apps.membership.models import AuditEntry, Member
+from apps.membership.selectors.sso import list_unconfirmed_sign_up_member_ids
 from apps.membership.services.data_sources import (
     RECORD_INTERVAL,
     record_source_failure,
@@ -492,6 +493,16 @@ class _MemberIndex:
             if member.external_id:
                 self.by_external_id[member.external_id] = member
             self.by_email[member.email_lower] = member
+        if emails:
+            # An email that a sign-up has only claimed names nobody yet.
+            claimed_only = list_unconfirmed_sign_up_member_ids(
+                member_ids=[member.pk for member in self.by_email.values()]
+            )
+            self.by_email = {
+                email: member
+                for email, member in self.by_email.items()
+                if member.pk not in claimed_only
+            }
         if user_ids:
             identities = SegmentIdentity.objects.select_related(
                 "member__user", "member__merged_into__user"
@@ -913,7 +924,8 @@ def _lock_matched_held_events(*, after_id: int, limit: int) -> list[HeldUsageEve
     # The conditions on empty values let PostgreSQL use the partial unique
     # indexes on external IDs and on lower-cased emails.
     sql = f"""
-        SELECT h.*, COALESCE(si.member_id, mx.id, me.id) AS matched_member_id
+        SELECT h.*, COALESCE(si.member_id, mx.id, me.id) AS matched_member_id,
+               si.member_id IS NULL AND mx.id IS NULL AS matched_by_email
         FROM {held_table} h
         LEFT JOIN {identities} si
             ON h.user_id <> ''
@@ -950,12 +962,21 @@ def _record_matched(
         return 0, 0
     survivors = _get_surviving_members({held.matched_member_id for held in held_events})
     sources = SegmentSource.objects.in_bulk({held.source_id for held in held_events})
+    # A sign-up that has not confirmed its email gets no usage matched by that
+    # email: anyone can sign up with another person's address.
+    claimed_only = list_unconfirmed_sign_up_member_ids(
+        member_ids={
+            held.matched_member_id for held in held_events if held.matched_by_email
+        }
+    )
 
     matches = []
     inactive = 0
     for held in held_events:
         member = survivors.get(held.matched_member_id)
-        if member is None:
+        if member is None or (
+            held.matched_by_email and held.matched_member_id in claimed_only
+        ):
             continue
         if member.deactivated_at is not None or member.anonymised_at is not None:
             inactive += 1

@@ -1,11 +1,14 @@
 """Reads behind SSO sign-in: provider links, email scope and email lookups."""
 
+from collections.abc import Iterable
+
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialApp
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from apps.membership.models import Account
+from apps.membership.models import Account, Member
 
 User = get_user_model()
 
@@ -94,3 +97,23 @@ def is_sso_required_for_email(*, email: str) -> bool:
     return Account.objects.filter(
         email_domains__contains=[domain], is_sso_required=True
     ).exists()
+
+
+def list_unconfirmed_sign_up_member_ids(*, member_ids: Iterable[int]) -> set[int]:
+    """Return those members whose user signed up and has not confirmed the email.
+
+    Such an address is only claimed: anyone can sign up with another person's
+    email. Integrations must not send that person's data to the member until
+    the address is confirmed. Members that staff or an integration created
+    have no usable password, and SSO creates members with verified addresses
+    only, so neither is returned.
+    """
+    pending = EmailAddress.objects.filter(
+        user=OuterRef("user"), email__iexact=OuterRef("user__email"), verified=False
+    )
+    return set(
+        Member.objects.filter(pk__in=list(member_ids))
+        .filter(Exists(pending))
+        .exclude(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        .values_list("pk", flat=True)
+    )
