@@ -3,11 +3,12 @@
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from apps.lifecycle import registry
@@ -22,6 +23,7 @@ from apps.lifecycle.scoring import (
     refresh_member_health_scores,
     refresh_stale_account_scores,
     refresh_stale_member_scores,
+    statements,
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
 from apps.lifecycle.scoring.measures import Kind
@@ -206,6 +208,32 @@ def test_pass_skips_member_scored_while_it_waited_for_the_lock(reason):
     assert HealthScore.objects.get(member=waiting).computed_at > held_scored_at
 
 
+@contextmanager
+def score_row_held(member):
+    """Hold the member's score row locked on a second connection in the block."""
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_row():
+        try:
+            with transaction.atomic():
+                HealthScore.objects.select_for_update().get(member=member)
+                holding.set()
+                release.wait(WAIT)
+        finally:
+            holding.set()
+            connection.close()
+
+    holder = threading.Thread(target=hold_row)
+    holder.start()
+    try:
+        assert holding.wait(WAIT)
+        yield
+    finally:
+        release.set()
+        holder.join(WAIT)
+
+
 def wait_for_lock_wait() -> None:
     """Return once a session of this database waits for a row lock."""
     deadline = time.monotonic() + WAIT
@@ -240,7 +268,7 @@ def test_refresh_for_earlier_time_leaves_later_events_unread(db):
 @pytest.mark.django_db(transaction=True)
 def test_pass_stops_at_a_row_locked_too_long(monkeypatch):
     """A score row held by an idle transaction stops the pass, not the workers."""
-    monkeypatch.setattr(scoring_refresh, "STALE_LOCK_TIMEOUT", timedelta(seconds=0.3))
+    monkeypatch.setattr(statements, "SCORE_LOCK_TIMEOUT", timedelta(seconds=0.3))
     member = factories.MemberFactory()
     refresh_member_health_scores(
         member_ids=[member.pk], now=timezone.now() - timedelta(hours=2)
@@ -248,30 +276,24 @@ def test_pass_stops_at_a_row_locked_too_long(monkeypatch):
     refresh_stale_member_scores()
     checked = cache.get(scoring_refresh._checked_key("member"))
     add_events(member, 2)
-    holding = threading.Event()
-    release = threading.Event()
-
-    def hold_row():
-        try:
-            with transaction.atomic():
-                HealthScore.objects.select_for_update().get(member=member)
-                holding.set()
-                release.wait(WAIT)
-        finally:
-            holding.set()
-            connection.close()
-
-    holder = threading.Thread(target=hold_row)
-    holder.start()
-    try:
-        assert holding.wait(WAIT)
+    with score_row_held(member):
         assert rescore_stale_members_task() == 0
-    finally:
-        release.set()
-        holder.join(WAIT)
 
     run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
     assert run.last_error == "stale member pass failed: StalePassLocked"
     assert cache.get(scoring_refresh._checked_key("member")) == checked
     assert rescore_stale_members_task() == 1
     assert HealthScore.objects.get(member=member).components["activity"]["value"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_gives_up_on_a_row_locked_too_long(monkeypatch):
+    """A batch refresh raises, for its task to retry, instead of waiting on."""
+    monkeypatch.setattr(statements, "SCORE_LOCK_TIMEOUT", timedelta(seconds=0.3))
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    with score_row_held(member):
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            refresh_member_health_scores(member_ids=[member.pk])
+        assert time.monotonic() - started < WAIT / 2

@@ -16,6 +16,7 @@ from apps.lifecycle.horizon import (
     read_commit_horizon,
 )
 from apps.lifecycle.models import ActivityEvent
+from apps.lifecycle.scoring import statements
 from apps.lifecycle.scoring.measures import get_scorecard_spec
 from apps.lifecycle.scoring.statements import (
     BAND_CHANGED_KIND,
@@ -24,6 +25,7 @@ from apps.lifecycle.scoring.statements import (
     RefreshStatement,
     build_lock_statement,
     build_refresh_statement,
+    lock_timeout_setting,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,11 +40,6 @@ DECAY_INTERVAL = timedelta(hours=25)
 # and the nightly full pass leaves few or none, so an hourly look suffices.
 DECAY_CHECK_INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 5000
-# How long the stale pass waits for a score row that another transaction has
-# locked before it stops. The beat starts a pass every minute, and a pass
-# that waited for an idle transaction would hold a worker, and then the next
-# pass another one, until the task's time limit killed them.
-STALE_LOCK_TIMEOUT = timedelta(seconds=30)
 
 
 class StalePassLocked(Exception):
@@ -290,7 +287,7 @@ def _lock_stale_statement(level: str, *, include_decayed: bool) -> tuple[str, di
     It returns the page's ids and the horizon, read once the rows are
     locked, as `build_lock_statement` does. A statement that locks rows
     never gets a parallel plan, so it needs no setting for that. It sets
-    the transaction's lock timeout to STALE_LOCK_TIMEOUT before it locks: a
+    the transaction's lock timeout to SCORE_LOCK_TIMEOUT before it locks: a
     join on `true` can only run as a nested loop whose outer side, the
     settings, runs first.
     """
@@ -308,8 +305,7 @@ def _lock_stale_statement(level: str, *, include_decayed: bool) -> tuple[str, di
         ) cleared
         LEFT JOIN page ON true
     """
-    milliseconds = int(STALE_LOCK_TIMEOUT.total_seconds() * 1000)
-    return sql, {**params, "lock_timeout": f"{milliseconds}ms"}
+    return sql, {**params, "lock_timeout": lock_timeout_setting()}
 
 
 def _stale_params(
@@ -465,7 +461,7 @@ def _refresh_stale(level: str, *, now: datetime | None, batch_size: int | None) 
                     if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                         raise StalePassLocked(
                             f"a {level} score row stayed locked for more than "
-                            f"{STALE_LOCK_TIMEOUT.total_seconds():g} s"
+                            f"{statements.SCORE_LOCK_TIMEOUT.total_seconds():g} s"
                         ) from error
                     raise
                 page, events_read_until = cursor.fetchone()

@@ -48,6 +48,10 @@ EVENTS = ActivityEvent._meta.db_table
 MEMBERS = Member._meta.db_table
 ACCOUNTS = Account._meta.db_table
 SOURCE_PARAMETERS = frozenset({"subject_ids", "since", "now"})
+# How long a refresh waits for a score row that another transaction has
+# locked. A transaction left holding one would otherwise keep each worker
+# that refreshes the subject waiting until the task's time limit.
+SCORE_LOCK_TIMEOUT = timedelta(seconds=30)
 PARAMETER_PATTERN = re.compile(r"%\((\w+)\)s")
 
 
@@ -445,7 +449,11 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
     held and before the scoring statement takes its snapshot: every event
     recorded before it is visible to that statement.
 
-    It turns just-in-time compilation off for the rest of the transaction.
+    It sets the transaction's lock timeout to SCORE_LOCK_TIMEOUT before it
+    locks, as a join on `true` runs its outer side first, so a row held too
+    long raises OperationalError (LockNotAvailable), which the refresh tasks
+    retry. It turns just-in-time compilation off for the rest of the
+    transaction.
     The scoring statement's estimated cost is high enough for PostgreSQL to
     compile it, which takes longer than running it: about 0.5 s for a batch
     of 5,000 that runs in 0.15 s without.
@@ -459,7 +467,11 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
     return (
         f"""
         SELECT count(*) FILTER (WHERE locked.one IS NOT NULL), {horizon}
-        FROM (SELECT pg_stat_clear_snapshot(), set_config('jit', 'off', true)) cleared
+        FROM (
+            SELECT pg_stat_clear_snapshot(),
+                   set_config('jit', 'off', true),
+                   set_config('lock_timeout', %(lock_timeout)s, true)
+        ) cleared
         LEFT JOIN (
             SELECT 1 AS one FROM {tables.scores}
             WHERE {tables.score_subject} = ANY(%(subject_ids)s::bigint[])
@@ -467,5 +479,10 @@ def build_lock_statement(level: str) -> tuple[str, dict]:
             FOR UPDATE
         ) locked ON true
     """,
-        params,
+        {**params, "lock_timeout": lock_timeout_setting()},
     )
+
+
+def lock_timeout_setting() -> str:
+    """Return SCORE_LOCK_TIMEOUT as a value for PostgreSQL's lock_timeout."""
+    return f"{int(SCORE_LOCK_TIMEOUT.total_seconds() * 1000)}ms"
