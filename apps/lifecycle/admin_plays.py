@@ -1,6 +1,7 @@
 """Admin for plays: editing, audience preview and activation, enrolments."""
 
 import json
+import sys
 
 from django import forms
 from django.contrib import admin, messages
@@ -205,12 +206,22 @@ class StepConfigField(forms.JSONField):
             try:
                 json.loads(value, cls=self.decoder)
             except json.JSONDecodeError as error:
+                # Some of json's messages end in "at", as in "Invalid control
+                # character at".
+                reason = error.msg.removesuffix(" at")
                 raise forms.ValidationError(
-                    f"The config is not valid JSON: {error.msg} at line "
+                    f"The config is not valid JSON: {reason} at line "
                     f"{error.lineno}, column {error.colno}. Put keys and texts in "
                     'double quotes, for example {"subject": "Welcome"}.'
                 ) from None
             raise
+        except ValueError:
+            # json.loads raises it for an integer longer than Python reads.
+            raise forms.ValidationError(
+                "The config has a number of more than "
+                f"{sys.get_int_max_str_digits()} digits, which cannot be read. "
+                "Write it as a text in double quotes."
+            ) from None
         problem = find_unstorable(config)
         if problem:
             raise forms.ValidationError(f"The config {problem}.")
@@ -222,7 +233,7 @@ class StepConfigField(forms.JSONField):
         # encoded into the UTF-8 page.
         try:
             config = super().bound_data(data, initial)
-        except RecursionError:
+        except (RecursionError, ValueError):
             return InvalidJSONInput(data)
         if find_unstorable(config):
             return InvalidJSONInput(data)

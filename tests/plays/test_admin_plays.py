@@ -1066,6 +1066,11 @@ SURROGATE = (
             "The config is nested too deeply to read; flatten it to 32 levels "
             "or fewer.",
         ),
+        (
+            "9" * 5000,
+            "The config has a number of more than 4300 digits, which cannot be "
+            "read. Write it as a text in double quotes.",
+        ),
     ],
     ids=[
         "nul",
@@ -1076,6 +1081,7 @@ SURROGATE = (
         "overflow",
         "nested-40",
         "nested-3000",
+        "long-integer",
     ],
 )
 def test_play_add_rejects_unstorable_config(admin_client, data, message):
@@ -1295,4 +1301,18 @@ def test_play_change_swaps_step_positions(admin_client):
     assert list(play.steps.order_by("position").values_list("pk", flat=True)) == [
         second.pk,
         first.pk,
+    ]
+
+
+def test_play_add_control_character_error_reads_once(admin_client):
+    config = '{"title": "Hi\tthere"}'
+
+    response = admin_client.post(
+        ADD_URL, _play_form(**{"steps-0-action": "in_app", "steps-0-config": config})
+    )
+
+    assert _step_errors(response)["config"] == [
+        "The config is not valid JSON: Invalid control character at line 1, "
+        'column 14. Put keys and texts in double quotes, for example {"subject": '
+        '"Welcome"}.'
     ]
