@@ -213,3 +213,26 @@ def test_render_step_text_optional_may_render_empty(play):
     step = PlayStep(play=play, position=5, action="in_app", config={"body": source})
 
     assert render_step_text(step, "body", {}, required=False) == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Hi {{ 0|stringformat:'c' }}", "contains a NUL character"),
+        ("Hi {{ 55296|stringformat:'c' }}", "contains an unpaired UTF-16 surrogate"),
+        (
+            "{% for a, b in member_name %}{{ a }}{% endfor %}",
+            "failed to render: Need 2 values to unpack in for loop; got 1.",
+        ),
+    ],
+    ids=["nul", "surrogate", "unpacking"],
+)
+def test_render_step_text_rejects_unsendable_result(play, source, expected):
+    step = PlayStep(play=play, position=6, action="in_app", config={"title": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "title", {"member_name": "Robin"})
+
+    assert expected in error.value.message
+    assert error.value.code == "invalid_step_config"

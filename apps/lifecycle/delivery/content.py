@@ -15,6 +15,7 @@ from django.conf import settings
 from django.template import Context, Engine, Library, TemplateSyntaxError, defaulttags
 
 from apps.lifecycle.models import Play, PlayStep
+from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
 from rm6.errors import DomainError
 
@@ -272,6 +273,26 @@ def render_step_text(
             field=key,
             code="invalid_step_config",
         ) from None
+    except (ValueError, TypeError, ArithmeticError, LookupError) as error:
+        # Tags that parse can still fail on the context, such as a for tag
+        # that unpacks a name into two variables.
+        raise DomainError(
+            f"The {key!r} template of the {step.action} step at position "
+            f"{step.position} of play {step.play.play_id!r} failed to render: "
+            f"{error}. Fix it in admin, then run the play again.",
+            field=key,
+            code="invalid_step_config",
+        ) from None
+    problem = find_unstorable(text)
+    if problem:
+        # A filter such as stringformat:"c" can make text PostgreSQL rejects.
+        raise DomainError(
+            f"The {key!r} text of the {step.action} step at position "
+            f"{step.position} of play {step.play.play_id!r} {problem}, so "
+            "nothing was sent. Fix the template in admin.",
+            field=key,
+            code="invalid_step_config",
+        )
     text = text.strip()
     if required and not text:
         raise DomainError(
