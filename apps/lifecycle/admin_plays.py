@@ -290,7 +290,7 @@ class PlayStepForm(forms.ModelForm):
             return {}
         if not isinstance(config, dict):
             raise forms.ValidationError(
-                'Enter a JSON object, for example {"points": 10}.'
+                'Enter a JSON object in braces, for example {"title": "Welcome"}.'
             )
         return config
 

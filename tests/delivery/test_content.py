@@ -6,6 +6,7 @@ from apps.lifecycle.delivery.content import (
     render_step_text,
     tag_site_links,
 )
+from apps.lifecycle.delivery.step_config import check_step_template
 from apps.lifecycle.models import Play, PlayStep
 from rm6.errors import DomainError
 
@@ -236,3 +237,18 @@ def test_render_step_text_rejects_unsendable_result(play, source, expected):
 
     assert expected in error.value.message
     assert error.value.code == "invalid_step_config"
+
+
+@pytest.mark.django_db
+def test_check_unknown_tag_drops_load_suggestion():
+    errors = check_step_template(
+        {"title": "Hi {% frobnicate %}"}, "title", required=True
+    )
+
+    assert errors == [
+        (
+            "title",
+            "'title' is not a valid template: Invalid block tag on line 1: "
+            "'frobnicate'. Fix its tags.",
+        )
+    ]

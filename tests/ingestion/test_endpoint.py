@@ -945,3 +945,21 @@ def test_huge_number_says_to_send_a_string(client, segment_source):
     assert response.json()["message"].endswith(
         "digits, which is not read. Send it as a string."
     )
+
+
+def test_gzip_without_header_says_to_declare_it(client, segment_source):
+    body = gzip.compress(json.dumps({"batch": [track("m-1")]}).encode())
+
+    response = client.generic(
+        "POST",
+        "/v1/batch",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "The body is gzip-compressed but has no Content-Encoding header. Send it "
+        "with Content-Encoding: gzip."
+    )

@@ -289,7 +289,7 @@ def test_play_add_ignores_untouched_extra_step(admin_client):
         (
             {"steps-0-config": "[1, 2]"},
             "config",
-            'Enter a JSON object, for example {"points": 10}.',
+            'Enter a JSON object in braces, for example {"title": "Welcome"}.',
         ),
         (
             {"steps-0-config": '{"subject": "Hi",\n "body": \'Hello\'}'},

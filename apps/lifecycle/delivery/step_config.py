@@ -23,6 +23,9 @@ ConfigErrors = list[tuple[str, str]]
 WEBHOOK_EVENT_KIND_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 WEBHOOK_EVENT_KIND_MAX_LENGTH = WebhookDelivery._meta.get_field("event_kind").max_length
 
+# The end of Django's error for an unknown tag.
+LOAD_SUGGESTION = " Did you forget to register or load this tag?"
+
 
 def _check_fields(config: dict, allowed: set[str]) -> ConfigErrors:
     unknown = sorted(set(config) - allowed)
@@ -63,7 +66,9 @@ def _check_template(
     except RejectedTagError as error:
         return [(name, f"{name!r} {error.problem}")]
     except TemplateSyntaxError as error:
-        reason = str(error).rstrip(".")
+        # Django suggests loading a library for an unknown tag, which step
+        # templates cannot do.
+        reason = str(error).removesuffix(LOAD_SUGGESTION).rstrip(".")
         return [(name, f"{name!r} is not a valid template: {reason}. Fix its tags.")]
     if _has_unclosed_tag(template.nodelist):
         return [

@@ -108,7 +108,7 @@ def check_event_prefix(event_prefix: str) -> None:
         raise DomainError(
             f"{event_prefix!r} is not a valid event prefix. Use at most "
             f"{MAX_EVENT_PREFIX_LENGTH} characters of lower-case words separated "
-            "by dots, for example product.",
+            "by dots, for example product or product.web.",
             field="event_prefix",
         )
     families = [

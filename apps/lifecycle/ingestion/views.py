@@ -38,6 +38,8 @@ MAX_BODY_BYTES = 500 * 1024
 # A gzip body may expand to at most this much JSON, which bounds the memory
 # and work of one request.
 MAX_DECOMPRESSED_BYTES = 5 * 1024 * 1024
+# The first two bytes of every gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class RequestError(Exception):
@@ -166,7 +168,12 @@ def _read_json_body(request: HttpRequest) -> dict:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         message = "The body is not valid JSON."
-        if "int_max_str_digits" in str(error):
+        if raw.startswith(GZIP_MAGIC):
+            message = (
+                "The body is gzip-compressed but has no Content-Encoding "
+                "header. Send it with Content-Encoding: gzip."
+            )
+        elif "int_max_str_digits" in str(error):
             message = (
                 f"The body has a number of more than {sys.get_int_max_str_digits()} "
                 "digits, which is not read. Send it as a string."
