@@ -255,13 +255,7 @@ def test_unsupported_encoding_rejected(client, segment_source):
     ids=["truncated", "not-utf8", "list", "batch-not-list"],
 )
 def test_malformed_body_rejected(client, segment_source, data, message):
-    response = client.generic(
-        "POST",
-        "/v1/batch",
-        data,
-        content_type="application/json",
-        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
-    )
+    response = post_raw(client, segment_source, data)
 
     assert response.status_code == 400
     assert response.json()["message"] == message
@@ -890,16 +884,21 @@ def test_time_before_2000_skipped_without_holding(client, segment_source):
     assert not HeldUsageEvent.objects.exists()
 
 
+def post_raw(client, source, body):
+    """POST a body as given, JSON or not, with the source's write key."""
+    return client.generic(
+        "POST",
+        "/v1/batch",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(source.write_key),
+    )
+
+
 def test_deeply_nested_body_rejected(client, segment_source):
     data = b'{"batch": ' + b'{"x": ' * 50000 + b"1" + b"}" * 50000 + b"}"
 
-    response = client.generic(
-        "POST",
-        "/v1/batch",
-        data,
-        content_type="application/json",
-        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
-    )
+    response = post_raw(client, segment_source, data)
 
     assert response.status_code == 400
     assert response.json()["message"] == "The body is nested too deeply to read."
@@ -932,13 +931,7 @@ def test_trailing_slash_path_receives(client, segment_source, dana, path):
 def test_huge_number_says_to_send_a_string(client, segment_source):
     body = '{"batch": [{"type": "track", "n": ' + "9" * 5000 + "}]}"
 
-    response = client.generic(
-        "POST",
-        "/v1/batch",
-        body,
-        content_type="application/json",
-        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
-    )
+    response = post_raw(client, segment_source, body)
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_json"
@@ -950,13 +943,7 @@ def test_huge_number_says_to_send_a_string(client, segment_source):
 def test_gzip_without_header_says_to_declare_it(client, segment_source):
     body = gzip.compress(json.dumps({"batch": [track("m-1")]}).encode())
 
-    response = client.generic(
-        "POST",
-        "/v1/batch",
-        body,
-        content_type="application/json",
-        HTTP_AUTHORIZATION=basic_auth(segment_source.write_key),
-    )
+    response = post_raw(client, segment_source, body)
 
     assert response.status_code == 400
     assert response.json()["message"] == (
