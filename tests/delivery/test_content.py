@@ -252,3 +252,34 @@ def test_check_unknown_tag_drops_load_suggestion():
             "'frobnicate'. Fix its tags.",
         )
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ member_name|ljust:'999999999' }}",
+        "{{ 1|floatformat:'99999999' }}",
+        "{{ 1|stringformat:'0999999999d' }}",
+    ],
+    ids=["ljust", "floatformat", "stringformat"],
+)
+def test_render_step_text_rejects_huge_width(play, source):
+    step = PlayStep(play=play, position=7, action="in_app", config={"title": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "title", {"member_name": "Robin"})
+
+    assert "asks for more than 1000 characters" in error.value.message
+
+
+@pytest.mark.django_db
+def test_render_step_text_keeps_sized_filters(play):
+    source = (
+        "[{{ member_name|ljust:'7' }}] {{ 2.5|floatformat }} {{ 3|stringformat:'03d' }}"
+    )
+    step = PlayStep(play=play, position=8, action="in_app", config={"title": source})
+
+    assert (
+        render_step_text(step, "title", {"member_name": "Robin"}) == "[Robin  ] 2.5 003"
+    )

@@ -12,7 +12,14 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.template import Context, Engine, Library, TemplateSyntaxError, defaulttags
+from django.template import (
+    Context,
+    Engine,
+    Library,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+)
 
 from apps.lifecycle.models import Play, PlayStep
 from apps.lifecycle.storable import find_unstorable
@@ -106,12 +113,42 @@ def _reject_tag(problem: str):
     return compile_rejected_tag
 
 
+# Filters whose argument sets a width or a number of digits. A step text
+# never needs more than MAX_FILTER_WIDTH, and a width of a billion would
+# build a string of a gigabyte in the worker.
+SIZED_FILTERS = ("ljust", "rjust", "center", "floatformat", "stringformat")
+MAX_FILTER_WIDTH = 1000
+NUMBER_PATTERN = re.compile(r"\d+")
+
+
+def _limit_width(name: str):
+    filter_function = defaultfilters.register.filters[name]
+
+    def limited(value, arg=None):
+        if arg is None:
+            return filter_function(value)
+        if any(
+            int(number) > MAX_FILTER_WIDTH
+            for number in NUMBER_PATTERN.findall(str(arg))
+        ):
+            raise ValueError(
+                f"the {name} filter's argument {arg!r} asks for more than "
+                f"{MAX_FILTER_WIDTH} characters; use a smaller number"
+            )
+        return filter_function(value, arg)
+
+    return limited
+
+
 def _build_step_tags() -> Library:
     library = Library()
     for name in ALLOWED_TAGS:
         library.tag(name, defaulttags.register.tags[name])
     for name, problem in REJECTED_TAGS.items():
         library.tag(name, _reject_tag(problem))
+    # Registered after Django's default filters, so these replace them.
+    for name in SIZED_FILTERS:
+        library.filter(name, _limit_width(name))
     return library
 
 
