@@ -66,7 +66,7 @@ def _unsupported_media_type(exc: UnsupportedMediaType, context: dict) -> Respons
 
 
 def _parse_error(exc: ParseError) -> Response:
-    """Return a 400 that says why the body is unreadable and what to change.
+    """Return a 400 that explains why the body is unreadable and what to change.
 
     For a number of over 4,300 digits, DRF's text asks the reader to raise a
     Python limit on the server, and a compressed body shows up as a UTF-8

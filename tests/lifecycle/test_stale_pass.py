@@ -106,9 +106,7 @@ def test_pass_scores_accounts_of_active_members(db):
     assert AccountHealthScore.objects.get(account=quiet).computed_at == quiet_scored_at
 
 
-def test_pass_runs_the_same_queries_for_any_number_of_members(
-    db, django_assert_num_queries
-):
+def test_pass_query_count_fixed(db, django_assert_num_queries):
     # Each pass scores a page of new members: the scorecard, the horizon
     # (two statements), the page's lock and its scoring. In the test's
     # transaction, the page's transaction adds a savepoint and its release.
@@ -148,7 +146,7 @@ def test_pass_without_a_computable_measure_keeps_its_place(db, caplog, monkeypat
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("reason", ["new events", "decayed"])
-def test_pass_skips_member_scored_while_it_waited_for_the_lock(reason):
+def test_pass_rechecks_locked_rows(reason):
     """The pass tests staleness again once a score row is locked, and goes on.
 
     With one member per page, the pass waits for the held member, finds it
@@ -287,7 +285,7 @@ def test_pass_stops_at_a_row_locked_too_long(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refresh_gives_up_on_a_row_locked_too_long(monkeypatch):
+def test_refresh_lock_timeout_raises(monkeypatch):
     """A batch refresh raises, for its task to retry, instead of waiting on."""
     monkeypatch.setattr(statements, "SCORE_LOCK_TIMEOUT", timedelta(seconds=0.3))
     member = factories.MemberFactory()

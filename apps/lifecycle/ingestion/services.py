@@ -494,7 +494,7 @@ class _MemberIndex:
                 self.by_external_id[member.external_id] = member
             self.by_email[member.email_lower] = member
         if emails:
-            # An email that a sign-up has only claimed names nobody yet.
+            # A sign-up's email matches no member until it is confirmed.
             claimed_only = list_unconfirmed_sign_up_member_ids(
                 member_ids=[member.pk for member in self.by_email.values()]
             )
