@@ -9,6 +9,7 @@ from apps.lifecycle import scoring
 from apps.lifecycle.delivery import event_webhooks, webhooks
 from apps.lifecycle.ingestion import services as ingestion
 from apps.lifecycle.plays import runner, schedules, triggers
+from apps.lifecycle.scoring import statements as score_statements
 from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import (
     describe_error,
@@ -20,6 +21,31 @@ from apps.membership.services.data_sources import (
 logger = logging.getLogger(__name__)
 
 
+def _describe_score_error(error: Exception) -> str:
+    """Describe a failed score computation for the freshness panel.
+
+    A score row locked too long gets a sentence, as its cause and remedy
+    are known. Other errors get their class only, as a database error's
+    message may quote the values it rejected.
+    """
+    if isinstance(error, scoring.StalePassLocked) or scoring.is_lock_timeout(error):
+        seconds = score_statements.SCORE_LOCK_TIMEOUT.total_seconds()
+        return (
+            f"another transaction kept a score row locked for more than "
+            f"{seconds:g} s, so the run stopped; it is tried again"
+        )
+    return describe_error(error)
+
+
+def _score_computation_run(action: str):
+    """Record a score computation run, as record_source_run does."""
+    return record_source_run(
+        source=DataSource.SCORE_COMPUTATION,
+        action=action,
+        describe=_describe_score_error,
+    )
+
+
 @shared_task(
     name="lifecycle.refresh_member_scores",
     autoretry_for=(OperationalError,),
@@ -28,9 +54,7 @@ logger = logging.getLogger(__name__)
 )
 def refresh_member_scores_task(*, member_ids: list[int]) -> int:
     """Recompute the given members' scores; members deleted since are skipped."""
-    with record_source_run(
-        source=DataSource.SCORE_COMPUTATION, action="member score refresh"
-    ):
+    with _score_computation_run("member score refresh"):
         return scoring.refresh_member_health_scores(member_ids=member_ids)
 
 
@@ -42,9 +66,7 @@ def refresh_member_scores_task(*, member_ids: list[int]) -> int:
 )
 def refresh_account_scores_task(*, account_ids: list[int]) -> int:
     """Recompute the given accounts' scores; accounts deleted since are skipped."""
-    with record_source_run(
-        source=DataSource.SCORE_COMPUTATION, action="account score refresh"
-    ):
+    with _score_computation_run("account score refresh"):
         return scoring.refresh_account_health_scores(account_ids=account_ids)
 
 
@@ -82,7 +104,7 @@ def _run_stale_pass(refresh, *, level: str, action: str) -> int:
     again, and a retry would wait for the same lock.
     """
     try:
-        with record_source_run(source=DataSource.SCORE_COMPUTATION, action=action):
+        with _score_computation_run(action):
             refreshed = refresh()
     except scoring.StalePassLocked as error:
         logger.warning("stale %s pass stopped: %s", level, error)

@@ -27,7 +27,10 @@ from apps.lifecycle.scoring import (
 )
 from apps.lifecycle.scoring import refresh as scoring_refresh
 from apps.lifecycle.scoring.measures import Kind
-from apps.lifecycle.tasks import rescore_stale_members_task
+from apps.lifecycle.tasks import (
+    refresh_member_scores_task,
+    rescore_stale_members_task,
+)
 from apps.membership.models import DataSourceRun
 from tests import factories
 
@@ -278,7 +281,10 @@ def test_pass_stops_at_a_row_locked_too_long(monkeypatch):
         assert rescore_stale_members_task() == 0
 
     run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
-    assert run.last_error == "stale member pass failed: StalePassLocked"
+    assert run.last_error == (
+        "stale member pass failed: another transaction kept a score row locked "
+        "for more than 0.3 s, so the run stopped; it is tried again"
+    )
     assert cache.get(scoring_refresh._checked_key("member")) == checked
     assert rescore_stale_members_task() == 1
     assert HealthScore.objects.get(member=member).components["activity"]["value"] == 2
@@ -295,3 +301,19 @@ def test_refresh_lock_timeout_raises(monkeypatch):
         with pytest.raises(OperationalError):
             refresh_member_health_scores(member_ids=[member.pk])
         assert time.monotonic() - started < WAIT / 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_task_records_lock_timeout(monkeypatch):
+    """The freshness panel says why a batch refresh stopped, not a class name."""
+    monkeypatch.setattr(statements, "SCORE_LOCK_TIMEOUT", timedelta(seconds=0.3))
+    member = factories.MemberFactory()
+    refresh_member_health_scores(member_ids=[member.pk])
+    with score_row_held(member), pytest.raises(OperationalError):
+        refresh_member_scores_task.run(member_ids=[member.pk])
+
+    run = DataSourceRun.objects.get(source=DataSourceRun.Source.SCORE_COMPUTATION)
+    assert run.last_error == (
+        "member score refresh failed: another transaction kept a score row "
+        "locked for more than 0.3 s, so the run stopped; it is tried again"
+    )

@@ -55,6 +55,14 @@ MAX_ID = 2**63 - 1
 LOCK_NOT_AVAILABLE = "55P03"
 
 
+def is_lock_timeout(error: Exception) -> bool:
+    """Return whether `error` is PostgreSQL's lock_timeout expiring."""
+    return (
+        isinstance(error, OperationalError)
+        and getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
+    )
+
+
 def _check_input(*, level: str, subject_ids: list[int], now: datetime) -> None:
     """Raise ValueError naming the first id or time the refresh cannot use."""
     if not isinstance(now, datetime) or timezone.is_naive(now):
@@ -458,7 +466,7 @@ def _refresh_stale(level: str, *, now: datetime | None, batch_size: int | None) 
                 try:
                     cursor.execute(lock_sql, {**params, **lock_params})
                 except OperationalError as error:
-                    if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                    if is_lock_timeout(error):
                         raise StalePassLocked(
                             f"a {level} score row stayed locked for more than "
                             f"{statements.SCORE_LOCK_TIMEOUT.total_seconds():g} s"

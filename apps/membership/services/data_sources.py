@@ -5,7 +5,7 @@ they finish. Membership is the lowest app, so all three may import it.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -183,17 +183,24 @@ def describe_error(error: Exception) -> str:
 
 
 @contextmanager
-def record_source_run(*, source: str, action: str) -> Iterator[None]:
+def record_source_run(
+    *,
+    source: str,
+    action: str,
+    describe: Callable[[Exception], str] = describe_error,
+) -> Iterator[None]:
     """Record a success of `source` when the block ends, a failure when it raises.
 
     `action` names the work in the stored error, as in "event batch failed:
-    IngestError (code invalid_rows)". The exception is raised again.
+    IngestError (code invalid_rows)". `describe` turns the exception into the
+    rest of the error; a caller whose errors carry no personal data may say
+    more than the class. The exception is raised again.
     """
     try:
         yield
     except Exception as error:
         record_source_failure(
-            source=source, error=f"{action} failed: {describe_error(error)}"
+            source=source, error=f"{action} failed: {describe(error)}"
         )
         raise
     record_source_success(source=source)
