@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 
+from apps.lifecycle import registry
 from apps.lifecycle.ingestion.messages import (
     InvalidBody,
     InvalidMessage,
@@ -263,3 +264,35 @@ def test_expand_single_message_takes_endpoint_type():
 def test_expand_batch_without_list_rejected():
     with pytest.raises(InvalidBody):
         expand_body({"batch": "x"}, message_type=None, received_at=RECEIVED_AT)
+
+
+def test_parse_prefix_outside_integration_families_rejected():
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(
+            {
+                "type": "track",
+                "messageId": "m-1",
+                "userId": "u-1",
+                "event": "Reply Posted",
+                "receivedAt": RECEIVED_AT.isoformat(),
+            },
+            event_prefix="community",
+        )
+
+    assert raised.value.reason == "invalid_event_prefix"
+    assert raised.value.explanation == (
+        "The source's event prefix 'community' is not under a kind family "
+        "registered for integrations, so no usage message of the source can be "
+        "recorded. Set the source's event prefix in admin to a prefix under "
+        "product.*, for example product."
+    )
+
+
+def test_parse_kind_for_hub_only_rejected(monkeypatch):
+    hub_only = registry.EventKind("product.points_awarded", "Awarded by the hub.")
+    monkeypatch.setitem(registry._kinds, hub_only.name, hub_only)
+
+    with pytest.raises(InvalidMessage) as raised:
+        parse(event="Points Awarded")
+
+    assert raised.value.reason == "kind_not_for_integrations"

@@ -106,9 +106,14 @@ REASON_MESSAGES = {
         f"longer than {MAX_KIND_LENGTH} characters with the source's prefix. "
         "Rename the event."
     ),
-    "unregistered_kind": (
-        "No registered kind family covers the source's event prefix. Change "
-        "the prefix in admin to one under a registered family, such as product."
+    "kind_not_for_integrations": (
+        "The event kind, the source's event prefix followed by the event name, "
+        "is registered for events the hub records itself, which integrations "
+        "may not send. Rename the event."
+    ),
+    "invalid_event_prefix": (
+        "The source's event prefix is not under a kind family registered for "
+        "integrations. Set it in admin to a prefix under product.*."
     ),
     "invalid_timestamp": (
         "timestamp, originalTimestamp or sentAt is not an ISO 8601 time from "
@@ -120,12 +125,31 @@ REASON_MESSAGES = {
 class InvalidMessage(Exception):
     """A message the endpoint skips, with `reason` a short code for counting.
 
-    REASON_MESSAGES explains each code.
+    `explanation` says what is wrong and how to fix it: REASON_MESSAGES's text
+    for the code, unless the error names a value of its own.
     """
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, explanation: str = ""):
         super().__init__(reason)
         self.reason = reason
+        self.explanation = explanation or REASON_MESSAGES[reason]
+
+
+def list_integration_families() -> list[str]:
+    """Return the sorted prefixes of kind families registered for integrations."""
+    return sorted(
+        kind.name.removesuffix(".*")
+        for kind in registry.list_kinds()
+        if kind.name.endswith(".*") and kind.from_integrations
+    )
+
+
+def is_integration_prefix(event_prefix: str, families: list[str]) -> bool:
+    """Return whether the prefix is one of `families` or lies under one."""
+    return any(
+        event_prefix == family or event_prefix.startswith(f"{family}.")
+        for family in families
+    )
 
 
 @dataclass(frozen=True)
@@ -306,11 +330,26 @@ def _event_kind(message: dict, *, event_prefix: str) -> str:
         name = to_snake_case(event)
     else:
         name = VIEWED_EVENT_NAMES[message["type"]]
+    families = list_integration_families()
+    if not is_integration_prefix(event_prefix, families):
+        # Only possible when the prefix was changed outside the admin, which
+        # checks it. Every usage message of the source is rejected until then.
+        names = ", ".join(f"{family}.*" for family in families)
+        raise InvalidMessage(
+            "invalid_event_prefix",
+            f"The source's event prefix {event_prefix!r} is not under a kind "
+            "family registered for integrations, so no usage message of the "
+            "source can be recorded. Set the source's event prefix in admin to "
+            f"a prefix under {names}, for example {families[0]}.",
+        )
     kind = f"{event_prefix}.{name}"
     if len(kind) > MAX_KIND_LENGTH or not registry.KIND_PATTERN.match(kind):
         raise InvalidMessage("invalid_event_name")
-    if registry.get_kind(kind) is None:
-        raise InvalidMessage("unregistered_kind")
+    # Every name under an integration family is registered, unless an app
+    # registered that exact name for the hub's own events.
+    registered = registry.get_kind(kind)
+    if registered is None or not registered.from_integrations:
+        raise InvalidMessage("kind_not_for_integrations")
     return kind
 
 
