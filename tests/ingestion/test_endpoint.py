@@ -758,6 +758,112 @@ def test_alias_without_previous_id_invalid(client, segment_source, dana):
     ]
 
 
+def test_alias_of_anonymous_id_matches_later_messages(client, segment_source, dana):
+    post_batch(client, segment_source.write_key, [_alias("a-1", previous_id="anon-1")])
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-1", user_id=None, anonymousId="anon-1")],
+    )
+
+    assert response.json()["recorded"] == 1
+    assert response.json()["held"] == 0
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_alias_of_anonymous_id_in_same_batch(client, segment_source, dana):
+    messages = [
+        _alias("a-1", previous_id="anon-1"),
+        track("m-1", user_id=None, anonymousId="anon-1"),
+    ]
+
+    response = post_batch(client, segment_source.write_key, messages)
+
+    assert response.json()["recorded"] == 1
+    assert ActivityEvent.objects.get().member == dana
+
+
+def test_alias_ties_identity_not_external_id(client, segment_source):
+    erin = factories.MemberFactory(external_id="", user__email="erin@acme.test")
+
+    post_batch(
+        client,
+        segment_source.write_key,
+        [_alias("a-1", previous_id="anon-1", user_id="erin@acme.test")],
+    )
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-1", user_id=None, anonymousId="anon-1")],
+    )
+
+    erin.refresh_from_db()
+    identity = SegmentIdentity.objects.get()
+    assert erin.external_id == ""
+    assert identity.user_id == "anon-1"
+    assert identity.member == erin
+    assert response.json()["recorded"] == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
+def test_alias_leaves_id_tied_to_other_member(client, segment_source, dana):
+    post_batch(
+        client,
+        segment_source.write_key,
+        [track("m-1", user_id=None, anonymousId="anon-1")],
+    )
+    erin = factories.MemberFactory(external_id="crm-1")
+    SegmentIdentity.objects.create(source=segment_source, user_id="anon-1", member=erin)
+
+    response = post_batch(
+        client, segment_source.write_key, [_alias("a-1", previous_id="anon-1")]
+    )
+
+    assert response.json()["not_linked"] == 1
+    assert response.json()["released"] == 0
+    assert SegmentIdentity.objects.get().member == erin
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.HELD
+    assert not ActivityEvent.objects.exists()
+
+
+def test_alias_to_deactivated_member_ties_nothing(client, segment_source):
+    factories.MemberFactory(external_id="u-1", deactivated_at=timezone.now())
+
+    response = post_batch(
+        client, segment_source.write_key, [_alias("a-1", previous_id="anon-1")]
+    )
+
+    assert response.json()["ignored"] == 1
+    assert not SegmentIdentity.objects.exists()
+
+
+def test_prefix_outside_integration_families_explained(client, segment_source, dana):
+    # The admin rejects such a prefix, so only SQL can set it.
+    SegmentSource.objects.filter(pk=segment_source.pk).update(event_prefix="community")
+    messages = [
+        track("m-1", event="Reply Posted"),
+        track("m-2"),
+        identify("m-3", email="dana@acme.test"),
+    ]
+
+    response = post_batch(client, segment_source.write_key, messages)
+
+    explanation = (
+        "The source's event prefix 'community' is not under a kind family "
+        "registered for integrations, so no usage message of the source can be "
+        "recorded. Set the source's event prefix in admin to a prefix under "
+        "product.*, for example product."
+    )
+    assert response.json()["invalid"] == 2
+    assert response.json()["identified"] == 1
+    assert response.json()["errors"] == [
+        {"index": 0, "reason": "invalid_event_prefix", "message": explanation},
+        {"index": 1, "reason": "invalid_event_prefix", "message": explanation},
+    ]
+    assert not ActivityEvent.objects.exists()
+
+
 def test_event_context_and_attribution(client, segment_source, dana):
     message = track("m-1")
     message["context"].update(

@@ -6,7 +6,7 @@ import threading
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -14,16 +14,23 @@ from rest_framework.test import APIClient
 
 from apps.lifecycle.ingestion.services import (
     create_segment_source,
+    match_held_events,
+    release_held_events,
     release_matched_held_events,
 )
-from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentIdentity
+from apps.lifecycle.models import (
+    ActivityEvent,
+    HeldUsageEvent,
+    SegmentIdentity,
+    SegmentSource,
+)
 from apps.lifecycle.tasks import release_matched_held_events_task
 from apps.membership.models import Member
 from apps.membership.services.members import upsert_member_by_email
 from apps.membership.services.merge import merge_members
 from rm6.celery import app as celery_app
 from tests import factories
-from tests.ingestion.helpers import post_batch, track
+from tests.ingestion.helpers import identify, post_batch, track
 
 pytestmark = pytest.mark.django_db
 
@@ -278,7 +285,8 @@ def test_release_unrecordable_stays_held(client, segment_source, caplog):
     assert statuses() == {"m-1": "held", "m-2": "held"}
     assert [record.getMessage() for record in caplog.records] == [
         "held segment messages not recordable: count=2 "
-        f"reasons={{'unknown_type': 2}} held={[held[0].pk, held[1].pk]}"
+        f"reasons={{'unknown_type': 2}} sources=[{segment_source.pk}] "
+        f"held={[held[0].pk, held[1].pk]}"
     ]
 
 
@@ -419,3 +427,152 @@ def test_member_created_by_integration_gets_usage_by_email(client, segment_sourc
     )
 
     assert release_matched_held_events() == 1
+
+
+def test_release_by_identity_of_anonymous_id(client, segment_source):
+    hold(client, segment_source, "m-1", user_id="", anonymousId="anon-1")
+    erin = factories.MemberFactory(external_id="crm-1")
+    SegmentIdentity.objects.create(source=segment_source, user_id="anon-1", member=erin)
+
+    released = release_matched_held_events()
+
+    assert released == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
+def _hold_message_tied_to_erin(client, segment_source):
+    """Hold m-1 from u-9, which the source ties to Erin and is Marcela's external ID."""
+    hold(client, segment_source, "m-1", user_id="u-9")
+    erin = factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
+    SegmentIdentity.objects.create(source=segment_source, user_id="u-9", member=erin)
+    marcela = factories.MemberFactory(
+        external_id="u-9", user__email="marcela@acme.test"
+    )
+    return erin, marcela
+
+
+def test_member_release_skips_other_members_identity(client, segment_source):
+    erin, marcela = _hold_message_tied_to_erin(client, segment_source)
+
+    released = release_held_events(member=marcela)
+
+    assert released == 0
+    assert statuses() == {"m-1": "held"}
+    assert release_matched_held_events() == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
+def test_identify_release_skips_other_members_identity(client, segment_source):
+    _hold_message_tied_to_erin(client, segment_source)
+
+    # The identify names Marcela by email, so its release is hers.
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-2", user_id=None, anonymousId="a-2", email="marcela@acme.test")],
+    )
+
+    assert response.json()["identified"] == 1
+    assert response.json()["released"] == 0
+    assert statuses() == {"m-1": "held"}
+
+
+def test_staff_match_release_skips_other_members_identity(client, segment_source):
+    _, marcela = _hold_message_tied_to_erin(client, segment_source)
+    [other] = hold(client, segment_source, "m-2", user_id="crm-55")
+
+    result = match_held_events(held_event_ids=[other.pk], member=marcela, actor=None)
+
+    assert result.recorded == 1
+    assert result.released == 0
+    assert statuses() == {"m-1": "held", "m-2": "recorded"}
+    assert event_members() == {f"segment:{segment_source.pk}:m-2": marcela.pk}
+
+
+def test_member_release_external_id_wins_over_email(client, segment_source):
+    hold(client, segment_source, "m-1", user_id="u-9", email="zoe@acme.test")
+    erin = factories.MemberFactory(external_id="u-9")
+    zoe = factories.MemberFactory(external_id="crm-2", user__email="zoe@acme.test")
+
+    released = release_held_events(member=zoe)
+
+    assert released == 0
+    assert statuses() == {"m-1": "held"}
+    assert release_matched_held_events() == 1
+    assert ActivityEvent.objects.get().member == erin
+
+
+@pytest.mark.django_db(transaction=True)
+def test_member_release_waits_for_concurrent_identity(
+    client, segment_source, slow_inserts
+):
+    # Erin's transaction ties u-9 to her and holds the row lock while Marcela's
+    # release starts, whose snapshot does not see the identity yet.
+    slow_inserts("lifecycle_activityevent", "utm_source")
+    message = track("m-1", user_id="u-9")
+    message["context"]["campaign"] = {"source": "slow-newsletter"}
+    post_batch(client, segment_source.write_key, [message])
+    erin = factories.MemberFactory(external_id="crm-1")
+    marcela = factories.MemberFactory(external_id="u-9")
+    row_locked = threading.Event()
+    outcomes = {}
+
+    def release_for_erin():
+        try:
+            with transaction.atomic():
+                SegmentIdentity.objects.create(
+                    source=segment_source, user_id="u-9", member=erin
+                )
+                HeldUsageEvent.objects.select_for_update().get(message_id="m-1")
+                row_locked.set()
+                outcomes["erin"] = release_held_events(member=erin)
+        except Exception as error:  # collected for the asserts below
+            outcomes["erin"] = error
+        finally:
+            row_locked.set()
+            connection.close()
+
+    def release_for_marcela():
+        try:
+            row_locked.wait(timeout=5)
+            outcomes["marcela"] = release_held_events(member=marcela)
+        except Exception as error:  # collected for the asserts below
+            outcomes["marcela"] = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=release_for_erin),
+        threading.Thread(target=release_for_marcela),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes == {"erin": 1, "marcela": 0}
+    assert ActivityEvent.objects.get().member == erin
+
+
+def test_release_prefix_outside_families_warns_once(client, segment_source, caplog):
+    hold(client, segment_source, "m-1", "m-2", "m-3", user_id="u-9")
+    factories.MemberFactory(external_id="u-9")
+    # The admin rejects such a prefix, so only SQL can set it.
+    SegmentSource.objects.filter(pk=segment_source.pk).update(event_prefix="community")
+
+    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.services"):
+        released = release_matched_held_events(batch_size=2)
+
+    assert released == 0
+    assert statuses() == {"m-1": "held", "m-2": "held", "m-3": "held"}
+    problems = [
+        record for record in caplog.records if record.levelno >= logging.WARNING
+    ]
+    assert [(record.levelname, record.getMessage()) for record in problems] == [
+        (
+            "WARNING",
+            "held segment messages not recordable: count=3 "
+            f"reasons={{'invalid_event_prefix': 3}} sources=[{segment_source.pk}] "
+            f"held={sorted(HeldUsageEvent.objects.values_list('pk', flat=True))}",
+        )
+    ]

@@ -9,20 +9,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, Exists, OuterRef, Q, Value, When
+from django.db.models import BigIntegerField, Case, Q, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.lifecycle import registry
 from apps.lifecycle.ingestion.auth import (
     WRITE_KEY_PREFIX_LENGTH,
     generate_write_key,
     hash_write_key,
 )
 from apps.lifecycle.ingestion.messages import (
-    REASON_MESSAGES,
     InvalidMessage,
     SegmentMessage,
+    is_integration_prefix,
+    list_integration_families,
     parse_message,
 )
 from apps.lifecycle.models import (
@@ -70,8 +70,9 @@ class SegmentResult:
     # Identify and alias messages that named a known member.
     identified: int = 0
     # Identify messages whose userId the source may not link to the member
-    # found by email, and alias messages, because the source does not link
-    # identities.
+    # found by email, and alias messages whose previousId it may not link to
+    # the member of their userId: the source does not link identities, or the
+    # ID already names another member.
     not_linked: int = 0
     released: int = 0
     # Group messages, and identify or alias messages that name no member.
@@ -111,16 +112,9 @@ def check_event_prefix(event_prefix: str) -> None:
             "by dots, for example product or product.web.",
             field="event_prefix",
         )
-    families = [
-        kind.name.removesuffix(".*")
-        for kind in registry.list_kinds()
-        if kind.name.endswith(".*") and kind.from_integrations
-    ]
-    if not any(
-        event_prefix == family or event_prefix.startswith(f"{family}.")
-        for family in families
-    ):
-        names = ", ".join(f"{family}.*" for family in sorted(families))
+    families = list_integration_families()
+    if not is_integration_prefix(event_prefix, families):
+        names = ", ".join(f"{family}.*" for family in families)
         raise DomainError(
             f"No kind family registered for integrations covers {event_prefix!r}, "
             "so every tracked event would be rejected. Use a prefix under one "
@@ -214,8 +208,11 @@ def ingest_segment_messages(
     context traits or is the userId itself. Messages matching no member are
     held for review. Each event's idempotency key is built from the source and
     messageId, so a retried message counts once.
-    An `alias` from a source that links identities releases the messages held
-    under its previousId to the member of its userId. `group` messages, and
+    An `alias` from a source that links identities ties its previousId, which
+    may have been a userId or an anonymousId, to the member of its userId as
+    an identity at the source. Later messages carrying it as their userId, or
+    as their anonymousId when they have no userId, then match the member, and
+    the messages held under it are released. `group` messages, and
     identify or alias messages that name no member, are accepted and counted
     as ignored.
     """
@@ -228,6 +225,11 @@ def ingest_segment_messages(
     index = _MemberIndex(
         source=source,
         user_ids={message.user_id for message in parsed if message.user_id},
+        anonymous_ids={
+            message.anonymous_id
+            for message in usage
+            if message.anonymous_id and not message.user_id
+        },
         emails={message.email for message in parsed if message.email},
     )
 
@@ -246,14 +248,16 @@ def ingest_segment_messages(
         if member is None:
             continue
         result.identified += 1
-        releases.setdefault(member.pk, _Release(member)).previous_ids.add(
-            message.previous_id
-        )
+        releases.setdefault(member.pk, _Release(member))
 
     rows = []
     unmatched = []
     for message in usage:
-        member = index.find(user_id=message.user_id, email=message.email)
+        member = index.find(
+            user_id=message.user_id,
+            anonymous_id=message.anonymous_id,
+            email=message.email,
+        )
         if member is None:
             unmatched.append(message)
         else:
@@ -271,7 +275,6 @@ def ingest_segment_messages(
             member=release.member,
             source=source,
             anonymous_ids=release.anonymous_ids,
-            previous_ids=release.previous_ids,
             now=received_at,
         )
     # At most once per RECORD_INTERVAL, as the data source run: every request
@@ -310,43 +313,38 @@ def release_held_events(
     member: Member,
     source: SegmentSource | None = None,
     anonymous_ids: Iterable[str] = (),
-    previous_ids: Iterable[str] = (),
     now: datetime | None = None,
 ) -> int:
-    """Record the held messages that now match `member` and return how many.
+    """Record the held messages that now name `member` and return how many.
 
-    A held message matches by the member's external ID or email, or by a
-    user ID a source tied to the member (SegmentIdentity). With a source, it
-    also matches by one of `anonymous_ids` of that source when it
-    has no userId, because an identify ties those anonymous IDs to the member.
-    An alias ties `previous_ids` to the member: a held message of the source
-    matches when its userId is one of them, or its anonymousId when it has
-    no userId.
+    Messages name members by the rules of `_lock_matched_held_events`, which
+    the periodic release applies too. So a message whose userId its source
+    ties to another member is never released here, even when that userId is
+    this member's external ID. For messages of `source` without a userId, the
+    `anonymous_ids` that this request's identifies sent with the member's
+    userId rank after the source's identities and before emails.
     """
-    conditions = Q(email=member.user.email.lower())
-    if member.external_id:
-        conditions |= Q(user_id=member.external_id)
-    # The user IDs that sources tied to the member, each at its own source.
-    conditions |= Exists(
-        SegmentIdentity.objects.filter(
-            member=member, source=OuterRef("source"), user_id=OuterRef("user_id")
-        )
+    identity_ids = list(
+        SegmentIdentity.objects.filter(member=member).values_list("user_id", flat=True)
     )
-    anonymous_ids = {value for value in anonymous_ids if value}
-    previous_ids = {value for value in previous_ids if value}
-    if source is not None and previous_ids:
-        conditions |= Q(source=source, user_id__in=previous_ids)
-    if source is not None and anonymous_ids | previous_ids:
-        conditions |= Q(
-            source=source, user_id="", anonymous_id__in=anonymous_ids | previous_ids
-        )
-    held_events = list(
-        HeldUsageEvent.objects.select_for_update(of=("self",))
-        .select_related("source")
-        .filter(conditions, status=HeldUsageEvent.Status.HELD)
-        .order_by("pk")
+    request_anonymous_ids = sorted({value for value in anonymous_ids if value})
+    scope = _MemberScope(
+        member_id=member.pk,
+        email=member.user.email.lower(),
+        user_ids=sorted({*identity_ids, member.external_id} - {""}),
+        anonymous_ids=sorted({*identity_ids, *request_anonymous_ids}),
+        request_source_id=source.pk if source is not None else None,
+        request_anonymous_ids=request_anonymous_ids if source is not None else [],
     )
-    return _record_held(held_events, member=member, now=now or timezone.now())
+    unrecordable = _Unrecordable()
+
+    held_events = _lock_matched_held_events(scope=scope)
+    recorded, _ = _record_matched(
+        held_events, now=now or timezone.now(), unrecordable=unrecordable
+    )
+
+    unrecordable.log()
+    return recorded
 
 
 @transaction.atomic
@@ -368,7 +366,11 @@ def match_held_events(
         .filter(pk__in=held_event_ids, status=HeldUsageEvent.Status.HELD)
         .order_by("pk")
     )
-    recorded = _record_held(held_events, member=member, now=now)
+    unrecordable = _Unrecordable()
+    recorded = _record_held(
+        held_events, member=member, now=now, unrecordable=unrecordable
+    )
+    unrecordable.log()
 
     linked = ""
     user_ids = {held.user_id for held in held_events if held.user_id}
@@ -404,7 +406,9 @@ def release_matched_held_events(
 
     A held message matches as a live one does: by its source's identity for
     its userId, else by the external ID equal to its userId, else by its
-    email. The identity wins even over another member's external ID, and a
+    email. A message without a userId matches by its source's identity for
+    its anonymousId, else by its email. The identity wins even over another
+    member's external ID, and a
     merged member's messages go to the member it was merged into. Messages
     whose member is deactivated or anonymised stay held, as staff's "Match to
     member" refuses such members: usage recorded for them would be personal
@@ -428,18 +432,25 @@ def release_matched_held_events(
     NOTE: every run reads each held message that matches no member yet, so
     its cost grows with them. In a one-off measurement with 500,000 such
     messages and 50,000 members, a run took about 1.4 s on a shared 2-core
-    machine with PostgreSQL 15.
+    machine with PostgreSQL 15, before the join on anonymousId identities
+    was added.
     """
     now = now or timezone.now()
     released = skipped = 0
+    # One warning per run: the same messages stay held and come back each run.
+    unrecordable = _Unrecordable()
     after_id: int | None = 0
     while after_id is not None:
         with transaction.atomic():
             held_events = _lock_matched_held_events(after_id=after_id, limit=batch_size)
-            recorded, inactive = _record_matched(held_events, now=now)
+            recorded, inactive = _record_matched(
+                held_events, now=now, unrecordable=unrecordable
+            )
         released += recorded
         skipped += inactive
         after_id = held_events[-1].pk if len(held_events) == batch_size else None
+
+    unrecordable.log()
 
     if released:
         logger.info(
@@ -464,25 +475,71 @@ def discard_held_events(*, held_event_ids: list[int]) -> int:
 
 @dataclass
 class _Release:
-    """A member identified in a request, with the IDs whose held messages go to it."""
+    """A member identified in a request, with the anonymous IDs its identifies sent."""
 
     member: Member
     anonymous_ids: set[str] = field(default_factory=set)
-    previous_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _MemberScope:
+    """The held messages that one member's release looks at, by their IDs."""
+
+    member_id: int
+    email: str
+    # The member's external ID and the user IDs that sources tied to it.
+    user_ids: list[str]
+    # The IDs tied to the member that a message without a userId may carry.
+    anonymous_ids: list[str]
+    # The source whose identifies sent `request_anonymous_ids` in this request.
+    request_source_id: int | None
+    request_anonymous_ids: list[str]
+
+
+@dataclass
+class _Unrecordable:
+    """Held messages that no longer parse, collected for one warning per call."""
+
+    reasons: dict[int, str] = field(default_factory=dict)
+    source_ids: set[int] = field(default_factory=set)
+
+    def add(self, held: HeldUsageEvent, reason: str) -> None:
+        self.reasons[held.pk] = reason
+        self.source_ids.add(held.source_id)
+
+    def log(self) -> None:
+        if not self.reasons:
+            return
+        logger.warning(
+            "held segment messages not recordable: count=%d reasons=%s "
+            "sources=%s held=%s",
+            len(self.reasons),
+            dict(Counter(self.reasons.values())),
+            sorted(self.source_ids),
+            sorted(self.reasons)[:MAX_REPORTED_ERRORS],
+        )
 
 
 class _MemberIndex:
-    """The members a request's messages may name, by external ID and email.
+    """The members a request's messages may name, by ID and email.
 
     Emails are unique regardless of case (a unique index on the lower-cased
-    user email), so each maps to one member.
+    user email), so each maps to one member. `anonymous_ids` are those of
+    usage messages without a userId, looked up among the source's identities.
     """
 
-    def __init__(self, *, source: SegmentSource, user_ids: set[str], emails: set[str]):
+    def __init__(
+        self,
+        *,
+        source: SegmentSource,
+        user_ids: set[str],
+        anonymous_ids: set[str],
+        emails: set[str],
+    ):
         self.by_external_id: dict[str, Member] = {}
         self.by_identity: dict[str, Member] = {}
         self.by_email: dict[str, Member] = {}
-        if not user_ids and not emails:
+        if not user_ids and not anonymous_ids and not emails:
             return
         members = (
             Member.objects.select_related("user", "merged_into__user")
@@ -503,19 +560,22 @@ class _MemberIndex:
                 for email, member in self.by_email.items()
                 if member.pk not in claimed_only
             }
-        if user_ids:
+        if user_ids or anonymous_ids:
             identities = SegmentIdentity.objects.select_related(
                 "member__user", "member__merged_into__user"
-            ).filter(source=source, user_id__in=user_ids)
+            ).filter(source=source, user_id__in=user_ids | anonymous_ids)
             for identity in identities:
                 self.by_identity[identity.user_id] = identity.member
 
-    def find(self, *, user_id: str, email: str) -> Member | None:
+    def find(
+        self, *, user_id: str, email: str, anonymous_id: str = ""
+    ) -> Member | None:
         """Return the member by source identity, external ID or email, or None.
 
         The source's own identity comes first: it is what this source meant by
         the ID when it was tied, even if another member later got the same ID
-        as their external ID through another source. A member who is
+        as their external ID through another source. Without a userId, the
+        source's identity for the anonymousId comes first. A member who is
         deactivated or deleted, after merges, gets None, so their usage is
         held as staff's "Match to member" holds it, and a member reactivated
         later gets it from the periodic release.
@@ -523,6 +583,8 @@ class _MemberIndex:
         member = None
         if user_id:
             member = self.by_identity.get(user_id) or self.by_external_id.get(user_id)
+        elif anonymous_id:
+            member = self.by_identity.get(anonymous_id)
         if member is None and email:
             member = self.by_email.get(email)
         if member is None:
@@ -551,7 +613,7 @@ def _parse_messages(
                     {
                         "index": position,
                         "reason": error.reason,
-                        "message": REASON_MESSAGES[error.reason],
+                        "message": error.explanation,
                     }
                 )
             continue
@@ -628,12 +690,19 @@ def _alias(
             member.pk,
         )
         return None
-    # Later messages that still carry the previousId as their userId match
-    # too. One that carries it only as an anonymousId is held again.
+    # The previousId is tied as the source's identity, never as the member's
+    # external ID, because it may be an anonymousId: messages without a
+    # userId match by identity only.
     if _link_user_id(
-        member=member, user_id=message.previous_id, source_id=source.pk, actor=None
+        member=member,
+        user_id=message.previous_id,
+        source_id=source.pk,
+        actor=None,
+        may_set_external_id=False,
     ):
         index.add_user_id(member, message.previous_id)
+    else:
+        result.not_linked += 1
     return member
 
 
@@ -852,42 +921,41 @@ def _hold_messages(
 
 
 def _record_held(
-    held_events: list[HeldUsageEvent], *, member: Member, now: datetime
+    held_events: list[HeldUsageEvent],
+    *,
+    member: Member,
+    now: datetime,
+    unrecordable: _Unrecordable,
 ) -> int:
     """Record held messages as events of `member`, mark them and return how many."""
-    return _record_held_as([(held, member) for held in held_events], now=now)
+    return _record_held_as(
+        [(held, member) for held in held_events], now=now, unrecordable=unrecordable
+    )
 
 
 def _record_held_as(
-    matches: list[tuple[HeldUsageEvent, Member]], *, now: datetime
+    matches: list[tuple[HeldUsageEvent, Member]],
+    *,
+    now: datetime,
+    unrecordable: _Unrecordable,
 ) -> int:
     """Record each held message as an event of its member and return how many.
 
     Every message is recorded in one ingest and marked in one update, however
     many members they go to. A held message that no longer parses, for
-    example because its event kind is no longer registered, stays held and is
-    logged.
+    example because its source's event prefix was changed to one outside
+    the integration families, stays held and is added to `unrecordable`.
     """
     rows = []
     parsed = []
-    unrecordable: dict[int, str] = {}
     for held, member in matches:
         try:
             message = parse_message(held.message, event_prefix=held.source.event_prefix)
         except InvalidMessage as error:
-            unrecordable[held.pk] = error.reason
+            unrecordable.add(held, error.reason)
             continue
         rows.append(_event_row(message, source_id=held.source_id, member=member))
         parsed.append((held, member))
-    if unrecordable:
-        # One line per call, because the periodic release meets the same rows
-        # on every run until they are discarded or purged.
-        logger.warning(
-            "held segment messages not recordable: count=%d reasons=%s held=%s",
-            len(unrecordable),
-            dict(Counter(unrecordable.values())),
-            sorted(unrecordable)[:MAX_REPORTED_ERRORS],
-        )
     _, rejected = _ingest_rows(rows, now=now)
     recorded: dict[int, list[int]] = {}
     for position, (held, member) in enumerate(parsed):
@@ -910,22 +978,49 @@ def _record_held_as(
     return sum(len(ids) for ids in recorded.values())
 
 
-def _lock_matched_held_events(*, after_id: int, limit: int) -> list[HeldUsageEvent]:
+def _lock_matched_held_events(
+    *, after_id: int = 0, limit: int | None = None, scope: _MemberScope | None = None
+) -> list[HeldUsageEvent]:
     """Lock and return held messages that name a member, after `after_id`.
 
     Each comes with `matched_member_id`, the member the message names before
     merges are followed. The rules are those of `_MemberIndex.find`: the
     source's identity for the userId, else the external ID, else the email.
+    A message without a userId matches the source's identity for its
+    anonymousId, then the request's anonymous IDs of `scope`, then the
+    email. With `scope`, only messages that name its member are returned.
+
+    The same statement applies the rules and locks the rows, so no identity
+    or external ID can change between the two. A row that a concurrent
+    release records first is left out once its lock is released, because
+    PostgreSQL checks the status of the locked row again.
     """
     held_table = HeldUsageEvent._meta.db_table
     identities = SegmentIdentity._meta.db_table
     members = Member._meta.db_table
     users = Member._meta.get_field("user").related_model._meta.db_table
+    params: dict = {"held": HeldUsageEvent.Status.HELD, "after_id": after_id}
+    request_tie = "NULL::bigint"
+    if scope is not None and scope.request_anonymous_ids:
+        request_tie = """CASE WHEN h.user_id = ''
+            AND h.source_id = %(request_source_id)s
+            AND h.anonymous_id = ANY(%(request_anonymous_ids)s::text[])
+            THEN %(member_id)s::bigint END"""
+    tied = f"COALESCE(si.member_id, mx.id, sa.member_id, {request_tie})"
+    matched = f"COALESCE({tied}, me.id)"
+    where = f"{matched} IS NOT NULL"
+    if scope is not None:
+        where = f"{matched} = %(member_id)s AND ({_scope_condition(scope)})"
+        params.update(asdict(scope))
+    limit_clause = ""
+    if limit is not None:
+        limit_clause = "LIMIT %(limit)s"
+        params["limit"] = limit
     # The conditions on empty values let PostgreSQL use the partial unique
     # indexes on external IDs and on lower-cased emails.
     sql = f"""
-        SELECT h.*, COALESCE(si.member_id, mx.id, me.id) AS matched_member_id,
-               si.member_id IS NULL AND mx.id IS NULL AS matched_by_email
+        SELECT h.*, {matched} AS matched_member_id,
+               {tied} IS NULL AS matched_by_email
         FROM {held_table} h
         LEFT JOIN {identities} si
             ON h.user_id <> ''
@@ -935,23 +1030,45 @@ def _lock_matched_held_events(*, after_id: int, limit: int) -> list[HeldUsageEve
             ON h.user_id <> ''
             AND mx.external_id <> ''
             AND mx.external_id = h.user_id
+        LEFT JOIN {identities} sa
+            ON h.user_id = ''
+            AND h.anonymous_id <> ''
+            AND sa.source_id = h.source_id
+            AND sa.user_id = h.anonymous_id
         LEFT JOIN ({users} u JOIN {members} me ON me.user_id = u.id)
             ON h.email <> ''
             AND u.email <> ''
             AND lower(u.email) = h.email
-        WHERE h.status = %s
-            AND h.id > %s
-            AND COALESCE(si.member_id, mx.id, me.id) IS NOT NULL
+        WHERE h.status = %(held)s
+            AND h.id > %(after_id)s
+            AND {where}
         ORDER BY h.id
-        LIMIT %s
+        {limit_clause}
         FOR UPDATE OF h
     """
-    params = [HeldUsageEvent.Status.HELD, after_id, limit]
     return list(HeldUsageEvent.objects.raw(sql, params))
 
 
+def _scope_condition(scope: _MemberScope) -> str:
+    """Return the SQL condition for the held rows that may name the scope's member.
+
+    It narrows the rows to those the indexes find by ID or email before the
+    precedence rules run.
+    """
+    conditions = []
+    if scope.user_ids:
+        conditions.append("h.user_id = ANY(%(user_ids)s::text[])")
+    if scope.email:
+        conditions.append("h.email = %(email)s")
+    if scope.anonymous_ids:
+        conditions.append(
+            "(h.user_id = '' AND h.anonymous_id = ANY(%(anonymous_ids)s::text[]))"
+        )
+    return " OR ".join(conditions) or "FALSE"
+
+
 def _record_matched(
-    held_events: list[HeldUsageEvent], *, now: datetime
+    held_events: list[HeldUsageEvent], *, now: datetime, unrecordable: _Unrecordable
 ) -> tuple[int, int]:
     """Record locked held messages for their matched members.
 
@@ -983,7 +1100,7 @@ def _record_matched(
             continue
         held.source = sources[held.source_id]
         matches.append((held, member))
-    return _record_held_as(matches, now=now), inactive
+    return _record_held_as(matches, now=now, unrecordable=unrecordable), inactive
 
 
 def _get_surviving_members(member_ids: set[int]) -> dict[int, Member]:
