@@ -409,11 +409,13 @@ class AuditEntry(models.Model):
 
 
 class DataSourceRun(models.Model):
-    """The last successful and the last failed run of one data source.
+    """The last successful and the last failed run of one data source origin.
 
-    One row per source, written only by the services in
-    `apps.membership.services.data_sources`. Reporting reads it for the data
-    freshness KPI.
+    Usage ingestion has one row per origin: the event batch API, and each
+    Segment source by its primary key. The other sources have one row each,
+    with an empty origin. Only the services in
+    `apps.membership.services.data_sources` write these rows. Reporting reads
+    them for the data freshness KPI.
     """
 
     class Source(models.TextChoices):
@@ -421,7 +423,20 @@ class DataSourceRun(models.Model):
         USAGE_INGESTION = "usage_ingestion", "Usage ingestion"
         SCORE_COMPUTATION = "score_computation", "Score computation"
 
+    # The origins of usage ingestion. A Segment source's origin is the prefix
+    # and its primary key, such as "segment_source:12".
+    EVENT_BATCH_API_ORIGIN = "event_batch_api"
+    SEGMENT_SOURCE_ORIGIN_PREFIX = "segment_source:"
+
     source = models.CharField(max_length=30, choices=Source.choices)
+    origin = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="Where usage ingestion ran: event_batch_api, or "
+        "segment_source: and the Segment source's ID. Empty for the other "
+        "sources.",
+    )
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     # What failed, in words without personal data: an error code, a field
@@ -429,12 +444,26 @@ class DataSourceRun(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        ordering = ["source"]
+        ordering = ["source", "origin"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source"], name="datasourcerun_source_unique"
-            )
+                fields=["source", "origin"], name="datasourcerun_source_origin_unique"
+            ),
+            # Usage ingestion rows name their origin, and no other row does,
+            # so no shared usage row can hide a failing origin.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(source="usage_ingestion")
+                    & models.Q(
+                        origin__regex=r"^(event_batch_api|segment_source:[1-9][0-9]*)$"
+                    )
+                )
+                | (~models.Q(source="usage_ingestion") & models.Q(origin="")),
+                name="datasourcerun_origin_valid",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.origin:
+            return f"{self.get_source_display()} ({self.origin})"
         return self.get_source_display()

@@ -91,7 +91,9 @@ def test_dashboard_query_count_same_at_two_sizes(
         small = staff_client.get(DASHBOARD_URL, WINDOW)
     build_portal_rows(5)
     DataSourceRun.objects.create(
-        source=DataSourceRun.Source.USAGE_INGESTION, last_success_at=timezone.now()
+        source=DataSourceRun.Source.USAGE_INGESTION,
+        origin=DataSourceRun.EVENT_BATCH_API_ORIGIN,
+        last_success_at=timezone.now(),
     )
     with django_assert_num_queries(12):
         large = staff_client.get(DASHBOARD_URL, WINDOW)

@@ -18,6 +18,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 DASHBOARD_URL = reverse("reporting:dashboard")
 KPIS_URL = reverse("reporting_api:kpis")
 DAY = timedelta(hours=24)
+BATCH = DataSourceRun.EVENT_BATCH_API_ORIGIN
 
 
 def freshness_by_source(now=NOW) -> dict:
@@ -68,6 +69,7 @@ def test_list_data_freshness_stale_at_sla(db):
 def test_list_data_freshness_failures_only_is_no_data(db):
     DataSourceRun.objects.create(
         source=Source.USAGE_INGESTION,
+        origin=BATCH,
         last_failure_at=NOW - timedelta(minutes=5),
         last_error="segment request rejected: invalid_json",
     )
@@ -95,7 +97,9 @@ def test_list_data_freshness_failure_after_success(db):
 def test_list_data_freshness_sla_per_source(db, settings):
     settings.RM6_DATA_FRESHNESS_SLA_HOURS = "usage_ingestion=2"
     DataSourceRun.objects.create(
-        source=Source.USAGE_INGESTION, last_success_at=NOW - timedelta(hours=3)
+        source=Source.USAGE_INGESTION,
+        origin=BATCH,
+        last_success_at=NOW - timedelta(hours=3),
     )
     DataSourceRun.objects.create(
         source=Source.CRM_SYNC, last_success_at=NOW - timedelta(hours=3)
@@ -231,7 +235,9 @@ def test_dashboard_freshness_warns_of_stale_source(staff_client, db):
         source=Source.CRM_SYNC, last_success_at=now - timedelta(hours=30)
     )
     DataSourceRun.objects.create(
-        source=Source.USAGE_INGESTION, last_success_at=now - timedelta(minutes=5)
+        source=Source.USAGE_INGESTION,
+        origin=BATCH,
+        last_success_at=now - timedelta(minutes=5),
     )
 
     response = staff_client.get(DASHBOARD_URL, WINDOW)

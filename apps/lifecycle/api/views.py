@@ -40,11 +40,12 @@ from apps.lifecycle.selectors import (
 )
 from apps.lifecycle.services import IngestError, ingest_events
 from apps.membership.api.views import IdFilter
-from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import (
+    EVENT_BATCH_API_ORIGIN,
     record_source_failure,
     record_source_run,
 )
+from apps.membership.services.data_sources import Source as DataSource
 from rm6.api import IsStaffUser
 from rm6.filters import IsoDateTimeFilter
 from rm6.pagination import CursorPagination
@@ -156,6 +157,7 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
         except ParseError:
             record_source_failure(
                 source=DataSource.USAGE_INGESTION,
+                origin=EVENT_BATCH_API_ORIGIN,
                 error="event batch failed: invalid JSON",
             )
             raise
@@ -164,13 +166,16 @@ class ActivityEventViewSet(viewsets.ReadOnlyModelViewSet):
             logger.info("event batch rejected: invalid shape, user %s", request.user.pk)
             record_source_failure(
                 source=DataSource.USAGE_INGESTION,
+                origin=EVENT_BATCH_API_ORIGIN,
                 error="event batch failed: invalid shape",
             )
             raise ValidationError(format_batch_errors(serializer.errors))
 
         try:
             with record_source_run(
-                source=DataSource.USAGE_INGESTION, action="event batch"
+                source=DataSource.USAGE_INGESTION,
+                origin=EVENT_BATCH_API_ORIGIN,
+                action="event batch",
             ):
                 result = ingest_events(
                     rows=serializer.validated_data["events"], from_integration=True

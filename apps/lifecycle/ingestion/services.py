@@ -44,6 +44,7 @@ from apps.membership.services.data_sources import (
     RECORD_INTERVAL,
     record_source_failure,
     record_source_success,
+    segment_source_origin,
 )
 from apps.membership.services.data_sources import Source as DataSource
 from rm6.errors import DomainError
@@ -289,12 +290,17 @@ def ingest_segment_messages(
         # can be used, which the freshness panel shows as a failed run.
         record_source_failure(
             source=DataSource.USAGE_INGESTION,
+            origin=segment_source_origin(source.pk),
             error=f"segment batch failed: all {result.invalid} message(s) invalid",
             at=received_at,
         )
     elif result.received:
         # An empty batch does not show whether the source works.
-        record_source_success(source=DataSource.USAGE_INGESTION, at=received_at)
+        record_source_success(
+            source=DataSource.USAGE_INGESTION,
+            origin=segment_source_origin(source.pk),
+            at=received_at,
+        )
 
     if result.invalid:
         logger.warning(

@@ -28,6 +28,7 @@ from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import (
     describe_error,
     record_source_failure,
+    segment_source_origin,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
         if source is not None:
             record_source_failure(
                 source=DataSource.USAGE_INGESTION,
+                origin=segment_source_origin(source.pk),
                 error=f"segment request rejected: {error.code}",
             )
         response = JsonResponse(
@@ -130,6 +132,7 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
     except Exception as error:
         record_source_failure(
             source=DataSource.USAGE_INGESTION,
+            origin=segment_source_origin(source.pk),
             error=f"segment request failed: {describe_error(error)}",
         )
         raise

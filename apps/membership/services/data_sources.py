@@ -1,10 +1,14 @@
 """Writes of the data source runs that the data freshness KPI reads.
 
 CRM sync, usage ingestion and score computation call these services when
-they finish. Membership is the lowest app, so all three may import it.
+they finish. Membership is the lowest app, so all three may import it. Usage
+ingestion names its origin on every call (EVENT_BATCH_API_ORIGIN or
+`segment_source_origin()`), so that each origin has its own row and a failing
+Segment source shows even while another origin succeeds.
 """
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -18,8 +22,15 @@ from rm6.errors import DomainError
 logger = logging.getLogger(__name__)
 
 Source = DataSourceRun.Source
+EVENT_BATCH_API_ORIGIN = DataSourceRun.EVENT_BATCH_API_ORIGIN
+SEGMENT_SOURCE_ORIGIN_PREFIX = DataSourceRun.SEGMENT_SOURCE_ORIGIN_PREFIX
+# The origins that the datasourcerun_origin_valid constraint accepts.
+USAGE_ORIGIN_PATTERN = re.compile(
+    rf"{EVENT_BATCH_API_ORIGIN}|{SEGMENT_SOURCE_ORIGIN_PREFIX}[1-9][0-9]*",
+    re.ASCII,
+)
 
-# A source's success time, and its failure time, move at most once per
+# A row's success time, and its failure time, move at most once per
 # interval while the outcome stays the same. A busy source then writes its
 # row about once a minute, not once per request or message.
 RECORD_INTERVAL = timedelta(minutes=1)
@@ -34,20 +45,22 @@ MAX_ERROR_LENGTH = DataSourceRun._meta.get_field("last_error").max_length
 #   DO UPDATE alone would lock the row on every call, even when its WHERE
 #   skips the update.
 # - The INSERT runs only when the row was missing from the statement's
-#   snapshot, that is on a source's first run. Two first runs at once meet in
-#   ON CONFLICT on the unique source, and the later one updates under the
-#   same interval test.
+#   snapshot, that is on the first run of a source and origin. Two first runs
+#   at once meet in ON CONFLICT on the unique (source, origin), and the later
+#   one updates under the same interval test.
 _RECORD_SQL = """
 WITH updated AS (
     UPDATE {table}
     SET {assignments}
-    WHERE source = %(source)s AND ({due})
+    WHERE source = %(source)s AND origin = %(origin)s AND ({due})
     RETURNING 1
 )
-INSERT INTO {table} (source, last_success_at, last_failure_at, last_error)
-SELECT %(source)s, %(success_at)s, %(failure_at)s, %(error)s
-WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE source = %(source)s)
-ON CONFLICT (source) DO UPDATE
+INSERT INTO {table} (source, origin, last_success_at, last_failure_at, last_error)
+SELECT %(source)s, %(origin)s, %(success_at)s, %(failure_at)s, %(error)s
+WHERE NOT EXISTS (
+    SELECT 1 FROM {table} WHERE source = %(source)s AND origin = %(origin)s
+)
+ON CONFLICT (source, origin) DO UPDATE
 SET {excluded_assignments}
 WHERE {conflict_due}
 """
@@ -100,16 +113,35 @@ _FAILURE_SQL = _record_sql(
 )
 
 
-def _check_source(source: str) -> None:
+def segment_source_origin(segment_source_id: int) -> str:
+    """Return the usage ingestion origin of the Segment source with this ID."""
+    return f"{SEGMENT_SOURCE_ORIGIN_PREFIX}{segment_source_id}"
+
+
+def _check_source(source: str, origin: str) -> None:
     if source not in Source.values:
         raise ValueError(
             f"Invalid data source {source!r}; use one of {', '.join(Source.values)}."
         )
+    if source != Source.USAGE_INGESTION:
+        if origin:
+            raise ValueError(
+                f"Data source {str(source)!r} has one row and takes no origin, but "
+                f"got origin {origin!r}; leave origin empty."
+            )
+        return
+    if not USAGE_ORIGIN_PATTERN.fullmatch(origin):
+        raise ValueError(
+            f"Invalid usage ingestion origin {origin!r}; use "
+            f"{EVENT_BATCH_API_ORIGIN!r} or segment_source_origin() of the "
+            "Segment source's ID."
+        )
 
 
-def _write_success(source: str, at: datetime) -> None:
+def _write_success(source: str, origin: str, at: datetime) -> None:
     params = {
         "source": source,
+        "origin": origin,
         "at": at,
         "interval": RECORD_INTERVAL,
         "success_at": at,
@@ -120,35 +152,41 @@ def _write_success(source: str, at: datetime) -> None:
         cursor.execute(_SUCCESS_SQL, params)
 
 
-def record_source_success(*, source: str, at: datetime | None = None) -> None:
+def record_source_success(
+    *, source: str, origin: str = "", at: datetime | None = None
+) -> None:
     """Record a successful run of `source`, once the current transaction commits.
 
+    Usage ingestion needs its `origin`, and the other sources take none.
     Nothing is recorded when the transaction rolls back, and outside a
     transaction the write happens at once. `at` defaults to now. A failed
     write is logged and not raised, because a run whose work committed must
-    not fail over its bookkeeping.
+    not fail over its bookkeeping. Raise ValueError for an unknown source or
+    an invalid origin.
     """
-    _check_source(source)
+    _check_source(source, origin)
     at = at or timezone.now()
 
-    transaction.on_commit(lambda: _write_success(source, at), robust=True)
+    transaction.on_commit(lambda: _write_success(source, origin, at), robust=True)
 
 
 def record_source_failure(
-    *, source: str, error: str, at: datetime | None = None
+    *, source: str, error: str, origin: str = "", at: datetime | None = None
 ) -> None:
-    """Record a failed run of `source`, keeping its last success.
+    """Record a failed run of `source` and `origin`, keeping its last success.
 
     The write happens at once in the current transaction, so call it after
     the failed work rolled back. `error` describes what failed without
     personal data: an error code, a field name or an exception class, never
     the rejected values. A failed write is logged and not raised, so the
-    caller's own error stays the one that is raised.
+    caller's own error stays the one that is raised. The source and origin
+    are checked as in `record_source_success`.
     """
-    _check_source(source)
+    _check_source(source, origin)
     at = at or timezone.now()
     params = {
         "source": source,
+        "origin": origin,
         "at": at,
         "interval": RECORD_INTERVAL,
         "success_at": None,
@@ -162,9 +200,13 @@ def record_source_failure(
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_FAILURE_SQL, params)
     except DatabaseError:
-        logger.exception("data source failure not recorded: source=%s", source)
+        logger.exception(
+            "data source failure not recorded: source=%s origin=%s", source, origin
+        )
         return
-    logger.info("data source run failed: source=%s error=%s", source, error)
+    logger.info(
+        "data source run failed: source=%s origin=%s error=%s", source, origin, error
+    )
 
 
 def describe_error(error: Exception) -> str:
@@ -187,6 +229,7 @@ def record_source_run(
     *,
     source: str,
     action: str,
+    origin: str = "",
     describe: Callable[[Exception], str] = describe_error,
 ) -> Iterator[None]:
     """Record a success of `source` when the block ends, a failure when it raises.
@@ -194,13 +237,18 @@ def record_source_run(
     `action` names the work in the stored error, as in "event batch failed:
     IngestError (code invalid_rows)". `describe` turns the exception into the
     rest of the error; a caller whose errors carry no personal data may say
-    more than the class. The exception is raised again.
+    more than the class. The exception is raised again. `origin` is checked
+    before the block runs, as in `record_source_success`.
     """
+    _check_source(source, origin)
+
     try:
         yield
     except Exception as error:
         record_source_failure(
-            source=source, error=f"{action} failed: {describe(error)}"
+            source=source,
+            origin=origin,
+            error=f"{action} failed: {describe(error)}",
         )
         raise
-    record_source_success(source=source)
+    record_source_success(source=source, origin=origin)
