@@ -776,11 +776,18 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(DataSourceRun)
 class DataSourceRunAdmin(ReadOnlyAdmin):
-    """The last success and failure of each data source, read-only.
+    """The last success and failure of each data source origin, read-only.
 
     CRM sync, usage ingestion and score computation write these rows when
     they run. The reporting dashboard shows how fresh each source is.
     """
 
-    list_display = ["source", "last_success_at", "last_failure_at", "last_error"]
-    fields = ["source", "last_success_at", "last_failure_at", "last_error"]
+    list_display = [
+        "source",
+        "origin",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+    ]
+    list_filter = ["source"]
+    fields = ["source", "origin", "last_success_at", "last_failure_at", "last_error"]

@@ -1,6 +1,7 @@
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.lifecycle.ingestion.services import create_segment_source
 from apps.membership.models import DataSourceRun
 from apps.portal.models import CaseAttempt
 from rm6.api import STAFF_ONLY_MESSAGE
@@ -82,18 +83,21 @@ def test_kpis_api_query_count_same_at_two_sizes(
     api_client.force_authenticate(staff)
     build_portal_rows(1)
 
-    # The six portal KPIs and the data source runs.
-    with django_assert_num_queries(7):
+    # The six portal KPIs, the data source runs and the Segment sources.
+    with django_assert_num_queries(8):
         small = api_client.get(KPIS_URL, WINDOW)
     build_portal_rows(5)
     DataSourceRun.objects.create(
         source=DataSourceRun.Source.CRM_SYNC, last_success_at=timezone.now()
     )
-    with django_assert_num_queries(7):
+    for name in ("Web app", "Mobile app"):
+        create_segment_source(name=name)
+    with django_assert_num_queries(8):
         large = api_client.get(KPIS_URL, WINDOW)
 
     assert small.json()["csat"]["total"]["rated"] == 1
     assert large.json()["csat"]["total"]["rated"] == 6
+    assert len(large.json()["data_freshness"]) == 5
 
 
 def test_kpis_api_in_schema(api_client, staff_user):

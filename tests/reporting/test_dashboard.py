@@ -1,6 +1,7 @@
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.lifecycle.ingestion.services import create_segment_source
 from apps.membership.models import DataSourceRun
 from apps.portal.models import CaseAttempt
 from tests.reporting.factories import WINDOW, CaseAttemptFactory, build_portal_rows
@@ -85,9 +86,9 @@ def test_dashboard_query_count_same_at_two_sizes(
     )
     staff_client.get(DASHBOARD_URL, WINDOW)
 
-    # Session, user, the three activity queries, the six portal KPIs and the
-    # data source runs.
-    with django_assert_num_queries(12):
+    # Session, user, the three activity queries, the six portal KPIs, the
+    # data source runs and the Segment sources.
+    with django_assert_num_queries(13):
         small = staff_client.get(DASHBOARD_URL, WINDOW)
     build_portal_rows(5)
     DataSourceRun.objects.create(
@@ -95,11 +96,14 @@ def test_dashboard_query_count_same_at_two_sizes(
         origin=DataSourceRun.EVENT_BATCH_API_ORIGIN,
         last_success_at=timezone.now(),
     )
-    with django_assert_num_queries(12):
+    for name in ("Web app", "Mobile app"):
+        create_segment_source(name=name)
+    with django_assert_num_queries(13):
         large = staff_client.get(DASHBOARD_URL, WINDOW)
 
     assert small.context["kpis"].csat.total.rated == 1
     assert large.context["kpis"].csat.total.rated == 6
+    assert len(large.context["data_freshness"]) == 5
 
 
 def test_dashboard_warns_of_unregistered_value_kind(staff_client, db, settings):

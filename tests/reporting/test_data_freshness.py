@@ -5,7 +5,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
+from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.models import SegmentSource
 from apps.membership.models import DataSourceRun
+from apps.membership.services.data_sources import segment_source_origin
 from apps.reporting.selectors.freshness import (
     check_sla_setting,
     list_data_freshness,
@@ -25,6 +28,18 @@ def freshness_by_source(now=NOW) -> dict:
     return {row.source: row for row in list_data_freshness(now=now)}
 
 
+def add_segment_source(name: str, *, is_active: bool = True) -> SegmentSource:
+    return create_segment_source(name=name, is_active=is_active)[0]
+
+
+def add_segment_run(source: SegmentSource, **times) -> DataSourceRun:
+    return DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION,
+        origin=segment_source_origin(source.pk),
+        **times,
+    )
+
+
 # The selector
 
 
@@ -36,6 +51,7 @@ def test_list_data_freshness_no_runs_is_no_data(db):
         "usage_ingestion",
         "score_computation",
     ]
+    assert [row.origin for row in rows] == ["", "event_batch_api", ""]
     for row in rows:
         assert row.has_data is False
         assert row.age is None
@@ -111,6 +127,106 @@ def test_list_data_freshness_sla_per_source(db, settings):
     assert rows["usage_ingestion"].is_stale is True
     assert rows["crm_sync"].sla == DAY
     assert rows["crm_sync"].is_fresh is True
+
+
+def test_list_data_freshness_row_per_origin(db):
+    web = add_segment_source("Web app")
+    mobile = add_segment_source("Mobile app")
+    DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION,
+        origin=BATCH,
+        last_success_at=NOW - timedelta(hours=30),
+    )
+    add_segment_run(web, last_success_at=NOW - timedelta(hours=1))
+    add_segment_run(
+        mobile,
+        last_failure_at=NOW - timedelta(minutes=5),
+        last_error="segment batch failed: all 3 message(s) invalid",
+    )
+
+    rows = list_data_freshness(now=NOW)
+
+    usage = {row.origin: row for row in rows if row.source == Source.USAGE_INGESTION}
+    assert [row.label for row in rows] == [
+        "CRM sync",
+        "Usage ingestion: event batch API",
+        "Usage ingestion: Segment source “Mobile app”",
+        "Usage ingestion: Segment source “Web app”",
+        "Score computation",
+    ]
+    assert usage[BATCH].is_stale is True
+    assert usage[segment_source_origin(web.pk)].is_fresh is True
+    assert usage[segment_source_origin(web.pk)].is_failing is False
+    assert usage[segment_source_origin(mobile.pk)].has_data is False
+    assert usage[segment_source_origin(mobile.pk)].is_failing is True
+    assert usage[segment_source_origin(mobile.pk)].last_error == (
+        "segment batch failed: all 3 message(s) invalid"
+    )
+
+
+def test_list_data_freshness_new_source_no_data(db):
+    add_segment_source("Web app")
+
+    row = list_data_freshness(now=NOW)[2]
+
+    assert row.label == "Usage ingestion: Segment source “Web app”"
+    assert row.has_data is False
+    assert row.is_stale is False
+
+
+def test_list_data_freshness_usage_sla_per_origin(db, settings):
+    settings.RM6_DATA_FRESHNESS_SLA_HOURS = "usage_ingestion=2"
+    web = add_segment_source("Web app")
+    add_segment_run(web, last_success_at=NOW - timedelta(hours=2))
+
+    row = list_data_freshness(now=NOW)[2]
+
+    assert row.sla == timedelta(hours=2)
+    assert row.is_stale is True
+
+
+def test_list_data_freshness_hides_gone_sources(db):
+    active = add_segment_source("Web app")
+    inactive = add_segment_source("Old app", is_active=False)
+    deleted = add_segment_source("Trial app")
+    for source in (active, inactive, deleted):
+        add_segment_run(source, last_success_at=NOW - timedelta(days=30))
+    deleted.delete()
+
+    rows = list_data_freshness(now=NOW)
+
+    origins = [row.origin for row in rows]
+    assert segment_source_origin(active.pk) in origins
+    assert segment_source_origin(inactive.pk) not in origins
+    assert segment_source_origin(deleted.pk) not in origins
+    assert len(rows) == 4
+    assert DataSourceRun.objects.count() == 3
+
+
+def test_list_data_freshness_shows_current_name(db):
+    web = add_segment_source("Web app")
+    add_segment_run(web, last_success_at=NOW)
+    SegmentSource.objects.filter(pk=web.pk).update(name="Web portal")
+
+    row = list_data_freshness(now=NOW)[2]
+
+    assert row.label == "Usage ingestion: Segment source “Web portal”"
+    assert row.last_success_at == NOW
+
+
+def test_list_data_freshness_query_count_fixed(db, django_assert_num_queries):
+    add_segment_run(add_segment_source("Web app"), last_success_at=NOW)
+
+    # The data source runs and the active Segment sources.
+    with django_assert_num_queries(2):
+        small = list_data_freshness(now=NOW)
+    for index in range(5):
+        add_segment_run(add_segment_source(f"App {index}"), last_success_at=NOW)
+    with django_assert_num_queries(2):
+        large = list_data_freshness(now=NOW)
+
+    assert len(small) == 4
+    assert len(large) == 9
 
 
 @pytest.mark.parametrize(
@@ -250,6 +366,42 @@ def test_dashboard_freshness_warns_of_stale_source(staff_client, db):
     assert html.count('<span class="badge badge--green">Fresh</span>') == 1
 
 
+def test_dashboard_freshness_warns_of_stale_origin(staff_client, db):
+    now = datetime.now(UTC)
+    web = add_segment_source("Web app")
+    mobile = add_segment_source("Mobile app")
+    add_segment_run(web, last_success_at=now - timedelta(minutes=5))
+    add_segment_run(
+        mobile,
+        last_success_at=now - timedelta(hours=30),
+        last_failure_at=now - timedelta(minutes=5),
+        last_error="segment request rejected: invalid_json",
+    )
+
+    response = staff_client.get(DASHBOARD_URL, WINDOW)
+
+    html = response.content.decode()
+    stale = response.context["stale_sources"]
+    assert [row.origin for row in stale] == [segment_source_origin(mobile.pk)]
+    assert (
+        "Stale data: Usage ingestion: Segment source “Mobile app” last succeeded "
+        "1 day 6 hours ago" in html
+    )
+    assert "segment request rejected: invalid_json" in html
+    assert html.count('<span class="badge badge--red">Stale</span>') == 1
+    assert html.count('<span class="badge badge--green">Fresh</span>') == 1
+    assert html.count('<span class="badge badge--red">Latest run failed</span>') == 1
+
+
+def test_dashboard_freshness_escapes_source_name(staff_client, db):
+    add_segment_source("<b>Web</b> app")
+
+    html = staff_client.get(DASHBOARD_URL, WINDOW).content.decode()
+
+    assert "Segment source “&lt;b&gt;Web&lt;/b&gt; app”" in html
+    assert "<b>Web</b>" not in html
+
+
 def test_dashboard_freshness_times_in_utc_for_any_zone(staff_client, db):
     session = staff_client.session
     session["member_time_zone"] = "Asia/Tokyo"
@@ -313,7 +465,8 @@ def test_kpis_api_data_freshness_no_data_is_null(api_client, staff_user):
     usage = response.json()["data_freshness"][1]
     assert usage == {
         "source": "usage_ingestion",
-        "label": "Usage ingestion",
+        "origin": "event_batch_api",
+        "label": "Usage ingestion: event batch API",
         "last_success_at": None,
         "age_seconds": None,
         "sla_seconds": 86400.0,
@@ -324,6 +477,25 @@ def test_kpis_api_data_freshness_no_data_is_null(api_client, staff_user):
     }
 
 
+def test_kpis_api_data_freshness_per_origin(api_client, staff_user):
+    web = add_segment_source("Web app")
+    add_segment_run(web, last_failure_at=datetime.now(UTC), last_error="broken")
+    api_client.force_authenticate(staff_user)
+
+    response = api_client.get(KPIS_URL, WINDOW)
+
+    rows = response.json()["data_freshness"]
+    assert [(row["source"], row["origin"]) for row in rows] == [
+        ("crm_sync", ""),
+        ("usage_ingestion", "event_batch_api"),
+        ("usage_ingestion", segment_source_origin(web.pk)),
+        ("score_computation", ""),
+    ]
+    assert rows[2]["label"] == "Usage ingestion: Segment source “Web app”"
+    assert rows[2]["is_failing"] is True
+    assert rows[2]["last_error"] == "broken"
+
+
 def test_kpis_api_schema_has_data_freshness(api_client, staff_user):
     api_client.force_authenticate(staff_user)
 
@@ -332,6 +504,7 @@ def test_kpis_api_schema_has_data_freshness(api_client, staff_user):
     schemas = response.json()["components"]["schemas"]
     assert "data_freshness" in schemas["Kpis"]["properties"]
     assert schemas["DataFreshness"]["properties"]["is_fresh"]["nullable"] is True
+    assert "origin" in schemas["DataFreshness"]["required"]
 
 
 # Admin
@@ -354,6 +527,17 @@ def test_data_source_run_admin_read_only(admin_client):
     assert add.status_code == 403
     assert delete.status_code == 403
     assert DataSourceRun.objects.filter(pk=run.pk).exists()
+
+
+def test_data_source_run_admin_lists_origin(admin_client):
+    DataSourceRun.objects.create(
+        source=Source.USAGE_INGESTION, origin=BATCH, last_success_at=NOW
+    )
+
+    response = admin_client.get(reverse("admin:membership_datasourcerun_changelist"))
+
+    assert response.status_code == 200
+    assert "event_batch_api" in response.content.decode()
 
 
 def test_dashboard_heading_ids_unique(staff_client, db):

@@ -137,7 +137,15 @@ class DataFreshnessSerializer(serializers.Serializer):
         choices=DataSourceRun.Source.choices,
         help_text="The data source: CRM sync, usage ingestion or score computation.",
     )
-    label = serializers.CharField()
+    origin = serializers.CharField(
+        help_text="Where usage ingestion ran: event_batch_api, or segment_source: "
+        "and the Segment source's ID. Usage ingestion has one row per origin, "
+        "and the other sources have one row each with an empty origin."
+    )
+    label = serializers.CharField(
+        help_text="The source's display name. For usage ingestion it names the "
+        "origin too, as in “Usage ingestion: event batch API”."
+    )
     last_success_at = serializers.DateTimeField(
         allow_null=True, help_text="The last successful run; null when none."
     )
@@ -177,5 +185,5 @@ class DataFreshnessSerializer(serializers.Serializer):
 class KpisSerializer(PortalKpisSerializer):
     data_freshness = DataFreshnessSerializer(
         many=True,
-        help_text="Each data source's freshness now, whatever the window.",
+        help_text="Each data source origin's freshness now, whatever the window.",
     )

@@ -1,8 +1,9 @@
 """The data freshness KPI: how long ago each data source last ran successfully.
 
 The sources are CRM sync, usage ingestion and score computation, which
-record their runs through `apps.membership.services.data_sources`. A
-source is fresh while the age of its last success is under its SLA.
+record their runs through `apps.membership.services.data_sources`. Usage
+ingestion is judged per origin: the event batch API and each active Segment
+source. A source is fresh while the age of its last success is under its SLA.
 """
 
 import logging
@@ -14,7 +15,12 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.lifecycle.models import SegmentSource
 from apps.membership.models import DataSourceRun
+from apps.membership.services.data_sources import (
+    EVENT_BATCH_API_ORIGIN,
+    segment_source_origin,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +34,11 @@ MAX_SLA_HOURS = 87_600
 
 @dataclass(frozen=True)
 class SourceFreshness:
-    """One data source's last runs, judged against its SLA at `now`."""
+    """One data source origin's last runs, judged against its SLA at `now`."""
 
     source: str
+    # Empty for the sources with one row; see DataSourceRun.origin.
+    origin: str
     label: str
     sla: timedelta
     now: datetime
@@ -145,11 +153,42 @@ def check_sla_setting(**kwargs) -> list[checks.CheckMessage]:
     return []
 
 
-def list_data_freshness(*, now: datetime) -> list[SourceFreshness]:
-    """Return every data source's freshness at `now`, in one SQL statement.
+def _list_origins() -> list[tuple[str, str, str]]:
+    """Return the (source, origin, label) of every row the panel shows, in order.
 
-    A source with no stored run, or with failures only, has no data: its
-    age and `is_fresh` are None, never 0 or fresh.
+    Usage ingestion has a row for the event batch API and one for each active
+    Segment source, named by the source's current name. Rows of deleted and
+    inactive Segment sources stay stored but are left out, because such a
+    source cannot send and its row would only turn stale. Reactivating a
+    source shows its row again.
+    """
+    segment_sources = SegmentSource.objects.filter(is_active=True).order_by(
+        "name", "pk"
+    )
+    origins = []
+    for source, label in Source.choices:
+        if source != Source.USAGE_INGESTION:
+            origins.append((source, "", label))
+            continue
+        origins.append((source, EVENT_BATCH_API_ORIGIN, f"{label}: event batch API"))
+        origins.extend(
+            (
+                source,
+                segment_source_origin(pk),
+                f"{label}: Segment source “{name}”",
+            )
+            for pk, name in segment_sources.values_list("pk", "name")
+        )
+    return origins
+
+
+def list_data_freshness(*, now: datetime) -> list[SourceFreshness]:
+    """Return every data source origin's freshness at `now`, in two SQL queries.
+
+    The queries read the stored runs and the active Segment sources, so their
+    number does not grow with the number of sources. An origin with no stored
+    run, or with failures only, has no data: its age and `is_fresh` are None,
+    never 0 or fresh.
     """
     try:
         slas = get_sla_by_source()
@@ -158,14 +197,15 @@ def list_data_freshness(*, now: datetime) -> list[SourceFreshness]:
         # reads it still shows the runs, judged against the default SLA.
         logger.error("data freshness uses the default SLA: %s", error)
         slas = dict.fromkeys(Source.values, timedelta(hours=DEFAULT_SLA_HOURS))
-    runs = {run.source: run for run in DataSourceRun.objects.all()}
+    runs = {(run.source, run.origin): run for run in DataSourceRun.objects.all()}
 
     rows = []
-    for source, label in Source.choices:
-        run = runs.get(source)
+    for source, origin, label in _list_origins():
+        run = runs.get((source, origin))
         rows.append(
             SourceFreshness(
                 source=source,
+                origin=origin,
                 label=label,
                 sla=slas[source],
                 now=now,
