@@ -103,8 +103,8 @@ ADMIN_MODELS = [
     BusinessHoliday,
     # SlaPolicy is left out: one row per priority allows only four rows.
     # tests/portal/cases/test_admin.py checks its screens.
-    # DataSourceRun is left out: one row per data source allows only three
-    # rows. tests/reporting/test_data_freshness.py checks its screens.
+    # DataSourceRun is left out: its rows are keyed by data source and
+    # origin. tests/reporting/test_data_freshness.py checks its screens.
     CaseTopic,
     Case,
     CaseMessage,
