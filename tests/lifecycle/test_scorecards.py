@@ -283,6 +283,87 @@ def test_days_since_activity_none_in_window_counts_window(db):
     assert score.score == 0
 
 
+def test_days_since_activity_shorter_window_counts_window(db):
+    """A recency window shorter than another measure's still scores 0 when idle."""
+    use_scorecard(
+        "member",
+        {"kind": Kind.EVENT_COUNT, "label": "Activity", "zero_at": 0, "full_at": 20},
+        {
+            "kind": Kind.DAYS_SINCE_ACTIVITY,
+            "label": "Recency",
+            "window_days": 7,
+            "zero_at": 7,
+            "full_at": 1,
+        },
+    )
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 2, now=now, days_ago=17)
+
+    score = score_of(member, now)
+
+    assert score.components["activity"]["value"] == 2
+    assert score.components["recency"]["value"] == 7
+    assert score.components["recency"]["score"] == 0
+
+
+def test_days_since_activity_other_kinds_only_counts_window(db):
+    """Events that only another measure counts leave recency at the window."""
+    use_scorecard(
+        "member",
+        {
+            "kind": Kind.PRODUCT_USAGE,
+            "label": "Usage",
+            "event_kinds": ["product.report_exported"],
+            "zero_at": 0,
+            "full_at": 6,
+        },
+        {
+            "kind": Kind.DAYS_SINCE_ACTIVITY,
+            "label": "Recency",
+            "event_kinds": ["membership.signed_in"],
+            "window_days": 30,
+            "zero_at": 30,
+            "full_at": 0,
+        },
+    )
+    member = factories.MemberFactory()
+    now = timezone.now()
+    add_events(member, 3, now=now, days_ago=0.5)
+
+    score = score_of(member, now)
+
+    assert score.components["usage"]["value"] == 3
+    assert score.components["recency"]["value"] == 30
+    assert score.components["recency"]["score"] == 0
+
+
+def test_days_since_activity_event_ahead_counts_zero(db):
+    """An event a client clock put slightly ahead counts as activity now."""
+    use_scorecard(
+        "member",
+        {
+            "kind": Kind.DAYS_SINCE_ACTIVITY,
+            "label": "Recency",
+            "window_days": 10,
+            "zero_at": 10,
+            "full_at": 0,
+        },
+    )
+    member = factories.MemberFactory()
+    now = timezone.now()
+    factories.ActivityEventFactory(
+        member=member,
+        kind="product.report_exported",
+        occurred_at=now + timedelta(minutes=2),
+    )
+
+    score = score_of(member, now)
+
+    assert score.components["recency"]["value"] == 0
+    assert score.components["recency"]["score"] == 100
+
+
 def test_product_usage_counts_product_kinds_only(db):
     use_scorecard(
         "member",

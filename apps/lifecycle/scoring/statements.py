@@ -193,9 +193,12 @@ def _event_aggregate_sql(
             conditions.append(filters[index])
         condition = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
         if measure.kind == Kind.DAYS_SINCE_ACTIVITY:
+            # NULL when the subject has no such event in the window. The
+            # clamp at 0 comes after the window's default (_raw_expression),
+            # as greatest() would turn NULL into 0 days, a full score.
             columns.append(
-                f"greatest(0.0, extract(epoch FROM %(now)s"
-                f" - max(e.occurred_at){condition}) / 86400.0) AS raw_{index}"
+                f"extract(epoch FROM %(now)s - max(e.occurred_at){condition})"
+                f" / 86400.0 AS raw_{index}"
             )
         else:
             columns.append(f"count(*){condition} AS raw_{index}")
@@ -217,7 +220,10 @@ def _event_aggregate_sql(
 
 def _raw_expression(measure: MeasureSpec, index: int, source: str) -> str:
     if measure.kind == Kind.DAYS_SINCE_ACTIVITY:
-        return f"coalesce({source}.raw_{index}, %(window_{index})s)::float8"
+        # Events up to the allowed clock skew ahead of now count as now.
+        return (
+            f"greatest(0.0, coalesce({source}.raw_{index}, %(window_{index})s))::float8"
+        )
     if measure.kind in EVENT_MEASURE_KINDS:
         return f"coalesce({source}.raw_{index}, 0)::float8"
     return f"{source}.value::float8"
