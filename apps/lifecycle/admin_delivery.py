@@ -21,7 +21,13 @@ from apps.lifecycle.delivery.webhooks import (
     retry_webhook_deliveries,
     rotate_webhook_secret,
 )
-from apps.lifecycle.models import CsmTask, PlayStep, WebhookDelivery, WebhookEndpoint
+from apps.lifecycle.models import (
+    CsmTask,
+    Play,
+    PlayStep,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from apps.membership.admin import ReadOnlyAdmin
 from apps.membership.admin_deletion import KeptWithHistoryAdmin
 from rm6.errors import DomainError
@@ -197,11 +203,13 @@ class WebhookEndpointAdmin(KeptWithHistoryAdmin):
         )
 
     def get_kept_reasons(self, objs) -> dict[int, str]:
-        """Return why each endpoint in use stays: its delivery log or play steps."""
-        # NOTE: Play steps name their endpoint in their JSON config, not by a
-        # foreign key, so the lock that "Delete selected" takes does not hold
-        # back a step saved meanwhile. Such a step fails when it runs, with an
-        # error naming the missing endpoint.
+        """Return why each endpoint in use stays: its delivery log or play steps.
+
+        Play steps name their endpoint in their JSON config, not by a foreign
+        key. Saving steps locks the endpoints they name FOR KEY SHARE (see
+        lock_webhook_endpoints), and the deletion locks the endpoint FOR
+        UPDATE before it calls this, so a step saved meanwhile is found here.
+        """
         return {
             endpoint.pk: reason for endpoint in objs if (reason := _in_use(endpoint))
         }
@@ -232,8 +240,6 @@ class WebhookEndpointAdmin(KeptWithHistoryAdmin):
 def _in_use(endpoint: WebhookEndpoint) -> str:
     """Return why an endpoint must stay, or an empty text when it may go."""
     deliveries = endpoint.deliveries.count()
-    steps = PlayStep.objects.filter(action="webhook", config__endpoint_id=endpoint.pk)
-    plays = sorted({step.play.name for step in steps.select_related("play")})
     reasons = []
     if deliveries:
         noun = "delivery" if deliveries == 1 else "deliveries"
@@ -241,17 +247,56 @@ def _in_use(endpoint: WebhookEndpoint) -> str:
             f"it has {deliveries} logged {noun}, the record of what was sent. "
             "Untick “Is active” to stop sending to it."
         )
-    if plays:
-        names = (
-            f"the play {plays[0]}"
-            if len(plays) == 1
-            else f"the plays {', '.join(plays)}"
-        )
-        reasons.append(
-            f"webhook steps of {names} send to it. Point them at another "
-            "endpoint first."
-        )
+    steps_reason = _describe_steps_using(endpoint)
+    if steps_reason:
+        reasons.append(steps_reason)
     return f"{endpoint.name}: {' And '.join(reasons)}" if reasons else ""
+
+
+def _describe_steps_using(endpoint: WebhookEndpoint) -> str:
+    """Return which play steps send webhooks to the endpoint, or an empty text.
+
+    Steps of draft and paused plays count as uses too: activating the play
+    later would run them against the missing endpoint.
+    """
+    steps = (
+        PlayStep.objects.filter(action="webhook", config__endpoint_id=endpoint.pk)
+        .select_related("play")
+        .order_by("play__name", "play_id", "position")
+    )
+    positions_by_play: dict[Play, list[int]] = {}
+    for step in steps:
+        positions_by_play.setdefault(step.play, []).append(step.position)
+    if not positions_by_play:
+        return ""
+
+    uses = []
+    for play, positions in positions_by_play.items():
+        numbers = _join_with_and([str(position) for position in positions])
+        noun = "step" if len(positions) == 1 else "steps"
+        status = play.get_status_display().lower()
+        uses.append(f"{noun} {numbers} of the {status} play {play.name}")
+    step_count = sum(len(positions) for positions in positions_by_play.values())
+    verb, steps_pronoun = (
+        ("sends", "that step") if step_count == 1 else ("send", "them")
+    )
+    text = (
+        f"{_join_with_and(uses)} {verb} webhooks to it. Point {steps_pronoun} at "
+        "another endpoint first."
+    )
+    if any(play.status != Play.Status.ACTIVE for play in positions_by_play):
+        text += (
+            " Steps of draft and paused plays count, because those plays can "
+            "be activated later."
+        )
+    return text
+
+
+def _join_with_and(items: list[str]) -> str:
+    """Return the items as "A", "A and B" or "A, B and C"."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 @admin.register(WebhookDelivery)

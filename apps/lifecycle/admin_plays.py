@@ -16,7 +16,12 @@ from django.utils.html import format_html
 
 from apps.lifecycle import registry
 from apps.lifecycle.actions import get_action, list_actions
-from apps.lifecycle.delivery.step_config import check_account_templates
+from apps.lifecycle.delivery.step_config import (
+    check_account_templates,
+    describe_missing_endpoint,
+    get_webhook_endpoint_id,
+    lock_webhook_endpoints,
+)
 from apps.lifecycle.models import (
     Enrolment,
     FatigueCap,
@@ -379,6 +384,7 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
         self._check_positions()
         self._check_account_steps()
         super().clean()
+        self._lock_webhook_endpoints()
 
     def _check_positions(self) -> None:
         """Mark each step whose position another step of the play has too."""
@@ -394,6 +400,30 @@ class PlayStepFormSet(forms.BaseInlineFormSet):
                     "each step its own position.",
                 )
             seen.add(position)
+
+    def _lock_webhook_endpoints(self) -> None:
+        """Lock the endpoints that webhook steps name until the save commits.
+
+        Each step's form checked its endpoint without a lock, so an endpoint
+        deleted since then is only seen here. Without the lock, a delete
+        running meanwhile would miss the uncommitted steps, and they would
+        fail at run time naming the missing endpoint.
+        """
+        endpoint_ids = {}
+        for form in self.forms:
+            if form.errors or self._should_delete_form(form):
+                continue
+            cleaned = getattr(form, "cleaned_data", {})
+            endpoint_id = get_webhook_endpoint_id(
+                cleaned.get("action") or "", cleaned.get("config")
+            )
+            if endpoint_id is not None:
+                endpoint_ids[form] = endpoint_id
+
+        existing = lock_webhook_endpoints(endpoint_ids.values())
+        for form, endpoint_id in endpoint_ids.items():
+            if endpoint_id not in existing:
+                form.add_error("config", describe_missing_endpoint(endpoint_id))
 
     def _check_account_steps(self) -> None:
         """Mark each step that an account play cannot run as saved.

@@ -1,18 +1,27 @@
 """The action "Delete selected" on admins that keep objects with history."""
 
 import html
+import json
 import threading
 import time
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.lifecycle.models import Enrolment, Play, WebhookDelivery, WebhookEndpoint
+from apps.lifecycle.models import (
+    Enrolment,
+    Play,
+    PlayStep,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
 from tests import factories
 from tests.plays.factories import PlayFactory, PlayStepFactory
@@ -112,6 +121,7 @@ def test_delete_selected_endpoints_keeps_used(admin_client):
     targeted = make_endpoint("Billing")
     PlayStepFactory(
         play=PlayFactory(play_id="renewal", name="Renewal nudge"),
+        position=2,
         action="webhook",
         config={"endpoint_id": targeted.pk},
     )
@@ -130,8 +140,8 @@ def test_delete_selected_endpoints_keeps_used(admin_client):
         "“Is active” to stop sending to it."
     )
     billing_kept = (
-        "Billing: webhook steps of the play Renewal nudge send to it. Point them at "
-        "another endpoint first."
+        "Billing: step 2 of the active play Renewal nudge sends webhooks to it. "
+        "Point that step at another endpoint first."
     )
     assert confirmation.context["kept"] == [billing_kept, crm_kept]
     assert list(confirmation.context["model_count"]) == [("webhook endpoints", 1)]
@@ -213,10 +223,13 @@ def test_delete_selected_needs_delete_permission(client):
     assert message_texts(response) == ["No action selected."]
 
 
-def wait_for_lock_waiter() -> bool:
-    """Poll until another session of the test database waits for a lock.
+def wait_for_lock_waiter(
+    *, count: int = 1, unless_finished: threading.Thread | None = None
+) -> bool:
+    """Poll until `count` other sessions of the test database wait for a lock.
 
-    Return False if none does within LOCK_WAIT_TIMEOUT_SECONDS.
+    Return False if they do not within LOCK_WAIT_TIMEOUT_SECONDS, or as soon
+    as the thread `unless_finished` ends, because then it did not wait.
     """
     deadline = time.monotonic() + LOCK_WAIT_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -225,8 +238,10 @@ def wait_for_lock_waiter() -> bool:
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
-            if cursor.fetchone()[0]:
+            if cursor.fetchone()[0] >= count:
                 return True
+        if unless_finished is not None and not unless_finished.is_alive():
+            return False
         time.sleep(0.05)
     return False
 
@@ -374,3 +389,186 @@ def test_paused_play_kept_without_pause_advice(admin_client):
         "Welcome: it has 1 enrolment, the play's history. It enrols no one while "
         "it is not active, so it can stay as it is."
     ]
+
+
+@pytest.mark.django_db
+def test_endpoint_delete_page_names_draft_and_paused_steps(admin_client):
+    endpoint = make_endpoint("Billing")
+    draft = PlayFactory(name="Welcome", status=Play.Status.DRAFT, activated_at=None)
+    paused = PlayFactory(name="Renewal nudge", status=Play.Status.PAUSED)
+    for play, position in [(draft, 3), (draft, 1), (paused, 2)]:
+        PlayStepFactory(
+            play=play,
+            position=position,
+            action="webhook",
+            config={"endpoint_id": endpoint.pk},
+        )
+    delete_url = reverse("admin:lifecycle_webhookendpoint_delete", args=[endpoint.pk])
+
+    page = admin_client.get(delete_url)
+    response = admin_client.post(delete_url, {"post": "yes"})
+
+    assert page.context["kept_reasons"] == [
+        "Billing: step 2 of the paused play Renewal nudge and steps 1 and 3 of the "
+        "draft play Welcome send webhooks to it. Point them at another endpoint "
+        "first. Steps of draft and paused plays count, because those plays can be "
+        "activated later."
+    ]
+    assert 'name="post"' not in page.content.decode()
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def _play_change_with_webhook_step(play: Play, endpoint: WebhookEndpoint) -> dict:
+    """Return the POST data of a play's change form that adds a webhook step."""
+    return {
+        "name": play.name,
+        "play_id": play.play_id,
+        "campaign_id": "",
+        "description": "",
+        "subject_level": play.subject_level,
+        "trigger": play.trigger,
+        "trigger_event_kind": play.trigger_event_kind,
+        "trigger_band": "",
+        "trigger_hours": "",
+        "trigger_days": "",
+        "holdout_percent": "0",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "1000",
+        "steps-0-position": "1",
+        "steps-0-action": "webhook",
+        "steps-0-wait_hours": "",
+        "steps-0-consent_purpose": "",
+        "steps-0-config": json.dumps({"endpoint_id": endpoint.pk}),
+    }
+
+
+def _start_thread(target, errors: list) -> threading.Thread:
+    """Start `target` in a thread with its own database connection.
+
+    An exception in a thread would not fail the test by itself, so it is
+    appended to `errors`.
+    """
+
+    def run():
+        try:
+            target()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _signed_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_endpoint_delete_waits_for_step_save(admin_user):
+    endpoint = make_endpoint("Billing")
+    play = PlayFactory(name="Welcome", status=Play.Status.DRAFT, activated_at=None)
+    change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
+    delete_url = reverse("admin:lifecycle_webhookendpoint_delete", args=[endpoint.pk])
+    saver = _signed_in_client(admin_user)
+    deleter = _signed_in_client(admin_user)
+    play_locked = threading.Event()
+    release = threading.Event()
+    responses = {}
+    errors = []
+
+    def hold_play_row():
+        # The step save validates its forms, then waits here to update the
+        # play, with its transaction and the locks it took still open.
+        with transaction.atomic():
+            Play.objects.select_for_update().get(pk=play.pk)
+            play_locked.set()
+            release.wait(timeout=30)
+
+    def save_step():
+        data = _play_change_with_webhook_step(play, endpoint)
+        responses["save"] = saver.post(change_url, data)
+
+    def delete_endpoint():
+        responses["delete"] = deleter.post(delete_url, {"post": "yes"}, follow=True)
+
+    threads = [_start_thread(hold_play_row, errors)]
+    try:
+        assert play_locked.wait(timeout=10)
+        threads.append(_start_thread(save_step, errors))
+        assert wait_for_lock_waiter()
+        threads.append(_start_thread(delete_endpoint, errors))
+        delete_waited = wait_for_lock_waiter(count=2, unless_finished=threads[-1])
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert errors == []
+    assert responses["save"].status_code == 302
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert PlayStep.objects.filter(play=play, action="webhook").count() == 1
+    assert message_texts(responses["delete"]) == [
+        "Kept the webhook endpoint Billing: step 1 of the draft play Welcome sends "
+        "webhooks to it. Point that step at another endpoint first. Steps of "
+        "draft and paused plays count, because those plays can be activated later."
+    ]
+    assert delete_waited
+
+
+@pytest.mark.django_db(transaction=True)
+def test_step_save_waits_for_endpoint_delete(admin_user):
+    endpoint = make_endpoint("Billing")
+    play = PlayFactory(name="Welcome", status=Play.Status.DRAFT, activated_at=None)
+    change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
+    saver = _signed_in_client(admin_user)
+    deleted = threading.Event()
+    release = threading.Event()
+    responses = {}
+    errors = []
+
+    def delete_endpoint():
+        # The admin's own delete, held open before its commit. It gets its own
+        # copy of the endpoint, because deleting sets the copy's pk to None.
+        request = RequestFactory().post("/")
+        request.user = admin_user
+        with transaction.atomic():
+            endpoint_copy = WebhookEndpoint.objects.get(pk=endpoint.pk)
+            endpoint_admin = admin.site._registry[WebhookEndpoint]
+            endpoint_admin.delete_model(request, endpoint_copy)
+            deleted.set()
+            release.wait(timeout=30)
+
+    def save_step():
+        data = _play_change_with_webhook_step(play, endpoint)
+        responses["save"] = saver.post(change_url, data)
+
+    threads = [_start_thread(delete_endpoint, errors)]
+    try:
+        assert deleted.wait(timeout=10)
+        threads.append(_start_thread(save_step, errors))
+        save_waited = wait_for_lock_waiter(unless_finished=threads[-1])
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert errors == []
+    response = responses["save"]
+    assert response.status_code == 200
+    assert response.context["inline_admin_formsets"][0].formset.errors[0] == {
+        "config": [
+            f"endpoint_id {endpoint.pk} is not an existing webhook endpoint: set it "
+            "to the id of one listed under Webhook endpoints."
+        ]
+    }
+    assert not PlayStep.objects.filter(play=play).exists()
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert save_waited

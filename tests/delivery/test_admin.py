@@ -149,6 +149,7 @@ def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
     make_delivery(saved_endpoint, "test:one")
     PlayStepFactory(
         play=PlayFactory(play_id="renewal", name="Renewal nudge"),
+        position=2,
         action="webhook",
         config={"endpoint_id": saved_endpoint.pk},
     )
@@ -158,8 +159,9 @@ def test_endpoint_in_use_delete_page_explains(admin_client, saved_endpoint):
 
     assert response.context["protected"] == [
         "CRM: it has 1 logged delivery, the record of what was sent. Untick "
-        "“Is active” to stop sending to it. And webhook steps of the play "
-        "Renewal nudge send to it. Point them at another endpoint first."
+        "“Is active” to stop sending to it. And step 2 of the active play "
+        "Renewal nudge sends webhooks to it. Point that step at another "
+        "endpoint first."
     ]
     assert not response.context["perms_lacking"]
     admin_client.post(url, {"post": "yes"})

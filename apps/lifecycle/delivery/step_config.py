@@ -2,11 +2,14 @@
 
 Each check returns a list of (field, message) pairs, empty when the config is
 valid. The handlers check the same things again when the step runs, because
-a config can change, or an endpoint be deleted, after the step was saved.
+a config can change after the step was saved, and admin's deletion check
+does not cover an endpoint deleted in code or in the database shell.
 """
 
 import re
+from collections.abc import Iterable
 
+from django.db import connections, router
 from django.template import NodeList, TemplateSyntaxError, Variable
 from django.template.base import Node, TextNode, VariableNode
 from django.template.defaulttags import ForNode, WithNode
@@ -260,13 +263,7 @@ def check_webhook_config(config: dict) -> ConfigErrors:
     endpoint_id = config.get("endpoint_id")
     is_id = isinstance(endpoint_id, int) and not isinstance(endpoint_id, bool)
     if not is_id or not WebhookEndpoint.objects.filter(pk=endpoint_id).exists():
-        errors.append(
-            (
-                "endpoint_id",
-                f"endpoint_id {endpoint_id!r} is not an existing webhook endpoint: "
-                "set it to the id of one listed under Webhook endpoints.",
-            )
-        )
+        errors.append(("endpoint_id", describe_missing_endpoint(endpoint_id)))
     event_kind = config.get("event_kind")
     if isinstance(event_kind, str) and event_kind:
         is_token = WEBHOOK_EVENT_KIND_PATTERN.fullmatch(event_kind) is not None
@@ -283,3 +280,51 @@ def check_webhook_config(config: dict) -> ConfigErrors:
     if data is not None and not isinstance(data, dict):
         errors.append(("data", f'"data" must be a JSON object, not {data!r}.'))
     return errors
+
+
+def describe_missing_endpoint(endpoint_id) -> str:
+    """Return the error for a webhook step whose endpoint_id names no endpoint."""
+    return (
+        f"endpoint_id {endpoint_id!r} is not an existing webhook endpoint: "
+        "set it to the id of one listed under Webhook endpoints."
+    )
+
+
+def get_webhook_endpoint_id(action: str, config: object) -> int | None:
+    """Return the endpoint id that a webhook step's config names, or None."""
+    if action != "webhook" or not isinstance(config, dict):
+        return None
+    endpoint_id = config.get("endpoint_id")
+    if isinstance(endpoint_id, int) and not isinstance(endpoint_id, bool):
+        return endpoint_id
+    return None
+
+
+def lock_webhook_endpoints(endpoint_ids: Iterable[int]) -> set[int]:
+    """Lock the endpoints' rows FOR KEY SHARE and return the ids that exist.
+
+    Call it inside the transaction that saves the steps naming these
+    endpoints. Admin's delete locks the endpoint's row FOR UPDATE and then
+    looks for steps that name it, so the two serialise. A delete that comes
+    second waits for the steps' commit and finds them. A save that comes
+    second waits for the delete's commit and then finds the id missing.
+    KEY SHARE conflicts only with FOR UPDATE and deletes, so saving steps
+    does not hold back a rename or a secret rotation. Rows are locked in id
+    order, as the bulk delete locks them, so that the two cannot deadlock.
+    """
+    ids = sorted(set(endpoint_ids))
+    if not ids:
+        return set()
+    using = router.db_for_write(WebhookEndpoint)
+    connection = connections[using]
+    table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    column = connection.ops.quote_name(WebhookEndpoint._meta.pk.column)
+    # Django's select_for_update offers FOR UPDATE and FOR NO KEY UPDATE
+    # only, and either would also block concurrent updates of the endpoint.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) "
+            f"ORDER BY {column} FOR KEY SHARE",
+            [ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
