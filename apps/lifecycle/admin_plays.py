@@ -262,6 +262,10 @@ class PlayStepForm(forms.ModelForm):
             ("", "---------"),
             *_action_choices(self.instance.action or ""),
         ]
+        # The inline's heading for this step. It is taken now, because
+        # cleaning copies the typed values onto the instance, and after a
+        # failed save str(instance) would show a typed position as stored.
+        self.heading = str(self.instance) if self.instance.pk else "New step"
 
     def clean_position(self) -> int:
         position = self.cleaned_data["position"]
@@ -483,6 +487,7 @@ class PlayStepInline(admin.StackedInline):
     model = PlayStep
     form = PlayStepForm
     formset = PlayStepFormSet
+    template = "admin/lifecycle/play/step_inline.html"
     extra = 1
     ordering = ["position"]
     fields = [("position", "action"), ("wait_hours", "consent_purpose"), "config"]

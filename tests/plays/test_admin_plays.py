@@ -1316,3 +1316,71 @@ def test_play_add_control_character_error_reads_once(admin_client):
         'column 14. Put keys and texts in double quotes, for example {"subject": '
         '"Welcome"}.'
     ]
+
+
+def _step_headings(response) -> list[str]:
+    """Return the text of each step heading on the play's change page."""
+    page = response.content.decode()
+    return re.findall(r'<span class="inline_label">\s*(.*?)\s*</span>', page)
+
+
+def test_step_headings_after_failed_save(admin_client):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    wait = PlayStepFactory(play=play, position=1, action="wait", wait_hours=2)
+    touch = PlayStepFactory(play=play, position=2, action="test_touch")
+    data = _play_form(
+        name=play.name,
+        play_id=play.play_id,
+        **{
+            "steps-TOTAL_FORMS": "3",
+            "steps-INITIAL_FORMS": "2",
+            "steps-0-id": str(wait.pk),
+            "steps-0-play": str(play.pk),
+            "steps-0-position": "5",
+            "steps-0-action": "test_touch",
+            "steps-0-wait_hours": "",
+            "steps-0-config": "{}",
+            "steps-1-id": str(touch.pk),
+            "steps-1-play": str(play.pk),
+            "steps-1-position": "6",
+            "steps-1-action": "test_touch",
+            "steps-1-wait_hours": "",
+            "steps-1-consent_purpose": "",
+            # Invalid, so that the save fails.
+            "steps-1-config": "[]",
+            "steps-2-position": "7",
+            "steps-2-action": "test_touch",
+            "steps-2-wait_hours": "",
+            "steps-2-consent_purpose": "",
+            "steps-2-config": "{}",
+        },
+    )
+
+    response = admin_client.post(f"{PLAYS_URL}{play.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert _step_errors(response) == {}
+    assert response.context["inline_admin_formsets"][0].formset.errors[1] == {
+        "config": ['Enter a JSON object in braces, for example {"title": "Welcome"}.']
+    }
+    # The saved steps, the typed new step and the template for "Add another".
+    assert _step_headings(response) == [
+        "1. Wait",
+        "2. Test touch",
+        "New step",
+        "New step",
+    ]
+    assert list(play.steps.values_list("position", "action")) == [
+        (1, "wait"),
+        (2, "test_touch"),
+    ]
+
+
+def test_step_headings_on_change_page(admin_client):
+    play = PlayFactory(status=Play.Status.DRAFT, activated_at=None)
+    PlayStepFactory(play=play, position=3, action="test_touch")
+
+    response = admin_client.get(f"{PLAYS_URL}{play.pk}/change/")
+
+    # The stored step, the blank extra step and the template for "Add another".
+    assert _step_headings(response) == ["3. Test touch", "New step", "New step"]
