@@ -512,6 +512,10 @@ class PlayAdmin(KeptWithHistoryAdmin):
     readonly_fields = ["status", "activated_at", "preview_link"]
     actions = ["pause_selected"]
 
+    class Media:
+        # Keeps the wide selects of the play and its steps inside narrow windows.
+        css = {"all": ["css/admin-forms.css"]}
+
     def get_kept_reasons(self, objs) -> dict[int, str]:
         """Return why each play with enrolments stays, and to pause it instead."""
         enrolled = {

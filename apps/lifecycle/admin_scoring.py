@@ -225,6 +225,10 @@ class ScorecardAdmin(admin.ModelAdmin):
     readonly_fields = ["summary"]
     actions = ["rescore_now"]
 
+    class Media:
+        # Keeps the wide measure kind selects inside narrow windows.
+        css = {"all": ["css/admin-forms.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scorecard]:
         return super().get_queryset(request).annotate(measure_total=Count("measures"))
 
