@@ -471,12 +471,20 @@ def _signed_in_client(user) -> Client:
     return client
 
 
+@pytest.mark.parametrize("is_bulk", [False, True], ids=["delete-page", "bulk-action"])
 @pytest.mark.django_db(transaction=True)
-def test_endpoint_delete_waits_for_step_save(admin_user):
+def test_endpoint_delete_waits_for_step_save(admin_user, is_bulk):
     endpoint = make_endpoint("Billing")
     play = PlayFactory(name="Welcome", status=Play.Status.DRAFT, activated_at=None)
     change_url = reverse("admin:lifecycle_play_change", args=[play.pk])
-    delete_url = reverse("admin:lifecycle_webhookendpoint_delete", args=[endpoint.pk])
+    if is_bulk:
+        delete_url = ENDPOINTS_URL
+        delete_data = delete_selected([endpoint], is_confirmed=True)
+    else:
+        delete_url = reverse(
+            "admin:lifecycle_webhookendpoint_delete", args=[endpoint.pk]
+        )
+        delete_data = {"post": "yes"}
     saver = _signed_in_client(admin_user)
     deleter = _signed_in_client(admin_user)
     play_locked = threading.Event()
@@ -497,7 +505,7 @@ def test_endpoint_delete_waits_for_step_save(admin_user):
         responses["save"] = saver.post(change_url, data)
 
     def delete_endpoint():
-        responses["delete"] = deleter.post(delete_url, {"post": "yes"}, follow=True)
+        responses["delete"] = deleter.post(delete_url, delete_data, follow=True)
 
     threads = [_start_thread(hold_play_row, errors)]
     try:
