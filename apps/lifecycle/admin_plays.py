@@ -1,5 +1,6 @@
 """Admin for plays: editing, audience preview and activation, enrolments."""
 
+import copy
 import json
 import sys
 
@@ -262,10 +263,14 @@ class PlayStepForm(forms.ModelForm):
             ("", "---------"),
             *_action_choices(self.instance.action or ""),
         ]
-        # The inline's heading for this step. It is taken now, because
-        # cleaning copies the typed values onto the instance, and after a
-        # failed save str(instance) would show a typed position as stored.
-        self.heading = str(self.instance) if self.instance.pk else "New step"
+
+    def full_clean(self) -> None:
+        # Cleaning copies the typed values onto the instance, and the inline
+        # titles each saved step with the instance it was built with. A copy
+        # keeps that title at the stored position and action after a failed
+        # save, and save() stores the copy.
+        self.instance = copy.copy(self.instance)
+        super().full_clean()
 
     def clean_position(self) -> int:
         position = self.cleaned_data["position"]
@@ -487,7 +492,6 @@ class PlayStepInline(admin.StackedInline):
     model = PlayStep
     form = PlayStepForm
     formset = PlayStepFormSet
-    template = "admin/lifecycle/play/step_inline.html"
     extra = 1
     ordering = ["position"]
     fields = [("position", "action"), ("wait_hours", "consent_purpose"), "config"]

@@ -81,9 +81,9 @@ def test_play_step_selects_fit_800px_window(live_server, page: Page):
     assert count_visible_selects(page) == 5
     assert list_cut_off_selects(page) == []
 
-    # A step added in the page gets the heading and the layout of the others.
+    # A step added in the page gets a heading and the layout of the others.
     page.get_by_role("button", name="Add another Play step").click()
-    expect(page.locator("#steps-3 .inline_label")).to_have_text("New step")
+    expect(page.locator("#steps-3 .inline_label")).to_have_text("#4")
     assert count_visible_selects(page) == 6
     assert list_cut_off_selects(page) == []
 
