@@ -284,6 +284,6 @@ def test_dashboard_query_count_fixed(
     staff_client.get(DASHBOARD_URL, params)
 
     # Session, user, active count, daily series, segment breakdown, the six
-    # portal KPIs and the data source runs.
-    with django_assert_num_queries(12):
+    # portal KPIs, the data source runs and the active Segment sources.
+    with django_assert_num_queries(13):
         staff_client.get(DASHBOARD_URL, params)
