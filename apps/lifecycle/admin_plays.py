@@ -1,6 +1,5 @@
 """Admin for plays: editing, audience preview and activation, enrolments."""
 
-import copy
 import json
 import sys
 
@@ -17,6 +16,7 @@ from django.utils.html import format_html
 
 from apps.lifecycle import registry
 from apps.lifecycle.actions import get_action, list_actions
+from apps.lifecycle.admin_inline import InlineRowForm
 from apps.lifecycle.delivery.step_config import (
     check_account_templates,
     describe_missing_endpoint,
@@ -246,7 +246,7 @@ class StepConfigField(forms.JSONField):
         return config
 
 
-class PlayStepForm(forms.ModelForm):
+class PlayStepForm(InlineRowForm):
     action = forms.ChoiceField(choices=())
 
     class Meta:
@@ -263,14 +263,6 @@ class PlayStepForm(forms.ModelForm):
             ("", "---------"),
             *_action_choices(self.instance.action or ""),
         ]
-
-    def full_clean(self) -> None:
-        # Cleaning copies the typed values onto the instance, and the inline
-        # titles each saved step with the instance it was built with. A copy
-        # keeps that title at the stored position and action after a failed
-        # save, and save() stores the copy.
-        self.instance = copy.copy(self.instance)
-        super().full_clean()
 
     def clean_position(self) -> int:
         position = self.cleaned_data["position"]

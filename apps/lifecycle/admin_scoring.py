@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from apps.lifecycle import scoring, tasks
+from apps.lifecycle.admin_inline import InlineRowForm
 from apps.lifecycle.models import (
     AccountHealthScore,
     AccountHealthScoreSnapshot,
@@ -77,7 +78,7 @@ class EventKindsField(SimpleArrayField):
         return super().to_python(value)
 
 
-class ScorecardMeasureForm(forms.ModelForm):
+class ScorecardMeasureForm(InlineRowForm):
     class Meta:
         model = ScorecardMeasure
         field_classes = {"event_kinds": EventKindsField}

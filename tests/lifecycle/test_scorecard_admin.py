@@ -420,3 +420,27 @@ def test_scorecard_measure_inputs_have_labels_and_help(admin_client):
     for field in (*fields, "weight", "zero_at", "full_at"):
         assert re.search(rf'<label[^>]* for="id_measures-0-{field}"', page), field
     assert "Raw value that scores 100." in page
+
+
+def test_measure_heading_after_failed_save(admin_client):
+    """A measure keeps its stored label as heading when the save fails."""
+    scorecard = Scorecard.objects.create(name="Engagement", level="member")
+    measure = ScorecardMeasure.objects.create(
+        scorecard=scorecard, kind="event_count", label="Activity", zero_at=0, full_at=10
+    )
+    data = scorecard_data({"kind": "event_count", "label": "Renamed", "full_at": "0"})
+    data.update({"measures-INITIAL_FORMS": "1", "measures-0-id": str(measure.pk)})
+    data["measures-0-scorecard"] = str(scorecard.pk)
+
+    response = admin_client.post(
+        f"/admin/lifecycle/scorecard/{scorecard.pk}/change/", data
+    )
+
+    assert response.status_code == 200
+    assert "full_at" in measure_errors(response)
+    headings = re.findall(
+        r'<span class="inline_label">\s*(.*?)\s*</span>', response.content.decode()
+    )
+    assert headings[0] == "Activity"
+    measure.refresh_from_db()
+    assert measure.label == "Activity"
