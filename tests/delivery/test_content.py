@@ -1,10 +1,16 @@
 import pytest
+from django.template import Context, Engine
 
 from apps.lifecycle.delivery.content import (
     add_play_params,
     build_play_link,
     render_step_text,
     tag_site_links,
+)
+from apps.lifecycle.delivery.render_limits import (
+    MAX_LOOP_ITERATIONS,
+    MAX_RENDERED_NODES,
+    MAX_TEXT_LENGTH,
 )
 from apps.lifecycle.delivery.step_config import check_step_template
 from apps.lifecycle.models import Play, PlayStep
@@ -282,4 +288,287 @@ def test_render_step_text_keeps_sized_filters(play):
 
     assert (
         render_step_text(step, "title", {"member_name": "Robin"}) == "[Robin  ] 2.5 003"
+    )
+
+
+class CallCounter:
+    """A context value that counts how often the template renders it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        return ""
+
+
+def render_failure(play, source: str, context: dict) -> str:
+    step = PlayStep(play=play, position=9, action="email", config={"body": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "body", context)
+
+    assert error.value.code == "invalid_step_config"
+    return error.value.message
+
+
+def failed_to_render(reason: str) -> str:
+    return (
+        "The 'body' template of the email step at position 9 of play "
+        f"'welcome-2025' failed to render: {reason}. Fix it in admin, then run "
+        "the play again."
+    )
+
+
+LOOP_LIMIT_REASON = (
+    "its loops ran more than 10,000 iterations; loop over fewer items or nest "
+    "fewer loops"
+)
+LENGTH_LIMIT_REASON = (
+    "its text grew past 100,000 characters; shorten it or loop over fewer items"
+)
+
+
+@pytest.mark.django_db
+def test_render_step_text_stops_nested_loops(play):
+    letters = "x" * 1000
+    source = (
+        f'{{% for a in "{letters}" %}}{{% for b in "{letters}" %}}'
+        f'{{% for c in "{letters}" %}}{{{{ tick }}}}'
+        "{% endfor %}{% endfor %}{% endfor %}"
+    )
+    tick = CallCounter()
+
+    message = render_failure(play, source, {"tick": tick})
+
+    assert message == failed_to_render(LOOP_LIMIT_REASON)
+    # Iterations counted before the failure: the first a, then 9 b iterations
+    # with all 1,000 c iterations each (9 * 1,001), then the 10th b, and c
+    # iterations up to the cap. The iteration after the cap fails.
+    completed_c = MAX_LOOP_ITERATIONS - 1 - 9 * 1001 - 1
+    assert completed_c == 989
+    assert tick.calls == 9 * 1000 + completed_c
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "{% for letter in member_name %}{{ forloop.counter }}{{ letter }}"
+            "{% if not forloop.last %},{% endif %}{% endfor %}",
+            "1R,2o,3b",
+        ),
+        (
+            "{% for letter in member_name reversed %}{{ forloop.counter0 }}"
+            "{{ forloop.revcounter }}{{ forloop.revcounter0 }}{{ letter }}"
+            "{{ forloop.first|yesno:'F,' }}{% endfor %}",
+            "032bF121o210R",
+        ),
+        (
+            "{% for name, url in links.items %}{{ name }}={{ url }};{% endfor %}",
+            "docs=/docs/;help=/help/;",
+        ),
+        (
+            "{% for a in 'ab' %}{% for b in 'xy' %}{{ forloop.parentloop.counter }}"
+            "{{ a }}{{ b }} {% endfor %}{% endfor %}",
+            "1ax 1ay 2bx 2by",
+        ),
+        (
+            "{% for letter in account_name %}{{ letter }}{% empty %}no account"
+            "{% endfor %}",
+            "no account",
+        ),
+        (
+            "{% for letter in missing %}{{ letter }}{% empty %}nothing{% endfor %}",
+            "nothing",
+        ),
+        (
+            "{% for letter in member_name %}{% cycle 'x' 'y' %}"
+            "{% ifchanged %}{{ forloop.first }}{% endifchanged %}{% endfor %}",
+            "xTrueyFalsex",
+        ),
+        (
+            "{% regroup member_name|make_list by upper as groups %}"
+            "{% for group in groups %}{{ group.grouper }}{{ group.list|length }}"
+            "{% endfor %}",
+            "R1O1B1",
+        ),
+    ],
+    ids=[
+        "counter",
+        "reversed",
+        "unpacking",
+        "parentloop",
+        "empty",
+        "missing",
+        "cycle-ifchanged",
+        "regroup",
+    ],
+)
+def test_render_step_text_loops_as_django(play, source, expected):
+    context = {
+        "member_name": "Rob",
+        "account_name": "",
+        "links": {"docs": "/docs/", "help": "/help/"},
+    }
+    step = PlayStep(play=play, position=9, action="email", config={"body": source})
+    django_engine = Engine(autoescape=False)
+    django_text = django_engine.from_string(source).render(
+        Context(context, autoescape=False)
+    )
+
+    text = render_step_text(step, "body", context)
+
+    assert text == expected
+    assert text == django_text.strip()
+
+
+@pytest.mark.django_db
+def test_render_step_text_keeps_unpacking_error(play):
+    source = "{% for a, b in member_name %}{{ a }}{% endfor %}"
+
+    message = render_failure(play, source, {"member_name": "Robin"})
+
+    assert message == failed_to_render("Need 2 values to unpack in for loop; got 1. ")
+
+
+@pytest.mark.django_db
+def test_render_step_text_allows_max_length(play):
+    step = PlayStep(
+        play=play, position=9, action="email", config={"body": "{{ long }}"}
+    )
+
+    text = render_step_text(step, "body", {"long": "x" * MAX_TEXT_LENGTH})
+
+    assert len(text) == MAX_TEXT_LENGTH
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ long }}!",
+        "x" * (MAX_TEXT_LENGTH + 1),
+        "{% for letter in 'abc' %}{{ long }}{% endfor %}",
+        "{% with copy=long %}{{ copy }}{{ copy }}{% endwith %}",
+    ],
+    ids=["variable", "text", "loop", "with"],
+)
+def test_render_step_text_caps_length(play, source):
+    message = render_failure(play, source, {"long": "x" * MAX_TEXT_LENGTH})
+
+    assert message == failed_to_render(LENGTH_LIMIT_REASON)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "expected_ticks"),
+    [
+        ("{% with a=1 %}{{ half }}{{ half }}{{ tick }}{% endwith %}", 0),
+        ("{% if half %}{{ half }}{{ half }}{{ tick }}{% endif %}", 0),
+        ("{% if missing %}{% else %}{{ half }}{{ half }}{{ tick }}{% endif %}", 0),
+        ("{% filter upper %}{{ half }}{{ half }}{{ tick }}{% endfilter %}", 0),
+        ("{% spaceless %}{{ half }}{{ half }}{{ tick }}{% endspaceless %}", 0),
+        ("{% autoescape on %}{{ half }}{{ half }}{{ tick }}{% endautoescape %}", 0),
+        (
+            "{% for a in 'a' %}{% ifchanged a %}{{ half }}{{ half }}{{ tick }}"
+            "{% endifchanged %}{% endfor %}",
+            0,
+        ),
+        ("{% for a in '' %}{% empty %}{{ half }}{{ half }}{{ tick }}{% endfor %}", 0),
+        # The first iteration's tick renders, the second half passes the cap.
+        ("{% for a in 'ab' %}{{ half }}{{ tick }}{% endfor %}", 1),
+    ],
+    ids=[
+        "with",
+        "if",
+        "else",
+        "filter",
+        "spaceless",
+        "autoescape",
+        "ifchanged",
+        "empty",
+        "for",
+    ],
+)
+def test_render_step_text_stops_tags_at_length(play, source, expected_ticks):
+    # Two halves pass the cap, so the tag stops rendering before the next node.
+    tick = CallCounter()
+    context = {"half": "x" * (MAX_TEXT_LENGTH // 2 + 1), "tick": tick}
+
+    message = render_failure(play, source, context)
+
+    assert message == failed_to_render(LENGTH_LIMIT_REASON)
+    assert tick.calls == expected_ticks
+
+
+@pytest.mark.django_db
+def test_render_step_text_caps_rendered_nodes(play):
+    letters = "x" * 6000
+    source = f'{{% for a in "{letters}" %}}' + "{{ tick }}" * 20 + "{% endfor %}"
+    tick = CallCounter()
+
+    message = render_failure(play, source, {"tick": tick})
+
+    assert message == failed_to_render(
+        "it rendered more than 100,000 tags, variables and pieces of text; "
+        "loop over fewer items or shorten what the loops repeat"
+    )
+    # The for tag itself is the first node rendered.
+    assert tick.calls == MAX_RENDERED_NODES - 1
+
+
+@pytest.mark.django_db
+def test_render_step_text_counts_regroup_items(play):
+    source = "{% regroup letters by upper as groups %}{{ groups|length }}"
+
+    message = render_failure(play, source, {"letters": "x" * 20_000})
+
+    assert message == failed_to_render(LOOP_LIMIT_REASON)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (
+            "{{ name|make_list|make_list|make_list|make_list|make_list }}",
+            "the make_list filter returned 250,000 characters or items, more "
+            "than 100,000; apply it to a shorter value",
+        ),
+        (
+            "{{ name|make_list|join:name }}",
+            "the join filter would build 159,600 characters, more than "
+            "100,000; join fewer items or use a shorter separator",
+        ),
+        (
+            "{% for a in name %}{{ long|wordcount }}{% endfor %}",
+            "its filters read more than 1,000,000 characters; filter shorter "
+            "values, or filter them once outside loops with the with tag",
+        ),
+    ],
+    ids=["result", "join", "read"],
+)
+def test_render_step_text_caps_filters(play, source, reason):
+    context = {"name": "x" * 400, "long": "y" * 90_000}
+
+    message = render_failure(play, source, context)
+
+    assert message == failed_to_render(reason)
+
+
+@pytest.mark.django_db
+def test_render_step_text_limit_in_if_condition(play):
+    # The if tag turns errors in its condition into False; the limit holds.
+    source = (
+        "{% if name|make_list|make_list|make_list|make_list|make_list == 'x' %}"
+        "yes{% else %}no{% endif %}"
+    )
+
+    message = render_failure(play, source, {"name": "x" * 400})
+
+    assert message == failed_to_render(
+        "the make_list filter returned 250,000 characters or items, more than "
+        "100,000; apply it to a shorter value"
     )

@@ -5,7 +5,8 @@ in the step's config. They render in an engine of their own, which has no
 template directories, no tag libraries to load, Django's default filters and
 only the built-in tags in ALLOWED_TAGS. The context contains plain strings
 only. A step template can therefore neither include other templates nor reach
-model attributes.
+model attributes. The limits in render_limits bound the loop iterations and
+the length of what one render builds.
 """
 
 import re
@@ -21,6 +22,12 @@ from django.template import (
     defaulttags,
 )
 
+from apps.lifecycle.delivery.render_limits import (
+    LIMITED_TAGS,
+    LimitedTemplate,
+    fail_render,
+    limit_filter,
+)
 from apps.lifecycle.models import Play, PlayStep
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
@@ -131,7 +138,7 @@ def _limit_width(name: str):
             int(number) > MAX_FILTER_WIDTH
             for number in NUMBER_PATTERN.findall(str(arg))
         ):
-            raise ValueError(
+            fail_render(
                 f"the {name} filter's argument {arg!r} asks for more than "
                 f"{MAX_FILTER_WIDTH} characters; use a smaller number"
             )
@@ -143,12 +150,14 @@ def _limit_width(name: str):
 def _build_step_tags() -> Library:
     library = Library()
     for name in ALLOWED_TAGS:
-        library.tag(name, defaulttags.register.tags[name])
+        library.tag(name, LIMITED_TAGS.get(name) or defaulttags.register.tags[name])
     for name, problem in REJECTED_TAGS.items():
         library.tag(name, _reject_tag(problem))
     # Registered after Django's default filters, so these replace them.
-    for name in SIZED_FILTERS:
-        library.filter(name, _limit_width(name))
+    for name, function in defaultfilters.register.filters.items():
+        if name in SIZED_FILTERS:
+            function = _limit_width(name)
+        library.filter(name, limit_filter(name, function))
     return library
 
 
@@ -156,7 +165,8 @@ class StepTemplateEngine(Engine):
     """A template engine with only the tags and filters step templates may use.
 
     Both the save-time checks and the run-time render parse with it, so a
-    rejected tag fails the same way in both.
+    rejected tag fails the same way in both. Its templates are LimitedTemplate
+    objects, whose render fails once it passes a limit in render_limits.
     """
 
     # Django's default filters only. The tags come from _build_step_tags,
@@ -165,6 +175,9 @@ class StepTemplateEngine(Engine):
 
     def get_template_builtins(self, builtins):
         return [*super().get_template_builtins(builtins), _build_step_tags()]
+
+    def from_string(self, template_code: str) -> LimitedTemplate:
+        return LimitedTemplate(template_code, engine=self)
 
 
 _engine: Engine | None = None
@@ -286,8 +299,9 @@ def render_step_text(
     """Render the step config's template string under `key`.
 
     Raise DomainError when a required key is missing or empty, when the
-    template does not parse, or when a required text renders empty, as an
-    if tag without an else can.
+    template does not parse, fails to render or passes a limit in
+    render_limits, or when a required text renders empty, as an if tag
+    without an else can.
     """
     source = step.config.get(key, "")
     if not isinstance(source, str) or (required and not source.strip()):
@@ -312,7 +326,8 @@ def render_step_text(
         ) from None
     except (ValueError, TypeError, ArithmeticError, LookupError) as error:
         # Tags that parse can still fail on the context, such as a for tag
-        # that unpacks a name into two variables.
+        # that unpacks a name into two variables, and any render can pass a
+        # limit in render_limits, which raises RenderLimitError (a ValueError).
         raise DomainError(
             f"The {key!r} template of the {step.action} step at position "
             f"{step.position} of play {step.play.play_id!r} failed to render: "
