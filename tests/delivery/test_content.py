@@ -572,3 +572,53 @@ def test_render_step_text_limit_in_if_condition(play):
         "the make_list filter returned 250,000 characters or items, more than "
         "100,000; apply it to a shorter value"
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "{% for a in '" + "x" * 200 + "' %}{% for b in '" + "x" * 100 + "' %}"
+            "{{ a }}{% endfor %}{% endfor %}",
+            "'body' runs at least 20,200 loop iterations, more than the 10,000 "
+            "one render may run. Loop over fewer items or nest fewer loops.",
+        ),
+        (
+            "{% with a=1 %}{% spaceless %}{% for a in '" + "x" * 10_001 + "' %}"
+            "{% endfor %}{% endspaceless %}{% endwith %}",
+            "'body' runs at least 10,001 loop iterations, more than the 10,000 "
+            "one render may run. Loop over fewer items or nest fewer loops.",
+        ),
+        (
+            "{% for a in '" + "x" * 100 + "' %}" + "y" * 1001 + "{% endfor %}",
+            "'body' renders at least 100,100 characters, more than the 100,000 "
+            "a step text may have. Shorten it.",
+        ),
+    ],
+    ids=["nested", "inside-tags", "length"],
+)
+def test_check_step_template_rejects_limits(source, expected):
+    errors = check_step_template({"body": source}, "body", required=True)
+
+    assert errors == [("body", expected)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for a in '" + "x" * 100 + "' %}{% for b in '" + "x" * 99 + "' %}"
+        "{{ a }}{% endfor %}{% endfor %}",
+        # Only members with a name would run the loop, so it fails at run time.
+        "{% if member_name %}{% for a in '" + "x" * 20_000 + "' %}{% endfor %}"
+        "{% endif %}",
+        # An empty member_name skips the inner loop.
+        "{% for letter in member_name %}{% for a in '" + "x" * 20_000 + "' %}"
+        "{% endfor %}{% endfor %}",
+        "{% for a in member_name %}{% empty %}" + "y" * 100_001 + "{% endfor %}",
+    ],
+    ids=["under-limit", "inside-if", "inside-variable-loop", "one-branch"],
+)
+def test_check_step_template_accepts_possible_renders(source):
+    assert check_step_template({"body": source}, "body", required=True) == []

@@ -14,10 +14,17 @@ from contextvars import ContextVar
 from typing import NoReturn
 
 from django.template import NodeList, Template
+from django.template.base import TextNode
 from django.template.defaulttags import (
+    AutoEscapeControlNode,
+    FilterNode,
     ForNode,
+    IfChangedNode,
     IfNode,
     RegroupNode,
+    SpacelessNode,
+    VerbatimNode,
+    WithNode,
     do_for,
     regroup,
 )
@@ -307,3 +314,90 @@ class LimitedTemplate(Template):
         if budget.error is not None:
             raise budget.error
         return text
+
+
+def _estimate_minimum(nodelist: NodeList) -> tuple[int, int]:
+    """Return the fewest loop iterations and characters `nodelist` renders.
+
+    The estimate is valid in every context: a loop over a variable may be empty,
+    and of an if tag's branches only the one that renders least counts.
+    """
+    iterations = characters = 0
+    for node in nodelist:
+        node_iterations, node_characters = _estimate_node_minimum(node)
+        iterations += node_iterations
+        characters += node_characters
+    return iterations, characters
+
+
+def _estimate_node_minimum(node) -> tuple[int, int]:
+    if isinstance(node, TextNode):
+        return 0, len(node.s)
+    if isinstance(node, VerbatimNode):
+        return 0, len(node.content)
+    if isinstance(node, ForNode):
+        return _estimate_for_minimum(node)
+    if isinstance(node, IfNode):
+        branches = [
+            _estimate_minimum(branch) for _, branch in node.conditions_nodelists
+        ]
+        # Without an else branch, an if tag may render nothing.
+        if node.conditions_nodelists[-1][0] is not None:
+            branches.append((0, 0))
+        return _minimum_of(branches)
+    if isinstance(node, IfChangedNode):
+        return _minimum_of(
+            [
+                _estimate_minimum(node.nodelist_true),
+                _estimate_minimum(node.nodelist_false),
+            ]
+        )
+    if isinstance(node, WithNode | AutoEscapeControlNode):
+        return _estimate_minimum(node.nodelist)
+    if isinstance(node, FilterNode | SpacelessNode):
+        # Their filters can shorten the text, so only the loops count.
+        return _estimate_minimum(node.nodelist)[0], 0
+    return 0, 0
+
+
+def _estimate_for_minimum(node: ForNode) -> tuple[int, int]:
+    empty = _estimate_minimum(node.nodelist_empty)
+    body_iterations, body_characters = _estimate_minimum(node.nodelist_loop)
+    sequence = node.sequence
+    # A quoted string is the only literal sequence a template can write.
+    if isinstance(sequence.var, str) and not sequence.filters:
+        length = len(sequence.var)
+        if length == 0:
+            return empty
+        return length * (1 + body_iterations), length * body_characters
+    # A sequence from the context may be empty, or have one item or more.
+    return _minimum_of([empty, (1 + body_iterations, body_characters)])
+
+
+def _minimum_of(estimates: list[tuple[int, int]]) -> tuple[int, int]:
+    return (
+        min(iterations for iterations, _ in estimates),
+        min(characters for _, characters in estimates),
+    )
+
+
+def find_render_limit_problem(template: Template) -> str | None:
+    """Return which limit `template` passes in every context, or None.
+
+    Only literal text and loops over quoted strings are counted, so this
+    catches some templates at save time; the limits while rendering catch
+    the rest.
+    """
+    iterations, characters = _estimate_minimum(template.nodelist)
+    if iterations > MAX_LOOP_ITERATIONS:
+        return (
+            f"runs at least {iterations:,} loop iterations, more than the "
+            f"{MAX_LOOP_ITERATIONS:,} one render may run. Loop over fewer "
+            "items or nest fewer loops."
+        )
+    if characters > MAX_TEXT_LENGTH:
+        return (
+            f"renders at least {characters:,} characters, more than the "
+            f"{MAX_TEXT_LENGTH:,} a step text may have. Shorten it."
+        )
+    return None

@@ -16,6 +16,7 @@ from django.template.defaulttags import ForNode, WithNode
 
 from apps.lifecycle.delivery.content import RejectedTagError, _get_engine, check_link
 from apps.lifecycle.delivery.csm_tasks import MAX_DUE_IN_DAYS, is_valid_due_in_days
+from apps.lifecycle.delivery.render_limits import find_render_limit_problem
 from apps.lifecycle.models import WebhookDelivery, WebhookEndpoint
 from apps.membership.models import ConsentPurpose
 
@@ -81,6 +82,9 @@ def _check_template(
                 "it would reach members as written. Close the tag.",
             )
         ]
+    limit_problem = find_render_limit_problem(template)
+    if limit_problem:
+        return [(name, f"{name!r} {limit_problem}")]
     # Names that tags set with `as` are known everywhere in the template.
     known = set(variables) | _list_set_names(template.nodelist)
     unknown = sorted(_list_variables(template.nodelist, known))
