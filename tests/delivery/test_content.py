@@ -327,6 +327,10 @@ LOOP_LIMIT_REASON = (
 LENGTH_LIMIT_REASON = (
     "its text grew past 100,000 characters; shorten it or loop over fewer items"
 )
+READ_LIMIT_REASON = (
+    "its variables and filters read more than 1,000,000 characters; use "
+    "shorter values, or read long ones once, outside loops"
+)
 
 
 @pytest.mark.django_db
@@ -544,8 +548,7 @@ def test_render_step_text_counts_regroup_items(play):
         ),
         (
             "{% for a in name %}{{ long|wordcount }}{% endfor %}",
-            "its filters read more than 1,000,000 characters; filter shorter "
-            "values, or filter them once outside loops with the with tag",
+            READ_LIMIT_REASON,
         ),
     ],
     ids=["result", "join", "read"],
@@ -563,15 +566,77 @@ def test_render_step_text_limit_in_if_condition(play):
     # The if tag turns errors in its condition into False; the limit holds.
     source = (
         "{% if name|make_list|make_list|make_list|make_list|make_list == 'x' %}"
-        "yes{% else %}no{% endif %}"
+        "yes{% else %}no{% endif %}{{ tick }}"
     )
+    tick = CallCounter()
 
-    message = render_failure(play, source, {"name": "x" * 400})
+    message = render_failure(play, source, {"name": "x" * 400, "tick": tick})
 
     assert message == failed_to_render(
         "the make_list filter returned 250,000 characters or items, more than "
         "100,000; apply it to a shorter value"
     )
+    # The render stops at the next node instead of rendering on.
+    assert tick.calls == 0
+
+
+@pytest.mark.django_db
+def test_render_step_text_counts_method_lookups(play):
+    # text.upper reads the whole text and the comparison returns little.
+    source = "{% for a in name %}{% if long.upper == 'x' %}{% endif %}{% endfor %}"
+
+    message = render_failure(play, source, {"name": "x" * 400, "long": "y" * 90_000})
+
+    assert message == failed_to_render(READ_LIMIT_REASON)
+
+
+@pytest.mark.django_db
+def test_render_step_text_caps_variable_length(play):
+    # hex doubles the length of the encoded name.
+    source = "{{ name.encode.hex }}"
+
+    message = render_failure(play, source, {"name": "x" * 60_000})
+
+    assert message == failed_to_render(
+        "the variable name.encode.hex has 120,000 characters or items, more "
+        "than 100,000; use a shorter value"
+    )
+
+
+@pytest.mark.django_db
+def test_render_step_text_rejects_deep_lookup(play):
+    step = PlayStep(
+        play=play,
+        position=9,
+        action="email",
+        config={"body": "{{ name.encode.hex.encode.hex }}"},
+    )
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "body", {"name": "Robin"})
+
+    assert error.value.message == (
+        "The 'body' template of the email step at position 9 of play "
+        "'welcome-2025' is invalid: the variable name.encode.hex.encode.hex has "
+        "5 names, more than 4; set part of it with a with tag and use that "
+        "name. Fix it in admin, then run the play again."
+    )
+
+
+@pytest.mark.django_db
+def test_check_step_template_rejects_deep_lookup():
+    errors = check_step_template(
+        {"body": "{{ links.docs.encode.hex.upper }}"}, "body", required=True
+    )
+
+    assert errors == [
+        (
+            "body",
+            "'body' is not a valid template: the variable "
+            "links.docs.encode.hex.upper has 5 names, more than 4; set part of "
+            "it with a with tag and use that name. Fix its tags.",
+        )
+    ]
 
 
 @pytest.mark.django_db

@@ -5,8 +5,8 @@ in the step's config. They render in an engine of their own, which has no
 template directories, no tag libraries to load, Django's default filters and
 only the built-in tags in ALLOWED_TAGS. The context contains plain strings
 only. A step template can therefore neither include other templates nor reach
-model attributes. The limits in render_limits bound the loop iterations and
-the length of what one render builds.
+model attributes. The limits in render_limits bound the work and output of
+one render.
 """
 
 import re

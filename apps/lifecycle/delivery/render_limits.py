@@ -4,8 +4,9 @@ Celery workers render each step text once per enrolled member, so a text that
 staff write must not be able to keep a worker busy for minutes or fill its
 memory. A render fails with RenderLimitError as soon as its loops pass
 MAX_LOOP_ITERATIONS, it has rendered MAX_RENDERED_NODES nodes, any part of its
-output or any filter result passes MAX_TEXT_LENGTH, or its filters have read
-MAX_FILTERED_CHARACTERS.
+output or any variable or filter result passes MAX_TEXT_LENGTH, or its
+variables and filters have read MAX_READ_CHARACTERS. A template fails to parse
+when a variable has more than MAX_LOOKUPS names.
 """
 
 import functools
@@ -13,8 +14,8 @@ from collections.abc import Callable, Sized
 from contextvars import ContextVar
 from typing import NoReturn
 
-from django.template import NodeList, Template
-from django.template.base import TextNode
+from django.template import NodeList, Template, TemplateSyntaxError, Variable
+from django.template.base import FilterExpression, Lexer, Parser, TextNode
 from django.template.defaulttags import (
     AutoEscapeControlNode,
     FilterNode,
@@ -42,9 +43,15 @@ MAX_TEXT_LENGTH = 100_000
 # nodes each. Without this cap, a loop body of thousands of nodes would render
 # thousands of times within MAX_LOOP_ITERATIONS.
 MAX_RENDERED_NODES = 100_000
-# Ten texts of MAX_TEXT_LENGTH. It bounds filters that read a long value on
-# every iteration of a loop but return little, such as wordcount or slugify.
-MAX_FILTERED_CHARACTERS = 10 * MAX_TEXT_LENGTH
+# Ten texts of MAX_TEXT_LENGTH. It bounds conditions and filters that read a
+# long value on every iteration of a loop but render little, such as
+# {% if text == other %} or {{ text|wordcount }}.
+MAX_READ_CHARACTERS = 10 * MAX_TEXT_LENGTH
+# The most names in one variable, as in forloop.parentloop.parentloop.counter.
+# Each name after the first can call a method of the value, and a method such
+# as hex doubles it, so the cap bounds how much one variable can grow before
+# its length is checked.
+MAX_LOOKUPS = 4
 
 
 class RenderLimitError(ValueError):
@@ -52,12 +59,12 @@ class RenderLimitError(ValueError):
 
 
 class RenderBudget:
-    """The loop iterations, nodes and filtered characters one render has used."""
+    """The loop iterations, nodes and read characters one render has used."""
 
     def __init__(self) -> None:
         self.loop_iterations = 0
         self.rendered_nodes = 0
-        self.filtered_characters = 0
+        self.read_characters = 0
         self.error: RenderLimitError | None = None
 
     def fail(self, message: str) -> NoReturn:
@@ -68,7 +75,14 @@ class RenderBudget:
             self.error = error
         raise error
 
+    def stop_if_failed(self) -> None:
+        # Loops and node lists call this, so the render stops at the next node
+        # after an if condition swallowed the error.
+        if self.error is not None:
+            raise self.error
+
     def count_iteration(self) -> None:
+        self.stop_if_failed()
         self.loop_iterations += 1
         if self.loop_iterations > MAX_LOOP_ITERATIONS:
             self.fail(
@@ -77,6 +91,7 @@ class RenderBudget:
             )
 
     def count_node(self) -> None:
+        self.stop_if_failed()
         self.rendered_nodes += 1
         if self.rendered_nodes > MAX_RENDERED_NODES:
             self.fail(
@@ -85,13 +100,20 @@ class RenderBudget:
                 "loops repeat"
             )
 
-    def count_filtered(self, characters: int) -> None:
-        self.filtered_characters += characters
-        if self.filtered_characters > MAX_FILTERED_CHARACTERS:
+    def count_read(self, characters: int) -> None:
+        self.read_characters += characters
+        if self.read_characters > MAX_READ_CHARACTERS:
             self.fail(
-                f"its filters read more than {MAX_FILTERED_CHARACTERS:,} "
-                "characters; filter shorter values, or filter them once "
-                "outside loops with the with tag"
+                f"its variables and filters read more than "
+                f"{MAX_READ_CHARACTERS:,} characters; use shorter values, or "
+                "read long ones once, outside loops"
+            )
+
+    def check_length(self, value, subject: str, fix: str) -> None:
+        if _size(value) > MAX_TEXT_LENGTH:
+            self.fail(
+                f"{subject} {_size(value):,} characters or items, more than "
+                f"{MAX_TEXT_LENGTH:,}; {fix}"
             )
 
 
@@ -266,13 +288,11 @@ def limit_filter(name: str, function: Callable) -> Callable:
                     f"more than {MAX_TEXT_LENGTH:,}; join fewer items or use a "
                     "shorter separator"
                 )
-        budget.count_filtered(_size(value))
+        budget.count_read(_size(value) + sum(_size(arg) for arg in args))
         result = function(value, *args, **kwargs)
-        if _size(result) > MAX_TEXT_LENGTH:
-            budget.fail(
-                f"the {name} filter returned {_size(result):,} characters or "
-                f"items, more than {MAX_TEXT_LENGTH:,}; apply it to a shorter value"
-            )
+        budget.check_length(
+            result, f"the {name} filter returned", "apply it to a shorter value"
+        )
         return result
 
     return limited
@@ -298,11 +318,69 @@ def limit_nodelist(nodelist: NodeList) -> LimitedNodeList:
     return limited
 
 
+def _count_names(variable: Variable) -> int:
+    # A number such as {{ 5 }} is a Variable without lookups.
+    return len(variable.lookups or ())
+
+
+class LimitedFilterExpression(FilterExpression):
+    """A variable and its filters, counting what they read in the render's budget.
+
+    A lookup such as text.upper can read the whole value and return little,
+    so each name after the first counts the length of the variable's first
+    value. The result counts too, and must not pass MAX_TEXT_LENGTH.
+    """
+
+    def __init__(self, token: str, parser: Parser) -> None:
+        super().__init__(token, parser)
+        self.variables = [self.var] if self.is_var else []
+        self.variables += [
+            arg for _, args in self.filters for is_lookup, arg in args if is_lookup
+        ]
+        for variable in self.variables:
+            if _count_names(variable) > MAX_LOOKUPS:
+                raise TemplateSyntaxError(
+                    f"the variable {variable.var} has {_count_names(variable)} "
+                    f"names, more than {MAX_LOOKUPS}; set part of it with a "
+                    "with tag and use that name"
+                )
+
+    def resolve(self, context, ignore_failures=False):
+        budget = _get_budget()
+        for variable in self.variables:
+            if _count_names(variable) > 1:
+                first_value = context.get(variable.lookups[0])
+                budget.count_read(_size(first_value) * (_count_names(variable) - 1))
+        value = super().resolve(context, ignore_failures)
+        budget.count_read(_size(value))
+        budget.check_length(
+            value, f"the variable {self.token} has", "use a shorter value"
+        )
+        return value
+
+
+class LimitedParser(Parser):
+    """A template parser whose variables are LimitedFilterExpression objects."""
+
+    def compile_filter(self, token: str) -> LimitedFilterExpression:
+        return LimitedFilterExpression(token, self)
+
+
 class LimitedTemplate(Template):
     """A template whose render fails once it passes a limit of this module."""
 
     def compile_nodelist(self) -> NodeList:
-        return limit_nodelist(super().compile_nodelist())
+        # The step engine never runs in debug mode, so this leaves out the
+        # debug lexer and error annotations of Template.compile_nodelist.
+        parser = LimitedParser(
+            Lexer(self.source).tokenize(),
+            self.engine.template_libraries,
+            self.engine.template_builtins,
+            self.origin,
+        )
+        nodelist = parser.parse()
+        self.extra_data = parser.extra_data
+        return limit_nodelist(nodelist)
 
     def render(self, context):
         budget = RenderBudget()
