@@ -230,7 +230,8 @@ def test_render_step_text_optional_may_render_empty(play):
         ("Hi {{ 55296|stringformat:'c' }}", "contains an unpaired UTF-16 surrogate"),
         (
             "{% for a, b in member_name %}{{ a }}{% endfor %}",
-            "failed to render: Need 2 values to unpack in for loop; got 1.",
+            "failed to render: the for tag unpacks 2 names from each item, but "
+            "an item has 1; name as many as each item has.",
         ),
     ],
     ids=["nul", "surrogate", "unpacking"],
@@ -434,7 +435,10 @@ def test_render_step_text_keeps_unpacking_error(play):
 
     message = render_failure(play, source, {"member_name": "Robin"})
 
-    assert message == failed_to_render("Need 2 values to unpack in for loop; got 1. ")
+    assert message == failed_to_render(
+        "the for tag unpacks 2 names from each item, but an item has 1; name as "
+        "many as each item has"
+    )
 
 
 @pytest.mark.django_db

@@ -47,7 +47,8 @@ MAX_RENDERED_NODES = 100_000
 # long value on every iteration of a loop but render little, such as
 # {% if text == other %} or {{ text|wordcount }}.
 MAX_READ_CHARACTERS = 10 * MAX_TEXT_LENGTH
-# The most names in one variable, as in forloop.parentloop.parentloop.counter.
+# The maximum number of names in one variable, as in
+# forloop.parentloop.parentloop.counter.
 # Each name after the first can call a method of the value, and a method such
 # as hex doubles it, so the cap bounds how much one variable can grow before
 # its length is checked.
@@ -181,7 +182,7 @@ class LimitedForNode(ForNode):
     """Django's for tag, counting each iteration in the render's budget.
 
     It renders as Django 5.2's ForNode does: the same forloop variables,
-    reversed, empty and unpacking, with the same unpacking error. Its output
+    reversed, empty and unpacking. Its output
     stops at MAX_TEXT_LENGTH like a LimitedNodeList.
     """
 
@@ -229,8 +230,8 @@ class LimitedForNode(ForNode):
             item_length = 1
         if item_length != len(self.loopvars):
             raise ValueError(
-                f"Need {len(self.loopvars)} values to unpack in for loop; "
-                f"got {item_length}. "
+                f"the for tag unpacks {len(self.loopvars)} names from each item, "
+                f"but an item has {item_length}; name as many as each item has"
             )
         return dict(zip(self.loopvars, item, strict=True))
 
