@@ -33,10 +33,14 @@ from apps.lifecycle.models import (
     Touch,
     WebhookDelivery,
 )
+from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.plays.runner import WAIT_ACTION
 from apps.lifecycle.plays.selectors import get_play_preview
 from apps.lifecycle.plays.services import activate_play, pause_play, retry_enrolment
-from apps.lifecycle.plays.triggers import CONFIGURED_KIND_TRIGGERS
+from apps.lifecycle.plays.triggers import (
+    CONFIGURED_KIND_TRIGGERS,
+    MAX_TRIGGER_EVENT_AGE,
+)
 from apps.lifecycle.storable import MAX_DEPTH, find_unstorable
 from apps.membership.admin import ReadOnlyAdmin
 from apps.membership.admin_deletion import KeptWithHistoryAdmin
@@ -56,6 +60,15 @@ MAX_WAIT_HOURS = 24 * 3650
 MAX_STEP_POSITION = 1000
 # The model's validator and check constraint enforce the same maximum.
 MAX_HOLDOUT_PERCENT = 90
+TRIGGER_HELP_TEXT = (
+    "Triggers other than unanswered question, stagnant account and renewal "
+    "window start the play for new events only: recorded after the play's "
+    "activation, occurred at most "
+    f"{MAX_CLOCK_SKEW.total_seconds() / 60:g} minutes before it, and "
+    f"recorded at most {MAX_TRIGGER_EVENT_AGE.total_seconds() / 3600:g} hours "
+    "after they occurred. Older events, such as backfills through the API or "
+    "held usage released later, are recorded and scored but start no play."
+)
 
 
 def _action_choices(current: str = "") -> list[tuple[str, str]]:
@@ -111,6 +124,7 @@ class PlayForm(forms.ModelForm):
             "audience_bands",
             "holdout_percent",
         ]
+        help_texts = {"trigger": TRIGGER_HELP_TEXT}
 
     def _require(self, field: str, message: str) -> None:
         if self.cleaned_data.get(field) in (None, ""):

@@ -3,8 +3,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.lifecycle.models import ActivityEvent, Enrolment, Play
+from apps.lifecycle.ingestion.messages import expand_body
+from apps.lifecycle.ingestion.services import (
+    create_segment_source,
+    ingest_segment_messages,
+    release_held_events,
+)
+from apps.lifecycle.models import ActivityEvent, Enrolment, HeldUsageEvent, Play
+from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.plays.triggers import (
+    MAX_TRIGGER_EVENT_AGE,
     dispatch_account_band_change,
     evaluate_account_band_change,
     evaluate_event_triggers,
@@ -19,6 +27,7 @@ from apps.lifecycle.tasks import (
 )
 from apps.membership.models import Member
 from tests import factories
+from tests.ingestion.helpers import track
 from tests.plays.factories import PlayFactory, PlayStepFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +101,163 @@ def test_event_trigger_ignores_events_before_activation():
 
     assert created == 0
     assert _enrolled(play) == []
+
+
+def test_event_trigger_ignores_event_occurred_before_activation():
+    activated_at = timezone.now() - timedelta(hours=2)
+    play = PlayFactory(activated_at=activated_at)
+    member = factories.MemberFactory()
+    event = _event(
+        member, occurred_at=activated_at - MAX_CLOCK_SKEW - timedelta(seconds=1)
+    )
+
+    created = evaluate_event_triggers(event_ids=[event.pk])
+
+    assert created == 0
+    assert _enrolled(play) == []
+
+
+def test_event_trigger_allows_clock_skew_at_activation():
+    activated_at = timezone.now() - timedelta(hours=2)
+    play = PlayFactory(activated_at=activated_at)
+    member = factories.MemberFactory()
+    event = _event(member, occurred_at=activated_at - MAX_CLOCK_SKEW)
+
+    created = evaluate_event_triggers(event_ids=[event.pk])
+
+    assert created == 1
+    assert _enrolled(play) == [(f"member:{member.pk}", str(event.pk))]
+
+
+def test_event_trigger_ignores_event_older_than_max_age():
+    play = PlayFactory(activated_at=timezone.now() - timedelta(days=60))
+    member = factories.MemberFactory()
+    too_old = _event(
+        member,
+        occurred_at=timezone.now() - MAX_TRIGGER_EVENT_AGE - timedelta(seconds=1),
+    )
+    recent = _event(
+        member,
+        occurred_at=timezone.now() - MAX_TRIGGER_EVENT_AGE + timedelta(minutes=1),
+    )
+
+    created = evaluate_event_triggers(event_ids=[too_old.pk, recent.pk])
+
+    assert created == 1
+    assert _enrolled(play) == [(f"member:{member.pk}", str(recent.pk))]
+
+
+def test_event_trigger_measures_age_from_recording():
+    """An event recorded soon after it occurred may be evaluated much later."""
+    play = PlayFactory(activated_at=timezone.now() - timedelta(days=60))
+    member = factories.MemberFactory()
+    two_days_ago = timezone.now() - timedelta(days=2)
+    event = _event(member, occurred_at=two_days_ago, recorded_at=two_days_ago)
+
+    created = evaluate_event_triggers(event_ids=[event.pk])
+
+    assert created == 1
+    assert _enrolled(play) == [(f"member:{member.pk}", str(event.pk))]
+
+
+def test_backfilled_batch_recorded_but_triggers_nothing(
+    django_capture_on_commit_callbacks,
+):
+    play = PlayFactory(activated_at=timezone.now() - timedelta(days=400))
+    member = factories.MemberFactory()
+    rows = [
+        {
+            "member_id": member.pk,
+            "kind": "product.report_exported",
+            "occurred_at": timezone.now() - timedelta(days=330),
+            "idempotency_key": "backfill-1",
+        }
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(rows=rows)
+
+    event = ActivityEvent.objects.get(idempotency_key="backfill-1")
+    assert event.member == member
+    assert evaluate_event_triggers(event_ids=[event.pk]) == 0
+    assert sweep_event_triggers() == 0
+    assert _enrolled(play) == []
+
+
+def test_released_held_usage_triggers_nothing():
+    play = PlayFactory(activated_at=timezone.now() - timedelta(days=60))
+    source, _write_key = create_segment_source(name="Product")
+    weeks_ago = (timezone.now() - timedelta(weeks=3)).isoformat()
+    body = {
+        "batch": [
+            track(f"m-{number}", user_id="u-9", timestamp=weeks_ago)
+            for number in range(3)
+        ]
+    }
+    received_at = timezone.now()
+    messages = expand_body(body, message_type=None, received_at=received_at)
+    ingest_segment_messages(source=source, messages=messages, received_at=received_at)
+    assert HeldUsageEvent.objects.count() == 3
+    member = factories.MemberFactory(external_id="u-9")
+
+    released = release_held_events(member=member)
+
+    event_ids = list(
+        ActivityEvent.objects.filter(member=member).values_list("pk", flat=True)
+    )
+    assert released == 3
+    assert len(event_ids) == 3
+    assert evaluate_event_triggers(event_ids=event_ids) == 0
+    assert sweep_event_triggers() == 0
+    assert _enrolled(play) == []
+
+
+def test_feature_first_use_ignores_backfilled_first_use():
+    """The first use was long ago, so neither it nor a later use fires."""
+    play = PlayFactory(
+        trigger=Play.Trigger.FEATURE_FIRST_USE,
+        activated_at=timezone.now() - timedelta(days=400),
+    )
+    member = factories.MemberFactory()
+    backfilled = _event(member, occurred_at=timezone.now() - timedelta(days=330))
+    later = _event(member)
+
+    created = evaluate_event_triggers(event_ids=[backfilled.pk, later.pk])
+
+    assert created == 0
+    assert _enrolled(play) == []
+
+
+@pytest.mark.parametrize(
+    ("trigger", "kind", "properties"),
+    [
+        (Play.Trigger.ACCEPTED_SOLUTION, "community.solution_accepted", {}),
+        (Play.Trigger.COURSE_COMPLETED, "portal.course_completed", {}),
+        (
+            Play.Trigger.HEALTH_BAND_CHANGE,
+            "lifecycle.health_band_changed",
+            {"from": "green", "to": "red"},
+        ),
+    ],
+)
+def test_fixed_kind_trigger_ignores_old_event(trigger, kind, properties):
+    play = PlayFactory(
+        trigger=trigger,
+        trigger_event_kind="",
+        activated_at=timezone.now() - timedelta(days=60),
+    )
+    member = factories.MemberFactory()
+    old = _event(
+        member,
+        kind,
+        occurred_at=timezone.now() - timedelta(days=3),
+        properties=properties,
+    )
+    new = _event(member, kind, properties=properties)
+
+    evaluate_event_triggers(event_ids=[old.pk, new.pk])
+
+    assert _enrolled(play) == [(f"member:{member.pk}", str(new.pk))]
 
 
 def test_event_trigger_applies_audience_filters():

@@ -10,10 +10,13 @@ at once. An event evaluated twice enrols nobody twice: the enrolment's
 uniqueness on (play, subject, occurrence) holds in the database.
 
 A play matches an event when the play is active, its trigger listens to the
-event's kind, and the event was recorded at or after the play's last
-activation. The occurrence key is the event id,
-except for first-time triggers, which use "first" so that the database
-constraint allows one enrolment per subject ever.
+event's kind, and the event is new (`filter_new_events`): recorded at or
+after the play's last activation, occurred no earlier than MAX_CLOCK_SKEW
+before it, and occurred at most MAX_TRIGGER_EVENT_AGE before it was recorded.
+Backfilled events and usage released late are recorded and scored but start
+no play. The occurrence key is the event id, except for first-time triggers,
+which use "first" so that the database constraint allows one enrolment per
+subject ever.
 
 Member band changes arrive as `lifecycle.health_band_changed` events and
 trigger member-level plays. Account band changes record no event, so the
@@ -31,12 +34,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.lifecycle import registry
 from apps.lifecycle.horizon import read_commit_horizon
 from apps.lifecycle.models import ActivityEvent, Play
+from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch
 from apps.lifecycle.plays.audience import list_audience_accounts, list_audience_members
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
@@ -57,6 +61,10 @@ CONFIGURED_KIND_TRIGGERS = (Trigger.EVENT, Trigger.FEATURE_FIRST_USE)
 FIRST_TIME_TRIGGERS = (Trigger.FIRST_SIGN_IN, Trigger.FEATURE_FIRST_USE)
 EVENT_TRIGGERS = (*CONFIGURED_KIND_TRIGGERS, *FIXED_TRIGGER_KINDS)
 FIRST_OCCURRENCE_KEY = "first"
+# Events that occurred longer than this before they were recorded trigger no
+# play: a nudge about an action long past reads as a bug to the member. It
+# leaves room for clients that queue usage while offline for a few hours.
+MAX_TRIGGER_EVENT_AGE = timedelta(hours=24)
 
 # How far back the sweep looks when it does not know where its previous run
 # stopped, after a cache flush for example. Events recorded earlier than that
@@ -84,11 +92,30 @@ def list_event_plays(kinds: set[str]):
     ).order_by("pk")
 
 
-def _keep_first_events(play: Play, events: list[ActivityEvent]) -> list[ActivityEvent]:
-    """Keep the events that are their subject's first of their kind.
+def filter_recent_events(events: QuerySet) -> QuerySet:
+    """Keep the events that occurred at most MAX_TRIGGER_EVENT_AGE before recording."""
+    return events.filter(occurred_at__gte=F("recorded_at") - MAX_TRIGGER_EVENT_AGE)
+
+
+def filter_new_events(events: QuerySet, *, activated_at: datetime) -> QuerySet:
+    """Keep the events new enough to trigger a play activated at `activated_at`.
+
+    An event must be recent (`filter_recent_events`), recorded at or after
+    the activation, and have occurred no earlier than MAX_CLOCK_SKEW before
+    it, because a client's clock may lag the database's by that much.
+    """
+    return filter_recent_events(events).filter(
+        recorded_at__gte=activated_at,
+        occurred_at__gte=activated_at - MAX_CLOCK_SKEW,
+    )
+
+
+def _exclude_earlier_firsts(play: Play, events: QuerySet) -> QuerySet:
+    """Drop the events that are not their subject's first of their kind.
 
     For an account-level play the first is the first by any member of the
-    account. Ties on `occurred_at` go to the lower id.
+    account. Ties on `occurred_at` go to the lower id. Earlier events count
+    whatever their age, so a backfilled first use blocks later ones.
     """
     is_account_level = play.subject_level == Play.SubjectLevel.ACCOUNT
     subject_field = "account_id" if is_account_level else "member_id"
@@ -98,28 +125,23 @@ def _keep_first_events(play: Play, events: list[ActivityEvent]) -> list[Activity
         **{subject_field: OuterRef(subject_field)},
         kind=OuterRef("kind"),
     )
-    first_ids = set(
-        ActivityEvent.objects.filter(pk__in=[e.pk for e in events])
-        .exclude(Exists(earlier))
-        .values_list("pk", flat=True)
-    )
-    return [e for e in events if e.pk in first_ids]
+    return events.exclude(Exists(earlier))
 
 
-def _match_events(play: Play, events: list[ActivityEvent]) -> list[ActivityEvent]:
+def _match_events(play: Play, event_ids: list[int]) -> list[ActivityEvent]:
     is_account_level = play.subject_level == Play.SubjectLevel.ACCOUNT
     if play.trigger == Trigger.HEALTH_BAND_CHANGE and is_account_level:
         # Account-level band plays follow the account's own band instead.
         return []
-    kind = get_trigger_kind(play)
-    matching = [
-        e for e in events if e.kind == kind and e.recorded_at >= play.activated_at
-    ]
+    events = filter_new_events(
+        ActivityEvent.objects.filter(pk__in=event_ids, kind=get_trigger_kind(play)),
+        activated_at=play.activated_at,
+    )
     if play.trigger == Trigger.HEALTH_BAND_CHANGE and play.trigger_band:
-        matching = [e for e in matching if e.properties.get("to") == play.trigger_band]
-    if matching and play.trigger in FIRST_TIME_TRIGGERS:
-        matching = _keep_first_events(play, matching)
-    return matching
+        events = events.filter(properties__to=play.trigger_band)
+    if play.trigger in FIRST_TIME_TRIGGERS:
+        events = _exclude_earlier_firsts(play, events)
+    return list(events.order_by("pk").only("pk", "member_id", "account_id"))
 
 
 def _occurrence_key(play: Play, event: ActivityEvent) -> str:
@@ -167,25 +189,18 @@ def evaluate_event_triggers(
     never undoes them. Return the number of enrolments created, which is 0
     for events already evaluated.
     """
-    events = list(
+    kinds = set(
         ActivityEvent.objects.filter(pk__in=event_ids)
-        .order_by("pk")
-        .only(
-            "pk",
-            "member_id",
-            "account_id",
-            "kind",
-            "occurred_at",
-            "recorded_at",
-            "properties",
-        )
+        .order_by()
+        .values_list("kind", flat=True)
+        .distinct()
     )
-    if not events:
+    if not kinds:
         return 0
 
     created = 0
-    for play in list_event_plays({e.kind for e in events}):
-        matching = _match_events(play, events)
+    for play in list_event_plays(kinds):
+        matching = _match_events(play, event_ids)
         candidates = _list_event_candidates(play, matching) if matching else []
         created += len(enrol_subjects(play=play, candidates=candidates, now=now))
     return created
@@ -254,8 +269,8 @@ def sweep_event_triggers(*, now: datetime | None = None) -> int:
     created = 0
     if kinds:
         since = max(swept_until, min(play.activated_at for play in plays))
-        events = ActivityEvent.objects.filter(
-            kind__in=kinds, recorded_at__gte=since
+        events = filter_recent_events(
+            ActivityEvent.objects.filter(kind__in=kinds, recorded_at__gte=since)
         ).order_by("pk")
         last_id = 0
         while event_ids := list(
