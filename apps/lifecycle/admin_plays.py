@@ -67,7 +67,9 @@ TRIGGER_HELP_TEXT = (
     f"{MAX_CLOCK_SKEW.total_seconds() / 60:g} minutes before it, and "
     f"recorded at most {MAX_TRIGGER_EVENT_AGE.total_seconds() / 3600:g} hours "
     "after they occurred. Older events, such as backfills through the API or "
-    "held usage released later, are recorded and scored but start no play."
+    "held usage released later, are recorded and scored but start no play. "
+    "First sign-in fires at a member's first sign-in after they confirmed "
+    "their email address, or at the confirmation if they are signed in then."
 )
 
 

@@ -7,6 +7,7 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Lifecycle"
 
     def ready(self) -> None:
+        from allauth.account.signals import email_confirmed
         from django.contrib.auth.signals import user_logged_in
         from django.core import checks
 
@@ -29,7 +30,10 @@ class LifecycleConfig(AppConfig):
         from apps.membership.exports import register_export_section
         from apps.membership.merge import register_merge_handler
 
-        register_kind("membership.signed_in", "A member signed in.")
+        register_kind(
+            "membership.signed_in",
+            "A member signed in, or confirmed their email address while signed in.",
+        )
         register_kind(
             "product.*",
             "Product usage pushed by an integration; the rest of the name is "
@@ -56,4 +60,10 @@ class LifecycleConfig(AppConfig):
         checks.register(check_message_cap)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"
+        )
+        # The membership app, listed first in INSTALLED_APPS, connects its
+        # receiver first, so the member has joined its account before this runs.
+        email_confirmed.connect(
+            receivers.record_sign_in_on_email_confirmation,
+            dispatch_uid="lifecycle.record_sign_in_on_email_confirmation",
         )

@@ -361,11 +361,12 @@ def test_play_add_accepts_active_consent_purpose(admin_client):
     assert Play.objects.get().steps.get().consent_purpose == "newsletter"
 
 
-def test_play_add_page_states_event_age_rule(admin_client):
+def test_play_add_page_states_trigger_rules(admin_client):
     page = admin_client.get(ADD_URL).content.decode()
 
     assert "occurred at most 5 minutes before it" in page
     assert "recorded at most 24 hours after they occurred" in page
+    assert "first sign-in after they confirmed their email address" in page
 
 
 def test_play_preview_shows_size_and_sample(admin_client):

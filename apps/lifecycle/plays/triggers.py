@@ -18,6 +18,12 @@ no play. The occurrence key is the event id, except for first-time triggers,
 which use "first" so that the database constraint allows one enrolment per
 subject ever.
 
+The first sign-in trigger counts only sign-ins as a confirmed member. A
+sign-in recorded while the member's sign-up email was unconfirmed carries
+the UNCONFIRMED_SIGN_IN_PROPERTY (see apps.lifecycle.receivers), so it
+neither triggers the play nor counts as the member's first sign-in. A member
+who confirms the address while signed in gets a sign-in recorded then.
+
 Member band changes arrive as `lifecycle.health_band_changed` events and
 trigger member-level plays. Account band changes record no event, so the
 scorer's band-change hook hands them to `evaluate_account_band_change`,
@@ -44,6 +50,7 @@ from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch
 from apps.lifecycle.plays.audience import list_audience_accounts, list_audience_members
 from apps.lifecycle.plays.services import Candidate, enrol_subjects
+from apps.membership.selectors.sso import list_unconfirmed_sign_up_member_ids
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,9 @@ FIRST_OCCURRENCE_KEY = "first"
 # play: a nudge about an action long past reads as a bug to the member. It
 # leaves room for clients that queue usage while offline for a few hours.
 MAX_TRIGGER_EVENT_AGE = timedelta(hours=24)
+# Property set to true on a sign-in event recorded while the member's sign-up
+# email was unconfirmed. Such a sign-in is not a first sign-in.
+UNCONFIRMED_SIGN_IN_PROPERTY = "email_unconfirmed"
 
 # How far back the sweep looks when it does not know where its previous run
 # stopped, after a cache flush for example. Events recorded earlier than that
@@ -110,6 +120,10 @@ def filter_new_events(events: QuerySet, *, activated_at: datetime) -> QuerySet:
     )
 
 
+def _exclude_unconfirmed_sign_ins(events: QuerySet) -> QuerySet:
+    return events.exclude(properties__contains={UNCONFIRMED_SIGN_IN_PROPERTY: True})
+
+
 def _exclude_earlier_firsts(play: Play, events: QuerySet) -> QuerySet:
     """Drop the events that are not their subject's first of their kind.
 
@@ -125,6 +139,8 @@ def _exclude_earlier_firsts(play: Play, events: QuerySet) -> QuerySet:
         **{subject_field: OuterRef(subject_field)},
         kind=OuterRef("kind"),
     )
+    if play.trigger == Trigger.FIRST_SIGN_IN:
+        earlier = _exclude_unconfirmed_sign_ins(earlier)
     return events.exclude(Exists(earlier))
 
 
@@ -139,9 +155,20 @@ def _match_events(play: Play, event_ids: list[int]) -> list[ActivityEvent]:
     )
     if play.trigger == Trigger.HEALTH_BAND_CHANGE and play.trigger_band:
         events = events.filter(properties__to=play.trigger_band)
+    if play.trigger == Trigger.FIRST_SIGN_IN:
+        events = _exclude_unconfirmed_sign_ins(events)
     if play.trigger in FIRST_TIME_TRIGGERS:
         events = _exclude_earlier_firsts(play, events)
-    return list(events.order_by("pk").only("pk", "member_id", "account_id"))
+    matching = list(events.order_by("pk").only("pk", "member_id", "account_id"))
+
+    if play.trigger == Trigger.FIRST_SIGN_IN and matching:
+        # Sign-ins recorded by earlier versions of the hub lack the property,
+        # so a member whose sign-up is still unconfirmed now is left out too.
+        unconfirmed = list_unconfirmed_sign_up_member_ids(
+            member_ids={e.member_id for e in matching}
+        )
+        matching = [e for e in matching if e.member_id not in unconfirmed]
+    return matching
 
 
 def _occurrence_key(play: Play, event: ActivityEvent) -> str:
