@@ -198,3 +198,20 @@ def test_member_created_by_staff_enrolled():
 
     assert evaluate_event_triggers(event_ids=[event.pk]) == 1
     assert enrolments(play) == [(f"member:{member.pk}", "first", member.account_id)]
+
+
+def test_event_play_skips_unconfirmed_sign_up(client, globex):
+    """Plays of any trigger wait until a self-sign-up confirms its email."""
+    play = PlayFactory(trigger=Play.Trigger.EVENT, trigger_event_kind=SIGN_IN)
+
+    sign_up(client)
+
+    assert sweep_event_triggers() == 0
+    assert enrolments(play) == []
+
+    # Confirming while signed in records a sign-in as a confirmed member.
+    confirm(client)
+
+    assert sweep_event_triggers() == 1
+    member = Member.objects.get(user__email=EMAIL)
+    assert [key for key, _, _ in enrolments(play)] == [f"member:{member.pk}"]

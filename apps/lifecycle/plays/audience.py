@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from apps.lifecycle.models import Play
 from apps.membership.models import Account, Member
+from apps.membership.selectors.sso import exclude_unconfirmed_sign_ups
 
 
 def member_subject_key(member_id: int) -> str:
@@ -17,12 +18,19 @@ def account_subject_key(account_id: int) -> str:
 
 
 def list_enrollable_members() -> QuerySet[Member]:
-    """Return members a play may touch: not deactivated, anonymised or merged."""
-    return Member.objects.filter(
+    """Return members a play may touch.
+
+    Deactivated, anonymised and merged members are left out, and so are
+    self-sign-ups whose email is not confirmed yet: anyone can sign up with
+    another person's address, and a play would send that person's email,
+    notifications or webhooks to whoever claimed it.
+    """
+    members = Member.objects.filter(
         deactivated_at__isnull=True,
         anonymised_at__isnull=True,
         merged_into__isnull=True,
     )
+    return exclude_unconfirmed_sign_ups(members)
 
 
 def _filter_members(play: Play, members: QuerySet[Member]) -> QuerySet[Member]:

@@ -108,12 +108,17 @@ def list_unconfirmed_sign_up_member_ids(*, member_ids: Iterable[int]) -> set[int
     have no usable password, and SSO creates members with verified addresses
     only, so neither is returned.
     """
+    members = Member.objects.filter(pk__in=list(member_ids))
+    return set(members.filter(_is_unconfirmed_sign_up()).values_list("pk", flat=True))
+
+
+def exclude_unconfirmed_sign_ups(members: QuerySet[Member]) -> QuerySet[Member]:
+    """Return `members` without those that list_unconfirmed_sign_up_member_ids finds."""
+    return members.exclude(_is_unconfirmed_sign_up())
+
+
+def _is_unconfirmed_sign_up() -> Q:
     pending = EmailAddress.objects.filter(
         user=OuterRef("user"), email__iexact=OuterRef("user__email"), verified=False
     )
-    return set(
-        Member.objects.filter(pk__in=list(member_ids))
-        .filter(Exists(pending))
-        .exclude(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
-        .values_list("pk", flat=True)
-    )
+    return Q(Exists(pending)) & ~Q(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
