@@ -25,6 +25,8 @@ class DemoAccount:
     # Most of its people went quiet a month or two ago, so its health score
     # is low: the accounts a customer-success team would act on.
     is_at_risk: bool = False
+    # Set by the writer from the contract start and the members' join times.
+    created_at: datetime | None = None
     pk: int | None = None
 
 

@@ -128,7 +128,7 @@ def seed_demo_data(
         id_prefix=DEMO_ID_PREFIX,
     ).run()
     with tqdm(
-        total=writers.count_rows(data),
+        total=writers.count_rows(data, now=now),
         desc="demo rows",
         unit="row",
         file=progress,

@@ -7,7 +7,7 @@ written here directly, with the same values.
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from allauth.account.models import EmailAddress
@@ -103,8 +103,12 @@ class SeedResult:
     seconds: float = 0.0
 
 
-def count_rows(data: DemoDataSet) -> int:
+def count_rows(data: DemoDataSet, *, now: datetime) -> int:
     """Return the number of rows `write_data_set` reports, for the progress bar."""
+    joined = [person.joined_at for person in data.members]
+    scored = sum(
+        sum(1 for at in joined if at <= moment) for moment in list_score_moments(now)
+    )
     return (
         2 * (len(data.staff) + len(data.members) + 1)
         + len(data.accounts)
@@ -114,8 +118,24 @@ def count_rows(data: DemoDataSet) -> int:
         + len(data.topics)
         + 2 * len(data.replies)
         + len(data.events)
-        + len(data.members) * (SCORE_HISTORY_DAYS + 1)
+        + scored
     )
+
+
+def list_score_moments(now: datetime) -> list[datetime]:
+    """Return the times of the scoring passes, oldest first, ending with `now`.
+
+    Each past pass runs at the last microsecond of one of the
+    SCORE_HISTORY_DAYS UTC days before today. It reads that whole day's
+    events and scores the members who joined that day, and the next pass
+    keeps its score as the day's closing snapshot.
+    """
+    today_start = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    day_ends = [
+        today_start - timedelta(days=days, microseconds=1)
+        for days in range(SCORE_HISTORY_DAYS - 1, -1, -1)
+    ]
+    return [*day_ends, now]
 
 
 def write_data_set(
@@ -176,8 +196,8 @@ def write_data_set(
         spaces=spaces, slug_prefix=slug_prefix
     )
     result.cases = write_demo_cases(data, now=now)
-    _score_members([m.pk for m in data.members], now=now, bar=bar)
-    _score_accounts([a.pk for a in data.accounts], now=now)
+    _score_members(data, now=now, bar=bar)
+    _score_accounts(data, now=now)
     # The reporting dashboard then shows the score computation as fresh.
     record_source_success(source=DataSource.SCORE_COMPUTATION)
     return result
@@ -252,7 +272,31 @@ def _write_accounts(data: DemoDataSet, *, bar: tqdm) -> int:
     for account, row in zip(data.accounts, rows, strict=True):
         account.pk = row.pk
     bar.update(len(rows))
+
+    # bulk_create sets created_at to now, because the field is auto_now_add.
+    # An account dates from its contract start or its first member's join,
+    # whichever came first, so its score history starts no earlier.
+    _set_account_created_at(data)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE membership_account AS a SET created_at = opened.created_at
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS opened(id, created_at)
+            WHERE a.id = opened.id
+            """,
+            [[a.pk for a in data.accounts], [a.created_at for a in data.accounts]],
+        )
     return len(rows)
+
+
+def _set_account_created_at(data: DemoDataSet) -> None:
+    for account in data.accounts:
+        account.created_at = datetime.combine(
+            account.contract_start, time(), tzinfo=UTC
+        )
+    for person in data.members:
+        account = person.account
+        account.created_at = min(account.created_at, person.joined_at)
 
 
 def _sync_role_groups(data: DemoDataSet, *, bar: tqdm) -> None:
@@ -528,21 +572,26 @@ def _write_onboarding_steps() -> int:
     return len(steps)
 
 
-def _score_accounts(account_ids: list[int], *, now: datetime) -> None:
+def _score_accounts(data: DemoDataSet, *, now: datetime) -> None:
     # The same days as the members, so account pages show a trend at once
     # rather than waiting for the workers' first account pass.
-    for days_ago in [*range(SCORE_HISTORY_DAYS, 0, -1), 0]:
-        refresh_account_health_scores(
-            account_ids=account_ids, now=now - timedelta(days=days_ago)
-        )
+    for moment in list_score_moments(now):
+        account_ids = [
+            account.pk for account in data.accounts if account.created_at <= moment
+        ]
+        refresh_account_health_scores(account_ids=account_ids, now=moment)
 
 
-def _score_members(member_ids: list[int], *, now: datetime, bar: tqdm) -> None:
+def _score_members(data: DemoDataSet, *, now: datetime, bar: tqdm) -> None:
     # Past days first, so band changes come in order, each pass stores the
     # day before as its closing snapshot, and the last pass leaves the
-    # current score.
-    for days_ago in [*range(SCORE_HISTORY_DAYS, 0, -1), 0]:
-        moment = now - timedelta(days=days_ago)
+    # current score. Each pass skips members who had not joined yet, so no
+    # snapshot predates a member. Every member joined by `now`, so the last
+    # pass scores them all.
+    for moment in list_score_moments(now):
+        member_ids = [
+            person.pk for person in data.members if person.joined_at <= moment
+        ]
         for start in range(0, len(member_ids), SCORE_BATCH_SIZE):
             batch = member_ids[start : start + SCORE_BATCH_SIZE]
             refresh_member_health_scores(member_ids=batch, now=moment)

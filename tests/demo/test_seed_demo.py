@@ -1,6 +1,7 @@
 import random
+import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,8 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
@@ -279,6 +281,56 @@ def test_seed_demo_scores_every_account(seeded):
     assert not Account.objects.filter(health_score__isnull=True).exists()
     days = AccountHealthScoreSnapshot.objects.values("day").distinct()
     assert days.count() == 30
+
+
+def test_seed_demo_member_snapshots_not_before_join(seeded):
+    joined_day = TruncDate("member__created_at", tzinfo=UTC)
+    early = HealthScoreSnapshot.objects.filter(day__lt=joined_day)
+
+    assert early.count() == 0
+
+
+def test_seed_demo_newcomer_trend_starts_on_join_day(seeded):
+    newcomer = Member.objects.get(user__email=MEMBER_EMAIL)
+    days = newcomer.health_snapshots.values_list("day", flat=True)
+
+    # The newcomer joined 12 days ago, and today has no snapshot yet.
+    assert min(days) == newcomer.created_at.astimezone(UTC).date()
+    assert len(days) == 12
+
+
+def test_seed_demo_account_snapshots_not_before_creation(seeded):
+    created_day = TruncDate("account__created_at", tzinfo=UTC)
+    early = AccountHealthScoreSnapshot.objects.filter(day__lt=created_day)
+
+    assert early.count() == 0
+
+
+def test_seed_demo_accounts_created_before_members(seeded):
+    first_joined = Member.objects.filter(account=OuterRef("pk")).order_by("created_at")
+    later = Account.objects.filter(
+        created_at__gt=Subquery(first_joined.values("created_at")[:1])
+    )
+
+    assert later.count() == 0
+
+
+def test_seed_demo_account_created_at_earliest_start(seeded):
+    accounts = Account.objects.annotate(first_joined=Min("members__created_at"))
+
+    for account in accounts:
+        contract_start = datetime.combine(account.contract_start, time(), tzinfo=UTC)
+        expected = min(contract_start, account.first_joined)
+        assert account.created_at == expected, account.external_id
+
+
+def test_seed_demo_progress_bar_reaches_total(db):
+    progress = StringIO()
+
+    services.seed_demo_data(**SMALL, seed=2026, now=FIXED_NOW, progress=progress)
+
+    done, total = re.findall(r"(\d+)/(\d+)", progress.getvalue())[-1]
+    assert done == total
 
 
 def test_seed_demo_records_score_computation(db, django_capture_on_commit_callbacks):
