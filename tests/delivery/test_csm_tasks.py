@@ -212,6 +212,108 @@ def test_csm_task_list_invalid_filter(staff_client, staff_user):
     assert b"Some filters were invalid" in response.content
 
 
+def test_csm_task_list_invalid_owner_names_values(staff_client):
+    response = staff_client.get(LIST_URL, {"owner": "nobody"})
+
+    assert response.context["form"].errors["owner"] == [
+        "Invalid owner 'nobody': use mine, anyone, unassigned or the ID of an "
+        "active staff user."
+    ]
+
+
+def test_csm_task_list_invalid_status_names_values(staff_client):
+    response = staff_client.get(LIST_URL, {"status": "closed"})
+
+    assert response.context["form"].errors["status"] == [
+        "Invalid status 'closed': use open, done, dismissed or any."
+    ]
+
+
+@pytest.mark.parametrize("alias", ["all", "any"])
+def test_csm_task_list_owner_alias_means_anyone(staff_client, staff_user, alias):
+    make_task(owner=staff_user, title="Mine")
+    make_task(owner=factories.StaffFactory(), title="Colleague's")
+    make_task(title="Unassigned")
+
+    response = staff_client.get(LIST_URL, {"owner": alias})
+
+    titles = sorted(task.title for task in response.context["page_obj"].object_list)
+    assert titles == ["Colleague's", "Mine", "Unassigned"]
+    assert response.context["form"].errors == {}
+    assert response.context["form"]["owner"].value() == "anyone"
+
+
+def test_csm_task_list_empty_mine_counts_others(staff_client):
+    colleague = factories.StaffFactory()
+    make_task(owner=colleague)
+    make_task(owner=colleague)
+    make_task(owner=colleague, status=CsmTask.Status.DONE)
+    make_task()
+
+    response = staff_client.get(LIST_URL)
+
+    content = response.content.decode()
+    assert list(response.context["page_obj"].object_list) == []
+    assert (
+        "No tasks assigned to you match these filters. They match 2 tasks "
+        "assigned to other staff and 1 unassigned task." in content
+    )
+    assert '<a href="?owner=anyone">Show anyone\'s tasks</a>' in content
+    assert "No tasks match these filters." not in content
+
+
+def test_csm_task_list_empty_mine_one_other(staff_client):
+    make_task(owner=factories.StaffFactory())
+
+    response = staff_client.get(LIST_URL)
+
+    assert b"They match 1 task assigned to other staff." in response.content
+
+
+def test_csm_task_list_empty_mine_only_unassigned(staff_client):
+    make_task()
+    make_task()
+
+    response = staff_client.get(LIST_URL)
+
+    assert b"They match 2 unassigned tasks." in response.content
+
+
+def test_csm_task_list_empty_mine_keeps_filters(staff_client, staff_user):
+    account = factories.AccountFactory()
+    colleague = factories.StaffFactory()
+    make_task(owner=colleague, account=account, status=CsmTask.Status.DONE)
+    make_task(owner=colleague, status=CsmTask.Status.DONE)
+    make_task(owner=colleague, account=account)
+    make_task(owner=staff_user, account=account)
+
+    params = {"owner": "mine", "status": "done", "account": account.pk}
+    response = staff_client.get(LIST_URL, params)
+
+    content = response.content.decode()
+    assert "They match 1 task assigned to other staff." in content
+    link = f"?owner=anyone&amp;status=done&amp;account={account.pk}"
+    assert f'<a href="{link}">Show anyone\'s tasks</a>' in content
+
+
+def test_csm_task_list_empty_without_others(staff_client, staff_user):
+    make_task(owner=staff_user, status=CsmTask.Status.DONE)
+
+    response = staff_client.get(LIST_URL)
+
+    assert b"No tasks match these filters." in response.content
+    assert b"Show anyone's tasks" not in response.content
+
+
+def test_csm_task_list_empty_anyone_no_counts(staff_client):
+    make_task(status=CsmTask.Status.DONE)
+
+    response = staff_client.get(LIST_URL, {"owner": "anyone"})
+
+    assert response.context["other_counts"] is None
+    assert b"No tasks match these filters." in response.content
+
+
 def test_csm_task_list_due_first(staff_client, staff_user):
     today = timezone.localdate()
     undated = make_task(owner=staff_user)
@@ -243,6 +345,44 @@ def test_csm_task_list_query_count_fixed(staff_client, staff_user):
         staff_client.get(LIST_URL)
 
     assert len(many) == len(few)
+
+
+def test_csm_task_list_empty_state_query_count_fixed(staff_client):
+    def add_other_tasks(count: int) -> None:
+        for _ in range(count):
+            member = factories.MemberFactory()
+            owner = factories.StaffFactory()
+            CsmTask.objects.create(
+                account=member.account, member=member, owner=owner, title="T"
+            )
+            make_task()
+
+    add_other_tasks(1)
+    staff_client.get(LIST_URL)
+    with CaptureQueriesContext(connection) as few:
+        staff_client.get(LIST_URL)
+
+    add_other_tasks(10)
+    with CaptureQueriesContext(connection) as many:
+        response = staff_client.get(LIST_URL)
+
+    assert response.context["other_counts"] == {"assigned": 11, "unassigned": 11}
+    assert len(many) == len(few)
+
+
+def test_csm_task_list_empty_state_costs_as_listed(staff_client, staff_user):
+    # Django reads no rows for an empty page, so the query that counts the
+    # other tasks keeps the page at the cost of a page that lists one task.
+    make_task(owner=factories.StaffFactory())
+    staff_client.get(LIST_URL)
+    with CaptureQueriesContext(connection) as empty:
+        staff_client.get(LIST_URL)
+
+    make_task(owner=staff_user)
+    with CaptureQueriesContext(connection) as listed:
+        staff_client.get(LIST_URL)
+
+    assert len(empty) == len(listed)
 
 
 def test_csm_task_list_paginates_with_filters(staff_client, staff_user):

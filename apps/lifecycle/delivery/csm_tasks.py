@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from apps.lifecycle.actions import ActionContext, ActionResult, ActionSkipped
@@ -113,6 +113,21 @@ def list_csm_tasks(
     if account_id is not None:
         tasks = tasks.filter(account_id=account_id)
     return tasks.order_by(F("due_on").asc(nulls_last=True), "-created_at", "-id")
+
+
+def get_other_csm_task_counts(
+    *, owner_id: int, status: str | None = None, account_id: int | None = None
+) -> dict[str, int]:
+    """Count the tasks that match the filters but are not assigned to `owner_id`.
+
+    Return the number assigned to other staff as "assigned" and the number
+    without an owner as "unassigned", from one query.
+    """
+    tasks = list_csm_tasks(status=status, account_id=account_id)
+    return tasks.exclude(owner_id=owner_id).aggregate(
+        assigned=Count("pk", filter=Q(owner__isnull=False)),
+        unassigned=Count("pk", filter=Q(owner__isnull=True)),
+    )
 
 
 def list_csm_task_owners() -> QuerySet:

@@ -10,11 +10,27 @@ class CsmTaskFilterForm(forms.Form):
     ANYONE = "anyone"
     UNASSIGNED = "unassigned"
     ANY_STATUS = "any"
+    # Owner values that people type for "anyone", read as that value.
+    ANYONE_ALIASES = ("all", "any")
 
-    owner = forms.ChoiceField(required=False)
+    owner = forms.ChoiceField(
+        required=False,
+        error_messages={
+            "invalid_choice": (
+                "Invalid owner %(value)r: use mine, anyone, unassigned or the "
+                "ID of an active staff user."
+            )
+        },
+    )
     status = forms.ChoiceField(
         required=False,
         choices=[*CsmTask.Status.choices, (ANY_STATUS, "Any status")],
+        error_messages={
+            "invalid_choice": (
+                f"Invalid status %(value)r: use {', '.join(CsmTask.Status.values)} "
+                f"or {ANY_STATUS}."
+            )
+        },
     )
     account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
@@ -22,6 +38,9 @@ class CsmTaskFilterForm(forms.Form):
         kwargs.setdefault(
             "initial", {"owner": self.MINE, "status": CsmTask.Status.OPEN}
         )
+        if data is not None and data.get("owner") in self.ANYONE_ALIASES:
+            data = data.copy()
+            data["owner"] = self.ANYONE
         super().__init__(data, **kwargs)
         self.fields["owner"].choices = [
             (self.MINE, "My tasks"),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.lifecycle.delivery.csm_tasks import (
     access_csm_task,
     close_csm_task,
+    get_other_csm_task_counts,
     list_csm_task_owners,
     list_csm_tasks,
 )
@@ -41,6 +42,17 @@ def csm_task_list(request: HttpRequest) -> HttpResponse:
         account = Account.objects.filter(pk=filters["account_id"]).first()
     paginator = Paginator(list_csm_tasks(**filters), TASKS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
+
+    # Plays assign tasks to the account's CSM, so staff who own no accounts
+    # see an empty default list. The empty state then counts the tasks that
+    # the other filters match, with a link to them.
+    other_counts = None
+    if paginator.count == 0 and filters["owner_id"] == request.user.pk:
+        other_counts = get_other_csm_task_counts(
+            owner_id=request.user.pk,
+            status=filters["status"],
+            account_id=filters["account_id"],
+        )
     return render(
         request,
         "lifecycle/delivery/csm_tasks.html",
@@ -48,6 +60,7 @@ def csm_task_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page_obj": page,
             "account": account,
+            "other_counts": other_counts,
             "list_url": request.get_full_path(),
         },
     )
