@@ -113,8 +113,13 @@ def _render_secrets(request: HttpRequest) -> HttpResponse:
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    # A URL typed without a scheme is read as https, as Django 6 does.
-    url = forms.URLField(max_length=500, assume_scheme="https")
+    # A URL typed without a scheme is read as https, as Django 6 does. A
+    # declared field takes no label from the model, so it names its own.
+    url = forms.URLField(
+        label=WebhookEndpoint._meta.get_field("url").verbose_name,
+        max_length=500,
+        assume_scheme="https",
+    )
 
     class Meta:
         model = WebhookEndpoint

@@ -268,3 +268,18 @@ def test_endpoint_add_secrets_page_leads_on(admin_client, button, label, url_nam
     page = response.content.decode()
     assert f"<code>{endpoint.secret}</code>" in page
     assert f'<a class="button" href="{url}">{label}</a>' in page
+
+
+def test_endpoint_form_labels_url(admin_client):
+    response = admin_client.get(reverse("admin:lifecycle_webhookendpoint_add"))
+
+    assert '<label class="required" for="id_url">URL:</label>' in (
+        response.content.decode()
+    )
+
+
+def test_endpoint_list_column_named_url(admin_client, saved_endpoint):
+    response = admin_client.get(ENDPOINTS_URL)
+
+    # The link sorts by URL, then by name, the order the list has now.
+    assert '<a href="?o=2.1">URL</a>' in response.content.decode()

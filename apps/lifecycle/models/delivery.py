@@ -98,7 +98,7 @@ class WebhookEndpoint(models.Model):
     """An outside URL that receives signed event deliveries."""
 
     name = models.CharField(max_length=120)
-    url = models.URLField(max_length=500)
+    url = models.URLField("URL", max_length=500)
     secret = models.CharField(
         max_length=200, help_text="Shared secret for the HMAC-SHA256 signature."
     )
