@@ -181,9 +181,8 @@ STORAGES = {
 MEDIA_ROOT = env.path("RM6_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 MEDIA_URL = "media/"
 
-EMAIL_BACKEND = env.str(
-    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+# By default each email is logged at INFO in full, and not sent.
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="rm6.mail.LoggingEmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hub@example.com")
 
 REST_FRAMEWORK = {

@@ -1,0 +1,37 @@
+"""An email backend for development that logs each message in place of sending it.
+
+Django's console backend writes to standard output. A Celery worker
+redirects standard output to its log at the level of the
+`worker_redirect_stdouts_level` setting, WARNING by default in Celery 5, so
+every email that a task sent came out as a warning. This backend logs each email at
+INFO instead, in the format and level of the rest of the development output,
+in the worker and in the web server alike.
+
+NOTE: each record contains the recipients' addresses and the message body.
+Configure a real backend (DJANGO_EMAIL_BACKEND) wherever people get mail.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
+
+logger = logging.getLogger(__name__)
+
+
+class LoggingEmailBackend(BaseEmailBackend):
+    """Log each email in full at INFO on the `rm6.mail` logger, and send nothing."""
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        for message in email_messages:
+            logger.info("email logged, not sent:\n%s", format_message(message))
+        return len(email_messages)
+
+
+def format_message(message: EmailMessage) -> str:
+    """Return the message as the headers and body a mail server would get."""
+    mime = message.message()
+    charset = mime.get_charset()
+    encoding = charset.get_output_charset() if charset else "utf-8"
+    return mime.as_bytes().decode(encoding)

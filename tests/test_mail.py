@@ -1,0 +1,92 @@
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from celery.utils.log import LoggingProxy
+from django.core.mail import EmailMessage, send_mail
+
+BACKEND = "rm6.mail.LoggingEmailBackend"
+
+
+def test_logging_email_backend_logs_at_info(settings, caplog):
+    settings.EMAIL_BACKEND = BACKEND
+    caplog.set_level(logging.INFO)
+
+    sent = send_mail("Welcome", "Hello there.", "hub@example.com", ["a@example.test"])
+
+    records = [r for r in caplog.records if r.name == "rm6.mail"]
+    assert sent == 1
+    assert len(records) == 1
+    assert records[0].levelno == logging.INFO
+    message = records[0].getMessage()
+    assert message.startswith("email logged, not sent:\n")
+    assert "Subject: Welcome\n" in message
+    assert "To: a@example.test\n" in message
+    assert message.endswith("\n\nHello there.")
+
+
+def test_logging_email_backend_keeps_non_ascii_readable(settings, caplog):
+    settings.EMAIL_BACKEND = BACKEND
+    caplog.set_level(logging.INFO)
+
+    send_mail("Grüße", "Schöne Grüße.", "hub@example.com", ["a@example.test"])
+
+    assert caplog.records[-1].getMessage().endswith("\n\nSchöne Grüße.")
+
+
+def test_logging_email_backend_logs_each_message(settings, caplog):
+    settings.EMAIL_BACKEND = BACKEND
+    caplog.set_level(logging.INFO)
+    messages = [
+        EmailMessage("First", "One.", to=["a@example.test"]),
+        EmailMessage("Second", "Two.", to=["b@example.test"]),
+    ]
+
+    sent = messages[0].get_connection().send_messages(messages)
+
+    subjects = [
+        line
+        for record in caplog.records
+        for line in record.getMessage().splitlines()
+        if line.startswith("Subject: ")
+    ]
+    assert sent == 2
+    assert subjects == ["Subject: First", "Subject: Second"]
+
+
+def test_logging_email_backend_no_warning_in_worker(settings, caplog, monkeypatch):
+    # A Celery worker replaces standard output with this proxy, which logs
+    # what is written at worker_redirect_stdouts_level, WARNING by default.
+    redirected = LoggingProxy(logging.getLogger("celery.redirected"), logging.WARNING)
+    monkeypatch.setattr(sys, "stdout", redirected)
+    settings.EMAIL_BACKEND = BACKEND
+    caplog.set_level(logging.INFO)
+
+    send_mail("Welcome", "Hello there.", "hub@example.com", ["a@example.test"])
+
+    levels = [record.levelname for record in caplog.records]
+    assert levels == ["INFO"]
+
+
+def test_development_settings_log_email():
+    # The development settings as `make run` loads them, in a process of
+    # their own, without a backend set in the environment.
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"},
+        "DJANGO_SETTINGS_MODULE": "rm6.settings.local",
+    }
+    code = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == BACKEND
