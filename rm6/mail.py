@@ -14,6 +14,8 @@ Configure a real backend (DJANGO_EMAIL_BACKEND) wherever people get mail.
 import logging
 from collections.abc import Sequence
 
+from django.conf import settings
+from django.core import checks
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
@@ -35,3 +37,34 @@ def format_message(message: EmailMessage) -> str:
     charset = mime.get_charset()
     encoding = charset.get_output_charset() if charset else "utf-8"
     return mime.as_bytes().decode(encoding)
+
+
+# Backends that deliver no mail to anyone.
+UNDELIVERED_BACKENDS = frozenset(
+    {
+        "rm6.mail.LoggingEmailBackend",
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+    }
+)
+
+
+def check_email_backend(**kwargs) -> list[checks.CheckMessage]:
+    """Warn, in `manage.py check --deploy`, when no email reaches anyone.
+
+    Sign-up confirmations, play emails and digests would then be lost, and
+    with mandatory verification nobody could finish signing up.
+    """
+    if settings.EMAIL_BACKEND not in UNDELIVERED_BACKENDS:
+        return []
+    return [
+        checks.Warning(
+            f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}, which delivers no email.",
+            hint="Set DJANGO_EMAIL_BACKEND=django.core.mail.backends.smtp."
+            "EmailBackend and EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, "
+            "EMAIL_HOST_PASSWORD and EMAIL_USE_TLS for your mail server.",
+            id="rm6.W001",
+        )
+    ]

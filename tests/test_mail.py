@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 
 from celery.utils.log import LoggingProxy
+from django.core import checks
 from django.core.mail import EmailMessage, send_mail
+
+from rm6.mail import check_email_backend
 
 BACKEND = "rm6.mail.LoggingEmailBackend"
 
@@ -90,3 +93,24 @@ def test_development_settings_log_email():
     )
 
     assert result.stdout.strip() == BACKEND
+
+
+def test_deploy_check_warns_without_delivery(settings):
+    settings.EMAIL_BACKEND = "rm6.mail.LoggingEmailBackend"
+
+    messages = check_email_backend()
+
+    assert [message.id for message in messages] == ["rm6.W001"]
+    assert "delivers no email" in messages[0].msg
+
+
+def test_deploy_check_accepts_smtp(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+    assert check_email_backend() == []
+
+
+def test_deploy_check_registered():
+    messages = checks.run_checks(include_deployment_checks=True)
+
+    assert "rm6.W001" in [message.id for message in messages]

@@ -9,9 +9,14 @@ class MembershipConfig(AppConfig):
     def ready(self) -> None:
         from allauth.account.signals import email_confirmed
         from django.contrib.auth.signals import user_logged_in
+        from django.core import checks
         from django.db.models.signals import post_migrate
 
         from apps.membership import defaults, receivers
+        from rm6.mail import check_email_backend
+
+        # Sign-up confirmations are this app's mail, so it checks the backend.
+        checks.register(check_email_backend, deploy=True)
 
         post_migrate.connect(
             defaults.create_default_rows,
