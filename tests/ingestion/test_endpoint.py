@@ -248,11 +248,38 @@ def test_unsupported_encoding_rejected(client, segment_source):
     ("data", "message"),
     [
         (b'{"batch": [', "The body is not valid JSON."),
-        (b"\xff\xfe\xfa", "The body is not valid JSON."),
+        (
+            b'{"batch": [{"event": "Caf\xe9"}]}',
+            "The body is not valid UTF-8 text: the byte at offset 25 cannot be "
+            "decoded. Encode the body as UTF-8.",
+        ),
+        (
+            b"\xff\xfe\xfa",
+            "The body is not valid UTF-16-LE text: the byte at offset 2 cannot be "
+            "decoded. Encode the body as UTF-8.",
+        ),
+        (
+            b"",
+            "The body is empty. Send a JSON object: the message, or on /v1/batch "
+            'an object with a "batch" list of messages.',
+        ),
+        (
+            b" \r\n",
+            "The body is empty. Send a JSON object: the message, or on /v1/batch "
+            'an object with a "batch" list of messages.',
+        ),
         (b"[1, 2]", "The body is not a JSON object."),
         (b'{"batch": {"type": "track"}}', 'The body has no "batch" list of messages.'),
     ],
-    ids=["truncated", "not-utf8", "list", "batch-not-list"],
+    ids=[
+        "truncated",
+        "latin-1",
+        "utf-16-bom",
+        "empty",
+        "whitespace",
+        "list",
+        "batch-not-list",
+    ],
 )
 def test_malformed_body_rejected(client, segment_source, data, message):
     response = post_raw(client, segment_source, data)

@@ -41,6 +41,10 @@ MAX_BODY_BYTES = 500 * 1024
 MAX_DECOMPRESSED_BYTES = 5 * 1024 * 1024
 # The first two bytes of every gzip stream.
 GZIP_MAGIC = b"\x1f\x8b"
+_MISSING_GZIP_HEADER = (
+    "The body is gzip-compressed but has no Content-Encoding header. Send it "
+    "with Content-Encoding: gzip."
+)
 
 
 class RequestError(Exception):
@@ -167,15 +171,29 @@ def _read_json_body(request: HttpRequest) -> dict:
             "uncompressed or with gzip.",
         )
 
+    if not raw.strip():
+        raise RequestError(
+            400,
+            "invalid_json",
+            "The body is empty. Send a JSON object: the message, or on "
+            '/v1/batch an object with a "batch" list of messages.',
+        )
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError as error:
+        # json.loads detects UTF-16 and UTF-32 from the first bytes, so the
+        # encoding it tried may be one of those.
+        message = (
+            f"The body is not valid {error.encoding.upper()} text: the byte at "
+            f"offset {error.start} cannot be decoded. Encode the body as UTF-8."
+        )
+        if raw.startswith(GZIP_MAGIC):
+            message = _MISSING_GZIP_HEADER
+        raise RequestError(400, "invalid_json", message) from None
+    except ValueError as error:
         message = "The body is not valid JSON."
         if raw.startswith(GZIP_MAGIC):
-            message = (
-                "The body is gzip-compressed but has no Content-Encoding "
-                "header. Send it with Content-Encoding: gzip."
-            )
+            message = _MISSING_GZIP_HEADER
         elif "int_max_str_digits" in str(error):
             message = (
                 f"The body has a number of more than {sys.get_int_max_str_digits()} "
