@@ -209,6 +209,11 @@ class HeldUsageEventAdmin(admin.ModelAdmin):
                 f" {result.released} more held message(s) of the member were "
                 "recorded too."
             )
+        if result.duplicates:
+            text += (
+                f" {result.duplicates} held message(s) had been recorded already, "
+                "when the client sent them again, so no second event was created."
+            )
         self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Discard", permissions=["change"])

@@ -157,6 +157,24 @@ def test_rotate_write_key_replaces_old_key(admin_client, client, segment_source)
     assert post_batch(client, new_key, [track("m-1")]).status_code == 200
 
 
+def test_match_to_member_counts_recorded_as_duplicate(
+    admin_client, client, segment_source
+):
+    [held] = hold(client, segment_source, "m-1")
+    erin = factories.MemberFactory(external_id="u-9")
+    post_batch(client, segment_source.write_key, [track("m-1", user_id="u-9")])
+
+    response = match_to_member(admin_client, erin, held)
+
+    assert message_texts(response) == [
+        f"Recorded 0 held message(s) as events of {erin}. The member's external "
+        "ID is now u-9, so that user's later messages match by themselves. 1 "
+        "held message(s) had been recorded already, when the client sent them "
+        "again, so no second event was created."
+    ]
+    assert ActivityEvent.objects.count() == 1
+
+
 def test_rotate_write_key_needs_one_source(admin_client, segment_source):
     other, _ = create_segment_source(name="Mobile")
     digests = set(SegmentSource.objects.values_list("write_key_digest", flat=True))

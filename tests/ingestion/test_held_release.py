@@ -260,17 +260,59 @@ def test_release_twice_records_once(client, segment_source):
     assert ActivityEvent.objects.count() == 2
 
 
-def test_release_message_already_recorded(client, segment_source):
+def _hold_and_record_again(client, segment_source):
+    """Hold m-1 of u-9, then record its resent copy for Erin, who has that ID."""
     hold(client, segment_source, "m-1", user_id="u-9")
-    erin = factories.MemberFactory(external_id="u-9")
+    erin = factories.MemberFactory(external_id="u-9", user__email="erin@acme.test")
     # The client sent the message again after Erin appeared.
-    post_batch(client, segment_source.write_key, [track("m-1", user_id="u-9")])
+    resent = track("m-1", user_id="u-9")
+    response = post_batch(client, segment_source.write_key, [resent])
+    assert response.json()["recorded"] == 1
+    return erin
 
-    released = release_matched_held_events()
 
-    assert released == 1
+def test_release_message_already_recorded(client, segment_source, caplog):
+    erin = _hold_and_record_again(client, segment_source)
+
+    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.services"):
+        released = release_matched_held_events()
+
+    assert released == 0
     assert ActivityEvent.objects.get().member == erin
     assert statuses() == {"m-1": "recorded"}
+    assert caplog.records[-1].getMessage() == (
+        "held segment messages released to matching members: released=0 "
+        "duplicates=1 skipped_inactive=0"
+    )
+
+
+def test_identify_release_counts_recorded_as_duplicate(client, segment_source):
+    _hold_and_record_again(client, segment_source)
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [identify("m-2", user_id="u-9", email="erin@acme.test")],
+    )
+
+    assert response.json()["identified"] == 1
+    assert response.json()["released"] == 0
+    assert response.json()["duplicates"] == 1
+    assert statuses() == {"m-1": "recorded"}
+    assert ActivityEvent.objects.count() == 1
+
+
+def test_staff_match_counts_recorded_as_duplicate(client, segment_source):
+    erin = _hold_and_record_again(client, segment_source)
+    held = HeldUsageEvent.objects.get(message_id="m-1")
+
+    result = match_held_events(held_event_ids=[held.pk], member=erin, actor=None)
+
+    assert result.recorded == 0
+    assert result.released == 0
+    assert result.duplicates == 1
+    assert statuses() == {"m-1": "recorded"}
+    assert ActivityEvent.objects.count() == 1
 
 
 def test_release_unrecordable_stays_held(client, segment_source, caplog):
@@ -454,9 +496,9 @@ def _hold_message_tied_to_erin(client, segment_source):
 def test_member_release_skips_other_members_identity(client, segment_source):
     erin, marcela = _hold_message_tied_to_erin(client, segment_source)
 
-    released = release_held_events(member=marcela)
+    release = release_held_events(member=marcela)
 
-    assert released == 0
+    assert release.recorded == 0
     assert statuses() == {"m-1": "held"}
     assert release_matched_held_events() == 1
     assert ActivityEvent.objects.get().member == erin
@@ -494,9 +536,9 @@ def test_member_release_external_id_wins_over_email(client, segment_source):
     erin = factories.MemberFactory(external_id="u-9")
     zoe = factories.MemberFactory(external_id="crm-2", user__email="zoe@acme.test")
 
-    released = release_held_events(member=zoe)
+    release = release_held_events(member=zoe)
 
-    assert released == 0
+    assert release.recorded == 0
     assert statuses() == {"m-1": "held"}
     assert release_matched_held_events() == 1
     assert ActivityEvent.objects.get().member == erin
@@ -525,7 +567,7 @@ def test_member_release_waits_for_concurrent_identity(
                 )
                 HeldUsageEvent.objects.select_for_update().get(message_id="m-1")
                 row_locked.set()
-                outcomes["erin"] = release_held_events(member=erin)
+                outcomes["erin"] = release_held_events(member=erin).recorded
         except Exception as error:  # collected for the asserts below
             outcomes["erin"] = error
         finally:
@@ -535,7 +577,7 @@ def test_member_release_waits_for_concurrent_identity(
     def release_for_marcela():
         try:
             row_locked.wait(timeout=5)
-            outcomes["marcela"] = release_held_events(member=marcela)
+            outcomes["marcela"] = release_held_events(member=marcela).recorded
         except Exception as error:  # collected for the asserts below
             outcomes["marcela"] = error
         finally:

@@ -66,6 +66,9 @@ class SegmentResult:
 
     received: int = 0
     recorded: int = 0
+    # Messages whose event or held copy already existed: repeats within the
+    # request, retries, and held messages released here that had been
+    # recorded when a client sent their messageId again.
     duplicates: int = 0
     held: int = 0
     # Identify and alias messages that named a known member.
@@ -92,10 +95,24 @@ class SegmentResult:
 
 
 @dataclass
+class HeldRecording:
+    """Held messages recorded as new events, and those whose event existed.
+
+    A held message's event exists when a client sent its messageId again
+    after its person became a member, which recorded the resent copy.
+    """
+
+    recorded: int = 0
+    duplicates: int = 0
+
+
+@dataclass
 class HeldMatchResult:
     recorded: int
     released: int
     linked_external_id: str
+    # Matched or released messages whose event had already been recorded.
+    duplicates: int = 0
 
 
 def check_event_prefix(event_prefix: str) -> None:
@@ -272,12 +289,14 @@ def ingest_segment_messages(
     result.duplicates += already_known
 
     for release in releases.values():
-        result.released += release_held_events(
+        recording = release_held_events(
             member=release.member,
             source=source,
             anonymous_ids=release.anonymous_ids,
             now=received_at,
         )
+        result.released += recording.recorded
+        result.duplicates += recording.duplicates
     # At most once per RECORD_INTERVAL, as the data source run: every request
     # of a busy source would otherwise update, and lock, the same row.
     SegmentSource.objects.filter(
@@ -320,8 +339,8 @@ def release_held_events(
     source: SegmentSource | None = None,
     anonymous_ids: Iterable[str] = (),
     now: datetime | None = None,
-) -> int:
-    """Record the held messages that now name `member` and return how many.
+) -> HeldRecording:
+    """Record the held messages that now name `member`, and return the counts.
 
     Messages name members by the rules of `_lock_matched_held_events`, which
     the periodic release applies too. So a message whose userId its source
@@ -345,12 +364,12 @@ def release_held_events(
     unrecordable = _Unrecordable()
 
     held_events = _lock_matched_held_events(scope=scope)
-    recorded, _ = _record_matched(
+    recording, _ = _record_matched(
         held_events, now=now or timezone.now(), unrecordable=unrecordable
     )
 
     unrecordable.log()
-    return recorded
+    return recording
 
 
 @transaction.atomic
@@ -373,7 +392,7 @@ def match_held_events(
         .order_by("pk")
     )
     unrecordable = _Unrecordable()
-    recorded = _record_held(
+    recording = _record_held(
         held_events, member=member, now=now, unrecordable=unrecordable
     )
     unrecordable.log()
@@ -392,16 +411,21 @@ def match_held_events(
             may_set_external_id=source.links_identities,
         ):
             linked = user_id
-    released = release_held_events(member=member, now=now)
+    release = release_held_events(member=member, now=now)
 
     logger.info(
-        "held segment messages matched: member=%s recorded=%d released=%d",
+        "held segment messages matched: member=%s recorded=%d released=%d "
+        "duplicates=%d",
         member.pk,
-        recorded,
-        released,
+        recording.recorded,
+        release.recorded,
+        recording.duplicates + release.duplicates,
     )
     return HeldMatchResult(
-        recorded=recorded, released=released, linked_external_id=linked
+        recorded=recording.recorded,
+        released=release.recorded,
+        linked_external_id=linked,
+        duplicates=recording.duplicates + release.duplicates,
     )
 
 
@@ -442,27 +466,29 @@ def release_matched_held_events(
     was added.
     """
     now = now or timezone.now()
-    released = skipped = 0
+    released = duplicates = skipped = 0
     # One warning per run: the same messages stay held and come back each run.
     unrecordable = _Unrecordable()
     after_id: int | None = 0
     while after_id is not None:
         with transaction.atomic():
             held_events = _lock_matched_held_events(after_id=after_id, limit=batch_size)
-            recorded, inactive = _record_matched(
+            recording, inactive = _record_matched(
                 held_events, now=now, unrecordable=unrecordable
             )
-        released += recorded
+        released += recording.recorded
+        duplicates += recording.duplicates
         skipped += inactive
         after_id = held_events[-1].pk if len(held_events) == batch_size else None
 
     unrecordable.log()
 
-    if released:
+    if released or duplicates:
         logger.info(
             "held segment messages released to matching members: released=%d "
-            "skipped_inactive=%d",
+            "duplicates=%d skipped_inactive=%d",
             released,
+            duplicates,
             skipped,
         )
     return released
@@ -932,8 +958,8 @@ def _record_held(
     member: Member,
     now: datetime,
     unrecordable: _Unrecordable,
-) -> int:
-    """Record held messages as events of `member`, mark them and return how many."""
+) -> HeldRecording:
+    """Record held messages as events of `member`, mark them and return the counts."""
     return _record_held_as(
         [(held, member) for held in held_events], now=now, unrecordable=unrecordable
     )
@@ -944,13 +970,15 @@ def _record_held_as(
     *,
     now: datetime,
     unrecordable: _Unrecordable,
-) -> int:
-    """Record each held message as an event of its member and return how many.
+) -> HeldRecording:
+    """Record each held message as an event of its member and return the counts.
 
     Every message is recorded in one ingest and marked in one update, however
-    many members they go to. A held message that no longer parses, for
-    example because its source's event prefix was changed to one outside
-    the integration families, stays held and is added to `unrecordable`.
+    many members they go to. A message whose event already exists is marked
+    recorded too, but counts as a duplicate. A held message that no longer
+    parses, for example because its source's event prefix was changed to one
+    outside the integration families, stays held and is added to
+    `unrecordable`.
     """
     rows = []
     parsed = []
@@ -962,13 +990,13 @@ def _record_held_as(
             continue
         rows.append(_event_row(message, source_id=held.source_id, member=member))
         parsed.append((held, member))
-    _, rejected = _ingest_rows(rows, now=now)
+    ingested, rejected = _ingest_rows(rows, now=now)
     recorded: dict[int, list[int]] = {}
     for position, (held, member) in enumerate(parsed):
         if position not in rejected:
             recorded.setdefault(member.pk, []).append(held.pk)
     if not recorded:
-        return 0
+        return HeldRecording()
 
     member_of_held = Case(
         *[When(pk__in=ids, then=Value(pk)) for pk, ids in recorded.items()],
@@ -981,7 +1009,7 @@ def _record_held_as(
         member_id=member_of_held,
         resolved_at=now,
     )
-    return sum(len(ids) for ids in recorded.values())
+    return HeldRecording(recorded=ingested.created, duplicates=ingested.duplicates)
 
 
 def _lock_matched_held_events(
@@ -1075,14 +1103,14 @@ def _scope_condition(scope: _MemberScope) -> str:
 
 def _record_matched(
     held_events: list[HeldUsageEvent], *, now: datetime, unrecordable: _Unrecordable
-) -> tuple[int, int]:
+) -> tuple[HeldRecording, int]:
     """Record locked held messages for their matched members.
 
-    Return how many were recorded and how many were left held because their
-    member, after merges, is deactivated or anonymised.
+    Return the counts of `_record_held_as` and how many were left held
+    because their member, after merges, is deactivated or anonymised.
     """
     if not held_events:
-        return 0, 0
+        return HeldRecording(), 0
     survivors = _get_surviving_members({held.matched_member_id for held in held_events})
     sources = SegmentSource.objects.in_bulk({held.source_id for held in held_events})
     # A sign-up that has not confirmed its email gets no usage matched by that
