@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from apps.lifecycle.ingestion.selectors import annotate_held_count
 from apps.lifecycle.ingestion.services import (
     check_event_prefix,
     create_segment_source,
@@ -45,12 +46,34 @@ class SegmentSourceAdmin(admin.ModelAdmin):
         "links_identities",
         "is_active",
         "last_received_at",
+        "held_messages",
         "created_at",
     ]
     list_filter = ["is_active"]
     search_fields = ["name", "write_key_prefix"]
-    readonly_fields = ["write_key_prefix", "last_received_at", "created_at"]
+    readonly_fields = [
+        "write_key_prefix",
+        "last_received_at",
+        "held_messages",
+        "created_at",
+    ]
     actions = ["rotate_write_key"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SegmentSource]:
+        return annotate_held_count(super().get_queryset(request))
+
+    @admin.display(description="held messages", ordering="held_count")
+    def held_messages(self, source: SegmentSource) -> str:
+        """Show the source's held messages against RM6_SEGMENT_MAX_HELD_MESSAGES."""
+        # The add form shows an unsaved source, which has no count.
+        held_count = getattr(source, "held_count", 0)
+        limit = settings.RM6_SEGMENT_MAX_HELD_MESSAGES
+        if limit <= 0:
+            return f"{held_count:,} (no limit)"
+        text = f"{held_count:,} of {limit:,}"
+        if held_count >= limit:
+            text += ": limit reached, new unmatched messages are dropped"
+        return text
 
     def save_model(self, request, obj: SegmentSource, form, change: bool) -> None:
         if change:

@@ -384,6 +384,18 @@ RM6_ESCALATION_AFTER_HOURS = env.int("RM6_ESCALATION_AFTER_HOURS", default=24)
 RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
     "RM6_SEGMENT_MESSAGES_PER_MINUTE", default=60_000
 )
+# The maximum number of messages one Segment source may keep held (usage that
+# matches no member yet); 0 turns the limit off. Write keys of browser and
+# mobile sources are public, so without it anyone could fill the database with
+# usage of made-up users, up to the per-minute cap above for 90 days. Past it,
+# new unmatched messages are dropped and reported as held_limit_reached. A
+# source whose users are members holds only the usage of people who are not
+# members yet, which the 5-minute release drains as they appear; 100,000 is,
+# for example, 1,000 such people with 100 messages each. A message is at most
+# 32 KB, so the held messages of one source take at most about 3.3 GB.
+RM6_SEGMENT_MAX_HELD_MESSAGES = env.int(
+    "RM6_SEGMENT_MAX_HELD_MESSAGES", default=100_000
+)
 # Days a held Segment message (usage of someone who matched no member) is kept
 # after it arrived, whatever staff did with it; 0 keeps it for ever.
 RM6_HELD_USAGE_RETENTION_DAYS = env.int("RM6_HELD_USAGE_RETENTION_DAYS", default=90)

@@ -10,7 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.services import (
+    create_segment_source,
+    discard_held_events,
+)
 from apps.lifecycle.models import (
     ActivityEvent,
     HeldUsageEvent,
@@ -155,6 +158,47 @@ def test_rotate_write_key_replaces_old_key(admin_client, client, segment_source)
         post_batch(client, segment_source.write_key, [track("m-1")]).status_code == 401
     )
     assert post_batch(client, new_key, [track("m-1")]).status_code == 200
+
+
+def test_source_changelist_shows_held_against_limit(
+    admin_client, client, segment_source, settings
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 3
+    [held, _] = hold(client, segment_source, "m-1", "m-2")
+    discard_held_events(held_event_ids=[held.pk])
+    create_segment_source(name="Web app")
+
+    response = admin_client.get(SOURCES_URL)
+
+    assert response.status_code == 200
+    assert '<td class="field-held_messages">1 of 3</td>' in response.text
+    assert '<td class="field-held_messages">0 of 3</td>' in response.text
+
+
+def test_source_change_page_says_held_limit_reached(
+    admin_client, client, segment_source, settings
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 2
+    hold(client, segment_source, "m-1", "m-2")
+
+    response = admin_client.get(f"{SOURCES_URL}{segment_source.pk}/change/")
+
+    assert response.status_code == 200
+    assert "2 of 2: limit reached, new unmatched messages are dropped" in response.text
+
+
+def test_source_admin_without_held_limit(admin_client, segment_source, settings):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 0
+
+    response = admin_client.get(SOURCES_URL)
+
+    assert '<td class="field-held_messages">0 (no limit)</td>' in response.text
+
+
+def test_source_add_page_shows_no_held_count(admin_client):
+    response = admin_client.get(f"{SOURCES_URL}add/")
+
+    assert response.status_code == 200
 
 
 def test_match_to_member_counts_recorded_as_duplicate(

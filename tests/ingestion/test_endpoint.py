@@ -56,6 +56,7 @@ def test_batch_records_track_of_known_member(client, segment_source, dana):
         "recorded": 1,
         "duplicates": 0,
         "held": 0,
+        "dropped": 0,
         "identified": 0,
         "not_linked": 0,
         "released": 0,

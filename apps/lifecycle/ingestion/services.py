@@ -25,6 +25,7 @@ from apps.lifecycle.ingestion.messages import (
     list_integration_families,
     parse_message,
 )
+from apps.lifecycle.ingestion.selectors import count_held_messages
 from apps.lifecycle.models import (
     ActivityEvent,
     HeldUsageEvent,
@@ -58,6 +59,7 @@ MAX_EXTERNAL_ID_LENGTH = 100
 MAX_REPORTED_ERRORS = 20
 # Held messages locked and recorded per transaction by the periodic release.
 RELEASE_BATCH_SIZE = 500
+HELD_LIMIT_REACHED = "held_limit_reached"
 
 
 @dataclass
@@ -71,6 +73,9 @@ class SegmentResult:
     # recorded when a client sent their messageId again.
     duplicates: int = 0
     held: int = 0
+    # Usage messages matching no member that were not stored, because their
+    # source already has RM6_SEGMENT_MAX_HELD_MESSAGES held messages.
+    dropped: int = 0
     # Identify and alias messages that named a known member.
     identified: int = 0
     # Identify messages whose userId the source may not link to the member
@@ -235,7 +240,7 @@ def ingest_segment_messages(
     as ignored.
     """
     result = SegmentResult(received=len(messages))
-    parsed = _parse_messages(messages, source=source, result=result)
+    parsed, positions = _parse_messages(messages, source=source, result=result)
     identifies = [message for message in parsed if message.type == "identify"]
     aliases = [message for message in parsed if message.type == "alias"]
     usage = [message for message in parsed if message.is_usage]
@@ -284,9 +289,11 @@ def ingest_segment_messages(
     result.recorded = ingested.created
     result.duplicates += ingested.duplicates
     _count_invalid(result, "rejected_by_ingest", len(rejected))
-    held, already_known = _hold_messages(unmatched, source=source)
+    held, already_known, dropped = _hold_messages(unmatched, source=source)
     result.held = held
     result.duplicates += already_known
+    if dropped:
+        _report_dropped(result, dropped, positions=positions, source=source)
 
     for release in releases.values():
         recording = release_held_events(
@@ -632,9 +639,10 @@ class _MemberIndex:
 
 def _parse_messages(
     messages: list, *, source: SegmentSource, result: SegmentResult
-) -> list[SegmentMessage]:
+) -> tuple[list[SegmentMessage], dict[str, int]]:
+    """Return the valid messages and each one's index in the request, by messageId."""
     parsed = []
-    seen_ids = set()
+    positions: dict[str, int] = {}
     for position, raw in enumerate(messages):
         try:
             message = parse_message(raw, event_prefix=source.event_prefix)
@@ -650,12 +658,12 @@ def _parse_messages(
                 )
             continue
         # A client retrying part of a batch may repeat a message in one request.
-        if message.message_id in seen_ids:
+        if message.message_id in positions:
             result.duplicates += 1
             continue
-        seen_ids.add(message.message_id)
         parsed.append(message)
-    return parsed
+        positions[message.message_id] = position
+    return parsed, positions
 
 
 def _count_invalid(result: SegmentResult, reason: str, count: int = 1) -> None:
@@ -906,14 +914,29 @@ def _ingest_rows(rows: list[dict], *, now: datetime) -> tuple[IngestResult, set[
 
 def _hold_messages(
     messages: list[SegmentMessage], *, source: SegmentSource
-) -> tuple[int, int]:
-    """Hold messages that match no member and return (held, already known).
+) -> tuple[int, int, list[SegmentMessage]]:
+    """Hold messages that match no member, up to the source's limit.
 
-    A message already recorded or already held for this source is not held
-    again: it is a retry.
+    Return how many were held, how many were already known and the messages
+    dropped because the source has RM6_SEGMENT_MAX_HELD_MESSAGES held. A message
+    already recorded or already held for this source is not held again,
+    because it is a retry. Messages are held in request order until the limit.
     """
     if not messages:
-        return 0, 0
+        return 0, 0, []
+    limit = settings.RM6_SEGMENT_MAX_HELD_MESSAGES
+    if limit > 0:
+        # The source row lock makes concurrent requests of the source hold in
+        # turn, each counting the rows of those before it, so that together
+        # they never pass the limit. Releases, discards and purges only lower
+        # the count, so they need no lock.
+        # NOTE: the lock lasts until the request commits. A request waiting for
+        # it may hold a lock that this request's release needs, such as a
+        # member row its identify changed. PostgreSQL then aborts one of the
+        # two with a deadlock error, a 500 that Segment clients retry.
+        SegmentSource.objects.select_for_update(no_key=True).filter(
+            pk=source.pk
+        ).exists()
     keys = [f"segment:{source.pk}:{message.message_id}" for message in messages]
     recorded_keys = set(
         ActivityEvent.objects.filter(idempotency_key__in=keys).values_list(
@@ -930,10 +953,15 @@ def _hold_messages(
         for message, key in zip(messages, keys, strict=True)
         if key not in recorded_keys and message.message_id not in held_ids
     ]
+    dropped: list[SegmentMessage] = []
+    if limit > 0 and fresh:
+        room = max(0, limit - count_held_messages(source=source))
+        fresh, dropped = fresh[:room], fresh[room:]
 
-    # A concurrent request holding the same message is skipped by the unique
-    # constraint on (source, message_id). Inserting in message ID order makes
-    # two requests sharing messages wait for each other, not deadlock.
+    # With the limit off, a concurrent request holding the same message is
+    # skipped by the unique constraint on (source, message_id). Inserting in
+    # message ID order makes two requests sharing messages wait for each
+    # other, not deadlock.
     fresh.sort(key=lambda message: message.message_id)
     HeldUsageEvent.objects.bulk_create(
         [
@@ -949,7 +977,44 @@ def _hold_messages(
         ],
         ignore_conflicts=True,
     )
-    return len(fresh), len(messages) - len(fresh)
+    return len(fresh), len(messages) - len(fresh) - len(dropped), dropped
+
+
+def _report_dropped(
+    result: SegmentResult,
+    dropped: list[SegmentMessage],
+    *,
+    positions: dict[str, int],
+    source: SegmentSource,
+) -> None:
+    """Count and explain the messages dropped at the source's held limit."""
+    limit = settings.RM6_SEGMENT_MAX_HELD_MESSAGES
+    explanation = (
+        f"The message matches no member, and the source already holds the "
+        f"maximum of {limit} such messages, so it was not stored. Identify the "
+        "users so that their held messages are recorded, or have staff match "
+        "or discard held messages under Admin > Lifecycle > Held usage events."
+    )
+    result.dropped = len(dropped)
+    result.errors.extend(
+        {
+            "index": positions[message.message_id],
+            "reason": HELD_LIMIT_REACHED,
+            "message": explanation,
+        }
+        for message in dropped[:MAX_REPORTED_ERRORS]
+    )
+    # Invalid and dropped messages each came in request order, so sorting
+    # both keeps the first MAX_REPORTED_ERRORS skipped messages of the request.
+    result.errors.sort(key=lambda error: error["index"])
+    del result.errors[MAX_REPORTED_ERRORS:]
+
+    logger.warning(
+        "segment messages dropped: held limit reached: source=%s limit=%d dropped=%d",
+        source.pk,
+        limit,
+        len(dropped),
+    )
 
 
 def _record_held(

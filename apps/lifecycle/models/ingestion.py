@@ -121,6 +121,12 @@ class HeldUsageEvent(models.Model):
             models.Index(fields=["status", "email"]),
             # For the daily purge, and the changelist's newest-first order.
             models.Index(fields=["received_at"]),
+            # For counting a source's held messages against its limit.
+            models.Index(
+                fields=["source"],
+                condition=models.Q(status="held"),
+                name="heldusageevent_held_source",
+            ),
         ]
 
     def __str__(self) -> str:
