@@ -200,6 +200,22 @@ def test_consents_post_staff_grants(staff_api, staff_user):
     assert created.expires_at == datetime(2099, 11, 2, 5, 0, tzinfo=UTC)
 
 
+def test_consents_post_form_body_is_415(staff_token_api, member):
+    response = staff_token_api.generic(
+        "POST",
+        consents_url(member),
+        "purpose=marketing",
+        "application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert response.json()["detail"].endswith(
+        "Send the body as one of these content types: application/json."
+    )
+    assert not ConsentGrant.objects.exists()
+
+
 def test_consents_post_staff_may_name_source(staff_api, member):
     response = staff_api.post(
         consents_url(member), grant_body(source="import"), format="json"

@@ -428,6 +428,30 @@ def test_batch_form_encoded_rejected(staff_api, member):
     assert ActivityEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "events=%5B%5D"),
+        (
+            "multipart/form-data; boundary=b",
+            '--b\r\nContent-Disposition: form-data; name="events"\r\n\r\n[]\r\n'
+            "--b--\r\n",
+        ),
+    ],
+    ids=["urlencoded", "multipart"],
+)
+def test_batch_form_body_with_token_is_415(staff_token_api, content_type, body):
+    response = staff_token_api.generic("POST", URL, body, content_type)
+
+    assert response.status_code == 415
+    assert response.json() == {
+        "detail": f'Unsupported media type "{content_type}" in request. Send the '
+        "body as one of these content types: application/json.",
+        "code": "unsupported_media_type",
+    }
+    assert ActivityEvent.objects.count() == 0
+
+
 def test_batch_get_not_allowed(staff_api):
     response = staff_api.get(URL)
 
