@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("lifecycle", "0023_segment_identity"),
+        ("lifecycle", "0024_webhookendpoint_url_verbose_name"),
     ]
 
     operations = [
