@@ -8,12 +8,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from apps.lifecycle.ingestion.held import discard_held_events, match_held_events
 from apps.lifecycle.ingestion.selectors import annotate_held_count
-from apps.lifecycle.ingestion.services import (
+from apps.lifecycle.ingestion.sources import (
     check_event_prefix,
     create_segment_source,
-    discard_held_events,
-    match_held_events,
     rotate_segment_write_key,
     update_segment_source,
 )

@@ -15,11 +15,11 @@ class LifecycleConfig(AppConfig):
         from apps.lifecycle.actions import register_action
         from apps.lifecycle.delivery.handlers import register_delivery_actions
         from apps.lifecycle.delivery.webhooks import erase_member_from_webhook_payloads
-        from apps.lifecycle.ingestion.limits import check_message_cap
-        from apps.lifecycle.ingestion.services import (
+        from apps.lifecycle.ingestion.identities import (
             erase_member_segment_identities,
             export_member_segment_identities,
         )
+        from apps.lifecycle.ingestion.limits import check_message_cap
         from apps.lifecycle.plays.runner import WAIT_ACTION, run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change

@@ -7,7 +7,7 @@ from django.db import OperationalError
 
 from apps.lifecycle import scoring
 from apps.lifecycle.delivery import event_webhooks, webhooks
-from apps.lifecycle.ingestion import services as ingestion
+from apps.lifecycle.ingestion import held
 from apps.lifecycle.plays import runner, schedules, triggers
 from apps.lifecycle.scoring import statements as score_statements
 from apps.membership.services.data_sources import Source as DataSource
@@ -194,7 +194,7 @@ def retry_webhooks_task() -> int:
 @shared_task(name="lifecycle.purge_held_usage_events")
 def purge_held_usage_events_task() -> int:
     """Delete held Segment messages older than the retention."""
-    return ingestion.purge_held_events()
+    return held.purge_held_events()
 
 
 @shared_task(name="lifecycle.release_matched_held_events")
@@ -204,7 +204,7 @@ def release_matched_held_events_task() -> int:
     A failed run needs no retry of its own: the next scheduled run matches
     the same messages again.
     """
-    return ingestion.release_matched_held_events()
+    return held.release_matched_held_events()
 
 
 @shared_task(name="lifecycle.sweep_event_webhooks")

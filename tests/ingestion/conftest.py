@@ -1,6 +1,6 @@
 import pytest
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from rm6.celery import app as celery_app
 
 

@@ -10,10 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.lifecycle.ingestion.services import (
-    create_segment_source,
-    discard_held_events,
-)
+from apps.lifecycle.ingestion.held import discard_held_events
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import (
     ActivityEvent,
     HeldUsageEvent,

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.ingestion.views import MAX_BODY_BYTES, MAX_DECOMPRESSED_BYTES
 from apps.lifecycle.models import (
     ActivityEvent,
@@ -352,7 +352,7 @@ def test_retried_batch_counted_once(client, segment_source, dana):
 
 
 def test_message_id_scoped_per_source(client, segment_source, dana):
-    from apps.lifecycle.ingestion.services import create_segment_source
+    from apps.lifecycle.ingestion.sources import create_segment_source
 
     _, other_key = create_segment_source(name="Mobile app")
 
@@ -674,7 +674,7 @@ def test_identify_of_unknown_person_changes_nothing(client, segment_source):
 
 
 def test_link_external_id_taken_by_other_member_left_alone(segment_source):
-    from apps.lifecycle.ingestion.services import _link_external_id
+    from apps.lifecycle.ingestion.identities import _link_external_id
 
     factories.MemberFactory(external_id="u-9")
     erin = factories.MemberFactory()

@@ -9,12 +9,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from apps.lifecycle.ingestion.services import (
-    create_segment_source,
+from apps.lifecycle.ingestion.held import (
     discard_held_events,
     purge_held_events,
     release_matched_held_events,
 )
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent
 from tests import factories
 from tests.ingestion.helpers import post_batch, track
@@ -69,7 +69,7 @@ def test_held_limit_drops_messages_past_it(client, segment_source, held_limit):
 
 
 def test_held_limit_logs_one_warning(client, segment_source, held_limit, caplog):
-    with caplog.at_level(logging.WARNING, logger="apps.lifecycle.ingestion.services"):
+    with caplog.at_level(logging.WARNING, logger="apps.lifecycle.ingestion.ingest"):
         send_unknown(client, segment_source, "m-1", "m-2", "m-3", "m-4", "m-5")
 
     assert [record.getMessage() for record in caplog.records] == [

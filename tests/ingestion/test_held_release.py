@@ -12,12 +12,12 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from apps.lifecycle.ingestion.services import (
-    create_segment_source,
+from apps.lifecycle.ingestion.held import (
     match_held_events,
     release_held_events,
     release_matched_held_events,
 )
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import (
     ActivityEvent,
     HeldUsageEvent,
@@ -274,7 +274,7 @@ def _hold_and_record_again(client, segment_source):
 def test_release_message_already_recorded(client, segment_source, caplog):
     erin = _hold_and_record_again(client, segment_source)
 
-    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.services"):
+    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.held"):
         released = release_matched_held_events()
 
     assert released == 0
@@ -320,7 +320,7 @@ def test_release_unrecordable_stays_held(client, segment_source, caplog):
     HeldUsageEvent.objects.update(message={"type": "bogus"})
     factories.MemberFactory(external_id="u-9")
 
-    with caplog.at_level(logging.WARNING, logger="apps.lifecycle.ingestion.services"):
+    with caplog.at_level(logging.WARNING, logger="apps.lifecycle.ingestion.held"):
         released = release_matched_held_events()
 
     assert released == 0
@@ -602,7 +602,7 @@ def test_release_prefix_outside_families_warns_once(client, segment_source, capl
     # The admin rejects such a prefix, so only SQL can set it.
     SegmentSource.objects.filter(pk=segment_source.pk).update(event_prefix="community")
 
-    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.services"):
+    with caplog.at_level(logging.INFO, logger="apps.lifecycle.ingestion.held"):
         released = release_matched_held_events(batch_size=2)
 
     assert released == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent, SegmentIdentity
 from apps.membership.exports import build_member_export
 from apps.membership.services.merge import merge_members

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.lifecycle.ingestion import limits
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent
 from tests import factories
 from tests.ingestion.helpers import post_batch, track

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.lifecycle.ingestion import services
+from apps.lifecycle.ingestion import held
 from apps.lifecycle.models import HeldUsageEvent
 from apps.lifecycle.tasks import purge_held_usage_events_task
 
@@ -36,7 +36,7 @@ def test_purge_deletes_old_rows_of_every_status(segment_source, settings):
     _held(segment_source, "old-discarded", days_ago=120, status="discarded")
     _held(segment_source, "recent-held", days_ago=89)
 
-    purged = services.purge_held_events()
+    purged = held.purge_held_events()
 
     assert purged == 3
     assert _remaining() == ["recent-held"]
@@ -44,12 +44,12 @@ def test_purge_deletes_old_rows_of_every_status(segment_source, settings):
 
 def test_purge_runs_in_batches(segment_source, settings, monkeypatch):
     settings.RM6_HELD_USAGE_RETENTION_DAYS = 30
-    monkeypatch.setattr(services, "PURGE_BATCH_SIZE", 2)
+    monkeypatch.setattr(held, "PURGE_BATCH_SIZE", 2)
     for index in range(5):
         _held(segment_source, f"old-{index}", days_ago=31)
     _held(segment_source, "recent", days_ago=1)
 
-    assert services.purge_held_events() == 5
+    assert held.purge_held_events() == 5
     assert _remaining() == ["recent"]
 
 
@@ -57,7 +57,7 @@ def test_zero_retention_keeps_every_row(segment_source, settings):
     settings.RM6_HELD_USAGE_RETENTION_DAYS = 0
     _held(segment_source, "ancient", days_ago=3650)
 
-    assert services.purge_held_events() == 0
+    assert held.purge_held_events() == 0
     assert _remaining() == ["ancient"]
 
 

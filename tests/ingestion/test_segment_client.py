@@ -10,7 +10,7 @@ from segment.analytics.client import Client
 from segment.analytics.request import APIError
 from segment.analytics.version import VERSION
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent, SegmentSource
 from tests import factories
 

@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
 from apps.lifecycle import scoring, tasks
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import AccountHealthScore, HealthScore
 from apps.membership.models import DataSourceRun
 from apps.membership.services.data_sources import (

@@ -3,12 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.lifecycle.ingestion.held import release_held_events
+from apps.lifecycle.ingestion.ingest import ingest_segment_messages
 from apps.lifecycle.ingestion.messages import expand_body
-from apps.lifecycle.ingestion.services import (
-    create_segment_source,
-    ingest_segment_messages,
-    release_held_events,
-)
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent, Enrolment, HeldUsageEvent, Play
 from apps.lifecycle.models.events import MAX_CLOCK_SKEW
 from apps.lifecycle.plays.triggers import (

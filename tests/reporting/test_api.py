@@ -1,7 +1,7 @@
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.membership.models import DataSourceRun
 from apps.portal.models import CaseAttempt
 from rm6.api import STAFF_ONLY_MESSAGE

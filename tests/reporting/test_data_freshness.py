@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from apps.lifecycle.ingestion.services import create_segment_source
+from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import SegmentSource
 from apps.membership.models import DataSourceRun
 from apps.membership.services.data_sources import segment_source_origin

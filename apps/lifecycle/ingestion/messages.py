@@ -67,6 +67,9 @@ class InvalidBody(Exception):
     """The request body has the wrong shape, which the message describes."""
 
 
+# The response explains at most this many skipped messages of a request.
+MAX_REPORTED_ERRORS = 20
+
 # The explanation and fix for each InvalidMessage reason, returned in the
 # endpoint's response for skipped messages.
 REASON_MESSAGES = {

@@ -21,9 +21,9 @@ from apps.lifecycle.ingestion.auth import (
     get_source_for_write_key,
     read_basic_auth_write_key,
 )
+from apps.lifecycle.ingestion.ingest import ingest_segment_messages
 from apps.lifecycle.ingestion.limits import Rejection, take_allowance
 from apps.lifecycle.ingestion.messages import InvalidBody, expand_body
-from apps.lifecycle.ingestion.services import ingest_segment_messages
 from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import (
     describe_error,
