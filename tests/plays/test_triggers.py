@@ -203,7 +203,7 @@ def test_released_held_usage_triggers_nothing():
     event_ids = list(
         ActivityEvent.objects.filter(member=member).values_list("pk", flat=True)
     )
-    assert released == 3
+    assert released.recorded == 3
     assert len(event_ids) == 3
     assert evaluate_event_triggers(event_ids=event_ids) == 0
     assert sweep_event_triggers() == 0
