@@ -277,16 +277,24 @@ def _write_accounts(data: DemoDataSet, *, bar: tqdm) -> int:
     # An account dates from its contract start or its first member's join,
     # whichever came first, so its score history starts no earlier.
     _set_account_created_at(data)
+    _backdate_creation(
+        Account._meta.db_table,
+        [(account.pk, account.created_at) for account in data.accounts],
+    )
+    return len(rows)
+
+
+def _backdate_creation(table: str, rows: list[tuple[int, datetime]]) -> None:
+    """Set `created_at` of each (id, time) row of `table` in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE membership_account AS a SET created_at = opened.created_at
-            FROM unnest(%s::bigint[], %s::timestamptz[]) AS opened(id, created_at)
-            WHERE a.id = opened.id
+            f"""
+            UPDATE {table} AS t SET created_at = dated.created_at
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS dated(id, created_at)
+            WHERE t.id = dated.id
             """,
-            [[a.pk for a in data.accounts], [a.created_at for a in data.accounts]],
+            [[pk for pk, _ in rows], [created_at for _, created_at in rows]],
         )
-    return len(rows)
 
 
 def _set_account_created_at(data: DemoDataSet) -> None:
@@ -341,15 +349,10 @@ def _write_members(data: DemoDataSet, *, bar: tqdm) -> int:
 
     # bulk_create sets created_at to now, because the field is auto_now_add.
     # One statement replaces it with the simulated join dates.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE membership_member AS m SET created_at = joined.created_at
-            FROM unnest(%s::bigint[], %s::timestamptz[]) AS joined(id, created_at)
-            WHERE m.id = joined.id
-            """,
-            [[p.pk for p in data.members], [p.joined_at for p in data.members]],
-        )
+    _backdate_creation(
+        Member._meta.db_table,
+        [(person.pk, person.joined_at) for person in data.members],
+    )
     bar.update(len(rows))
     return len(rows)
 
