@@ -55,7 +55,7 @@ def check_email_backend(**kwargs) -> list[checks.CheckMessage]:
     """Warn, in `manage.py check --deploy`, when no email reaches anyone.
 
     Sign-up confirmations, play emails and digests would then be lost, and
-    with mandatory verification nobody could finish signing up.
+    with mandatory verification no sign-up could be completed.
     """
     if settings.EMAIL_BACKEND not in UNDELIVERED_BACKENDS:
         return []

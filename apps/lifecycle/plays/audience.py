@@ -21,9 +21,9 @@ def list_enrollable_members() -> QuerySet[Member]:
     """Return members a play may touch.
 
     Deactivated, anonymised and merged members are left out, and so are
-    self-sign-ups whose email is not confirmed yet: anyone can sign up with
-    another person's address, and a play would send that person's email,
-    notifications or webhooks to whoever claimed it.
+    self-sign-ups whose email is not confirmed yet. Anyone can sign up with
+    another person's address, so a play's emails, notifications and webhooks
+    could reach the wrong person.
     """
     members = Member.objects.filter(
         deactivated_at__isnull=True,

@@ -236,7 +236,7 @@ def record_source_run(
 
     `action` names the work in the stored error, as in "event batch failed:
     IngestError (code invalid_rows)". `describe` turns the exception into the
-    rest of the error; a caller whose errors carry no personal data may say
+    rest of the error; a caller whose errors carry no personal data may describe
     more than the class. The exception is raised again. `origin` is checked
     before the block runs, as in `record_source_success`.
     """
