@@ -68,3 +68,22 @@ def check_email_backend(**kwargs) -> list[checks.CheckMessage]:
             id="rm6.W001",
         )
     ]
+
+
+def check_email_security(**kwargs) -> list[checks.CheckMessage]:
+    """Report EMAIL_USE_TLS and EMAIL_USE_SSL set together.
+
+    Django's SMTP backend raises on every send when both are true, so each
+    email would fail with a server error instead of at start-up.
+    """
+    if not (settings.EMAIL_USE_TLS and settings.EMAIL_USE_SSL):
+        return []
+    return [
+        checks.Error(
+            "EMAIL_USE_TLS and EMAIL_USE_SSL are both true, but a connection "
+            "uses one or the other.",
+            hint="Set EMAIL_USE_TLS=true for STARTTLS (usually port 587), or "
+            "EMAIL_USE_SSL=true for implicit TLS (usually port 465), not both.",
+            id="rm6.E001",
+        )
+    ]

@@ -8,7 +8,7 @@ from celery.utils.log import LoggingProxy
 from django.core import checks
 from django.core.mail import EmailMessage, send_mail
 
-from rm6.mail import check_email_backend
+from rm6.mail import check_email_backend, check_email_security
 
 BACKEND = "rm6.mail.LoggingEmailBackend"
 
@@ -114,3 +114,44 @@ def test_deploy_check_registered():
     messages = checks.run_checks(include_deployment_checks=True)
 
     assert "rm6.W001" in [message.id for message in messages]
+
+
+def test_check_rejects_tls_with_ssl(settings):
+    settings.EMAIL_USE_TLS = True
+    settings.EMAIL_USE_SSL = True
+
+    messages = checks.run_checks()
+
+    assert "rm6.E001" in [message.id for message in messages]
+
+
+def test_check_accepts_tls_alone(settings):
+    settings.EMAIL_USE_TLS = True
+    settings.EMAIL_USE_SSL = False
+
+    assert check_email_security() == []
+
+
+def test_production_settings_send_by_smtp():
+    # Without a backend in the environment, production must not write
+    # emails, with their reset links, to the log.
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"},
+        "DJANGO_SETTINGS_MODULE": "rm6.settings.production",
+        "DJANGO_SECRET_KEY": "test-only-not-secret",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    code = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"

@@ -13,10 +13,11 @@ class MembershipConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from apps.membership import defaults, receivers
-        from rm6.mail import check_email_backend
+        from rm6.mail import check_email_backend, check_email_security
 
         # Sign-up confirmations are this app's mail, so it checks the backend.
         checks.register(check_email_backend, deploy=True)
+        checks.register(check_email_security)
 
         post_migrate.connect(
             defaults.create_default_rows,
