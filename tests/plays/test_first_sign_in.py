@@ -215,3 +215,49 @@ def test_event_play_skips_unconfirmed_sign_up(client, globex):
     assert sweep_event_triggers() == 1
     member = Member.objects.get(user__email=EMAIL)
     assert [key for key, _, _ in enrolments(play)] == [f"member:{member.pk}"]
+
+
+def test_event_play_enrols_confirmation_once(client, globex):
+    """The sign-in marked unconfirmed triggers nothing once the member confirms."""
+    play = PlayFactory(trigger=Play.Trigger.EVENT, trigger_event_kind=SIGN_IN)
+
+    sign_up(client)
+    confirm(client)
+
+    member = Member.objects.get(user__email=EMAIL)
+    assert sweep_event_triggers() == 1
+    assert enrolments(play) == [
+        (
+            f"member:{member.pk}",
+            str(ActivityEvent.objects.order_by("pk").last().pk),
+            globex.pk,
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "trigger", [Play.Trigger.EVENT, Play.Trigger.FEATURE_FIRST_USE]
+)
+def test_marked_sign_in_skipped_by_all(trigger):
+    play = PlayFactory(trigger=trigger, trigger_event_kind=SIGN_IN)
+    member = factories.MemberFactory()
+    event = factories.ActivityEventFactory(
+        member=member, kind=SIGN_IN, properties={UNCONFIRMED_SIGN_IN_PROPERTY: True}
+    )
+
+    assert evaluate_event_triggers(event_ids=[event.pk]) == 0
+    assert enrolments(play) == []
+
+
+def test_first_use_ignores_marked_sign_in():
+    play = PlayFactory(
+        trigger=Play.Trigger.FEATURE_FIRST_USE, trigger_event_kind=SIGN_IN
+    )
+    member = factories.MemberFactory()
+    factories.ActivityEventFactory(
+        member=member, kind=SIGN_IN, properties={UNCONFIRMED_SIGN_IN_PROPERTY: True}
+    )
+    event = factories.ActivityEventFactory(member=member, kind=SIGN_IN)
+
+    assert evaluate_event_triggers(event_ids=[event.pk]) == 1
+    assert enrolments(play) == [(f"member:{member.pk}", "first", member.account_id)]

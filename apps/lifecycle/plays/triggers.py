@@ -18,11 +18,13 @@ no play. The occurrence key is the event id, except for first-time triggers,
 which use "first" so that the database constraint allows one enrolment per
 subject ever.
 
-The first sign-in trigger counts only sign-ins as a confirmed member. A
-sign-in recorded while the member's sign-up email was unconfirmed carries
-the UNCONFIRMED_SIGN_IN_PROPERTY (see apps.lifecycle.receivers), so it
-neither triggers the play nor counts as the member's first sign-in. A member
-who confirms the address while signed in gets a sign-in recorded then.
+Sign-in triggers count only sign-ins as a confirmed member. A sign-in
+recorded while the member's sign-up email was unconfirmed carries the
+UNCONFIRMED_SIGN_IN_PROPERTY (see apps.lifecycle.receivers), so it triggers
+no play, whatever the trigger, and does not count as the member's first
+sign-in. The check reads the event, not the member, because the member may
+have confirmed by the time the sweep reads the event. A member who confirms
+the address while signed in gets a sign-in recorded then.
 
 Member band changes arrive as `lifecycle.health_band_changed` events and
 trigger member-level plays. Account band changes record no event, so the
@@ -72,8 +74,9 @@ FIRST_OCCURRENCE_KEY = "first"
 # play: a nudge about an action long past reads as a bug to the member. It
 # leaves room for clients that queue usage while offline for a few hours.
 MAX_TRIGGER_EVENT_AGE = timedelta(hours=24)
+SIGN_IN_KIND = FIXED_TRIGGER_KINDS[Trigger.FIRST_SIGN_IN]
 # Property set to true on a sign-in event recorded while the member's sign-up
-# email was unconfirmed. Such a sign-in is not a first sign-in.
+# email was unconfirmed. Such a sign-in triggers no play.
 UNCONFIRMED_SIGN_IN_PROPERTY = "email_unconfirmed"
 
 # How far back the sweep looks when it does not know where its previous run
@@ -121,7 +124,10 @@ def filter_new_events(events: QuerySet, *, activated_at: datetime) -> QuerySet:
 
 
 def _exclude_unconfirmed_sign_ins(events: QuerySet) -> QuerySet:
-    return events.exclude(properties__contains={UNCONFIRMED_SIGN_IN_PROPERTY: True})
+    return events.exclude(
+        kind=SIGN_IN_KIND,
+        properties__contains={UNCONFIRMED_SIGN_IN_PROPERTY: True},
+    )
 
 
 def _exclude_earlier_firsts(play: Play, events: QuerySet) -> QuerySet:
@@ -139,9 +145,7 @@ def _exclude_earlier_firsts(play: Play, events: QuerySet) -> QuerySet:
         **{subject_field: OuterRef(subject_field)},
         kind=OuterRef("kind"),
     )
-    if play.trigger == Trigger.FIRST_SIGN_IN:
-        earlier = _exclude_unconfirmed_sign_ins(earlier)
-    return events.exclude(Exists(earlier))
+    return events.exclude(Exists(_exclude_unconfirmed_sign_ins(earlier)))
 
 
 def _match_events(play: Play, event_ids: list[int]) -> list[ActivityEvent]:
@@ -155,8 +159,7 @@ def _match_events(play: Play, event_ids: list[int]) -> list[ActivityEvent]:
     )
     if play.trigger == Trigger.HEALTH_BAND_CHANGE and play.trigger_band:
         events = events.filter(properties__to=play.trigger_band)
-    if play.trigger == Trigger.FIRST_SIGN_IN:
-        events = _exclude_unconfirmed_sign_ins(events)
+    events = _exclude_unconfirmed_sign_ins(events)
     if play.trigger in FIRST_TIME_TRIGGERS:
         events = _exclude_earlier_firsts(play, events)
     matching = list(events.order_by("pk").only("pk", "member_id", "account_id"))
