@@ -184,6 +184,48 @@ def test_delete_selected_all_used_deletes_nothing(admin_client):
     ]
 
 
+def used_endpoint(name: str) -> WebhookEndpoint:
+    endpoint = make_endpoint(name)
+    WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        delivery_key=f"test:{name}",
+        event_kind="play.step",
+        payload={},
+    )
+    return endpoint
+
+
+@pytest.mark.django_db
+def test_delete_selected_one_used_endpoint_singular(admin_client):
+    endpoint = used_endpoint("CRM")
+
+    confirmation = admin_client.post(
+        ENDPOINTS_URL, delete_selected([endpoint], is_confirmed=False)
+    )
+
+    page = confirmation.content.decode()
+    assert confirmation.context["title"] == "Cannot delete webhook endpoint"
+    assert "The selected webhook endpoint cannot be deleted:" in page
+    assert "None of the selected" not in page
+    assert 'name="post"' not in page
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+@pytest.mark.django_db
+def test_delete_selected_used_endpoints_plural(admin_client):
+    endpoints = [used_endpoint("CRM"), used_endpoint("Billing")]
+
+    confirmation = admin_client.post(
+        ENDPOINTS_URL, delete_selected(endpoints, is_confirmed=False)
+    )
+
+    page = confirmation.content.decode()
+    assert confirmation.context["title"] == "Cannot delete webhook endpoints"
+    assert "None of the selected webhook endpoints can be deleted:" in page
+    assert 'name="post"' not in page
+    assert WebhookEndpoint.objects.count() == 2
+
+
 @pytest.mark.django_db
 def test_delete_selected_checks_again_when_confirmed(admin_client):
     play = PlayFactory(name="Welcome")
