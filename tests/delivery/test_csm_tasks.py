@@ -229,7 +229,7 @@ def test_csm_task_list_invalid_status_names_values(staff_client):
     ]
 
 
-@pytest.mark.parametrize("alias", ["all", "any"])
+@pytest.mark.parametrize("alias", ["all", "any", "ALL", "Any", " all "])
 def test_csm_task_list_owner_alias_means_anyone(staff_client, staff_user, alias):
     make_task(owner=staff_user, title="Mine")
     make_task(owner=factories.StaffFactory(), title="Colleague's")
@@ -485,3 +485,26 @@ def test_csm_task_close_unknown_404(staff_client):
     )
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("owner", "expected_titles", "expected_value"),
+    [
+        ("MINE", ["Mine"], "mine"),
+        ("Anyone", ["Colleague's", "Mine", "Unassigned"], "anyone"),
+        ("UNASSIGNED", ["Unassigned"], "unassigned"),
+    ],
+)
+def test_csm_task_list_owner_ignores_case(
+    staff_client, staff_user, owner, expected_titles, expected_value
+):
+    make_task(owner=staff_user, title="Mine")
+    make_task(owner=factories.StaffFactory(), title="Colleague's")
+    make_task(title="Unassigned")
+
+    response = staff_client.get(LIST_URL, {"owner": owner})
+
+    titles = sorted(task.title for task in response.context["page_obj"].object_list)
+    assert titles == expected_titles
+    assert response.context["form"].errors == {}
+    assert response.context["form"]["owner"].value() == expected_value

@@ -10,7 +10,8 @@ class CsmTaskFilterForm(forms.Form):
     ANYONE = "anyone"
     UNASSIGNED = "unassigned"
     ANY_STATUS = "any"
-    # Owner values that people type for "anyone", read as that value.
+    # Owner values that people type for "anyone", read as that value. Named
+    # owner values and these aliases are read in any letter case.
     ANYONE_ALIASES = ("all", "any")
 
     owner = forms.ChoiceField(
@@ -38,9 +39,11 @@ class CsmTaskFilterForm(forms.Form):
         kwargs.setdefault(
             "initial", {"owner": self.MINE, "status": CsmTask.Status.OPEN}
         )
-        if data is not None and data.get("owner") in self.ANYONE_ALIASES:
-            data = data.copy()
-            data["owner"] = self.ANYONE
+        if data is not None:
+            owner = self._normalize_owner(data.get("owner"))
+            if owner != data.get("owner"):
+                data = data.copy()
+                data["owner"] = owner
         super().__init__(data, **kwargs)
         self.fields["owner"].choices = [
             (self.MINE, "My tasks"),
@@ -48,6 +51,21 @@ class CsmTaskFilterForm(forms.Form):
             (self.UNASSIGNED, "Unassigned tasks"),
             *[(str(user.pk), user.get_full_name() or user.email) for user in owners],
         ]
+
+    def _normalize_owner(self, owner):
+        """Return a named owner value in lower case, with aliases as ANYONE.
+
+        Staff type these values into the URL, so ?owner=ALL reads as "all".
+        Other values, such as a user ID, are returned unchanged.
+        """
+        if not isinstance(owner, str):
+            return owner
+        name = owner.strip().lower()
+        if name in self.ANYONE_ALIASES:
+            return self.ANYONE
+        if name in (self.MINE, self.ANYONE, self.UNASSIGNED):
+            return name
+        return owner
 
     def get_filters(self, *, user) -> dict:
         """Return the keyword arguments for list_csm_tasks.
