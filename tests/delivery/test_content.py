@@ -9,6 +9,7 @@ from apps.lifecycle.delivery.content import (
 )
 from apps.lifecycle.delivery.render_limits import (
     MAX_LOOP_ITERATIONS,
+    MAX_NOW_FORMAT_LENGTH,
     MAX_RENDERED_NODES,
     MAX_TEXT_LENGTH,
 )
@@ -329,8 +330,9 @@ LENGTH_LIMIT_REASON = (
     "its text grew past 100,000 characters; shorten it or loop over fewer items"
 )
 READ_LIMIT_REASON = (
-    "its variables and filters read more than 1,000,000 characters; use "
-    "shorter values, or read long ones once, outside loops"
+    "its variables, filters and now tags read or formatted more than "
+    "1,000,000 characters; use shorter values and formats, or read long values "
+    "once, outside loops"
 )
 
 
@@ -605,6 +607,84 @@ def test_render_step_text_caps_variable_length(play):
         "the variable name.encode.hex has 120,000 characters or items, more "
         "than 100,000; use a shorter value"
     )
+
+
+LONG_NOW_FORMAT = "r" * (MAX_NOW_FORMAT_LENGTH + 1)
+LONG_NOW_FORMAT_REASON = (
+    "the now tag's format has 101 characters, more than 100; use a shorter "
+    'format, such as "j F Y"'
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "source",
+    [
+        f'{{% now "{LONG_NOW_FORMAT}" %}}',
+        f'{{% now "{LONG_NOW_FORMAT}" as t %}}{{{{ t }}}}',
+    ],
+    ids=["output", "as"],
+)
+def test_render_step_text_rejects_long_now_format(play, source):
+    step = PlayStep(play=play, position=9, action="email", config={"body": source})
+
+    with pytest.raises(DomainError) as error:
+        render_step_text(step, "body", {})
+
+    assert error.value.message == (
+        "The 'body' template of the email step at position 9 of play "
+        f"'welcome-2025' is invalid: {LONG_NOW_FORMAT_REASON}. Fix it in admin, "
+        "then run the play again."
+    )
+
+
+@pytest.mark.django_db
+def test_render_step_text_allows_max_now_format(play):
+    # A backslash escapes a format character, so each pair prints one letter.
+    now_format = "\\a" * (MAX_NOW_FORMAT_LENGTH // 2)
+    assert len(now_format) == MAX_NOW_FORMAT_LENGTH
+    step = PlayStep(
+        play=play,
+        position=9,
+        action="email",
+        config={"body": f'{{% now "{now_format}" %}}{{% now "Y" as year %}}'},
+    )
+
+    text = render_step_text(step, "body", {})
+
+    assert text == "a" * (MAX_NOW_FORMAT_LENGTH // 2)
+
+
+@pytest.mark.django_db
+def test_render_step_text_counts_now_text(play):
+    # Each "r" formats a whole date of 31 characters, so 400 iterations of a
+    # format of 100 would format 1,240,000 characters and render none.
+    now_format = "r" * MAX_NOW_FORMAT_LENGTH
+    source = (
+        "{% for a in '" + "x" * 400 + "' %}"
+        f'{{% now "{now_format}" as t %}}'
+        "{% endfor %}"
+    )
+
+    message = render_failure(play, source, {})
+
+    assert message == failed_to_render(READ_LIMIT_REASON)
+
+
+@pytest.mark.django_db
+def test_check_step_template_rejects_long_now_format():
+    errors = check_step_template(
+        {"body": f'{{% now "{LONG_NOW_FORMAT}" as t %}}{{{{ t }}}}'},
+        "body",
+        required=True,
+    )
+
+    assert errors == [
+        (
+            "body",
+            f"'body' is not a valid template: {LONG_NOW_FORMAT_REASON}. Fix its tags.",
+        )
+    ]
 
 
 @pytest.mark.django_db

@@ -2,11 +2,17 @@
 
 Celery workers render each step text once per enrolled member, so a text that
 staff write must not be able to keep a worker busy for minutes or fill its
-memory. A render fails with RenderLimitError as soon as its loops pass
-MAX_LOOP_ITERATIONS, it has rendered MAX_RENDERED_NODES nodes, any part of its
-output or any variable or filter result passes MAX_TEXT_LENGTH, or its
-variables and filters have read MAX_READ_CHARACTERS. A template fails to parse
-when a variable has more than MAX_LOOKUPS names.
+memory. A render fails with RenderLimitError as soon as one of these passes
+its limit:
+
+- loop iterations, MAX_LOOP_ITERATIONS;
+- rendered nodes, MAX_RENDERED_NODES;
+- any part of the output, or any variable or filter result, MAX_TEXT_LENGTH;
+- characters that variables and filters read or now tags format,
+  MAX_READ_CHARACTERS.
+
+A template fails to parse when a variable has more than MAX_LOOKUPS names or a
+now tag's format has more than MAX_NOW_FORMAT_LENGTH characters.
 """
 
 import functools
@@ -22,11 +28,13 @@ from django.template.defaulttags import (
     ForNode,
     IfChangedNode,
     IfNode,
+    NowNode,
     RegroupNode,
     SpacelessNode,
     VerbatimNode,
     WithNode,
     do_for,
+    now,
     regroup,
 )
 from django.utils.safestring import SafeString, mark_safe
@@ -43,9 +51,10 @@ MAX_TEXT_LENGTH = 100_000
 # nodes each. Without this cap, a loop body of thousands of nodes would render
 # thousands of times within MAX_LOOP_ITERATIONS.
 MAX_RENDERED_NODES = 100_000
-# Ten texts of MAX_TEXT_LENGTH. It bounds conditions and filters that read a
-# long value on every iteration of a loop but render little, such as
-# {% if text == other %} or {{ text|wordcount }}.
+# Ten texts of MAX_TEXT_LENGTH. It bounds conditions, filters and now tags
+# that read or format a long value on every iteration of a loop but render
+# little, such as {% if text == other %}, {{ text|wordcount }} or
+# {% now "r" as time %}.
 MAX_READ_CHARACTERS = 10 * MAX_TEXT_LENGTH
 # The maximum number of names in one variable, as in
 # forloop.parentloop.parentloop.counter.
@@ -53,6 +62,10 @@ MAX_READ_CHARACTERS = 10 * MAX_TEXT_LENGTH
 # as hex doubles it, so the cap bounds how much one variable can grow before
 # its length is checked.
 MAX_LOOKUPS = 4
+# Real date formats such as "j F Y" or "D, d M Y H:i" have under 30
+# characters. One format character can expand to about 32 ("c" and "r" are
+# whole dates), so this keeps one now tag's text to a few thousand characters.
+MAX_NOW_FORMAT_LENGTH = 100
 
 
 class RenderLimitError(ValueError):
@@ -105,9 +118,9 @@ class RenderBudget:
         self.read_characters += characters
         if self.read_characters > MAX_READ_CHARACTERS:
             self.fail(
-                f"its variables and filters read more than "
-                f"{MAX_READ_CHARACTERS:,} characters; use shorter values, or "
-                "read long ones once, outside loops"
+                f"its variables, filters and now tags read or formatted more "
+                f"than {MAX_READ_CHARACTERS:,} characters; use shorter values "
+                "and formats, or read long values once, outside loops"
             )
 
     def check_length(self, value, subject: str, fix: str) -> None:
@@ -244,6 +257,32 @@ class LimitedRegroupNode(RegroupNode):
         return super().resolve_expression(obj, context)
 
 
+class LimitedNowNode(NowNode):
+    """Django's now tag, counting the text it formats in the render's budget.
+
+    The text counts as read characters even when `as` stores it in a variable
+    and the tag renders nothing, so a loop cannot format text without limit.
+    """
+
+    def render(self, context):
+        budget = _get_budget()
+        output = super().render(context)
+        formatted = context[self.asvar] if self.asvar else output
+        budget.count_read(len(formatted))
+        return output
+
+
+def compile_limited_now(parser, token) -> LimitedNowNode:
+    node = now(parser, token)
+    if len(node.format_string) > MAX_NOW_FORMAT_LENGTH:
+        raise TemplateSyntaxError(
+            f"the now tag's format has {len(node.format_string):,} characters, "
+            f"more than {MAX_NOW_FORMAT_LENGTH}; use a shorter format, such as "
+            '"j F Y"'
+        )
+    return LimitedNowNode(node.format_string, node.asvar)
+
+
 def compile_limited_for(parser, token) -> LimitedForNode:
     node = do_for(parser, token)
     return LimitedForNode(
@@ -261,7 +300,11 @@ def compile_limited_regroup(parser, token) -> LimitedRegroupNode:
 
 
 # The tags that step templates get in place of Django's own.
-LIMITED_TAGS = {"for": compile_limited_for, "regroup": compile_limited_regroup}
+LIMITED_TAGS = {
+    "for": compile_limited_for,
+    "now": compile_limited_now,
+    "regroup": compile_limited_regroup,
+}
 
 
 def _size(value) -> int:
