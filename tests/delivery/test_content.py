@@ -609,6 +609,18 @@ def test_render_step_text_caps_variable_length(play):
     )
 
 
+@pytest.mark.django_db
+def test_render_step_text_quotes_long_literal_briefly(play):
+    source = '{% firstof "' + "x" * 200_000 + '" %}'
+
+    message = render_failure(play, source, {})
+
+    assert message == failed_to_render(
+        'the variable "' + "x" * 58 + "… has 200,000 characters or items, more "
+        "than 100,000; use a shorter value"
+    )
+
+
 LONG_NOW_FORMAT = "r" * (MAX_NOW_FORMAT_LENGTH + 1)
 LONG_NOW_FORMAT_REASON = (
     "the now tag's format has 101 characters, more than 100; use a shorter "

@@ -362,6 +362,17 @@ def limit_nodelist(nodelist: NodeList) -> LimitedNodeList:
     return limited
 
 
+# How much of a variable's text an error quotes. A literal can be 100,000
+# characters long, and the error goes to logs and to the enrolment's record.
+MAX_QUOTED_LENGTH = 60
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_QUOTED_LENGTH:
+        return text
+    return text[: MAX_QUOTED_LENGTH - 1] + "…"
+
+
 def _count_names(variable: Variable) -> int:
     # A number such as {{ 5 }} is a Variable without lookups.
     return len(variable.lookups or ())
@@ -384,7 +395,8 @@ class LimitedFilterExpression(FilterExpression):
         for variable in self.variables:
             if _count_names(variable) > MAX_LOOKUPS:
                 raise TemplateSyntaxError(
-                    f"the variable {variable.var} has {_count_names(variable)} "
+                    f"the variable {_shorten(variable.var)} has "
+                    f"{_count_names(variable)} "
                     f"names, more than {MAX_LOOKUPS}; set part of it with a "
                     "with tag and use that name"
                 )
@@ -398,7 +410,7 @@ class LimitedFilterExpression(FilterExpression):
         value = super().resolve(context, ignore_failures)
         budget.count_read(_size(value))
         budget.check_length(
-            value, f"the variable {self.token} has", "use a shorter value"
+            value, f"the variable {_shorten(self.token)} has", "use a shorter value"
         )
         return value
 
