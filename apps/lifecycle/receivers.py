@@ -1,9 +1,7 @@
-from apps.lifecycle.plays.triggers import UNCONFIRMED_SIGN_IN_PROPERTY
+from apps.lifecycle.plays.triggers import SIGN_IN_KIND, UNCONFIRMED_SIGN_IN_PROPERTY
 from apps.lifecycle.services import record_activity
 from apps.membership.selectors import get_member_for_user
 from apps.membership.selectors.sso import list_unconfirmed_sign_up_member_ids
-
-SIGN_IN_KIND = "membership.signed_in"
 
 
 def record_sign_in(sender, request, user, **kwargs) -> None:
