@@ -21,6 +21,7 @@ from apps.lifecycle.models.events import EARLIEST_OCCURRED_AT, MAX_CLOCK_SKEW
 from apps.lifecycle.plays import dispatch as play_dispatch
 from apps.lifecycle.storable import find_unstorable
 from apps.membership.models import Member
+from apps.membership.selectors.sso import list_unconfirmed_sign_up_member_ids
 from rm6.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -194,10 +195,19 @@ def _resolve_members(rows: list[dict]) -> dict[tuple[str, str], Member]:
             Q(pk__in=ids) | Q(email_lower__in=emails) | Q(external_id__in=external_ids)
         )
     )
+    members = list(members)
+    # A sign-up's email matches no member until it is confirmed, because anyone
+    # can sign up with another person's address and would then read their events.
+    unconfirmed_ids = set()
+    if emails:
+        unconfirmed_ids = list_unconfirmed_sign_up_member_ids(
+            member_ids=[m.pk for m in members if m.email_lower in emails]
+        )
     for member in members:
         survivor = get_surviving_member(member)
         found[("id", str(member.pk))] = survivor
-        found[("email", member.user.email.lower())] = survivor
+        if member.pk not in unconfirmed_ids:
+            found[("email", member.email_lower)] = survivor
         if member.external_id:
             found[("external_id", member.external_id)] = survivor
     return found
@@ -220,7 +230,8 @@ def ingest_events(
     """Record a batch of events, all or nothing.
 
     Each row names its member by `member_id`, `member_email` or
-    `member_external_id`, and has `kind`, `occurred_at` (aware datetime),
+    `member_external_id`. An email matches no member who signed up and has
+    not confirmed it yet. Each row has `kind`, `occurred_at` (aware datetime),
     optional `properties`, attribution fields and `idempotency_key`. Rows whose
     idempotency key was already recorded count as duplicates and change
     nothing, so a retried batch is safe. With `from_integration`, as for the
@@ -242,6 +253,14 @@ def ingest_events(
         if key is None:
             row_errors.append(
                 "missing member: give member_id, member_email or member_external_id"
+            )
+        elif member is None and key[0] == "email":
+            row_errors.append(
+                f"member not found: no confirmed member has member_email "
+                f"{key[1]!r}; check the value, or create the member first with "
+                "PUT /api/v1/members/by-external-id/<external_id>/. A member "
+                "who signed up on the site matches by email once they confirm "
+                "the address"
             )
         elif member is None:
             row_errors.append(

@@ -3,6 +3,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from allauth.account.models import EmailAddress
+from rest_framework.test import APIClient
 
 from apps.lifecycle.models import ActivityEvent
 from rm6.api import STAFF_ONLY_MESSAGE
@@ -21,6 +23,10 @@ UNKNOWN_KIND_FIX = (
 MEMBER_NOT_FOUND_FIX = (
     "; check the value, or create the member first with "
     "PUT /api/v1/members/by-external-id/<external_id>/"
+)
+EMAIL_NOT_FOUND_FIX = (
+    MEMBER_NOT_FOUND_FIX + ". A member who signed up on the site matches by "
+    "email once they confirm the address"
 )
 
 pytestmark = pytest.mark.django_db
@@ -275,11 +281,73 @@ def test_batch_unknown_member_email_rejected(staff_api, member):
     assert response.status_code == 400
     assert response.json()["row_errors"] == {
         "1": [
-            "member not found: no member has member_email 'ghost@nowhere.test'"
-            + MEMBER_NOT_FOUND_FIX
+            "member not found: no confirmed member has member_email "
+            "'ghost@nowhere.test'" + EMAIL_NOT_FOUND_FIX
         ]
     }
     assert ActivityEvent.objects.count() == 0
+
+
+def _sign_up(email: str, *, confirmed: bool):
+    """Return a member whose user signed up with a password, as the site does."""
+    member = factories.MemberFactory(user__email=email, account=None)
+    EmailAddress.objects.create(
+        user=member.user, email=email, primary=True, verified=confirmed
+    )
+    return member
+
+
+def test_batch_unconfirmed_sign_up_email_rejected(staff_api, member):
+    claimant = _sign_up("victim@acme.test", confirmed=False)
+    row = make_row(
+        member, member_email="Victim@acme.test", properties={"report": "Q4 churn"}
+    )
+    del row["member_id"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 400
+    assert response.json()["row_errors"] == {
+        "0": [
+            "member not found: no confirmed member has member_email "
+            "'victim@acme.test'" + EMAIL_NOT_FOUND_FIX
+        ]
+    }
+    assert not ActivityEvent.objects.filter(member=claimant).exists()
+
+
+def test_batch_unconfirmed_sign_up_events_not_readable(staff_api, member):
+    claimant = _sign_up("victim@acme.test", confirmed=False)
+    row = make_row(member, member_email="victim@acme.test")
+    del row["member_id"]
+    post_batch(staff_api, [row])
+    session = APIClient()
+    session.force_authenticate(claimant.user)
+
+    response = session.get("/api/v1/events/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_batch_confirmed_sign_up_email_resolves(staff_api, member):
+    claimant = _sign_up("victim@acme.test", confirmed=True)
+    row = make_row(member, member_email="victim@acme.test")
+    del row["member_id"]
+
+    response = post_batch(staff_api, [row])
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().member == claimant
+
+
+def test_batch_unconfirmed_sign_up_matches_by_id(staff_api):
+    claimant = _sign_up("victim@acme.test", confirmed=False)
+
+    response = post_batch(staff_api, [make_row(claimant)])
+
+    assert response.status_code == 201
+    assert ActivityEvent.objects.get().member == claimant
 
 
 def test_batch_unknown_member_id_rejected(staff_api, member):

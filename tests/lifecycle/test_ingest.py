@@ -70,9 +70,11 @@ def test_ingest_events_invalid_row_writes_nothing(db):
             "product usage under product.*, for example product.report_exported"
         ],
         2: [
-            "member not found: no member has member_email 'ghost@nowhere.test'; "
-            "check the value, or create the member first with "
-            "PUT /api/v1/members/by-external-id/<external_id>/"
+            "member not found: no confirmed member has member_email "
+            "'ghost@nowhere.test'; check the value, or create the member first "
+            "with PUT /api/v1/members/by-external-id/<external_id>/. A member "
+            "who signed up on the site matches by email once they confirm the "
+            "address"
         ],
     }
     assert ActivityEvent.objects.count() == 0
