@@ -572,6 +572,57 @@ def test_identify_releases_anonymous_messages_of_source(client, segment_source):
     assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.RECORDED
 
 
+def test_identify_from_unlinking_source_keeps_anonymous_held(client, db):
+    newbie = factories.MemberFactory(user__email="newbie@acme.test")
+    _, write_key = create_segment_source(name="Web app")
+    victim_usage = track(
+        "m-1", user_id=None, anonymousId="victim-anon-7", properties={"invoice": 7}
+    )
+    post_batch(client, write_key, [victim_usage])
+
+    response = post_batch(
+        client,
+        write_key,
+        [
+            identify(
+                "m-2",
+                user_id="attacker-x",
+                anonymousId="victim-anon-7",
+                email="newbie@acme.test",
+            )
+        ],
+    )
+
+    assert response.json()["identified"] == 1
+    assert response.json()["released"] == 0
+    assert not ActivityEvent.objects.filter(member=newbie).exists()
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.HELD
+
+
+def test_identify_from_unlinking_source_same_batch(client, db):
+    newbie = factories.MemberFactory(user__email="newbie@acme.test")
+    _, write_key = create_segment_source(name="Web app")
+
+    response = post_batch(
+        client,
+        write_key,
+        [
+            track("m-1", user_id=None, anonymousId="victim-anon-7"),
+            identify(
+                "m-2",
+                user_id="attacker-x",
+                anonymousId="victim-anon-7",
+                email="newbie@acme.test",
+            ),
+        ],
+    )
+
+    assert response.json()["held"] == 1
+    assert response.json()["released"] == 0
+    assert not ActivityEvent.objects.filter(member=newbie).exists()
+    assert HeldUsageEvent.objects.get().status == HeldUsageEvent.Status.HELD
+
+
 def test_identify_before_track_in_same_batch_matches(client, segment_source):
     erin = factories.MemberFactory(user__email="erin@acme.test")
 

@@ -96,7 +96,8 @@ def ingest_segment_messages(
     same batch already matches the member an identify links. An identify names its
     member by external ID (userId) or email. From a source that links
     identities it sets the member's empty external ID to its userId. Then it
-    releases the member's held messages.
+    releases the member's held messages, and from such a source also those
+    held under its anonymousId.
     `track`, `page` and `screen` messages become events of the member whose
     external ID is their userId, else of the member whose email is in their
     context traits or is the userId itself. Messages matching no member are
@@ -135,7 +136,10 @@ def ingest_segment_messages(
             continue
         result.identified += 1
         release = releases.setdefault(member.pk, _Release(member))
-        if message.anonymous_id:
+        # Only a source that links identities may tie an anonymousId to the
+        # member, because anyone with a browser's public key could otherwise
+        # claim the usage held under another person's anonymousId.
+        if message.anonymous_id and source.links_identities:
             release.anonymous_ids.add(message.anonymous_id)
     for message in aliases:
         member = _alias(message, source=source, index=index, result=result)
@@ -212,7 +216,10 @@ def ingest_segment_messages(
 
 @dataclass
 class _Release:
-    """A member identified in a request, with the anonymous IDs its identifies sent."""
+    """A member identified in a request, with the anonymous IDs its identifies tie.
+
+    The identifies of a source that does not link identities tie none.
+    """
 
     member: Member
     anonymous_ids: set[str] = field(default_factory=set)
