@@ -640,6 +640,43 @@ def test_identify_before_track_in_same_batch_matches(client, segment_source):
     assert ActivityEvent.objects.get().member == erin
 
 
+def test_identify_matches_anonymous_track_in_batch(client, segment_source):
+    erin = factories.MemberFactory(external_id="u-9")
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [
+            track("m-1", user_id=None, anonymousId="anon-9"),
+            identify("m-2", user_id="u-9", anonymousId="anon-9"),
+        ],
+    )
+
+    assert response.json()["recorded"] == 1
+    assert response.json()["held"] == 0
+    assert response.json()["released"] == 0
+    assert ActivityEvent.objects.get().member == erin
+    assert not HeldUsageEvent.objects.exists()
+
+
+def test_anonymous_track_prefers_source_identity(client, segment_source):
+    erin = factories.MemberFactory(external_id="u-9")
+    dana = factories.MemberFactory(external_id="crm-1")
+    SegmentIdentity.objects.create(source=segment_source, user_id="anon-9", member=dana)
+
+    post_batch(
+        client,
+        segment_source.write_key,
+        [
+            track("m-1", user_id=None, anonymousId="anon-9"),
+            identify("m-2", user_id="u-9", anonymousId="anon-9"),
+        ],
+    )
+
+    assert ActivityEvent.objects.get().member == dana
+    assert not ActivityEvent.objects.filter(member=erin).exists()
+
+
 def test_identify_keeps_other_external_id(client, segment_source):
     erin = factories.MemberFactory(external_id="crm-1", user__email="erin@acme.test")
 

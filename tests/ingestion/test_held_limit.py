@@ -17,7 +17,7 @@ from apps.lifecycle.ingestion.held import (
 from apps.lifecycle.ingestion.sources import create_segment_source
 from apps.lifecycle.models import ActivityEvent, HeldUsageEvent
 from tests import factories
-from tests.ingestion.helpers import post_batch, track
+from tests.ingestion.helpers import identify, post_batch, track
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +111,27 @@ def test_held_limit_still_records_known_members(client, segment_source, held_lim
     assert response.json()["recorded"] == 1
     assert response.json()["dropped"] == 1
     assert ActivityEvent.objects.count() == 1
+
+
+def test_held_limit_records_anonymous_identified(client, segment_source, held_limit):
+    member = factories.MemberFactory(external_id="demo-m000001")
+    send_unknown(client, segment_source, "m-1", "m-2")
+
+    response = post_batch(
+        client,
+        segment_source.write_key,
+        [
+            track("m-3", user_id=None, anonymousId="full-anon"),
+            identify("m-4", user_id="demo-m000001", anonymousId="full-anon"),
+        ],
+    )
+
+    body = response.json()
+    assert body["recorded"] == 1
+    assert body["dropped"] == 0
+    assert body["held"] == 0
+    assert ActivityEvent.objects.get().member == member
+    assert held_ids() == ["m-1", "m-2"]
 
 
 def test_held_limit_is_per_source(client, segment_source, held_limit):

@@ -93,7 +93,9 @@ def ingest_segment_messages(
     """Record one request's messages from a Segment client, skipping invalid ones.
 
     `identify` messages are handled first, so every track message of the
-    same batch already matches the member an identify links. An identify names its
+    same batch already matches the member an identify links, also by the
+    identify's anonymousId when the source links identities. Such messages are
+    recorded even when the source is at its held limit. An identify names its
     member by external ID (userId) or email. From a source that links
     identities it sets the member's empty external ID to its userId. Then it
     releases the member's held messages, and from such a source also those
@@ -141,6 +143,7 @@ def ingest_segment_messages(
         # claim the usage held under another person's anonymousId.
         if message.anonymous_id and source.links_identities:
             release.anonymous_ids.add(message.anonymous_id)
+            index.add_request_anonymous_id(member, message.anonymous_id)
     for message in aliases:
         member = _alias(message, source=source, index=index, result=result)
         if member is None:
@@ -244,6 +247,8 @@ class _MemberIndex:
         self.by_external_id: dict[str, Member] = {}
         self.by_identity: dict[str, Member] = {}
         self.by_email: dict[str, Member] = {}
+        # The anonymous IDs that this request's identifies tie to a member.
+        self.by_request_anonymous_id: dict[str, Member] = {}
         if not user_ids and not anonymous_ids and not emails:
             return
         members = (
@@ -280,7 +285,9 @@ class _MemberIndex:
         The source's own identity comes first: it is what this source meant by
         the ID when it was tied, even if another member later got the same ID
         as their external ID through another source. Without a userId, the
-        source's identity for the anonymousId comes first. A member who is
+        source's identity for the anonymousId comes first, then the member
+        that an identify of this request ties it to, the order that
+        `release_held_events` applies to held messages. A member who is
         deactivated or deleted, after merges, gets None, so their usage is
         held as staff's "Match to member" holds it, and a member reactivated
         later gets it from the periodic release.
@@ -290,6 +297,8 @@ class _MemberIndex:
             member = self.by_identity.get(user_id) or self.by_external_id.get(user_id)
         elif anonymous_id:
             member = self.by_identity.get(anonymous_id)
+            if member is None:
+                member = self.by_request_anonymous_id.get(anonymous_id)
         if member is None and email:
             member = self.by_email.get(email)
         if member is None:
@@ -301,6 +310,10 @@ class _MemberIndex:
 
     def add_user_id(self, member: Member, user_id: str) -> None:
         self.by_identity[user_id] = member
+
+    def add_request_anonymous_id(self, member: Member, anonymous_id: str) -> None:
+        # The first identify of the request that sends the ID keeps it.
+        self.by_request_anonymous_id.setdefault(anonymous_id, member)
 
 
 def _parse_messages(
