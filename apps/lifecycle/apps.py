@@ -19,7 +19,10 @@ class LifecycleConfig(AppConfig):
             erase_member_segment_identities,
             export_member_segment_identities,
         )
-        from apps.lifecycle.ingestion.limits import check_message_cap
+        from apps.lifecycle.ingestion.limits import (
+            check_held_message_cap,
+            check_message_cap,
+        )
         from apps.lifecycle.plays.runner import WAIT_ACTION, run_wait_step
         from apps.lifecycle.plays.triggers import dispatch_account_band_change
         from apps.lifecycle.registry import register_kind, subscribe_band_change
@@ -58,6 +61,7 @@ class LifecycleConfig(AppConfig):
         register_admin_link("account", "Health page", views.account_health_url)
         register_admin_link("member", "Health page", views.member_health_url)
         checks.register(check_message_cap)
+        checks.register(check_held_message_cap)
         user_logged_in.connect(
             receivers.record_sign_in, dispatch_uid="lifecycle.record_sign_in"
         )

@@ -392,7 +392,8 @@ RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
 # source whose users are members holds only the usage of people who are not
 # members yet, which the 5-minute release drains as they appear; 100,000 is,
 # for example, 1,000 such people with 100 messages each. A message is at most
-# 32 KB, so the held messages of one source take at most about 3.3 GB.
+# 32 KB, so the held messages of one source take at most about 3.3 GB. A
+# negative value fails the system check lifecycle.E001.
 RM6_SEGMENT_MAX_HELD_MESSAGES = env.int(
     "RM6_SEGMENT_MAX_HELD_MESSAGES", default=100_000
 )

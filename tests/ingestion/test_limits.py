@@ -1,6 +1,9 @@
-"""The per-source cap on Segment messages per minute."""
+"""The per-source cap on Segment messages per minute, and the limit checks."""
 
 import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from apps.lifecycle.ingestion import limits
 from apps.lifecycle.ingestion.sources import create_segment_source
@@ -122,3 +125,38 @@ def test_usual_caps_do_not_warn(settings, cap):
     settings.RM6_SEGMENT_MESSAGES_PER_MINUTE = cap
 
     assert limits.check_message_cap() == []
+
+
+def test_negative_held_limit_is_an_error(settings):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = -1
+
+    [error] = limits.check_held_message_cap()
+
+    assert error.id == "lifecycle.E001"
+    assert error.level == checks.ERROR
+    assert error.msg == (
+        "RM6_SEGMENT_MAX_HELD_MESSAGES is -1, but it must be 0 or more. A "
+        "negative value would turn the held limit off, so anyone with a "
+        "browser source's public write key could fill the database with held "
+        "messages."
+    )
+    assert error.hint == (
+        "Set it to the number of held messages each Segment source may keep, "
+        "such as the default 100000, or to 0 for no limit."
+    )
+
+
+def test_negative_held_limit_fails_check_command(settings):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = -5
+
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+
+    assert "RM6_SEGMENT_MAX_HELD_MESSAGES is -5" in str(caught.value)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 100_000])
+def test_usual_held_limits_pass_check(settings, limit):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = limit
+
+    assert limits.check_held_message_cap() == []

@@ -1,5 +1,7 @@
 """A per-source cap on the messages the Segment endpoint accepts per minute.
 
+The module also contains the system checks of the ingestion limit settings.
+
 Each source has a counter per clock minute in the shared cache (Redis), so
 every web process counts against the same total. A request that would go
 over the cap is rejected whole and does not count. analytics-python 2.4
@@ -84,5 +86,23 @@ def check_message_cap(**kwargs) -> list[checks.CheckMessage]:
             "gets 413, which the client does not retry, so its usage is lost.",
             hint=f"Set it to {SAFE_MINIMUM_CAP} or more, or to 0 for no limit.",
             id="lifecycle.W001",
+        )
+    ]
+
+
+def check_held_message_cap(**kwargs) -> list[checks.CheckMessage]:
+    """Reject a negative RM6_SEGMENT_MAX_HELD_MESSAGES."""
+    limit = settings.RM6_SEGMENT_MAX_HELD_MESSAGES
+    if limit >= 0:
+        return []
+    return [
+        checks.Error(
+            f"RM6_SEGMENT_MAX_HELD_MESSAGES is {limit}, but it must be 0 or more. "
+            "A negative value would turn the held limit off, so anyone with a "
+            "browser source's public write key could fill the database with "
+            "held messages.",
+            hint="Set it to the number of held messages each Segment source "
+            "may keep, such as the default 100000, or to 0 for no limit.",
+            id="lifecycle.E001",
         )
     ]
