@@ -1,9 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.lifecycle.models import SegmentSource
 from apps.membership.models import DataSourceRun
+from apps.membership.services.data_sources import segment_source_origin
+from apps.reporting.selectors.freshness import list_data_freshness
 from tests import factories
 from tests.ingestion.helpers import basic_auth, post_batch, post_json, track
 
@@ -92,6 +95,78 @@ def test_segment_batch_all_invalid_records_failure(
     assert response.status_code == 200
     assert run.last_success_at is None
     assert run.last_error == "segment batch failed: all 2 message(s) invalid"
+
+
+def _send_unknown(client, source, *message_ids):
+    messages = [track(message_id, user_id="u-9") for message_id in message_ids]
+    return post_batch(client, source.write_key, messages)
+
+
+def test_segment_dropped_messages_record_failure(
+    client, segment_source, settings, django_capture_on_commit_callbacks
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send_unknown(client, segment_source, "m-1", "m-2", "m-3")
+
+    run = usage_run()
+    assert response.json()["dropped"] == 1
+    assert run.origin == segment_source_origin(segment_source.pk)
+    assert run.last_success_at is None
+    assert run.last_failure_at is not None
+    assert run.last_error == "held limit reached: 1 message(s) dropped"
+
+
+def test_segment_dropped_messages_show_failing(
+    client, segment_source, dana, settings, django_capture_on_commit_callbacks
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-1")])
+        _send_unknown(client, segment_source, "m-2")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_unknown(client, segment_source, "m-3", "m-4")
+
+    origin = segment_source_origin(segment_source.pk)
+    [row] = [
+        row for row in list_data_freshness(now=timezone.now()) if row.origin == origin
+    ]
+    assert row.is_failing
+    assert row.last_error == "held limit reached: 2 message(s) dropped"
+
+
+def test_segment_dropped_within_minute_writes_once(
+    client, segment_source, settings, django_capture_on_commit_callbacks
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_unknown(client, segment_source, "m-1", "m-2")
+    first = usage_run().last_failure_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_unknown(client, segment_source, "m-3", "m-4", "m-5")
+
+    run = usage_run()
+    assert run.last_failure_at == first
+    assert run.last_error == "held limit reached: 1 message(s) dropped"
+
+
+def test_segment_success_after_dropped_shows(
+    client, segment_source, dana, settings, django_capture_on_commit_callbacks
+):
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_unknown(client, segment_source, "m-1", "m-2")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_batch(client, segment_source.write_key, [track("m-3")])
+
+    run = usage_run()
+    assert run.last_failure_at is not None
+    assert run.last_success_at is not None
+    assert run.last_success_at >= run.last_failure_at
 
 
 def test_segment_empty_batch_records_nothing(client, segment_source):

@@ -198,6 +198,15 @@ def ingest_segment_messages(
             error=f"segment batch failed: all {result.invalid} message(s) invalid",
             at=received_at,
         )
+    elif result.dropped:
+        # Usage of the source was lost at its held limit, which the freshness
+        # panel shows as a failed run until a request drops nothing again.
+        record_source_failure(
+            source=DataSource.USAGE_INGESTION,
+            origin=segment_source_origin(source.pk),
+            error=f"held limit reached: {result.dropped} message(s) dropped",
+            at=received_at,
+        )
     elif result.received:
         # An empty batch does not show whether the source works.
         record_source_success(
