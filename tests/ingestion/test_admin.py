@@ -139,8 +139,14 @@ def test_source_deactivated_in_admin_rejects_key(admin_client, client, segment_s
     segment_source.refresh_from_db()
     assert segment_source.is_active is False
     assert (
-        post_batch(client, segment_source.write_key, [track("m-1")]).status_code == 401
+        post_batch(client, segment_source.write_key, [track("m-1")]).status_code == 403
     )
+
+
+def test_source_admin_labels_active_field(admin_client, segment_source):
+    response = admin_client.get(f"{SOURCES_URL}{segment_source.pk}/change/")
+
+    assert "Is active" in response.content.decode()
 
 
 def test_rotate_write_key_replaces_old_key(admin_client, client, segment_source):

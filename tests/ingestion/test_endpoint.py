@@ -15,7 +15,7 @@ from apps.lifecycle.models import (
     SegmentIdentity,
     SegmentSource,
 )
-from apps.membership.models import AuditEntry
+from apps.membership.models import AuditEntry, DataSourceRun
 from tests import factories
 from tests.ingestion.helpers import (
     MESSAGE_TIME,
@@ -136,10 +136,43 @@ def test_wrong_header_key_beats_body_key(client, segment_source, dana):
     assert_nothing_written(segment_source)
 
 
-def test_inactive_source_rejected_like_unknown_key(client, segment_source, dana):
+INACTIVE_BODY = {
+    "success": False,
+    "code": "source_inactive",
+    "message": "The write key belongs to Segment source “Product”, which is "
+    "inactive, so its messages are not accepted. Staff can reactivate it under "
+    "Admin > Lifecycle > Segment sources by ticking “Is active”; otherwise "
+    "send with the write key of an active source.",
+}
+
+
+def test_inactive_source_rejected_with_reason(client, segment_source, dana):
     SegmentSource.objects.filter(pk=segment_source.pk).update(is_active=False)
 
     response = post_batch(client, segment_source.write_key, [track("m-1")])
+
+    assert response.status_code == 403
+    assert response.json() == INACTIVE_BODY
+    assert not response.has_header("WWW-Authenticate")
+    assert_nothing_written(segment_source)
+    assert not DataSourceRun.objects.exists()
+
+
+def test_inactive_source_body_key_rejected(client, segment_source, dana):
+    SegmentSource.objects.filter(pk=segment_source.pk).update(is_active=False)
+    body = {"batch": [track("m-1")], "writeKey": segment_source.write_key}
+
+    response = post_json(client, "/v1/batch", body)
+
+    assert response.status_code == 403
+    assert response.json() == INACTIVE_BODY
+    assert_nothing_written(segment_source)
+
+
+def test_unknown_key_reveals_no_source(client, segment_source, dana):
+    SegmentSource.objects.filter(pk=segment_source.pk).update(is_active=False)
+
+    response = post_batch(client, "wrong-key", [track("m-1")])
 
     assert response.status_code == 401
     assert response.json() == UNAUTHORIZED_BODY

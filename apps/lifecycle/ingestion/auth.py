@@ -45,14 +45,15 @@ def read_basic_auth_write_key(request: HttpRequest) -> str | None:
 
 
 def get_source_for_write_key(write_key: object) -> SegmentSource | None:
-    """Return the active source a write key belongs to, or None.
+    """Return the source a write key belongs to, active or not, or None.
 
-    An unknown key, an inactive source and a value that is not a string all
-    return None, so callers cannot tell the failures apart in their response.
+    An unknown key and a value that is not a string both return None, so
+    callers cannot tell the two apart in their response. The caller checks
+    `is_active`.
     """
     if not isinstance(write_key, str) or not write_key:
         return None
     # Only digests are stored and compared, so the timing of the lookup
     # reveals nothing about the stored key itself.
     digest = hash_write_key(write_key)
-    return SegmentSource.objects.filter(write_key_digest=digest, is_active=True).first()
+    return SegmentSource.objects.filter(write_key_digest=digest).first()

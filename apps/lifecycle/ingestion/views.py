@@ -24,6 +24,7 @@ from apps.lifecycle.ingestion.auth import (
 from apps.lifecycle.ingestion.ingest import ingest_segment_messages
 from apps.lifecycle.ingestion.limits import Rejection, take_allowance
 from apps.lifecycle.ingestion.messages import InvalidBody, expand_body
+from apps.lifecycle.models import SegmentSource
 from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import (
     describe_error,
@@ -90,14 +91,10 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
         # read, so a request with a wrong key costs no parsing.
         header_key = read_basic_auth_write_key(request)
         if header_key is not None:
-            source = get_source_for_write_key(header_key)
-            if source is None:
-                raise UNAUTHORIZED
+            source = _get_active_source(header_key)
         body = _read_json_body(request)
         if source is None:
-            source = get_source_for_write_key(body.get("writeKey"))
-            if source is None:
-                raise UNAUTHORIZED
+            source = _get_active_source(body.get("writeKey"))
         try:
             messages = expand_body(
                 body, message_type=message_type, received_at=received_at
@@ -144,6 +141,32 @@ def receive(request: HttpRequest, message_type: str | None) -> JsonResponse:
     if result.errors:
         body["errors"] = result.errors
     return JsonResponse(body)
+
+
+def _get_active_source(write_key: object) -> SegmentSource:
+    """Return the active source of the write key, or raise RequestError.
+
+    An inactive source's request records no failed run, because the data
+    freshness panel leaves out inactive sources.
+    """
+    source = get_source_for_write_key(write_key)
+    if source is None:
+        raise UNAUTHORIZED
+    if not source.is_active:
+        logger.info("segment request rejected: source=%s is inactive", source.pk)
+        # 403, not 401, because the key is valid but the source may not send.
+        # Segment's analytics-python does not retry a 403, so a disabled
+        # source's batches are not resent. Of the 4xx codes, its consumer
+        # (segment/analytics/consumer.py on master) retries 408, 410, 429, 460.
+        raise RequestError(
+            403,
+            "source_inactive",
+            f"The write key belongs to Segment source “{source.name}”, which is "
+            "inactive, so its messages are not accepted. Staff can reactivate it "
+            "under Admin > Lifecycle > Segment sources by ticking “Is active”; "
+            "otherwise send with the write key of an active source.",
+        )
+    return source
 
 
 def _read_json_body(request: HttpRequest) -> dict:
