@@ -136,13 +136,13 @@ def test_negative_held_limit_is_an_error(settings):
     assert error.level == checks.ERROR
     assert error.msg == (
         "RM6_SEGMENT_MAX_HELD_MESSAGES is -1, but it must be 0 or more. A "
-        "negative value would turn the held limit off, so anyone with a "
-        "browser source's public write key could fill the database with held "
-        "messages."
+        "negative value would read as no limit by mistake."
     )
     assert error.hint == (
         "Set it to the number of held messages each Segment source may keep, "
-        "such as the default 100000, or to 0 for no limit."
+        "such as the default 100000. 0 turns the limit off, so anyone with a "
+        "browser source's public write key could fill the database with held "
+        "messages."
     )
 
 

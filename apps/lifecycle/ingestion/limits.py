@@ -98,11 +98,11 @@ def check_held_message_cap(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Error(
             f"RM6_SEGMENT_MAX_HELD_MESSAGES is {limit}, but it must be 0 or more. "
-            "A negative value would turn the held limit off, so anyone with a "
-            "browser source's public write key could fill the database with "
-            "held messages.",
+            "A negative value would read as no limit by mistake.",
             hint="Set it to the number of held messages each Segment source "
-            "may keep, such as the default 100000, or to 0 for no limit.",
+            "may keep, such as the default 100000. 0 turns the limit off, so "
+            "anyone with a browser source's public write key could fill the "
+            "database with held messages.",
             id="lifecycle.E001",
         )
     ]
