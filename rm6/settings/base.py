@@ -12,8 +12,22 @@ from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+class Env(environ.Env):
+    """django-environ's reader, whose cast errors name the variable."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, **kwargs):
+        try:
+            return super().get_value(var, cast=cast, default=default, **kwargs)
+        except ValueError as error:
+            raise environ.ImproperlyConfigured(
+                f"{var} is invalid: {error}. Set it to a valid value or unset it "
+                "for the default (see .env.example)."
+            ) from error
+
+
+env = Env()
+Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
