@@ -73,12 +73,16 @@ def test_logging_email_backend_no_warning_in_worker(settings, caplog, monkeypatc
     assert levels == ["INFO"]
 
 
-def test_development_settings_log_email():
-    # The development settings as `make run` loads them, in a process of
-    # their own, without a backend set in the environment.
+def default_email_backend(settings_module: str, **environment: str) -> str:
+    """Return EMAIL_BACKEND as a new process loads `settings_module`.
+
+    DJANGO_EMAIL_BACKEND is left out of its environment, so the settings'
+    default applies.
+    """
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"},
-        "DJANGO_SETTINGS_MODULE": "rm6.settings.local",
+        **environment,
+        "DJANGO_SETTINGS_MODULE": settings_module,
     }
     code = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
 
@@ -91,8 +95,12 @@ def test_development_settings_log_email():
         check=True,
         timeout=60,
     )
+    return result.stdout.strip()
 
-    assert result.stdout.strip() == BACKEND
+
+def test_development_settings_log_email():
+    # The development settings as `make run` loads them.
+    assert default_email_backend("rm6.settings.local") == BACKEND
 
 
 def test_deploy_check_warns_without_delivery(settings):
@@ -133,25 +141,12 @@ def test_check_accepts_tls_alone(settings):
 
 
 def test_production_settings_send_by_smtp():
-    # Without a backend in the environment, production must not write
-    # emails, with their reset links, to the log.
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"},
-        "DJANGO_SETTINGS_MODULE": "rm6.settings.production",
-        "DJANGO_SECRET_KEY": "test-only-not-secret",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-    }
-    code = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
-
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    # Production must not write emails, with their reset links, to the log.
+    backend = default_email_backend(
+        "rm6.settings.production",
+        DJANGO_SECRET_KEY="test-only-not-secret",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
 
-    assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
+    assert backend == "django.core.mail.backends.smtp.EmailBackend"
