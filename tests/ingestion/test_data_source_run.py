@@ -3,7 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.lifecycle.models import SegmentSource
+from apps.lifecycle.ingestion.held import discard_held_events
+from apps.lifecycle.models import HeldUsageEvent, SegmentSource
 from apps.membership.models import DataSourceRun
 from apps.membership.services.data_sources import segment_source_origin
 from apps.reporting.selectors.freshness import list_data_freshness
@@ -153,12 +154,32 @@ def test_segment_dropped_within_minute_writes_once(
     assert run.last_error == "held limit reached: 1 message(s) dropped"
 
 
-def test_segment_success_after_dropped_shows(
+def test_segment_success_at_limit_keeps_failure(
+    client, segment_source, dana, settings, django_capture_on_commit_callbacks
+):
+    """Matched usage does not clear the failure while the source is full."""
+    settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_unknown(client, segment_source, "m-1", "m-2")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_batch(client, segment_source.write_key, [track("m-3")])
+
+    run = usage_run()
+    assert response.json()["recorded"] == 1
+    assert run.last_success_at is None
+    assert run.last_error == "held limit reached: 1 message(s) dropped"
+
+
+def test_segment_success_below_limit_shows(
     client, segment_source, dana, settings, django_capture_on_commit_callbacks
 ):
     settings.RM6_SEGMENT_MAX_HELD_MESSAGES = 1
     with django_capture_on_commit_callbacks(execute=True):
         _send_unknown(client, segment_source, "m-1", "m-2")
+    discard_held_events(
+        held_event_ids=list(HeldUsageEvent.objects.values_list("pk", flat=True))
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         post_batch(client, segment_source.write_key, [track("m-3")])

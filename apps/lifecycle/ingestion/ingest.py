@@ -26,7 +26,7 @@ from apps.lifecycle.ingestion.messages import (
     parse_message,
 )
 from apps.lifecycle.ingestion.recording import _event_row, _ingest_rows
-from apps.lifecycle.ingestion.selectors import count_held_messages
+from apps.lifecycle.ingestion.selectors import count_held_messages, is_at_held_limit
 from apps.lifecycle.models import (
     ActivityEvent,
     HeldUsageEvent,
@@ -38,6 +38,7 @@ from apps.membership.models import Member
 from apps.membership.selectors.sso import list_unconfirmed_sign_up_member_ids
 from apps.membership.services.data_sources import (
     RECORD_INTERVAL,
+    get_standing_error,
     record_source_failure,
     record_source_success,
     segment_source_origin,
@@ -47,6 +48,8 @@ from apps.membership.services.data_sources import Source as DataSource
 logger = logging.getLogger(__name__)
 
 HELD_LIMIT_REACHED = "held_limit_reached"
+# How the freshness panel's error of a run that dropped messages begins.
+HELD_LIMIT_ERROR = "held limit reached"
 
 
 @dataclass
@@ -200,14 +203,14 @@ def ingest_segment_messages(
         )
     elif result.dropped:
         # Usage of the source was lost at its held limit, which the freshness
-        # panel shows as a failed run until a request drops nothing again.
+        # panel shows as a failed run while the source stays at its limit.
         record_source_failure(
             source=DataSource.USAGE_INGESTION,
             origin=segment_source_origin(source.pk),
-            error=f"held limit reached: {result.dropped} message(s) dropped",
+            error=f"{HELD_LIMIT_ERROR}: {result.dropped} message(s) dropped",
             at=received_at,
         )
-    elif result.received:
+    elif result.received and not _is_held_limit_standing(source):
         # An empty batch does not show whether the source works.
         record_source_success(
             source=DataSource.USAGE_INGESTION,
@@ -500,6 +503,24 @@ def _hold_messages(
         ignore_conflicts=True,
     )
     return len(fresh), len(messages) - len(fresh) - len(dropped), dropped
+
+
+def _is_held_limit_standing(source: SegmentSource) -> bool:
+    """Return whether the source's last run failed at its held limit, still reached.
+
+    A request that drops nothing, say one of matched usage only, would
+    otherwise show the source as fresh while it keeps losing the usage of
+    people who are not members yet.
+    """
+    limit = settings.RM6_SEGMENT_MAX_HELD_MESSAGES
+    if limit <= 0:
+        return False
+    error = get_standing_error(
+        source=DataSource.USAGE_INGESTION, origin=segment_source_origin(source.pk)
+    )
+    if error is None or not error.startswith(HELD_LIMIT_ERROR):
+        return False
+    return is_at_held_limit(source=source, limit=limit)
 
 
 def _report_dropped(

@@ -12,6 +12,18 @@ def count_held_messages(*, source: SegmentSource) -> int:
     ).count()
 
 
+def is_at_held_limit(*, source: SegmentSource, limit: int) -> bool:
+    """Return whether the source holds `limit` messages or more.
+
+    It reads at most `limit` index entries, so a source with few held
+    messages costs little.
+    """
+    held = HeldUsageEvent.objects.filter(
+        source=source, status=HeldUsageEvent.Status.HELD
+    ).order_by()
+    return held[limit - 1 : limit].exists()
+
+
 def annotate_held_count(
     sources: QuerySet[SegmentSource],
 ) -> QuerySet[SegmentSource]:

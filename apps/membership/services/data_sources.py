@@ -209,6 +209,23 @@ def record_source_failure(
     )
 
 
+def get_standing_error(*, source: str, origin: str = "") -> str | None:
+    """Return the error of the last run when it failed, or None.
+
+    A run failed when its failure is later than its last success.
+    """
+    run = (
+        DataSourceRun.objects.filter(source=source, origin=origin)
+        .values("last_success_at", "last_failure_at", "last_error")
+        .first()
+    )
+    if run is None or run["last_failure_at"] is None:
+        return None
+    if run["last_success_at"] and run["last_success_at"] >= run["last_failure_at"]:
+        return None
+    return run["last_error"]
+
+
 def describe_error(error: Exception) -> str:
     """Return the exception's class, with a DomainError's code and field.
 
