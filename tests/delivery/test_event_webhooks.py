@@ -1,10 +1,13 @@
 """Endpoints subscribed to event kinds receive those events as they are recorded."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -298,3 +301,44 @@ def test_event_webhook_sweep_in_beat_schedule():
 
     assert entry["task"] == "lifecycle.sweep_event_webhooks"
     assert entry["schedule"] == timedelta(seconds=15)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sweeps_count_each_delivery_once(
+    subscriber, member, queued_deliveries
+):
+    """A sweep that waits for another one counts none of its deliveries."""
+    record_activity(member=member, kind="community.reply_posted")
+    first_inserted = threading.Event()
+    counts = {}
+
+    def first_sweep():
+        # Creates the delivery and holds its transaction open for a while.
+        try:
+            with transaction.atomic():
+                counts["first"] = sweep_event_webhooks()
+                first_inserted.set()
+                time.sleep(0.5)
+        finally:
+            connections.close_all()
+
+    def second_sweep():
+        try:
+            first_inserted.wait(timeout=10)
+            cache.delete(SWEPT_UNTIL_KEY)
+            counts["second"] = sweep_event_webhooks()
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=first_sweep),
+        threading.Thread(target=second_sweep),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert counts == {"first": 1, "second": 0}
+    assert WebhookDelivery.objects.count() == 1
+    assert len(queued_deliveries) == 1

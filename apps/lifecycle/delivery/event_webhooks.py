@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 SWEEP_WINDOW = timedelta(minutes=30)
 SWEEP_BATCH_SIZE = 1000
 SWEPT_UNTIL_KEY = "lifecycle:webhooks:events-swept-until"
+# The key of the advisory lock under which a sweep creates deliveries.
+DELIVERY_LOCK_KEY = 0x726D_365F_7768_6576
 
 
 def get_event_kind_error(name: str) -> str | None:
@@ -116,15 +119,19 @@ def _create_deliveries(
                 payload=build_event_payload(event, delivery_key=key),
                 next_attempt_at=now,
             )
-    existing = set(
-        WebhookDelivery.objects.filter(delivery_key__in=list(deliveries)).values_list(
-            "delivery_key", flat=True
+    # Concurrent sweeps read the same events. The lock makes them look up and
+    # insert one after the other, so each counts only the rows it created.
+    # The unique key would keep one row anyway.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DELIVERY_LOCK_KEY])
+        existing = set(
+            WebhookDelivery.objects.filter(
+                delivery_key__in=list(deliveries)
+            ).values_list("delivery_key", flat=True)
         )
-    )
-    new = [delivery for key, delivery in deliveries.items() if key not in existing]
-    # A concurrent sweep may insert the same key in between; the unique key
-    # keeps one row, and the conflict is skipped.
-    WebhookDelivery.objects.bulk_create(new, ignore_conflicts=True)
+        new = [delivery for key, delivery in deliveries.items() if key not in existing]
+        WebhookDelivery.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
 
 
