@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConsentGrantSourceEnum": "apps.membership.models.ConsentGrant.Source",
         "ContentGapSourceEnum": "apps.portal.models.deflection.ContentGap.Source",
+        "CaseStatusEnum": "apps.portal.models.cases.Case.Status",
+        "CaseMessageVisibilityEnum": "apps.portal.models.cases.CaseMessage.Visibility",
     },
 }
 

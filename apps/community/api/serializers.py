@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.community.models import Reply, Space, Topic
@@ -19,6 +20,14 @@ class SpaceSerializer(serializers.ModelSerializer):
         ]
 
 
+class AuthorSerializer(serializers.Serializer):
+    """A post's author: the member's id and display name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+@extend_schema_field(AuthorSerializer(allow_null=True))
 class AuthorField(serializers.Field):
     """A post's author as id and display name, or null for a former member."""
 
