@@ -13,7 +13,7 @@ def count_held_messages(*, source: SegmentSource) -> int:
 
 
 def is_at_held_limit(*, source: SegmentSource, limit: int) -> bool:
-    """Return whether the source holds `limit` messages or more.
+    """Return whether `limit` or more of the source's messages are held.
 
     It reads at most `limit` index entries, so a source with few held
     messages costs little.
