@@ -30,19 +30,39 @@ def test_env_default_when_unset(monkeypatch):
     assert Env().int("RM6_TEST_NUMBER", default=7) == 7
 
 
-def test_settings_load_fails_on_bad_number():
-    # The settings as a process loads them, with an integer setting mistyped.
-    env = {**os.environ, "RM6_SEGMENT_MAX_HELD_MESSAGES": "lots"}
+def load_held_limit(value: str) -> subprocess.CompletedProcess:
+    """Load the test settings in a new process with the held limit set to `value`."""
+    env = {
+        **os.environ,
+        "RM6_SEGMENT_MAX_HELD_MESSAGES": value,
+        "DJANGO_SETTINGS_MODULE": "rm6.settings.test",
+    }
     code = "from django.conf import settings; settings.RM6_SEGMENT_MAX_HELD_MESSAGES"
 
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parent.parent,
-        env={**env, "DJANGO_SETTINGS_MODULE": "rm6.settings.test"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
 
+
+def test_settings_load_fails_on_bad_number():
+    result = load_held_limit("lots")
+
     assert result.returncode == 1
     assert "RM6_SEGMENT_MAX_HELD_MESSAGES is invalid" in result.stderr.splitlines()[-1]
+
+
+def test_settings_load_fails_on_negative_held_limit():
+    # Gunicorn and Celery run no system checks, so the settings stop them.
+    result = load_held_limit("-1")
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].endswith(
+        "RM6_SEGMENT_MAX_HELD_MESSAGES is -1, but it must be 0 or more. Set it "
+        "to the number of held messages each Segment source may keep, such as "
+        "100000."
+    )

@@ -409,10 +409,17 @@ RM6_SEGMENT_MESSAGES_PER_MINUTE = env.int(
 # members yet, which the 5-minute release drains as they appear; 100,000 is,
 # for example, 1,000 such people with 100 messages each. A message is at most
 # 32 KB, so the held messages of one source take at most about 3.3 GB. A
-# negative value fails the system check lifecycle.E001.
+# negative value stops every process at start-up, since the web server and
+# the workers do not run the system check lifecycle.E001.
 RM6_SEGMENT_MAX_HELD_MESSAGES = env.int(
     "RM6_SEGMENT_MAX_HELD_MESSAGES", default=100_000
 )
+if RM6_SEGMENT_MAX_HELD_MESSAGES < 0:
+    raise environ.ImproperlyConfigured(
+        f"RM6_SEGMENT_MAX_HELD_MESSAGES is {RM6_SEGMENT_MAX_HELD_MESSAGES}, but "
+        "it must be 0 or more. Set it to the number of held messages each "
+        "Segment source may keep, such as 100000."
+    )
 # Days a held Segment message (usage of someone who matched no member) is kept
 # after it arrived, whatever staff did with it; 0 keeps it for ever.
 RM6_HELD_USAGE_RETENTION_DAYS = env.int("RM6_HELD_USAGE_RETENTION_DAYS", default=90)
