@@ -37,6 +37,7 @@ from apps.membership.services.data_sources import Source as DataSource
 from apps.membership.services.data_sources import record_source_success
 from apps.portal.models import OnboardingPath, OnboardingStep
 from rm6.demo.cases import write_demo_cases
+from rm6.demo.community_events import write_demo_community_events
 from rm6.demo.courses import write_demo_courses
 from rm6.demo.hubs import write_demo_paths_and_hubs
 from rm6.demo.knowledge import seed_demo_article_feedback, seed_demo_articles
@@ -100,6 +101,7 @@ class SeedResult:
     onboarding_steps: int = 0
     courses: int = 0
     cases: int = 0
+    community_events: int = 0
     seconds: float = 0.0
 
 
@@ -196,6 +198,14 @@ def write_data_set(
         spaces=spaces, slug_prefix=slug_prefix
     )
     result.cases = write_demo_cases(data, now=now)
+    # Before scoring, so the RSVPs count as the members' activity.
+    result.community_events = write_demo_community_events(
+        data,
+        spaces=spaces,
+        staff_email=staff_email,
+        member_email=member_email,
+        now=now,
+    )
     _score_members(data, now=now, bar=bar)
     _score_accounts(data, now=now)
     # The reporting dashboard then shows the score computation as fresh.

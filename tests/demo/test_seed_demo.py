@@ -12,11 +12,21 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.advocacy.models import PointsEntry
 from apps.advocacy.services import REPLY_POINTS
-from apps.community.models import Kudos, MemberStats, Reply, Space, Topic
+from apps.community.models import (
+    CommunityEvent,
+    Kudos,
+    MemberStats,
+    Reply,
+    Rsvp,
+    Space,
+    Topic,
+)
+from apps.community.selectors.events import list_past_events, list_upcoming_events
 from apps.lifecycle.models import (
     AccountHealthScore,
     AccountHealthScoreSnapshot,
@@ -98,6 +108,8 @@ def table_counts() -> dict[str, int]:
         Article,
         HubItem,
         Case,
+        CommunityEvent,
+        Rsvp,
     ]
     return {model.__name__: model.objects.count() for model in models}
 
@@ -459,6 +471,8 @@ def test_delete_demo_data_removes_everything(seeded):
     assert counts["ActivityEvent"] == 0
     assert counts["PointsEntry"] == 0
     assert counts["EmailAddress"] == 0
+    assert counts["CommunityEvent"] == 0
+    assert counts["Rsvp"] == 0
     assert not get_user_model().objects.filter(email__endswith="demo.rm6.test")
 
 
@@ -569,6 +583,48 @@ def test_seed_demo_account_admins_hold_account_permissions(seeded):
         "user", "account"
     ):
         assert admin.user.has_perm("membership.view_account_members", admin.account)
+
+
+def test_seed_demo_community_events_for_member(seeded):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+
+    upcoming = list_upcoming_events(member=member)
+    past = list_past_events(member=member)
+
+    assert upcoming.filter(cancelled_at__isnull=True).count() >= 3
+    assert past.count() >= 2
+    assert set(upcoming.values_list("kind", flat=True)) == set(
+        CommunityEvent.Kind.values
+    )
+    assert not upcoming.exclude(space__slug__startswith=services.DEMO_ID_PREFIX)
+    assert upcoming.filter(space__visibility=Space.Visibility.ACCOUNT).exists()
+
+
+def test_seed_demo_community_event_rsvps(seeded):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+    going = Rsvp.objects.filter(member=member, status=Rsvp.Status.GOING)
+
+    assert going.count() == list_upcoming_events(member=member).count()
+    assert Rsvp.objects.filter(status=Rsvp.Status.WAITLISTED).exists()
+    for event in CommunityEvent.objects.all():
+        going_count = event.rsvps.filter(status=Rsvp.Status.GOING).count()
+        assert event.going_count == going_count, event.title
+    assert ActivityEvent.objects.filter(
+        member=member, kind="community.event_rsvp"
+    ).exists()
+
+
+def test_seed_demo_home_shows_upcoming_event(seeded, client):
+    member = Member.objects.get(user__email=MEMBER_EMAIL)
+    event = list_upcoming_events(member=member).first()
+    client.force_login(member.user)
+
+    response = client.get(reverse("portal:home"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert event.title in page
+    assert "No upcoming events you can join" not in page
 
 
 def test_seed_demo_creates_courses_with_certification(seeded):
