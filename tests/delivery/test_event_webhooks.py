@@ -313,7 +313,7 @@ def test_concurrent_sweeps_count_each_delivery_once(
     counts = {}
 
     def first_sweep():
-        # Creates the delivery and holds its transaction open for a while.
+        # Creates the delivery and keeps its transaction open for a while.
         try:
             with transaction.atomic():
                 counts["first"] = sweep_event_webhooks()

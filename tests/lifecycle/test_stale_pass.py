@@ -305,7 +305,7 @@ def test_refresh_lock_timeout_raises(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_refresh_task_records_lock_timeout(monkeypatch):
-    """The freshness panel says why a batch refresh stopped, not a class name."""
+    """The freshness panel names why a batch refresh stopped, not a class name."""
     monkeypatch.setattr(statements, "SCORE_LOCK_TIMEOUT", timedelta(seconds=0.3))
     member = factories.MemberFactory()
     refresh_member_health_scores(member_ids=[member.pk])

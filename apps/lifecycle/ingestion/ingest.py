@@ -48,7 +48,7 @@ from apps.membership.services.data_sources import Source as DataSource
 logger = logging.getLogger(__name__)
 
 HELD_LIMIT_REACHED = "held_limit_reached"
-# How the freshness panel's error of a run that dropped messages begins.
+# The start of the freshness panel's error for a run that dropped messages.
 HELD_LIMIT_ERROR = "held limit reached"
 
 
@@ -68,10 +68,9 @@ class SegmentResult:
     dropped: int = 0
     # Identify and alias messages that named a known member.
     identified: int = 0
-    # Identify messages whose userId the source may not link to the member
-    # found by email, and alias messages whose previousId it may not link to
-    # the member of their userId: the source does not link identities, or the
-    # ID already names another member.
+    # Identify messages whose userId, and alias messages whose previousId,
+    # the source may not link to the member found. Either the source does not
+    # link identities, or the ID already names another member.
     not_linked: int = 0
     released: int = 0
     # Group messages, and identify or alias messages that name no member.
