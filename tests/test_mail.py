@@ -1,14 +1,12 @@
 import logging
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 from celery.utils.log import LoggingProxy
 from django.core import checks
 from django.core.mail import EmailMessage, send_mail
 
 from rm6.mail import check_email_backend, check_email_security
+from tests.processes import read_setting
 
 BACKEND = "rm6.mail.LoggingEmailBackend"
 
@@ -79,22 +77,13 @@ def default_email_backend(settings_module: str, **environment: str) -> str:
     DJANGO_EMAIL_BACKEND is left out of its environment, so the settings'
     default applies.
     """
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_EMAIL_BACKEND"},
+    result = read_setting(
+        "EMAIL_BACKEND",
+        settings_module,
+        unset=("DJANGO_EMAIL_BACKEND",),
         **environment,
-        "DJANGO_SETTINGS_MODULE": settings_module,
-    }
-    code = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
-
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
     )
+    result.check_returncode()
     return result.stdout.strip()
 
 

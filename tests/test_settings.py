@@ -1,14 +1,12 @@
 """Settings read from the environment."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from rm6.settings.base import Env
+from tests.processes import read_setting
 
 
 def test_env_cast_error_names_variable(monkeypatch):
@@ -32,20 +30,10 @@ def test_env_default_when_unset(monkeypatch):
 
 def load_held_limit(value: str) -> subprocess.CompletedProcess:
     """Load the test settings in a new process with the held limit set to `value`."""
-    env = {
-        **os.environ,
-        "RM6_SEGMENT_MAX_HELD_MESSAGES": value,
-        "DJANGO_SETTINGS_MODULE": "rm6.settings.test",
-    }
-    code = "from django.conf import settings; settings.RM6_SEGMENT_MAX_HELD_MESSAGES"
-
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return read_setting(
+        "RM6_SEGMENT_MAX_HELD_MESSAGES",
+        "rm6.settings.test",
+        RM6_SEGMENT_MAX_HELD_MESSAGES=value,
     )
 
 
